@@ -1,0 +1,32 @@
+# The two commands of the README: `make lab` and `make test`. Both set up .venv first.
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.lthkit-setup-done
+
+.PHONY: lab test setup data test-unit test-notebooks test-browser clean-cache
+
+setup: $(STAMP) data
+
+# Re-run the install whenever the requirements or the install script change.
+$(STAMP): requirements.txt pyproject.toml scripts/setup_env.sh
+	bash scripts/setup_env.sh $(VENV)
+	touch $@
+
+data: $(STAMP)
+	bash scripts/get_mnist.sh $(PY)
+
+lab: setup
+	$(VENV)/bin/jupyter lab notebooks/
+
+test: setup
+	bash scripts/run_tests.sh
+
+test-unit: setup
+	bash scripts/run_tests.sh unit
+
+test-notebooks: setup
+	bash scripts/run_tests.sh notebooks
+
+clean-cache:
+	rm -rf cache

@@ -1,0 +1,252 @@
+"""MNIST as normalized in-memory tensors, split as in Frankle & Carbin (2018).
+
+torchvision's :class:`~torchvision.datasets.MNIST` reads (and, where needed, verifies and
+extracts) the original idx files once; after that the images live in a single float tensor on
+the chosen device and batches are taken by indexing. There is no per-sample PIL/DataLoader
+pipeline in the training path, which is what makes an epoch of LeNet-300-100 cost about a
+second on two CPU cores instead of six.
+
+Where the data lives, in order of precedence:
+
+1. the ``root`` argument,
+2. the ``LTHKIT_DATA`` environment variable,
+3. ``data/`` at the repository root (git-ignored; ``make lab`` / ``make test`` copy the four
+   original files there from ``../shared/data/MNIST/raw`` when that folder exists).
+
+torchvision expects the files in ``<root>/MNIST/raw/``.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from . import LthkitError
+
+#: The four original MNIST files, as torchvision looks for them in ``<root>/MNIST/raw/``.
+MNIST_FILES = (
+    "train-images-idx3-ubyte.gz",
+    "train-labels-idx1-ubyte.gz",
+    "t10k-images-idx3-ubyte.gz",
+    "t10k-labels-idx1-ubyte.gz",
+)
+#: Mean and standard deviation of the MNIST training pixels (scaled to [0, 1]).
+MNIST_MEAN, MNIST_STD = 0.1307, 0.3081
+#: Size of the validation set the paper holds out of the 60,000 training images.
+PAPER_VALIDATION_SIZE = 5000
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def data_root(root: str | os.PathLike | None = None) -> Path:
+    """Return the folder that holds (or will hold) ``MNIST/raw/``.
+
+    Args:
+        root: an explicit folder. When ``None``, the ``LTHKIT_DATA`` environment variable is
+            used, and when that is unset, ``data/`` at the repository root.
+
+    Returns:
+        The resolved :class:`~pathlib.Path` (it may not exist yet).
+
+    Example:
+        >>> data_root("/tmp/somewhere")
+        PosixPath('/tmp/somewhere')
+    """
+    if root is not None:
+        return Path(root).expanduser().resolve()
+    env = os.environ.get("LTHKIT_DATA")
+    if env:
+        return Path(env).expanduser().resolve()
+    return REPO_ROOT / "data"
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Which images to use: the paper's split, optionally a subset for fast modes.
+
+    Attributes:
+        validation_size: images held out of the 60,000 training images for validation
+            (the paper: 5,000). The hold-out is a seeded random choice.
+        train_size: use only this many of the remaining training images (``None``: all 55,000).
+        test_size: use only the first this many test images (``None``: all 10,000).
+        split_seed: seed of the permutation that picks validation and training images.
+    """
+
+    validation_size: int = PAPER_VALIDATION_SIZE
+    train_size: int | None = None
+    test_size: int | None = None
+    split_seed: int = 0
+
+    def __post_init__(self):
+        if not isinstance(self.validation_size, int) or not 0 < self.validation_size < 60000:
+            raise LthkitError(f"validation_size must be an integer in (0, 60000), got {self.validation_size!r}")
+        for name in ("train_size", "test_size"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, int) or value < 1):
+                raise LthkitError(f"{name} must be a positive integer or None, got {value!r}")
+
+
+@dataclass
+class MNISTData:
+    """Normalized MNIST tensors on one device.
+
+    Images are ``float32`` of shape ``(N, 1, 28, 28)``, normalized with the training mean and
+    standard deviation; labels are ``int64`` of shape ``(N,)``.
+    """
+
+    train_x: torch.Tensor
+    train_y: torch.Tensor
+    val_x: torch.Tensor
+    val_y: torch.Tensor
+    test_x: torch.Tensor
+    test_y: torch.Tensor
+
+    @property
+    def device(self) -> torch.device:
+        return self.train_x.device
+
+    def to(self, device) -> "MNISTData":
+        """Return a copy with every tensor on ``device``."""
+        return MNISTData(*(getattr(self, f).to(device) for f in self.__dataclass_fields__))
+
+    def __repr__(self) -> str:
+        return (f"MNISTData(train={len(self.train_y)}, validation={len(self.val_y)}, "
+                f"test={len(self.test_y)}, device={self.device})")
+
+
+def _corrupt_files(raw: Path) -> list[str]:
+    """The original .gz files in ``raw`` whose MD5 differs from torchvision's record."""
+    from torchvision.datasets import MNIST
+    from torchvision.datasets.utils import check_integrity
+
+    return [name for name, md5 in MNIST.resources
+            if (raw / name).exists() and not check_integrity(str(raw / name), md5)]
+
+
+def _missing_data_message(raw: Path, cause: BaseException | None) -> str:
+    corrupt = _corrupt_files(raw) if raw.is_dir() else []
+    if corrupt:
+        return (f"MNIST in {raw} is damaged: {', '.join(corrupt)} fails its MD5 check (an incomplete or "
+                f"altered copy); replace it with the original file, e.g. from ../shared/data/MNIST/raw")
+    present = sorted(p.name for p in raw.glob("*")) if raw.is_dir() else []
+    message = (f"MNIST not found in {raw}: put the four original files there "
+               f"({', '.join(MNIST_FILES)}), e.g. `make data` copies them from ../shared/data/MNIST/raw")
+    if present:
+        message += f"; the folder holds {', '.join(present)}"
+    if cause is not None:
+        lines = [line.strip() for line in str(cause).strip().splitlines() if line.strip()]
+        detail = lines[-1] if lines else type(cause).__name__
+        if lines and lines[0].startswith("Error downloading"):
+            detail = f"download failed: {detail}"
+        message += f" ({detail})"
+    return message
+
+
+def read_mnist_raw(root: str | os.PathLike | None = None, *, download: bool = True):
+    """Read MNIST's raw uint8 images and labels through torchvision.
+
+    torchvision checks the MD5 sums of the ``.gz`` files and extracts them offline when they
+    already sit in ``<root>/MNIST/raw/``; otherwise, when ``download`` is true, it downloads them.
+
+    Args:
+        root: data root (see :func:`data_root`).
+        download: allow torchvision to download missing files.
+
+    Returns:
+        ``(train_images, train_labels, test_images, test_labels)``: uint8 ``(N, 28, 28)`` images
+        and int64 labels.
+
+    Raises:
+        LthkitError: the files are missing or broken and could not be fetched; the message
+            names the folder and the four files.
+    """
+    from torchvision.datasets import MNIST  # imported here: torchvision is slow to import
+
+    root = data_root(root)
+    raw = root / "MNIST" / "raw"
+    try:
+        train = MNIST(str(root), train=True, download=download)
+        test = MNIST(str(root), train=False, download=download)
+    except Exception as error:  # urllib, MD5 and "Dataset not found" errors all land here
+        raise LthkitError(_missing_data_message(raw, error)) from None
+    return train.data, train.targets, test.data, test.targets
+
+
+def normalize_images(images: torch.Tensor) -> torch.Tensor:
+    """Scale uint8 images to [0, 1], normalize with MNIST's mean/std, add a channel axis."""
+    return ((images.float() / 255.0 - MNIST_MEAN) / MNIST_STD).unsqueeze(1)
+
+
+def load_mnist(config: DataConfig | None = None, *, root: str | os.PathLike | None = None,
+               device: str | torch.device = "cpu", download: bool = True) -> MNISTData:
+    """Load MNIST into normalized tensors with the paper's train/validation split.
+
+    The 60,000 training images are permuted with ``config.split_seed``; the first
+    ``validation_size`` become the validation set and the next ``train_size`` (default: all the
+    rest) the training set. The test set is the official 10,000 images (or its first
+    ``test_size``).
+
+    Args:
+        config: the split; ``DataConfig()`` is the paper's (55,000 / 5,000 / 10,000).
+        root: data root (see :func:`data_root`).
+        device: where the tensors live (``"cuda"`` puts the whole data set on the GPU).
+        download: allow torchvision to download missing files.
+
+    Returns:
+        An :class:`MNISTData`.
+
+    Example:
+        >>> data = load_mnist(DataConfig(train_size=1000), device="cpu")  # doctest: +SKIP
+        >>> data.train_x.shape
+        torch.Size([1000, 1, 28, 28])
+    """
+    config = config or DataConfig()
+    train_images, train_labels, test_images, test_labels = read_mnist_raw(root, download=download)
+    n_train_total = len(train_labels)
+    if config.validation_size >= n_train_total:
+        raise LthkitError(f"validation_size {config.validation_size} leaves no training images "
+                          f"(the training file has {n_train_total})")
+    generator = torch.Generator().manual_seed(config.split_seed)
+    order = torch.randperm(n_train_total, generator=generator)
+    val_index = order[:config.validation_size]
+    train_index = order[config.validation_size:]
+    if config.train_size is not None:
+        if config.train_size > len(train_index):
+            raise LthkitError(f"train_size {config.train_size} is larger than the {len(train_index)} "
+                              f"training images left after the validation hold-out")
+        train_index = train_index[:config.train_size]
+    test_end = len(test_labels) if config.test_size is None else min(config.test_size, len(test_labels))
+
+    def prepare(images, labels):
+        return normalize_images(images).to(device), labels.long().to(device)
+
+    return MNISTData(*prepare(train_images[train_index], train_labels[train_index]),
+                     *prepare(train_images[val_index], train_labels[val_index]),
+                     *prepare(test_images[:test_end], test_labels[:test_end]))
+
+
+def batches(num_examples: int, batch_size: int, generator: torch.Generator, device=None):
+    """Yield index tensors of an endless stream of shuffled epochs.
+
+    Each epoch is a fresh permutation drawn from ``generator``; the last, short batch of an
+    epoch is kept (the next epoch starts a new permutation), so every training image is seen
+    once per epoch.
+
+    Args:
+        num_examples: size of the training set.
+        batch_size: indices per batch.
+        generator: a CPU :class:`torch.Generator` (seeded by the caller for determinism).
+        device: where the index tensors go (the data's device, so indexing needs no copy).
+
+    Yields:
+        ``int64`` index tensors of length ``batch_size`` (the last of an epoch may be shorter).
+    """
+    if batch_size < 1:
+        raise LthkitError(f"batch_size must be at least 1, got {batch_size}")
+    while True:
+        # Drawn on the CPU so that the order is the same on every device.
+        order = torch.randperm(num_examples, generator=generator).to(device)
+        yield from order.split(batch_size)

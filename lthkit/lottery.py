@@ -1,0 +1,417 @@
+"""Iterative magnitude pruning (IMP) with rewinding and the paper's controls.
+
+One IMP run is a sequence of rounds. Round 0 trains the dense network from θ₀. Every later round
+
+1. prunes a fraction of the weights that survived the previous round, ranked by the magnitude of
+   that round's *trained* weights (never θ₀),
+2. rewinds the survivors (to θ₀, to θ_k of the dense run, or not at all), and
+3. trains the pruned network with its mask enforced.
+
+Two controls make the result mean something (Frankle & Carbin, §2):
+
+* ``reinit``: the ticket's mask of each round, with a fresh random initialization;
+* ``random_prune``: a random mask with the ticket's per-layer counts, from the ticket's own
+  starting weights (θ₀ or θ_k).
+
+A control reuses the winning ticket's masks, so it needs the ticket run first
+(:func:`run_lottery` runs it when none is given; :mod:`lthkit.experiments` caches both).
+
+Example:
+    >>> config = LotteryConfig(rounds=3, train=TrainConfig(iterations=300))
+    >>> result = run_lottery(config, load_mnist(DataConfig(train_size=5000)))  # doctest: +SKIP
+    >>> [round(d, 3) for d in result.densities]  # doctest: +SKIP
+    [1.0, 0.8, 0.64, 0.512]
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable, Protocol
+
+import torch
+
+from . import LthkitError, __version__
+from .data import DataConfig, MNISTData
+from .files import atomic_save_tensors, atomic_write_json
+from .masks import (SCOPES, Masks, check_fraction, density, full_masks, layer_densities, layer_rate_overrides,
+                    magnitude_masks, prunable_weights, random_masks_like)
+from .models import MODELS, build_model
+from .train import TrainConfig, TrainResult, train
+
+#: Where survivors go after pruning: θ₀, θ_k (an iteration), θ_k at a fraction of training, or
+#: nowhere (keep the trained weights and train again: pruning + fine-tuning).
+REWINDS = ("init", "iteration", "fraction", "none")
+#: What is trained each round: the winning ticket or one of the two controls.
+CONTROLS = ("ticket", "reinit", "random_prune")
+#: The paper's default per-round rate when neither ``prune_rate`` nor ``target_sparsity`` is given.
+DEFAULT_PRUNE_RATE = 0.2
+
+
+@dataclass(frozen=True)
+class LotteryConfig:
+    """Everything that determines one IMP run (and its cache key).
+
+    Attributes:
+        model: a name from :data:`lthkit.models.MODELS`.
+        rounds: pruning rounds after the dense round 0 (at least 1).
+        prune_rate: fraction of the surviving weights removed per round.
+        target_sparsity: alternatively, the sparsity ``s`` to reach after ``rounds`` rounds; the
+            per-round rate is then ``p = 1 − (1 − s)^(1/rounds)``. Give at most one of the two
+            (neither: 0.2, the paper's).
+        scope: ``"layer"`` (each layer loses ``p`` of its survivors; the paper's LeNet) or
+            ``"global"`` (one magnitude threshold across layers).
+        layer_rates: per-layer overrides as ``(("output", 0.1),)``: keys are module or weight
+            names, or ``"output"`` for the last layer. Overridden layers are pruned on their own.
+        rewind: ``"init"`` (θ₀), ``"iteration"`` (θ_k, k = ``rewind_iteration``), ``"fraction"``
+            (θ_k, k = ``rewind_fraction`` × budget: late rewinding) or ``"none"``.
+        rewind_iteration: k for ``rewind="iteration"``.
+        rewind_fraction: the fraction of the training budget for ``rewind="fraction"``.
+        control: ``"ticket"``, ``"reinit"`` or ``"random_prune"``.
+        train: the training hyperparameters of every round.
+        data: the data split.
+        seed: the trial: seeds θ₀, the batch order and the controls' random draws.
+    """
+
+    model: str = "lenet300_100"
+    rounds: int = 5
+    prune_rate: float | None = None
+    target_sparsity: float | None = None
+    scope: str = "layer"
+    layer_rates: tuple = (("output", 0.1),)
+    rewind: str = "init"
+    rewind_iteration: int = 0
+    rewind_fraction: float = 0.0
+    control: str = "ticket"
+    train: TrainConfig = TrainConfig()
+    data: DataConfig = DataConfig()
+    seed: int = 0
+
+    def __post_init__(self):
+        # Accept a dict or lists (from JSON or a CLI) but store a hashable tuple of pairs.
+        pairs = self.layer_rates.items() if isinstance(self.layer_rates, dict) else self.layer_rates
+        object.__setattr__(self, "layer_rates", tuple((str(k), float(v)) for k, v in pairs))
+        if self.model not in MODELS:
+            raise LthkitError(f"unknown model {self.model!r}; choose one of {', '.join(MODELS)}")
+        if isinstance(self.rounds, bool) or not isinstance(self.rounds, int) or self.rounds < 1:
+            raise LthkitError(f"rounds must be an integer of at least 1, got {self.rounds!r}")
+        if self.prune_rate is not None and self.target_sparsity is not None:
+            raise LthkitError("give prune_rate or target_sparsity, not both")
+        if self.prune_rate is not None:
+            check_fraction(self.prune_rate, "prune_rate")
+        if self.target_sparsity is not None:
+            check_fraction(self.target_sparsity, "target_sparsity")
+        for key, value in self.layer_rates:
+            check_fraction(value, f"layer rate of {key}")
+        if self.scope not in SCOPES:
+            raise LthkitError(f"unknown scope {self.scope!r}; choose one of {', '.join(SCOPES)}")
+        if self.rewind not in REWINDS:
+            raise LthkitError(f"unknown rewind strategy {self.rewind!r}; choose one of {', '.join(REWINDS)}")
+        if self.control not in CONTROLS:
+            raise LthkitError(f"unknown control {self.control!r}; choose one of {', '.join(CONTROLS)}")
+        if not isinstance(self.rewind_iteration, int) or self.rewind_iteration < 0:
+            raise LthkitError(f"rewind_iteration must be a non-negative integer, got {self.rewind_iteration!r}")
+        check_fraction(self.rewind_fraction, "rewind_fraction")
+        if self.control == "random_prune" and self.rewind == "none":
+            raise LthkitError("random_prune needs a rewind point (init, iteration or fraction), not 'none'")
+        if self.train.iterations is not None:
+            self.rewind_point(self.train.iterations)  # a rewind iteration past the budget fails now
+
+    @property
+    def per_round_rate(self) -> float:
+        """The default fraction of surviving weights pruned each round."""
+        if self.target_sparsity is not None:
+            return 1.0 - (1.0 - self.target_sparsity) ** (1.0 / self.rounds)
+        return DEFAULT_PRUNE_RATE if self.prune_rate is None else self.prune_rate
+
+    def rewind_point(self, total_iterations: int) -> int | None:
+        """The iteration k whose weights survivors rewind to (``None`` for ``rewind="none"``).
+
+        Raises:
+            LthkitError: k is not inside the training budget.
+        """
+        if self.rewind == "none":
+            return None
+        if self.rewind == "init":
+            return 0
+        if self.rewind == "iteration":
+            k = self.rewind_iteration
+        else:
+            k = round(self.rewind_fraction * total_iterations)
+        if k >= total_iterations:
+            raise LthkitError(f"rewind iteration {k} is past the training budget of {total_iterations} iterations")
+        return k
+
+    def replace(self, **changes) -> "LotteryConfig":
+        """A copy with some fields changed (``train`` and ``data`` may be given as dicts of changes)."""
+        for name, cls_value in (("train", self.train), ("data", self.data)):
+            if isinstance(changes.get(name), dict):
+                changes[name] = dataclasses.replace(cls_value, **changes[name])
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict:
+        data = asdict(self)
+        data["layer_rates"] = [list(pair) for pair in self.layer_rates]
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "LotteryConfig":
+        """Rebuild a config from :meth:`to_dict`'s output; unknown or missing keys are named."""
+        try:
+            fields = dict(data)
+            fields["train"] = TrainConfig(**fields.get("train", {}))
+            fields["data"] = DataConfig(**fields.get("data", {}))
+            return cls(**fields)
+        except TypeError as error:
+            raise LthkitError(f"bad lottery config: {error}") from None
+
+    def key(self) -> str:
+        """A stable hash of the config (the cache adds the code version)."""
+        return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()
+
+
+@dataclass
+class RoundResult:
+    """One IMP round: the mask's densities and what training it measured."""
+
+    round: int
+    density: float
+    layer_density: dict
+    train: TrainResult
+
+    @property
+    def early_stop_iteration(self) -> int:
+        return self.train.early_stop_iteration
+
+    @property
+    def test_acc_early_stop(self) -> float:
+        return self.train.test_acc_early_stop
+
+    @property
+    def test_acc_final(self) -> float:
+        return self.train.test_acc_final
+
+    @property
+    def val_acc_early_stop(self) -> float:
+        return self.train.val_acc_early_stop
+
+    def to_dict(self) -> dict:
+        return {"round": self.round, "density": self.density, "layer_density": self.layer_density,
+                "train": self.train.to_dict()}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "RoundResult":
+        return cls(round=data["round"], density=data["density"], layer_density=data["layer_density"],
+                   train=TrainResult.from_dict(data["train"]))
+
+
+@dataclass
+class RoundRecord:
+    """What a store keeps per round: the metrics, the mask, and the tensors needed to go on.
+
+    ``trained_state`` is the round's trained weights (the next ticket round ranks them);
+    ``rewind_state`` is θ_k, captured in round 0 when rewinding to an iteration k > 0.
+    """
+
+    result: RoundResult
+    mask: Masks
+    trained_state: dict | None = None
+    rewind_state: dict | None = None
+
+
+class RoundStore(Protocol):
+    """Where :func:`run_lottery` keeps finished rounds (so an interrupted run can resume)."""
+
+    def load(self, round_index: int) -> RoundRecord | None: ...
+
+    def save(self, round_index: int, record: RoundRecord) -> None: ...
+
+
+class MemoryStore:
+    """A :class:`RoundStore` in a dict: resumable within one Python session."""
+
+    def __init__(self):
+        self.records: dict[int, RoundRecord] = {}
+
+    def load(self, round_index: int) -> RoundRecord | None:
+        return self.records.get(round_index)
+
+    def save(self, round_index: int, record: RoundRecord) -> None:
+        self.records[round_index] = record
+
+
+@dataclass
+class LotteryResult:
+    """A finished IMP run: per-round metrics and every round's mask."""
+
+    config: LotteryConfig
+    rounds: list[RoundResult]
+    masks: list[Masks] = field(repr=False)
+    version: str = __version__
+
+    @property
+    def densities(self) -> list[float]:
+        return [r.density for r in self.rounds]
+
+    @property
+    def test_acc_early_stop(self) -> list[float]:
+        return [r.test_acc_early_stop for r in self.rounds]
+
+    @property
+    def early_stop_iterations(self) -> list[int]:
+        return [r.early_stop_iteration for r in self.rounds]
+
+    @property
+    def final_masks(self) -> Masks:
+        return self.masks[-1]
+
+    def to_dict(self) -> dict:
+        return {"lthkit_version": self.version, "config": self.config.to_dict(),
+                "rounds": [r.to_dict() for r in self.rounds]}
+
+    def save(self, directory) -> Path:
+        """Write ``result.json`` (metrics) and ``masks.pt`` (every round's masks) into ``directory``."""
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        atomic_write_json(directory / "result.json", self.to_dict())
+        atomic_save_tensors(directory / "masks.pt", [{k: v.cpu() for k, v in m.items()} for m in self.masks])
+        return directory
+
+    @classmethod
+    def load(cls, directory) -> "LotteryResult":
+        """Read a result written by :meth:`save` (tensors with ``weights_only=True``)."""
+        directory = Path(directory)
+        try:
+            data = json.loads((directory / "result.json").read_text())
+            masks = torch.load(directory / "masks.pt", weights_only=True)
+            return cls(config=LotteryConfig.from_dict(data["config"]),
+                       rounds=[RoundResult.from_dict(r) for r in data["rounds"]], masks=masks,
+                       version=data.get("lthkit_version", "unknown"))
+        except FileNotFoundError as error:
+            raise LthkitError(f"no saved result in {directory}: {Path(error.filename).name} is missing") from None
+        except Exception as error:  # JSON, unpickling (weights_only refuses anything else), missing keys
+            reason = str(error).strip().splitlines()[0] if str(error).strip() else ""
+            raise LthkitError(f"broken result in {directory}: {type(error).__name__}: {reason}") from None
+
+
+def derive_seed(*parts) -> int:
+    """A 63-bit seed from any parts (``derive_seed(3, "reinit", 2)``), stable across runs and machines."""
+    digest = hashlib.sha256(repr(parts).encode()).digest()
+    return int.from_bytes(digest[:8], "little") >> 1
+
+
+def _cpu(state: dict) -> dict:
+    return {k: v.detach().cpu().clone() for k, v in state.items()}
+
+
+def run_lottery(config: LotteryConfig, data: MNISTData, *, store: RoundStore | None = None,
+                ticket: LotteryResult | None = None, progress: bool = True,
+                on_round: Callable[[RoundResult], None] | None = None) -> LotteryResult:
+    """Run IMP (or one of its controls) round by round.
+
+    Args:
+        config: the run.
+        data: MNIST in memory; training happens on its device.
+        store: where finished rounds are kept; rounds already in it are not run again, so a run
+            interrupted after round r resumes at round r + 1. Default: a fresh :class:`MemoryStore`.
+        ticket: for a control, the winning-ticket run whose masks it reuses (same config with
+            ``control="ticket"``); run here if not given.
+        progress: show progress bars (rounds, and iterations within a round).
+        on_round: called with each round's result as soon as it is available (cached or new).
+
+    Returns:
+        A :class:`LotteryResult` with ``config.rounds + 1`` rounds (round 0 is dense).
+
+    Raises:
+        LthkitError: the config does not fit the data (e.g. a rewind iteration past the budget),
+            or ``ticket`` is not the ticket run of this config.
+    """
+    from tqdm.auto import tqdm
+
+    store = store if store is not None else MemoryStore()
+    total = config.train.total_iterations(len(data.train_y))
+    rewind_k = config.rewind_point(total)
+    if config.control != "ticket":
+        ticket_config = config.replace(control="ticket")
+        if ticket is None:
+            ticket = run_lottery(ticket_config, data, progress=progress)
+        elif ticket.config != ticket_config:
+            raise LthkitError("the ticket run given to a control must have the same config with control='ticket'")
+
+    theta0 = _cpu(build_model(config.model, seed=config.seed).state_dict())
+    names = list(full_masks(build_model(config.model, seed=config.seed)))
+    layer_rates = dict(config.layer_rates)
+    layer_rate_overrides(names, layer_rates)  # unknown layer names fail before any training
+    results: list[RoundResult] = []
+    masks_by_round: list[Masks] = []
+    previous: RoundRecord | None = None
+    rewind_state = theta0 if rewind_k == 0 else None
+    bar = tqdm(total=config.rounds + 1, desc=f"IMP {config.control}", disable=not progress, unit="round")
+    try:
+        for round_index in range(config.rounds + 1):
+            record = store.load(round_index)
+            if record is None:
+                record = _run_round(config, data, round_index, previous, theta0, rewind_state, rewind_k,
+                                    ticket, layer_rates, progress)
+                store.save(round_index, record)
+            if round_index == 0 and _captures_rewind_state(config, rewind_k):
+                rewind_state = record.rewind_state
+                if rewind_state is None:
+                    raise LthkitError("round 0 record lacks the rewind weights θ_k; clear the cache entry")
+            results.append(record.result)
+            masks_by_round.append(record.mask)
+            previous = record
+            bar.update(1)
+            bar.set_postfix(density=f"{record.result.density:.3f}",
+                            test_acc=f"{record.result.test_acc_early_stop:.4f}", refresh=False)
+            if on_round is not None:
+                on_round(record.result)
+    finally:
+        bar.close()
+    return LotteryResult(config=config, rounds=results, masks=masks_by_round)
+
+
+def _captures_rewind_state(config: LotteryConfig, rewind_k: int | None) -> bool:
+    """Whether round 0 must capture θ_k: rewinding to k > 0, for a run that starts from it."""
+    return bool(rewind_k) and config.control != "reinit"
+
+
+def _run_round(config: LotteryConfig, data: MNISTData, round_index: int, previous: RoundRecord | None,
+               theta0: dict, rewind_state: dict | None, rewind_k: int | None, ticket: LotteryResult | None,
+               layer_rates: dict, progress: bool) -> RoundRecord:
+    """Choose the mask and starting weights of one round, and train."""
+    model = build_model(config.model, seed=config.seed)
+    start_iteration = 0
+    if config.control == "ticket":
+        if round_index == 0:
+            mask = full_masks(model)
+        else:
+            # Rank the previous round's trained weights, never θ₀.
+            model.load_state_dict(previous.trained_state)
+            mask = magnitude_masks(prunable_weights(model), previous.mask, config.per_round_rate,
+                                   scope=config.scope, layer_rates=layer_rates)
+        if round_index == 0 or rewind_k is not None:
+            model.load_state_dict(rewind_state if round_index > 0 else theta0)
+            start_iteration = rewind_k if round_index > 0 else 0
+        # rewind "none": the model keeps previous.trained_state, loaded above.
+    elif config.control == "reinit":
+        mask = ticket.masks[round_index]
+        model = build_model(config.model, seed=derive_seed(config.seed, "reinit", round_index))
+    else:  # random_prune: the ticket's per-layer counts, random positions, the ticket's start weights
+        generator = torch.Generator().manual_seed(derive_seed(config.seed, "random_prune", round_index))
+        mask = random_masks_like(ticket.masks[round_index], generator) if round_index > 0 else ticket.masks[0]
+        model.load_state_dict(rewind_state if round_index > 0 else theta0)
+        start_iteration = rewind_k if round_index > 0 else 0
+
+    snapshot_at = {rewind_k} if (round_index == 0 and _captures_rewind_state(config, rewind_k)) else set()
+    outcome = train(model, data, config.train, masks=mask, seed=config.seed, start_iteration=start_iteration,
+                    snapshot_at=snapshot_at, progress=progress,
+                    description=f"round {round_index} ({density(mask):.1%} left)")
+    result = RoundResult(round=round_index, density=density(mask), layer_density=layer_densities(mask), train=outcome)
+    return RoundRecord(result=result, mask={k: v.cpu() for k, v in mask.items()},
+                       trained_state=_cpu(model.state_dict()),
+                       rewind_state=_cpu(outcome.snapshots[rewind_k]) if snapshot_at else None)

@@ -1,0 +1,146 @@
+"""Figures of IMP results, laid out like Frankle & Carbin's.
+
+Every helper takes an optional matplotlib ``Axes`` and returns the ``Figure``; none calls
+``plt.show()``. Density is on a log axis that falls from left to right (100% → 1%), as in the
+paper. Where a group holds several trials, the line is their mean and the band spans their
+minimum and maximum. Figures have an opaque white face, so they stay readable in dark themes.
+
+Runs are given as a :class:`~lthkit.lottery.LotteryResult`, a list of them (grouped by control,
+one entry per trial), or a ``{label: [results...]}`` mapping.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Mapping, Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
+
+from .lottery import LotteryResult
+
+#: Display names and colors of the controls, shared by every figure.
+CONTROL_LABELS = {"ticket": "winning ticket", "reinit": "random re-init", "random_prune": "random pruning"}
+CONTROL_COLORS = {"ticket": "#1f77b4", "reinit": "#d62728", "random_prune": "#2ca02c"}
+
+
+def group_runs(runs) -> dict[str, list[LotteryResult]]:
+    """Normalize the accepted inputs to ``{label: [results, one per trial]}``."""
+    if isinstance(runs, LotteryResult):
+        runs = [runs]
+    if isinstance(runs, Mapping):
+        return {str(label): list(group) if isinstance(group, Sequence) else [group] for label, group in runs.items()}
+    grouped: dict[str, list[LotteryResult]] = defaultdict(list)
+    for result in runs:
+        grouped[CONTROL_LABELS.get(result.config.control, result.config.control)].append(result)
+    return dict(grouped)
+
+
+def _color(label: str, index: int) -> str:
+    for control, name in CONTROL_LABELS.items():
+        if label == name:
+            return CONTROL_COLORS[control]
+    return plt.rcParams["axes.prop_cycle"].by_key()["color"][index % 10]
+
+
+def _new_axes(ax, figsize=(6.4, 4.2)):
+    if ax is not None:
+        return ax.figure, ax
+    figure, ax = plt.subplots(figsize=figsize, facecolor="white")
+    return figure, ax
+
+
+def _percent(value, _position=None) -> str:
+    percent = 100 * value
+    return f"{percent:.0f}%" if percent >= 10 or percent == round(percent) else f"{percent:.1f}%"
+
+
+def format_density_axis(ax, densities=None, max_ticks: int = 9) -> None:
+    """Log-scaled density axis in percent of weights remaining, falling from left to right.
+
+    Args:
+        ax: the Axes.
+        densities: where to put the ticks (the rounds' densities, thinned to ``max_ticks``);
+            default: the densities of the lines already drawn.
+        max_ticks: the most ticks to show.
+    """
+    if densities is None:
+        densities = [x for line in ax.get_lines() for x in np.asarray(line.get_xdata(), dtype=float)]
+    ticks = sorted({round(float(d), 6) for d in densities if d > 0}, reverse=True)
+    if len(ticks) > max_ticks:
+        step = (len(ticks) - 1) / (max_ticks - 1)
+        ticks = [ticks[round(i * step)] for i in range(max_ticks)]
+    ax.set_xscale("log")
+    left, right = ax.get_xlim()
+    if left < right:
+        ax.set_xlim(right, left)
+    if ticks:
+        ax.xaxis.set_major_locator(FixedLocator(ticks))
+    ax.xaxis.set_major_formatter(FuncFormatter(_percent))
+    ax.xaxis.set_minor_locator(NullLocator())
+    ax.set_xlabel("weights remaining (P_m, log scale)")
+    ax.grid(True, which="major", alpha=0.3)
+
+
+def series_by_density(results: Sequence[LotteryResult], metric: str) -> tuple[np.ndarray, np.ndarray]:
+    """Densities (mean over trials per round) and a ``(trials, rounds)`` array of ``metric``.
+
+    Trials may have different round counts; only the rounds all of them reached are kept.
+    """
+    rounds = min(len(result.rounds) for result in results)
+    densities = np.array([[result.rounds[i].density for i in range(rounds)] for result in results]).mean(0)
+    values = np.array([[float(getattr(result.rounds[i], metric)) for i in range(rounds)] for result in results])
+    return densities, values
+
+
+def plot_metric_vs_density(runs, metric: str, *, ax=None, ylabel: str, scale: float = 1.0,
+                           title: str | None = None, marker: str = "o"):
+    """Plot one per-round metric against density, mean line with a min/max band per group.
+
+    Args:
+        runs: the results (see the module docstring).
+        metric: a :class:`~lthkit.lottery.RoundResult` attribute (``"test_acc_early_stop"``).
+        ax: draw into this Axes (default: a new figure).
+        ylabel: the y-axis label, with its unit.
+        scale: multiply values by this (100 for percent).
+        title: the axes title.
+        marker: the line's marker.
+
+    Returns:
+        The :class:`~matplotlib.figure.Figure`.
+    """
+    figure, ax = _new_axes(ax)
+    for index, (label, results) in enumerate(group_runs(runs).items()):
+        densities, values = series_by_density(results, metric)
+        values = values * scale
+        color = _color(label, index)
+        suffix = f" ({len(results)} trials)" if len(results) > 1 else ""
+        ax.plot(densities, values.mean(0), marker=marker, markersize=4, color=color, label=label + suffix)
+        if len(results) > 1:
+            ax.fill_between(densities, values.min(0), values.max(0), color=color, alpha=0.2, linewidth=0)
+    format_density_axis(ax)
+    ax.set_ylabel(ylabel)
+    if title:
+        ax.set_title(title)
+    ax.legend(frameon=False)
+    figure.tight_layout()
+    return figure
+
+
+def accuracy_vs_density(runs, *, ax=None, metric: str = "test_acc_early_stop", title: str | None = None):
+    """Test accuracy (percent) against weights remaining, as in the paper's Figure 3.
+
+    Example:
+        >>> fig = accuracy_vs_density([ticket_result, reinit_result])  # doctest: +SKIP
+        >>> fig.savefig("accuracy.png")                                 # doctest: +SKIP
+    """
+    when = "at early stop" if metric.endswith("early_stop") else "at end of training"
+    return plot_metric_vs_density(runs, metric, ax=ax, ylabel=f"test accuracy {when} (%)", scale=100.0,
+                                  title=title)
+
+
+def early_stop_vs_density(runs, *, ax=None, title: str | None = None):
+    """Early-stopping iteration (minimum validation loss) against weights remaining (Figure 4)."""
+    return plot_metric_vs_density(runs, "early_stop_iteration", ax=ax, ylabel="early-stop iteration",
+                                  title=title)

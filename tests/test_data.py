@@ -1,0 +1,89 @@
+"""lthkit.data: the real torchvision loader on MNIST-format files, the split, clear errors."""
+
+import pytest
+import torch
+
+from lthkit import LthkitError
+from lthkit.data import MNIST_FILES, DataConfig, batches, data_root, load_mnist, read_mnist_raw
+from tests.conftest import synthetic_images, write_idx
+
+
+def test_loader_reads_idx_files_through_torchvision(mnist_root):
+    train_images, train_labels, test_images, test_labels = read_mnist_raw(mnist_root, download=False)
+    expected_images, expected_labels = synthetic_images(1200, seed=1)
+    assert torch.equal(train_images, expected_images)
+    assert torch.equal(train_labels, expected_labels)
+    assert test_images.shape == (300, 28, 28)
+
+
+def test_split_sizes_and_disjoint_validation(mnist_root):
+    data = load_mnist(DataConfig(validation_size=200), root=mnist_root, download=False)
+    assert (len(data.train_y), len(data.val_y), len(data.test_y)) == (1000, 200, 300)
+    assert data.train_x.shape == (1000, 1, 28, 28) and data.train_x.dtype == torch.float32
+    # Every training image lands in exactly one of train/validation.
+    all_images = torch.cat([data.train_x, data.val_x]).flatten(1)
+    assert torch.unique(all_images, dim=0).shape[0] == len(torch.unique(synthetic_images(1200, 1)[0].flatten(1), dim=0))
+
+
+def test_split_is_seeded(mnist_root):
+    first = load_mnist(DataConfig(validation_size=200, split_seed=3), root=mnist_root, download=False)
+    again = load_mnist(DataConfig(validation_size=200, split_seed=3), root=mnist_root, download=False)
+    other = load_mnist(DataConfig(validation_size=200, split_seed=4), root=mnist_root, download=False)
+    assert torch.equal(first.val_y, again.val_y) and torch.equal(first.val_x, again.val_x)
+    assert not torch.equal(first.val_x, other.val_x)
+
+
+def test_subsets(mnist_root):
+    data = load_mnist(DataConfig(validation_size=100, train_size=250, test_size=50), root=mnist_root, download=False)
+    assert (len(data.train_y), len(data.val_y), len(data.test_y)) == (250, 100, 50)
+    with pytest.raises(LthkitError, match="train_size 2000 is larger"):
+        load_mnist(DataConfig(validation_size=100, train_size=2000), root=mnist_root, download=False)
+
+
+def test_normalization(mnist_root):
+    data = load_mnist(DataConfig(validation_size=100), root=mnist_root, download=False)
+    images, _ = synthetic_images(1200, seed=1)
+    expected = (images.float() / 255 - 0.1307) / 0.3081
+    # The same pixel statistics, whatever the permutation.
+    assert torch.allclose(torch.cat([data.train_x, data.val_x]).mean(), expected.mean(), atol=1e-5)
+
+
+def test_root_precedence(monkeypatch, tmp_path):
+    monkeypatch.setenv("LTHKIT_DATA", str(tmp_path / "env"))
+    assert data_root() == tmp_path / "env"
+    assert data_root(tmp_path / "explicit") == tmp_path / "explicit"
+    monkeypatch.delenv("LTHKIT_DATA")
+    assert data_root().name == "data"
+
+
+def test_missing_files_name_the_folder_and_files(tmp_path):
+    with pytest.raises(LthkitError) as error:
+        read_mnist_raw(tmp_path, download=False)
+    message = str(error.value)
+    assert "\n" not in message
+    assert str(tmp_path / "MNIST" / "raw") in message
+    for name in MNIST_FILES:
+        assert name in message
+
+
+def test_damaged_gz_is_named(tmp_path):
+    raw = tmp_path / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    write_idx(raw, "train", *synthetic_images(10, seed=1), compress=True)  # valid gzip, wrong MD5
+    with pytest.raises(LthkitError, match="train-images-idx3-ubyte.gz.*MD5"):
+        read_mnist_raw(tmp_path, download=False)
+
+
+def test_bad_data_config():
+    for bad in (dict(validation_size=0), dict(validation_size=60000), dict(train_size=0), dict(test_size=-1)):
+        with pytest.raises(LthkitError):
+            DataConfig(**bad)
+
+
+def test_batches_cover_each_epoch_once():
+    generator = torch.Generator().manual_seed(0)
+    stream = batches(10, 4, generator)
+    epoch = torch.cat([next(stream) for _ in range(3)])  # 4 + 4 + 2
+    assert sorted(epoch.tolist()) == list(range(10))
+    with pytest.raises(LthkitError):
+        next(batches(10, 0, generator))
