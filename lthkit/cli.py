@@ -114,13 +114,13 @@ def _positive_int(text: str) -> int:
     return value
 
 
-def add_lottery_flags(parser: argparse.ArgumentParser) -> None:
+def add_lottery_flags(parser: argparse.ArgumentParser, default_preset: str = "fast") -> None:
     """The IMP flags shared by ``run`` and ``reproduce``."""
     from .experiments import PRESETS
 
-    parser.add_argument("--preset", choices=sorted(PRESETS), default="fast",
+    parser.add_argument("--preset", choices=sorted(PRESETS), default=default_preset,
                         help="starting configuration: 'fast' (a 10k-image subset, 1,500 iterations) or 'paper' "
-                             "(Frankle & Carbin's LeNet protocol); the flags below change it (default: fast)")
+                             f"(Frankle & Carbin's LeNet protocol); the flags below change it (default: {default_preset})")
     parser.add_argument("--rounds", type=_positive_int, help="pruning rounds after the dense round 0")
     rate = parser.add_mutually_exclusive_group()
     rate.add_argument("--rate", type=_fraction, dest="prune_rate",
@@ -213,6 +213,28 @@ def command_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _controls(text: str) -> list[str]:
+    if text == "all":
+        return list(CONTROLS)
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    unknown = [name for name in names if name not in CONTROLS]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(f"unknown control {', '.join(unknown) or text!r}; choose from "
+                                         f"{', '.join(CONTROLS)} or all")
+    return names
+
+
+def command_reproduce(args: argparse.Namespace) -> int:
+    from .paper import reproduce
+
+    config = config_from_args(args)
+    reproduce(args.out, base=config, trials=args.trials, controls=args.control, first_seed=args.seed,
+              device=resolve_device(args.device), cache_dir=args.cache, data_root=args.data,
+              progress=not args.no_progress, argv=["python", "-m", "lthkit", *(args.argv or [])])
+    print(f"wrote {args.out / 'summary.csv'}, the figures and run_info.json")
+    return 0
+
+
 def command_data(args: argparse.Namespace) -> int:
     from .data import data_root, read_mnist_raw
 
@@ -238,6 +260,17 @@ def build_parser() -> Parser:
     run.add_argument("--out", type=Path, required=True, help="folder for the results")
     run.set_defaults(handler=command_run)
 
+    reproduce = commands.add_parser(
+        "reproduce", help="run Frankle & Carbin's LeNet-300-100 protocol: summary.csv and the paper's figures",
+        description="Run the paper preset for several trials and all three controls (resumable through the cache) "
+                    "and write summary.csv, accuracy_vs_density.png, early_stop_vs_density.png and run_info.json "
+                    "into --out, updated after every finished run.")
+    add_lottery_flags(reproduce, default_preset="paper")
+    reproduce.add_argument("--control", type=_controls, default=list(CONTROLS),
+                           help="comma-separated controls to run, or all (default: all)")
+    reproduce.add_argument("--out", type=Path, required=True, help="folder for the results")
+    reproduce.set_defaults(handler=command_reproduce)
+
     data = commands.add_parser(
         "data", help="check that MNIST is in place (extracting or downloading it if needed)",
         description="Check that MNIST is in place: torchvision verifies the four original files' MD5 sums and "
@@ -251,6 +284,7 @@ def build_parser() -> Parser:
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)
     if not getattr(args, "handler", None):
         parser.print_help(sys.stderr)
         return 2

@@ -6,7 +6,7 @@ paper. Where a group holds several trials, the line is their mean and the band s
 minimum and maximum. Figures have an opaque white face, so they stay readable in dark themes.
 
 Runs are given as a :class:`~lthkit.lottery.LotteryResult`, a list of them (grouped by control,
-one entry per trial), or a ``{label: [results...]}`` mapping.
+one entry per trial), a ``{label: [results...]}`` mapping, or the rows of a ``summary.csv``.
 """
 
 from __future__ import annotations
@@ -25,16 +25,42 @@ CONTROL_LABELS = {"ticket": "winning ticket", "reinit": "random re-init", "rando
 CONTROL_COLORS = {"ticket": "#1f77b4", "reinit": "#d62728", "random_prune": "#2ca02c"}
 
 
-def group_runs(runs) -> dict[str, list[LotteryResult]]:
-    """Normalize the accepted inputs to ``{label: [results, one per trial]}``."""
+def summary_series(runs, metric: str) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """``{label: (densities, values)}`` with ``values`` of shape ``(trials, rounds)``.
+
+    Args:
+        runs: a :class:`~lthkit.lottery.LotteryResult`, a list of them, a ``{label: [results]}``
+            mapping, or rows of a ``summary.csv`` (dicts with ``control``, ``trial``, ``round``,
+            ``density`` and the metric; see :func:`lthkit.experiments.read_summary_csv`).
+        metric: a column of ``summary.csv``: ``test_acc_early_stop``, ``test_acc_final`` or
+            ``early_stop_iter``.
+
+    Densities are the mean over trials per round. Trials may have different round counts; only
+    the rounds that all of a group's trials reached are kept.
+    """
+    from .experiments import summary_rows
+
     if isinstance(runs, LotteryResult):
         runs = [runs]
     if isinstance(runs, Mapping):
-        return {str(label): list(group) if isinstance(group, Sequence) else [group] for label, group in runs.items()}
-    grouped: dict[str, list[LotteryResult]] = defaultdict(list)
-    for result in runs:
-        grouped[CONTROL_LABELS.get(result.config.control, result.config.control)].append(result)
-    return dict(grouped)
+        rows = [dict(row, control=str(label)) for label, group in runs.items()
+                for row in summary_rows(group if isinstance(group, Sequence) else [group])]
+    else:
+        runs = list(runs)
+        rows = [row for row in runs if isinstance(row, Mapping)]
+        rows += summary_rows([run for run in runs if isinstance(run, LotteryResult)])
+    by_label: dict[str, dict[int, dict[int, dict]]] = defaultdict(lambda: defaultdict(dict))
+    for row in rows:
+        label = CONTROL_LABELS.get(row["control"], row["control"])
+        by_label[label][row["trial"]][row["round"]] = row
+    series = {}
+    for label, trials in by_label.items():
+        rounds = min(len(per_round) for per_round in trials.values())
+        ordered = [[per_round[r] for r in sorted(per_round)[:rounds]] for per_round in trials.values()]
+        densities = np.array([[row["density"] for row in trial] for trial in ordered]).mean(0)
+        values = np.array([[float(row[metric]) for row in trial] for trial in ordered])
+        series[label] = (densities, values)
+    return series
 
 
 def _color(label: str, index: int) -> str:
@@ -83,24 +109,13 @@ def format_density_axis(ax, densities=None, max_ticks: int = 9) -> None:
     ax.grid(True, which="major", alpha=0.3)
 
 
-def series_by_density(results: Sequence[LotteryResult], metric: str) -> tuple[np.ndarray, np.ndarray]:
-    """Densities (mean over trials per round) and a ``(trials, rounds)`` array of ``metric``.
-
-    Trials may have different round counts; only the rounds all of them reached are kept.
-    """
-    rounds = min(len(result.rounds) for result in results)
-    densities = np.array([[result.rounds[i].density for i in range(rounds)] for result in results]).mean(0)
-    values = np.array([[float(getattr(result.rounds[i], metric)) for i in range(rounds)] for result in results])
-    return densities, values
-
-
 def plot_metric_vs_density(runs, metric: str, *, ax=None, ylabel: str, scale: float = 1.0,
                            title: str | None = None, marker: str = "o"):
     """Plot one per-round metric against density, mean line with a min/max band per group.
 
     Args:
         runs: the results (see the module docstring).
-        metric: a :class:`~lthkit.lottery.RoundResult` attribute (``"test_acc_early_stop"``).
+        metric: a ``summary.csv`` column (``"test_acc_early_stop"``, ``"early_stop_iter"``).
         ax: draw into this Axes (default: a new figure).
         ylabel: the y-axis label, with its unit.
         scale: multiply values by this (100 for percent).
@@ -111,13 +126,12 @@ def plot_metric_vs_density(runs, metric: str, *, ax=None, ylabel: str, scale: fl
         The :class:`~matplotlib.figure.Figure`.
     """
     figure, ax = _new_axes(ax)
-    for index, (label, results) in enumerate(group_runs(runs).items()):
-        densities, values = series_by_density(results, metric)
+    for index, (label, (densities, values)) in enumerate(summary_series(runs, metric).items()):
         values = values * scale
         color = _color(label, index)
-        suffix = f" ({len(results)} trials)" if len(results) > 1 else ""
+        suffix = f" ({len(values)} trials)" if len(values) > 1 else ""
         ax.plot(densities, values.mean(0), marker=marker, markersize=4, color=color, label=label + suffix)
-        if len(results) > 1:
+        if len(values) > 1:
             ax.fill_between(densities, values.min(0), values.max(0), color=color, alpha=0.2, linewidth=0)
     format_density_axis(ax)
     ax.set_ylabel(ylabel)
@@ -142,5 +156,5 @@ def accuracy_vs_density(runs, *, ax=None, metric: str = "test_acc_early_stop", t
 
 def early_stop_vs_density(runs, *, ax=None, title: str | None = None):
     """Early-stopping iteration (minimum validation loss) against weights remaining (Figure 4)."""
-    return plot_metric_vs_density(runs, "early_stop_iteration", ax=ax, ylabel="early-stop iteration",
+    return plot_metric_vs_density(runs, "early_stop_iter", ax=ax, ylabel="early-stop iteration",
                                   title=title)
