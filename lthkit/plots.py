@@ -6,11 +6,18 @@ paper. Where a group holds several trials, the line is their mean and the band s
 minimum and maximum. Figures have an opaque white face, so they stay readable in dark themes.
 
 Runs are given as a :class:`~lthkit.lottery.LotteryResult`, a list of them (grouped by control,
-one entry per trial), a ``{label: [results...]}`` mapping, or the rows of a ``summary.csv``.
+one entry per trial), a ``{label: [results...]}`` mapping (overlays of any runs you like), or the
+rows of a ``summary.csv``.
+
+Besides the paper's two figures (:func:`accuracy_vs_density`, :func:`early_stop_vs_density`, and
+both side by side: :func:`accuracy_and_early_stop`), there are figures of one run's masks:
+:func:`layer_density_plot` (how IMP thins each layer) and :func:`first_layer_connectivity` (how
+many outgoing connections each input pixel keeps).
 """
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from typing import Mapping, Sequence
 
@@ -18,6 +25,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
 
+from . import LthkitError
 from .lottery import LotteryResult
 
 #: Display names and colors of the controls, shared by every figure.
@@ -158,3 +166,158 @@ def early_stop_vs_density(runs, *, ax=None, title: str | None = None):
     """Early-stopping iteration (minimum validation loss) against weights remaining (Figure 4)."""
     return plot_metric_vs_density(runs, "early_stop_iter", ax=ax, ylabel="early-stop iteration",
                                   title=title)
+
+
+def accuracy_and_early_stop(runs, *, axes=None, metric: str = "test_acc_early_stop", title: str | None = None):
+    """Test accuracy and early-stop iteration against weights remaining, side by side.
+
+    The figure the dashboard draws, and the usual way to overlay several runs: pass
+    ``{label: result}`` (or ``{label: [results of several trials]}``).
+
+    Args:
+        runs: the results (see the module docstring).
+        axes: two Axes to draw into (default: a new 1x2 figure).
+        metric: the accuracy to plot, ``"test_acc_early_stop"`` or ``"test_acc_final"``.
+        title: the figure's title.
+
+    Returns:
+        The :class:`~matplotlib.figure.Figure`; its legend is on the left panel only.
+
+    Example:
+        >>> accuracy_and_early_stop({"θ₀": ticket, "θ_100": rewound})  # doctest: +SKIP
+    """
+    if axes is None:
+        figure, axes = plt.subplots(1, 2, figsize=(11, 4.2), facecolor="white")
+    left, right = axes
+    accuracy_vs_density(runs, ax=left, metric=metric)
+    early_stop_vs_density(runs, ax=right)
+    if right.get_legend() is not None:
+        right.get_legend().remove()
+    if title:
+        left.figure.suptitle(title)
+    left.figure.tight_layout()
+    return left.figure
+
+
+def _percent_axis(axis) -> None:
+    axis.set_major_formatter(FuncFormatter(_percent))
+
+
+def layer_density_plot(result: LotteryResult, *, ax=None, title: str | None = None):
+    """Weights remaining in each layer against the whole network's, round by round.
+
+    Layer-wise IMP thins every layer at its own rate (LeNet's output layer at half the rate);
+    global IMP lets the magnitudes decide, and layers part ways. Both axes are logarithmic; the
+    dashed line is the whole network, for reference.
+
+    Args:
+        result: one IMP run.
+        ax: draw into this Axes (default: a new figure).
+        title: the axes title.
+
+    Returns:
+        The :class:`~matplotlib.figure.Figure`.
+
+    Example:
+        >>> layer_density_plot(run_experiment(preset("fast")))  # doctest: +SKIP
+    """
+    if not isinstance(result, LotteryResult):
+        raise LthkitError(f"layer_density_plot needs one LotteryResult, got {type(result).__name__}")
+    figure, ax = _new_axes(ax)
+    overall = [round_result.density for round_result in result.rounds]
+    for name in result.rounds[0].layer_density:
+        densities = [round_result.layer_density[name] for round_result in result.rounds]
+        ax.plot(overall, densities, marker="o", markersize=4, label=name.removesuffix(".weight"))
+    ax.plot(overall, overall, linestyle="--", color="0.5", label="whole network")
+    format_density_axis(ax, overall)
+    ax.set_yscale("log")
+    _percent_axis(ax.yaxis)
+    ax.set_ylabel("weights remaining in the layer (log scale)")
+    ax.set_title(title or f"per-layer density ({result.config.scope} pruning)")
+    ax.legend(frameon=False)
+    figure.tight_layout()
+    return figure
+
+
+def input_connectivity(masks: Mapping, image_shape: tuple[int, int] = (28, 28)) -> np.ndarray:
+    """How many of the first layer's weights out of each input pixel survive.
+
+    Args:
+        masks: a mask set whose first entry is a fully connected layer over the pixels
+            (LeNet's ``fc1.weight``, shape ``(units, 784)``).
+        image_shape: the input image's height and width.
+
+    Returns:
+        An integer array of ``image_shape``: surviving outgoing weights per pixel.
+
+    Raises:
+        LthkitError: the first layer is not fully connected to ``image_shape`` pixels (a
+            convolution, for instance).
+
+    Example:
+        >>> input_connectivity(full_masks(build_model("lenet300_100"))).max()  # doctest: +SKIP
+        300
+    """
+    name, first = next(iter(masks.items()))
+    pixels = math.prod(image_shape)
+    if first.dim() != 2 or first.shape[1] != pixels:
+        raise LthkitError(f"the first layer {name} has shape {tuple(first.shape)}: not a fully connected layer over "
+                          f"{image_shape[0]}x{image_shape[1]} = {pixels} input pixels")
+    return first.detach().cpu().sum(0).reshape(image_shape).numpy().astype(int)
+
+
+def first_layer_connectivity(source, *, rounds: Sequence[int] | None = None, ax=None, title: str | None = None):
+    """28x28 maps of how many outgoing first-layer weights each input pixel keeps.
+
+    IMP keeps the connections of pixels where digits are drawn and drops those of the blank
+    border: the ticket has learned where to look. Maps share one color scale, from 0 to the
+    layer's width (every connection kept).
+
+    Args:
+        source: a :class:`~lthkit.lottery.LotteryResult` (one map per chosen round) or a single
+            mask set.
+        rounds: which rounds of a result to show (default: the first pruned round, a middle one
+            and the last). Negative numbers count from the end.
+        ax: draw a single map into this Axes (the last of ``rounds``).
+        title: the figure's title.
+
+    Returns:
+        The :class:`~matplotlib.figure.Figure`.
+
+    Example:
+        >>> first_layer_connectivity(result, rounds=[1, -1])  # doctest: +SKIP
+    """
+    if isinstance(source, LotteryResult):
+        count = len(source.masks)
+        if rounds is None:
+            rounds = sorted({min(1, count - 1), count // 2, count - 1})
+        try:
+            chosen = [(index % count, source.masks[index]) for index in rounds]
+        except IndexError:
+            raise LthkitError(f"rounds {list(rounds)} out of range: the run has rounds 0 to {count - 1}") from None
+    elif isinstance(source, Mapping):
+        chosen = [(None, source)]
+    else:
+        raise LthkitError(f"first_layer_connectivity needs a LotteryResult or a mask set, got {type(source).__name__}")
+    if ax is not None:
+        chosen = chosen[-1:]
+        figure, axes = ax.figure, [ax]
+    else:
+        figure, axes = plt.subplots(1, len(chosen), figsize=(3.2 * len(chosen) + 1.2, 3.4), facecolor="white",
+                                    squeeze=False)
+        axes = list(axes[0])
+    width = next(iter(chosen[0][1].values())).shape[0]
+    image = None
+    for axis, (round_index, masks) in zip(axes, chosen):
+        counts = input_connectivity(masks)
+        image = axis.imshow(counts, cmap="viridis", vmin=0, vmax=width, interpolation="nearest")
+        kept = sum(int(m.sum()) for m in masks.values()) / sum(m.numel() for m in masks.values())
+        heading = f"{kept:.1%} of weights left" if round_index is None else f"round {round_index}: {kept:.1%} left"
+        axis.set_title(heading, fontsize=10)
+        axis.set_xticks([])
+        axis.set_yticks([])
+    colorbar = figure.colorbar(image, ax=axes, shrink=0.85)
+    colorbar.set_label(f"surviving outgoing weights (of {width})")
+    if title:
+        figure.suptitle(title)
+    return figure

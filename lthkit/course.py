@@ -1,0 +1,139 @@
+"""How big the course notebooks' runs are: one place for every notebook and the dashboard.
+
+Every notebook asks :func:`notebook_preset` for its configs, so the budgets live here and
+nowhere else. There are two modes:
+
+* **full** (the default): runs a learner can afford on a laptop CPU, minutes per notebook
+  (real MNIST, subsets of it where a notebook compares many runs);
+* **fast** (``LTHKIT_FAST=1`` in the environment): a small subset of the *real* MNIST and
+  short training budgets, so that ``make test`` can run every notebook under nbval in a couple of
+  minutes. Fast mode checks that the notebooks work, not what they measure.
+
+Presets (:data:`NOTEBOOK_PRESETS`; each a :class:`~lthkit.lottery.LotteryConfig`):
+
+* ``kata``: notebook 1's dense LeNet-300-100 (only its ``model``, ``train`` and ``data`` are used);
+* ``imp``: notebook 2's IMP run of LeNet-300-100 (the paper's layer-wise 20%/10% rates, θ₀);
+* ``explore``: the starting point of notebook 3's dashboard;
+* ``rewind_lenet``, ``rewind_conv``: notebook 4's rewinding comparisons.
+
+Example:
+    >>> config = notebook_preset("imp", fast=True)
+    >>> config.model, config.rounds, config.train.iterations
+    ('lenet300_100', 3, 300)
+"""
+
+from __future__ import annotations
+
+import os
+
+from . import LthkitError
+from .data import DataConfig
+from .lottery import LotteryConfig
+from .train import TrainConfig
+
+#: The environment variable that switches the notebooks to fast mode.
+FAST_ENV = "LTHKIT_FAST"
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("", "0", "false", "no", "off")
+
+_LENET = LotteryConfig(model="lenet300_100", prune_rate=0.2, scope="layer", layer_rates=(("output", 0.1),),
+                       rewind="init", control="ticket")
+_FAST_DATA = DataConfig(validation_size=1000, train_size=5000)
+
+#: ``{name: {"full": config, "fast": config}}``; read them through :func:`notebook_preset`.
+NOTEBOOK_PRESETS: dict[str, dict[str, LotteryConfig]] = {
+    "kata": {
+        "full": _LENET.replace(rounds=1, train=TrainConfig(iterations=3000, eval_every=100),
+                               data=DataConfig(validation_size=5000)),
+        "fast": _LENET.replace(rounds=1, train=TrainConfig(iterations=300, eval_every=50), data=_FAST_DATA),
+    },
+    "imp": {
+        # 12 rounds take LeNet to 7% of its weights, where the ticket and the controls part ways.
+        "full": _LENET.replace(rounds=12, train=TrainConfig(iterations=1500, eval_every=100),
+                               data=DataConfig(validation_size=1000, train_size=10_000)),
+        "fast": _LENET.replace(rounds=3, train=TrainConfig(iterations=300, eval_every=50), data=_FAST_DATA),
+    },
+    "explore": {
+        "full": _LENET.replace(rounds=5, prune_rate=None, target_sparsity=0.8,
+                               train=TrainConfig(iterations=1500, eval_every=100),
+                               data=DataConfig(validation_size=1000, train_size=10_000)),
+        "fast": _LENET.replace(rounds=2, prune_rate=None, target_sparsity=0.5,
+                               train=TrainConfig(iterations=200, eval_every=50), data=_FAST_DATA),
+    },
+    "rewind_lenet": {
+        "full": _LENET.replace(rounds=8, prune_rate=0.3, train=TrainConfig(iterations=1500, eval_every=100),
+                               data=DataConfig(validation_size=1000, train_size=10_000)),
+        "fast": _LENET.replace(rounds=2, prune_rate=0.3, train=TrainConfig(iterations=200, eval_every=50),
+                               data=_FAST_DATA),
+    },
+    "rewind_conv": {
+        "full": LotteryConfig(model="conv2_small", rounds=5, target_sparsity=0.95, scope="global",
+                              layer_rates=(("output", 0.1),), rewind="init",
+                              train=TrainConfig(lr=5e-3, iterations=1000, eval_every=100),
+                              data=DataConfig(validation_size=1000, train_size=10_000, test_size=2000)),
+        "fast": LotteryConfig(model="conv2_small", rounds=2, target_sparsity=0.8, scope="global",
+                              layer_rates=(("output", 0.1),), rewind="init",
+                              train=TrainConfig(lr=5e-3, iterations=100, eval_every=50),
+                              data=DataConfig(validation_size=500, train_size=2000, test_size=1000)),
+    },
+}
+
+
+def fast_mode() -> bool:
+    """Whether ``$LTHKIT_FAST`` asks for fast mode (``1``/``true``/``yes``/``on``; unset: no).
+
+    Raises:
+        LthkitError: the variable holds something else (a typo must not silently run the full
+            budgets inside a test).
+    """
+    value = os.environ.get(FAST_ENV, "").strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise LthkitError(f"{FAST_ENV}={os.environ[FAST_ENV]!r} is not understood; use 1 (fast) or 0 (full)")
+
+
+def notebook_preset(name: str, *, fast: bool | None = None, **changes) -> LotteryConfig:
+    """The config a notebook runs, in the current mode, optionally changed.
+
+    Args:
+        name: one of :data:`NOTEBOOK_PRESETS` (``kata``, ``imp``, ``explore``, ``rewind_lenet``,
+            ``rewind_conv``).
+        fast: force a mode; default: :func:`fast_mode`.
+        **changes: fields to change, as for :meth:`LotteryConfig.replace` (``train`` and
+            ``data`` may be dicts of changes).
+
+    Returns:
+        A :class:`~lthkit.lottery.LotteryConfig`.
+
+    Raises:
+        LthkitError: unknown name or bad changes.
+
+    Example:
+        >>> notebook_preset("imp", fast=True, control="reinit").control
+        'reinit'
+    """
+    if name not in NOTEBOOK_PRESETS:
+        raise LthkitError(f"unknown notebook preset {name!r}; choose one of {', '.join(NOTEBOOK_PRESETS)}")
+    mode = "fast" if (fast_mode() if fast is None else fast) else "full"
+    try:
+        return NOTEBOOK_PRESETS[name][mode].replace(**changes)
+    except TypeError as error:
+        raise LthkitError(f"bad change to notebook preset {name!r}: {error}") from None
+
+
+def describe(config: LotteryConfig) -> str:
+    """One line saying what ``config`` trains on and for how long, with the mode.
+
+    Example:
+        >>> describe(notebook_preset("imp", fast=True))  # doctest: +ELLIPSIS
+        'lenet300_100 on 5,000 MNIST training images (1,000 validation, 10,000 test), 300 iterations ...'
+    """
+    data, train = config.data, config.train
+    images = f"{data.train_size:,}" if data.train_size is not None else f"all {60_000 - data.validation_size:,}"
+    test = f"{data.test_size:,}" if data.test_size is not None else "10,000"
+    budget = f"{train.iterations:,} iterations" if train.iterations is not None else f"{train.epochs:g} epochs"
+    mode = f"fast mode ({FAST_ENV}=1)" if fast_mode() else f"full mode (set {FAST_ENV}=1 for a quick check)"
+    return (f"{config.model} on {images} MNIST training images ({data.validation_size:,} validation, {test} test), "
+            f"{budget} of {train.optimizer} at lr {train.lr:g} per training; {mode}")

@@ -1,0 +1,478 @@
+"""The interactive dashboard of notebook 3: sweep sparsity, rounds, rewinding, controls and scope.
+
+The dashboard is a thin face over pure functions, each usable (and tested) on its own:
+
+* :func:`config_from_controls`: the controls' values → a :class:`~lthkit.lottery.LotteryConfig`;
+* :func:`lthkit.experiments.run_experiment`: config → :class:`~lthkit.lottery.LotteryResult`,
+  through the disk cache (finished configs come back at once, interrupted ones resume);
+* :func:`lthkit.plots.accuracy_and_early_stop`: results → figure, shown as a PNG image.
+
+Moving a control never trains: it only looks the selected config up in the cache, and draws it
+if it is there. Training starts on the **Run** button alone. Errors raised in a callback are
+shown in the dashboard's error area, never lost in a log.
+
+Example:
+    >>> from lthkit.widgets import Dashboard
+    >>> dashboard = Dashboard()       # doctest: +SKIP
+    >>> dashboard                     # in a notebook cell: shows the dashboard  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+import html
+import io
+import time
+import traceback
+from typing import Mapping
+
+import ipywidgets as widgets
+import numpy as np
+from matplotlib.figure import Figure
+
+from . import LthkitError
+from .course import notebook_preset
+from .experiments import load_cached, run_experiment
+from .lottery import LotteryConfig, LotteryResult, RoundResult
+from .plots import CONTROL_LABELS, accuracy_and_early_stop
+
+#: The dashboard's choices, as (label shown, value) pairs.
+REWIND_CHOICES = (("θ₀ (initialization)", "init"), ("θ_k (iteration k)", "iteration"),
+                  ("late (fraction of training)", "fraction"), ("none (keep trained weights)", "none"))
+CONTROL_CHOICES = tuple((label, control) for control, label in CONTROL_LABELS.items())
+SCOPE_CHOICES = (("layer-wise", "layer"), ("global", "global"))
+METRIC_CHOICES = (("test accuracy at early stop", "test_acc_early_stop"),
+                  ("test accuracy at end of training", "test_acc_final"))
+#: The keys of :attr:`Dashboard.controls` that choose the config (the others only change the view).
+CONFIG_CONTROLS = ("sparsity", "rounds", "rewind", "rewind_iteration", "rewind_fraction", "control", "scope", "seed")
+
+
+def config_from_controls(base: LotteryConfig, *, sparsity: float, rounds: int, rewind: str, control: str,
+                         scope: str, rewind_iteration: int = 0, rewind_fraction: float = 0.0,
+                         seed: int | None = None) -> LotteryConfig:
+    """The config the dashboard's controls select, built on ``base``.
+
+    A rewind parameter that the chosen strategy does not use is reset to 0, so that moving, say,
+    the iteration slider while rewinding to θ₀ selects the same (cached) config.
+
+    Args:
+        base: everything the controls do not set (model, training budget, data, layer rates).
+        sparsity: target sparsity after ``rounds`` rounds, in [0, 1).
+        rounds: pruning rounds after the dense round 0.
+        rewind: ``"init"``, ``"iteration"``, ``"fraction"`` or ``"none"``.
+        control: ``"ticket"``, ``"reinit"`` or ``"random_prune"``.
+        scope: ``"layer"`` or ``"global"``.
+        rewind_iteration: k, for ``rewind="iteration"``.
+        rewind_fraction: the fraction of training, for ``rewind="fraction"``.
+        seed: the trial (default: ``base.seed``).
+
+    Returns:
+        A new :class:`~lthkit.lottery.LotteryConfig`.
+
+    Raises:
+        LthkitError: an invalid combination (random pruning without a rewind point, k past the
+            training budget, ...).
+
+    Example:
+        >>> config = config_from_controls(LotteryConfig(), sparsity=0.8, rounds=4, rewind="init",
+        ...                               control="ticket", scope="global")
+        >>> round(config.per_round_rate, 3)
+        0.331
+    """
+    return base.replace(
+        prune_rate=None, target_sparsity=float(sparsity), rounds=int(rounds), rewind=rewind, control=control,
+        scope=scope, rewind_iteration=int(rewind_iteration) if rewind == "iteration" else 0,
+        rewind_fraction=float(rewind_fraction) if rewind == "fraction" else 0.0,
+        seed=base.seed if seed is None else int(seed))
+
+
+def run_label(config: LotteryConfig) -> str:
+    """A short legend label that tells runs of the dashboard apart.
+
+    Example:
+        >>> run_label(LotteryConfig(rounds=5, target_sparsity=0.8))
+        'winning ticket, layer-wise, rewind θ₀, 80% in 5 rounds'
+    """
+    rewind = {"init": "rewind θ₀", "iteration": f"rewind θ_{config.rewind_iteration}",
+              "fraction": f"late rewind ({config.rewind_fraction:.0%})", "none": "no rewind"}[config.rewind]
+    if config.target_sparsity is not None:
+        amount = f"{config.target_sparsity:.0%} in {config.rounds} rounds"
+    else:
+        amount = f"{config.per_round_rate:.0%}/round × {config.rounds}"
+    label = f"{CONTROL_LABELS[config.control]}, {dict((v, k) for k, v in SCOPE_CHOICES)[config.scope]}, {rewind}, {amount}"
+    return label if config.seed == 0 else f"{label}, seed {config.seed}"
+
+
+def figure_png(figure: Figure) -> bytes:
+    """The figure as PNG bytes (what the dashboard's image shows)."""
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=figure.dpi, facecolor=figure.get_facecolor())
+    return buffer.getvalue()
+
+
+def draw_runs(runs: Mapping[str, LotteryResult], *, metric: str = "test_acc_early_stop",
+              figsize=(10.5, 4.0)) -> Figure:
+    """The dashboard's figure of ``{label: result}``; a hint instead when there is nothing to show.
+
+    Built on a bare :class:`~matplotlib.figure.Figure` (not pyplot), so notebooks never display
+    it by accident and nothing accumulates in pyplot's figure list.
+    """
+    figure = Figure(figsize=figsize, dpi=100, facecolor="white")
+    axes = figure.subplots(1, 2)
+    if runs:
+        accuracy_and_early_stop({label: [result] for label, result in runs.items()}, axes=axes, metric=metric)
+    else:
+        for axis in axes:
+            axis.set_xscale("log")
+            axis.set_xlim(1.0, 0.01)
+            axis.set_xlabel("weights remaining (P_m, log scale)")
+        axes[0].set_ylabel("test accuracy (%)")
+        axes[1].set_ylabel("early-stop iteration")
+        axes[0].text(0.5, 0.5, "nothing to show yet:\nchoose a configuration and press Run", ha="center",
+                     va="center", transform=axes[0].transAxes, color="0.35")
+        figure.tight_layout()
+    return figure
+
+
+def _partial_result(config: LotteryConfig, rounds: list[RoundResult]) -> LotteryResult:
+    """A result of the rounds finished so far, to draw a run while it trains."""
+    return LotteryResult(config=config, rounds=list(rounds), masks=[])
+
+
+def _reports_errors(method):
+    """Run a callback so that any error lands in the dashboard's error area, not in a lost log."""
+
+    @functools.wraps(method)
+    def guarded(self, *args, **kwargs):
+        try:
+            return method(self, *args, **kwargs)
+        except KeyboardInterrupt:  # Kernel → Interrupt during a run: stop quietly, keep what is cached
+            self._set_status("interrupted: every finished round is cached, and Run resumes after the last one",
+                             "warning")
+        except Exception as error:  # noqa: BLE001 - shown to the learner, with its traceback
+            self.report_error(error)
+        return None
+
+    return guarded
+
+
+class Dashboard:
+    """Interactive IMP sweeps: choose a config, press Run, compare accuracy against density.
+
+    Display it by making it the last expression of a cell. Its parts are public, so that a test
+    (or a curious learner) can drive it without a browser:
+
+    * ``controls``: ``{name: widget}``. Config controls: ``"sparsity"`` (target sparsity, a
+      FloatSlider), ``"rounds"`` (IntSlider), ``"rewind"`` (Dropdown: ``init``, ``iteration``,
+      ``fraction``, ``none``), ``"rewind_iteration"`` (k, IntSlider), ``"rewind_fraction"``
+      (FloatSlider), ``"control"`` (Dropdown: ``ticket``, ``reinit``, ``random_prune``),
+      ``"scope"`` (Dropdown: ``layer``, ``global``), ``"seed"`` (the trial). View controls:
+      ``"metric"`` (accuracy at early stop or at the end) and ``"overlay"`` (Checkbox: keep
+      earlier runs on the plot).
+    * ``run_button`` (text "Run") and ``clear_button`` ("Clear plot").
+    * ``image``: the plot, an :class:`ipywidgets.Image` of PNG bytes, replaced in place.
+    * ``progress``: the box holding the tqdm progress bar of the current run (trainings done).
+    * ``log``: an Output widget with the training progress bars of each round (in a notebook).
+    * ``errors``: an Output widget where errors raised in callbacks appear.
+    * ``status``: one line saying what the dashboard is doing or has just done.
+
+    Methods: :meth:`config` (the selected config), :meth:`plotted` (what is drawn, as numbers),
+    :meth:`redraw`, :meth:`clear`. Attributes: ``runs`` (``{label: result}`` pinned on the plot),
+    ``figure`` (the last matplotlib Figure), ``last_draw_seconds``.
+
+    Example (what the tests do)::
+
+        dashboard = Dashboard()
+        dashboard.controls["sparsity"].value = 0.8   # costs nothing: no training
+        dashboard.run_button.click()                 # trains (or reads the cache), then draws
+        dashboard.plotted()                          # {label: (densities, accuracies in %)}
+
+    Args:
+        base: the config the controls start from and leave alone (model, budget, data);
+            default: ``notebook_preset("explore")`` (fast under ``LTHKIT_FAST=1``).
+        cache_dir: the run cache (see :func:`lthkit.experiments.cache_root`).
+        data: MNIST in memory; default: loaded once per process from ``base.data``.
+        device: ``"cpu"`` or ``"cuda"``; default: the GPU when there is one.
+        progress: show the per-round training progress bars in ``log``.
+    """
+
+    def __init__(self, base: LotteryConfig | None = None, *, cache_dir=None, data=None, device=None,
+                 progress: bool = True):
+        self.base = notebook_preset("explore") if base is None else base
+        if not isinstance(self.base, LotteryConfig):
+            raise LthkitError(f"base must be a LotteryConfig, got {type(self.base).__name__}")
+        self.cache_dir, self.data, self.device, self.show_training_bars = cache_dir, data, device, progress
+        self.runs: dict[str, LotteryResult] = {}
+        self.figure: Figure | None = None
+        self.last_draw_seconds = 0.0
+        self._selected: tuple[str, LotteryResult] | None = None
+        self._running: tuple[str, LotteryResult] | None = None
+        self._known: dict[LotteryConfig, LotteryResult] = {}
+        self._drawn = None  # what the image shows, to skip redrawing the same thing
+        self._bar = None
+        self._build()
+        self._on_change()
+        self.redraw()
+
+    # --- layout ---------------------------------------------------------------------------------
+
+    def _build(self) -> None:
+        base = self.base
+        budget = self._budget()
+        if base.target_sparsity is not None:
+            sparsity = base.target_sparsity
+        else:
+            sparsity = 1 - (1 - base.per_round_rate) ** base.rounds
+        wide = {"style": {"description_width": "150px"}, "layout": widgets.Layout(width="430px")}
+        slider = {"continuous_update": False, **wide}
+        self.controls = {
+            "sparsity": widgets.FloatSlider(value=round(sparsity, 2), min=0.05, max=0.99, step=0.01,
+                                            description="target sparsity", readout_format=".0%", **slider),
+            "rounds": widgets.IntSlider(value=base.rounds, min=1, max=20, description="pruning rounds", **slider),
+            "rewind": widgets.Dropdown(options=REWIND_CHOICES, value=base.rewind, description="rewind to", **wide),
+            "rewind_iteration": widgets.IntSlider(value=min(base.rewind_iteration or min(100, budget // 10), budget - 1),
+                                                  min=0, max=budget - 1, description="k (iteration)", **slider),
+            "rewind_fraction": widgets.FloatSlider(value=base.rewind_fraction or 0.5, min=0.0, max=0.95, step=0.05,
+                                                   description="late: fraction", readout_format=".0%", **slider),
+            "control": widgets.Dropdown(options=CONTROL_CHOICES, value=base.control, description="train", **wide),
+            "scope": widgets.Dropdown(options=SCOPE_CHOICES, value=base.scope, description="pruning scope", **wide),
+            "seed": widgets.BoundedIntText(value=base.seed, min=0, max=999, description="trial (seed)", **wide),
+            "metric": widgets.Dropdown(options=METRIC_CHOICES, value="test_acc_early_stop", description="plot", **wide),
+            "overlay": widgets.Checkbox(value=True, description="keep earlier runs on the plot (overlay)",
+                                        indent=False, layout=widgets.Layout(width="430px")),
+        }
+        self.run_button = widgets.Button(description="Run", button_style="primary",
+                                         tooltip="Train the selected configuration (or draw it from the cache)")
+        self.clear_button = widgets.Button(description="Clear plot", tooltip="Remove every run from the plot")
+        self.status = widgets.HTML()
+        self.progress = widgets.Box(layout=widgets.Layout(width="100%"))
+        self.image = widgets.Image(format="png", layout=widgets.Layout(max_width="100%"))
+        self.errors = widgets.Output(layout=widgets.Layout(max_height="320px", overflow="auto"))
+        self.log = widgets.Output(layout=widgets.Layout(max_height="160px", overflow="auto"))
+        self._set_bar(self._new_bar(1, "ready: nothing trained yet"))
+
+        for name in CONFIG_CONTROLS:
+            self.controls[name].observe(self._on_change, names="value")
+        self.controls["metric"].observe(self._on_view_change, names="value")
+        self.run_button.on_click(self._on_run)
+        self.clear_button.on_click(self._on_clear)
+
+        names = list(self.controls)
+        left = widgets.VBox([self.controls[n] for n in names[:5]])
+        right = widgets.VBox([self.controls[n] for n in names[5:]]
+                             + [widgets.HBox([self.run_button, self.clear_button])])
+        title = widgets.HTML(f"<b>Lottery-ticket explorer</b>: {html.escape(base.model)}, "
+                             f"{self._budget():,} iterations per training; moving a control never trains, "
+                             f"<b>Run</b> does")
+        self.widget = widgets.VBox([title, widgets.HBox([left, right]), self.status, self.progress, self.image,
+                                    self.errors, self.log])
+
+    def _budget(self) -> int:
+        """Training iterations per round of ``base`` (what bounds the rewind iteration k)."""
+        if self.data is not None:
+            num_train = len(self.data.train_y)
+        else:
+            num_train = self.base.data.train_size or 60_000 - self.base.data.validation_size
+        return self.base.train.total_iterations(num_train)
+
+    def _repr_mimebundle_(self, **kwargs):
+        # The widget, plus a PNG of the plot and a line of text for viewers that cannot run
+        # widgets (GitHub, nbviewer): they show the static figure instead.
+        bundle = self.widget._repr_mimebundle_(**kwargs)
+        bundle["image/png"] = base64.b64encode(bytes(self.image.value) or figure_png(self.figure)).decode("ascii")
+        bundle["text/plain"] = f"<lthkit Dashboard: {len(self.runs)} run(s) plotted>"
+        return bundle
+
+    # --- the pure parts, wired up ------------------------------------------------------------------
+
+    def config(self) -> LotteryConfig:
+        """The config the controls select (raises :class:`LthkitError` for an invalid choice)."""
+        values = {name: self.controls[name].value for name in CONFIG_CONTROLS}
+        return config_from_controls(self.base, **values)
+
+    def lookup(self, config: LotteryConfig) -> LotteryResult | None:
+        """The finished result of ``config`` from memory or the disk cache, without training."""
+        if config not in self._known:
+            cached = load_cached(config, self.cache_dir)
+            if cached is None:
+                return None
+            self._known[config] = cached
+        return self._known[config]
+
+    def plotted(self, panel: str = "accuracy") -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """What the plot shows, read back from the figure: ``{label: (densities, values)}``.
+
+        Args:
+            panel: ``"accuracy"`` (values in percent) or ``"early_stop"`` (iterations).
+        """
+        panels = {"accuracy": 0, "early_stop": 1}
+        if panel not in panels:
+            raise LthkitError(f"unknown panel {panel!r}; choose accuracy or early_stop")
+        axis = self.figure.axes[panels[panel]]
+        return {line.get_label(): (np.asarray(line.get_xdata(), dtype=float), np.asarray(line.get_ydata(), dtype=float))
+                for line in axis.get_lines()}
+
+    def shown_runs(self) -> dict[str, LotteryResult]:
+        """The runs drawn now: the pinned ones, the selected config if cached, the run in progress."""
+        shown = dict(self.runs)
+        for extra in (self._selected, self._running):
+            if extra is not None and extra[0] not in shown:
+                shown[extra[0]] = extra[1]
+        return shown
+
+    def redraw(self, force: bool = False) -> None:
+        """Draw :meth:`shown_runs` and put the PNG into ``image`` (in place).
+
+        Skipped when the same runs are drawn already (a control moved between two configs that
+        are not cached), unless ``force``.
+        """
+        shown = self.shown_runs()
+        metric = self.controls["metric"].value
+        key = (metric, tuple((label, id(result), len(result.rounds)) for label, result in shown.items()))
+        if key == self._drawn and not force:
+            return
+        began = time.perf_counter()
+        self.figure = draw_runs(shown, metric=metric)
+        self.image.value = figure_png(self.figure)
+        self._drawn = key
+        self.last_draw_seconds = time.perf_counter() - began
+
+    def clear(self) -> None:
+        """Remove every pinned run from the plot (the cache keeps them)."""
+        self.runs.clear()
+        self.redraw()
+
+    def report_error(self, error: BaseException) -> None:
+        """Show ``error`` in the error area: one line for an lthkit error, else the traceback."""
+        if isinstance(error, LthkitError):
+            text = f"LthkitError: {error}\n"
+        else:
+            text = "".join(traceback.format_exception(type(error), error, error.__traceback__))
+        self.errors.append_stderr(text)
+        self._set_status(f"error: {str(error).splitlines()[0] if str(error) else type(error).__name__} "
+                         "(details below)", "danger")
+
+    # --- callbacks ------------------------------------------------------------------------------------
+
+    @_reports_errors
+    def _on_change(self, _change=None) -> None:
+        """A config control moved: look the config up (never train) and draw it if it is cached."""
+        rewind = self.controls["rewind"].value
+        self.controls["rewind_iteration"].disabled = rewind != "iteration"
+        self.controls["rewind_fraction"].disabled = rewind != "fraction"
+        self._selected = None
+        try:
+            config = self.config()
+        except LthkitError as error:
+            self._set_status(f"this combination cannot run: {error}", "warning")
+            self.redraw()
+            return
+        label = run_label(config)
+        result = self.lookup(config)
+        if result is not None:
+            self._selected = (label, result)
+            self.redraw()
+            self._set_status(f"<b>{html.escape(label)}</b> is in the cache: drawn in "
+                             f"{self.last_draw_seconds * 1000:.0f} ms (Run keeps it on the plot)", "success")
+        else:
+            trainings = self._trainings_needed(config)
+            self.redraw()
+            self._set_status(f"<b>{html.escape(label)}</b> has not run yet: Run trains {trainings} network(s) "
+                             f"({config.per_round_rate:.1%} of the survivors pruned per round)", "info")
+
+    @_reports_errors
+    def _on_view_change(self, _change=None) -> None:
+        self.redraw()
+
+    @_reports_errors
+    def _on_clear(self, _button=None) -> None:
+        self.clear()
+        self._set_status("plot cleared (runs stay in the cache)", "info")
+
+    @_reports_errors
+    def _on_run(self, _button=None) -> None:
+        """Run: draw the selected config from the cache, or train it first, and keep it on the plot."""
+        self.errors.outputs = ()
+        config = self.config()
+        label = run_label(config)
+        began = time.perf_counter()
+        result = self.lookup(config)
+        if result is not None:
+            self._pin(label, result)
+            self._set_status(f"<b>{html.escape(label)}</b>: from the cache, drawn in "
+                             f"{(time.perf_counter() - began) * 1000:.0f} ms", "success")
+            return
+        self.run_button.disabled = True
+        self.log.outputs = ()
+        try:
+            result = self._train(config, label)
+        finally:
+            self._running = None
+            self.run_button.disabled = False
+        self._pin(label, result)
+        final = result.rounds[-1]
+        self._set_status(f"<b>{html.escape(label)}</b>: trained in {time.perf_counter() - began:.1f} s; "
+                         f"{final.density:.1%} of the weights left, test accuracy "
+                         f"{final.test_acc_early_stop:.2%} at early stop", "success")
+
+    # --- helpers --------------------------------------------------------------------------------------------
+
+    def _trainings_needed(self, config: LotteryConfig) -> int:
+        """How many networks Run trains for ``config``: its rounds, plus its ticket's if not cached."""
+        trainings = config.rounds + 1
+        if config.control != "ticket" and self.lookup(config.replace(control="ticket")) is None:
+            trainings *= 2
+        return trainings
+
+    def _train(self, config: LotteryConfig, label: str) -> LotteryResult:
+        """Train ``config`` (and first its ticket, for a control) with the progress bar and live plot."""
+        bar = self._new_bar(self._trainings_needed(config), f"training {label}")
+        self._set_bar(bar)
+        self._set_status(f"training <b>{html.escape(label)}</b> …", "info")
+        steps = []
+        if config.control != "ticket" and self.lookup(config.replace(control="ticket")) is None:
+            ticket = config.replace(control="ticket")
+            steps.append((ticket, run_label(ticket)))
+        steps.append((config, label))
+        result = None
+        with self.log, bar:  # the rounds' own tqdm bars appear in the log, in a notebook
+            for step_config, step_label in steps:
+                finished: list[RoundResult] = []
+
+                def on_round(round_result, step_config=step_config, step_label=step_label, finished=finished):
+                    finished.append(round_result)
+                    bar.update(1)
+                    bar.set_postfix(density=f"{round_result.density:.1%}",
+                                    test_acc=f"{round_result.test_acc_early_stop:.2%}")
+                    self._running = (step_label, _partial_result(step_config, finished))
+                    self.redraw()
+
+                result = run_experiment(step_config, cache_dir=self.cache_dir, data=self.data, device=self.device,
+                                        progress=self.show_training_bars, on_round=on_round)
+                self._known[step_config] = result
+        return result
+
+    def _pin(self, label: str, result: LotteryResult) -> None:
+        if not self.controls["overlay"].value:
+            self.runs.clear()
+        self.runs[label] = result
+        self._selected = (label, result)
+        self.redraw()
+
+    def _new_bar(self, total: int, description: str):
+        from tqdm.notebook import tqdm as notebook_tqdm
+
+        # display=False: the bar's widget goes into the dashboard instead of the cell's output.
+        return notebook_tqdm(total=total, desc=description, unit="training", display=False, mininterval=0)
+
+    def _set_bar(self, bar) -> None:
+        if self._bar is not None and self._bar is not bar:
+            self._bar.close()
+        self._bar = bar
+        self.progress.children = (bar.container,)
+
+    def _set_status(self, message: str, kind: str = "info") -> None:
+        # Mid-tone colors: readable on light and dark themes alike.
+        colors = {"info": "inherit", "success": "#43a047", "warning": "#ef8f00", "danger": "#e53935"}
+        self.status.value = f'<span style="color: {colors[kind]}">{message}</span>'
