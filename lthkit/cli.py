@@ -235,6 +235,14 @@ def command_reproduce(args: argparse.Namespace) -> int:
     return 0
 
 
+def command_paper_report(args: argparse.Namespace) -> int:
+    from .paper import update_report
+
+    readme = update_report(args.directory)
+    print(f"updated the claims table in {readme}")
+    return 0
+
+
 def command_data(args: argparse.Namespace) -> int:
     from .data import data_root, read_mnist_raw
 
@@ -270,6 +278,13 @@ def build_parser() -> Parser:
                            help="comma-separated controls to run, or all (default: all)")
     reproduce.add_argument("--out", type=Path, required=True, help="folder for the results")
     reproduce.set_defaults(handler=command_reproduce)
+
+    report = commands.add_parser(
+        "paper-report", help="recompute the paper-claims table of a reproduce folder's README.md",
+        description="Recompute, from DIRECTORY/summary.csv, the table that sets each of Frankle & Carbin's "
+                    "LeNet-300-100 claims beside our measurement, inside DIRECTORY/README.md.")
+    report.add_argument("directory", type=Path, help="a folder written by `reproduce` (holds summary.csv)")
+    report.set_defaults(handler=command_paper_report)
 
     data = commands.add_parser(
         "data", help="check that MNIST is in place (extracting or downloading it if needed)",

@@ -8,18 +8,22 @@ folder:
   :data:`lthkit.experiments.SUMMARY_COLUMNS` (accuracies as fractions);
 * ``accuracy_vs_density.png`` and ``early_stop_vs_density.png``: the paper's Figure 3 and 4
   layouts (log P_m axis, min/max bands over trials, ticket vs re-init vs random pruning);
-* ``run_info.json``: what was run, on what hardware, with which code, and how long it took.
+* ``run_info.json``: what was run, on what hardware, with which code, and how long it took;
+* ``README.md``: the report; :func:`update_report` rewrites its table of the paper's claims
+  beside ours (:func:`paper_claims`) and leaves the prose around it alone.
 
 The committed full-protocol output lives in ``results/paper-lenet300/``.
 """
 
 from __future__ import annotations
 
+import math
 import os
 import platform
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from . import __version__
@@ -119,6 +123,187 @@ def reproduce(out, *, base=None, trials: int = 5, rounds: int = 20, controls=CON
             write_summary_csv(out / "summary.csv", results)
             write_figures(out, results)
             atomic_write_json(out / "run_info.json", info)
+            update_report(out)
             print(f"[{time.strftime('%H:%M:%S')}] {control} trial {trial}: {len(result.rounds)} rounds done; "
                   f"outputs updated in {out}", file=sys.stderr, flush=True)
     return results
+
+
+# --- the paper's claims, measured ------------------------------------------------------------------
+
+@dataclass
+class Claim:
+    """One claim of the paper beside our measurement.
+
+    ``verdict`` is ``"matches"`` (within the stated tolerance), ``"same direction"`` (the effect is
+    there but smaller or larger than reported), ``"differs"``, or ``"not measured"``.
+    """
+
+    claim: str
+    paper: str
+    ours: str
+    verdict: str
+    how: str
+
+
+def _by_control_trial(rows) -> dict[str, dict[int, dict[int, dict]]]:
+    table: dict[str, dict[int, dict[int, dict]]] = {}
+    for row in rows:
+        table.setdefault(row["control"], {}).setdefault(row["trial"], {})[row["round"]] = row
+    return table
+
+
+def _nearest_round(per_round: dict[int, dict], percent: float) -> int | None:
+    """The round whose density is closest to ``percent`` (on a log scale), if within 10% of it."""
+    if not per_round:
+        return None
+    best = min(per_round, key=lambda r: abs(math.log(per_round[r]["density"] * 100 / percent)))
+    return best if abs(per_round[best]["density"] * 100 / percent - 1) < 0.1 else None
+
+
+def _spread(values, scale: float = 1.0, digits: int = 2, unit: str = "") -> str:
+    values = [v * scale for v in values]
+    mean = sum(values) / len(values)
+    if len(values) == 1:
+        return f"{mean:.{digits}f}{unit} (1 trial)"
+    return f"{mean:.{digits}f}{unit} [{min(values):.{digits}f}, {max(values):.{digits}f}] ({len(values)} trials)"
+
+
+def _values(table, control: str, percent: float, column: str) -> list[float]:
+    values = []
+    for per_round in table.get(control, {}).values():
+        chosen = 0 if percent == 100 else _nearest_round(per_round, percent)
+        if chosen is not None and chosen in per_round:
+            values.append(float(per_round[chosen][column]))
+    return values
+
+
+def _paired(table, control: str, percent: float, column: str, reference_control: str = "ticket",
+            reference_percent: float = 100) -> list[tuple[float, float]]:
+    """(value, reference) per trial that has both."""
+    pairs = []
+    for trial, per_round in table.get(control, {}).items():
+        reference_rounds = table.get(reference_control, {}).get(trial, {})
+        chosen = 0 if percent == 100 else _nearest_round(per_round, percent)
+        reference = 0 if reference_percent == 100 else _nearest_round(reference_rounds, reference_percent)
+        if chosen in per_round and reference in reference_rounds:
+            pairs.append((float(per_round[chosen][column]), float(reference_rounds[reference][column])))
+    return pairs
+
+
+def paper_claims(rows) -> list[Claim]:
+    """Set each of Frankle & Carbin's LeNet-300-100 claims beside the measurement in ``rows``.
+
+    Args:
+        rows: ``summary.csv`` rows (see :func:`lthkit.experiments.read_summary_csv`) of the paper
+            protocol: controls ``ticket``, ``reinit``, ``random_prune``; round 0 is the dense network.
+
+    Returns:
+        One :class:`Claim` per claim, in the order of the issue's list. Spreads are over trials:
+        mean [min, max]. Differences are paired within a trial (same θ₀ and data order).
+    """
+    table = _by_control_trial(rows)
+    claims = []
+
+    dense = _values(table, "ticket", 100, "test_acc_early_stop")
+    if dense:
+        mean = 100 * sum(dense) / len(dense)
+        claims.append(Claim("dense network: test accuracy at early stop", "≈ 98.0% (± 0.2)",
+                            _spread(dense, 100, unit="%"),
+                            "matches" if 97.8 <= mean <= 98.2 else "differs",
+                            "ticket control, round 0 (P_m = 100%)"))
+
+    pairs = _paired(table, "ticket", 21.1, "early_stop_iter")
+    if pairs:
+        reductions = [1 - value / reference for value, reference in pairs]
+        mean = 100 * sum(reductions) / len(reductions)
+        claims.append(Claim("tickets learn faster: early stop at P_m ≈ 21% vs dense", "≈ 38% earlier",
+                            _spread(reductions, 100, digits=0, unit="% earlier"),
+                            "matches" if 20 <= mean <= 56 else "same direction" if mean > 0 else "differs",
+                            "1 − (early-stop iteration at P_m 21.1%) / (dense early-stop iteration), per trial"))
+
+    pairs = _paired(table, "ticket", 13.5, "test_acc_early_stop")
+    if pairs:
+        gains = [value - reference for value, reference in pairs]
+        mean = 100 * sum(gains) / len(gains)
+        claims.append(Claim("ticket accuracy rises above dense near P_m 13.5%", "> +0.3 points",
+                            _spread(gains, 100, unit=" points"),
+                            "matches" if mean > 0.3 else "same direction" if mean > 0 else "differs",
+                            "test accuracy at early stop, P_m 13.5% minus dense, per trial"))
+
+    pairs = _paired(table, "ticket", 3.6, "test_acc_early_stop")
+    if pairs:
+        gains = [value - reference for value, reference in pairs]
+        mean = 100 * sum(gains) / len(gains)
+        claims.append(Claim("ticket accuracy returns to dense around P_m 3.6%", "≈ dense (difference ≈ 0)",
+                            _spread(gains, 100, unit=" points"),
+                            "matches" if abs(mean) <= 0.2 else "same direction" if mean > 0 else "differs",
+                            "test accuracy at early stop, P_m 3.6% minus dense, per trial"))
+
+    below, slower, rounds_checked = [], [], 0
+    for trial, per_round in table.get("reinit", {}).items():
+        ticket_rounds = table.get("ticket", {}).get(trial, {})
+        if 0 not in ticket_rounds:
+            continue
+        for round_index, row in per_round.items():
+            if row["density"] * 100 <= 21.1 * 1.05 and round_index in ticket_rounds:
+                rounds_checked += 1
+                below.append(row["test_acc_early_stop"] < ticket_rounds[0]["test_acc_early_stop"])
+                slower.append(row["early_stop_iter"] > ticket_rounds[round_index]["early_stop_iter"])
+    if rounds_checked:
+        share_below, share_slower = sum(below) / rounds_checked, sum(slower) / rounds_checked
+        claims.append(Claim("random re-init falls below dense from P_m ≈ 21%, and learns more slowly",
+                            "below dense; later early stop",
+                            f"below dense in {sum(below)}/{rounds_checked} (trial, round) pairs; later early stop "
+                            f"than the ticket in {sum(slower)}/{rounds_checked}",
+                            "matches" if share_below >= 0.8 and share_slower >= 0.8
+                            else "same direction" if share_below > 0.5 else "differs",
+                            "re-init rounds with P_m ≤ 21%: accuracy vs the trial's dense network; "
+                            "early-stop iteration vs the ticket at the same round"))
+
+    ticket = _values(table, "ticket", 10.7, "test_acc_early_stop")
+    random_prune = _values(table, "random_prune", 10.7, "test_acc_early_stop")
+    if ticket and random_prune:
+        ticket_mean = 100 * sum(ticket) / len(ticket)
+        random_mean = 100 * sum(random_prune) / len(random_prune)
+        claims.append(Claim("at P_m ≈ 10.7%: ticket vs random pruning", "ticket ≈ 98.3%, random pruning ≈ 97.5%",
+                            f"ticket {_spread(ticket, 100, unit='%')}; random pruning "
+                            f"{_spread(random_prune, 100, unit='%')}",
+                            "matches" if abs(ticket_mean - 98.3) <= 0.2 and abs(random_mean - 97.5) <= 0.3
+                            else "same direction" if ticket_mean > random_mean else "differs",
+                            "test accuracy at early stop at the round nearest P_m 10.7% (10.8%)"))
+    return claims
+
+
+def claims_markdown(claims) -> str:
+    """The claims as a Markdown table."""
+    lines = ["| claim | paper | ours: mean [min, max] over trials | verdict | how we measured it |",
+             "| --- | --- | --- | --- | --- |"]
+    for claim in claims:
+        lines.append(f"| {claim.claim} | {claim.paper} | {claim.ours} | {claim.verdict} | {claim.how} |")
+    return "\n".join(lines) + "\n"
+
+
+REPORT_BEGIN, REPORT_END = "<!-- claims:begin -->", "<!-- claims:end -->"
+
+
+def update_report(directory) -> Path:
+    """Recompute the claims table from ``directory/summary.csv`` into ``directory/README.md``.
+
+    The table goes between the ``<!-- claims:begin -->`` and ``<!-- claims:end -->`` markers; the
+    prose around them is left alone (a README without markers gets the table appended).
+    """
+    from .experiments import read_summary_csv
+    from .files import atomic_write_bytes
+
+    directory = Path(directory)
+    table = claims_markdown(paper_claims(read_summary_csv(directory / "summary.csv")))
+    block = f"{REPORT_BEGIN}\n{table}{REPORT_END}"
+    readme = directory / "README.md"
+    text = readme.read_text() if readme.exists() else ""
+    if REPORT_BEGIN in text and REPORT_END in text:
+        text = text[:text.index(REPORT_BEGIN)] + block + text[text.index(REPORT_END) + len(REPORT_END):]
+    else:
+        text = text + ("\n" if text else "") + block + "\n"
+    atomic_write_bytes(readme, text.encode())
+    return readme

@@ -11,6 +11,10 @@ import torch
 
 from lthkit.data import MNISTData, normalize_images
 
+# The tests train tiny models, for which one thread is as fast as two; more threads than free
+# cores make OpenMP spin-wait, which slows a busy machine (CI or a laptop) by an order of magnitude.
+torch.set_num_threads(1)
+
 
 def synthetic_images(count: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
     """uint8 28x28 images of 10 learnable classes: a class prototype plus noise."""

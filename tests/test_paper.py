@@ -1,0 +1,96 @@
+"""lthkit.paper: the claims table from summary rows, and the reproduce command end to end."""
+
+import json
+
+import pytest
+
+from lthkit.cli import main
+from lthkit.experiments import read_summary_csv
+from lthkit.paper import PAPER_PM, REPORT_BEGIN, claims_markdown, paper_claims, update_report
+
+
+def rows_like_the_paper(trials=3):
+    """Summary rows that behave as the paper reports (and a controllable variant)."""
+    rows = []
+    for trial in range(trials):
+        for round_index, percent in enumerate(PAPER_PM[:17]):
+            density = percent / 100
+            ticket_acc = 0.980 + (0.004 if 5 <= round_index <= 12 else 0.0)
+            rows.append(dict(control="ticket", trial=trial, round=round_index, density=density,
+                             early_stop_iter=int(5000 * (0.6 if round_index == 7 else 1.0)),
+                             test_acc_early_stop=ticket_acc + 0.0005 * trial, test_acc_final=ticket_acc))
+            rows.append(dict(control="reinit", trial=trial, round=round_index, density=density,
+                             early_stop_iter=9000, test_acc_early_stop=0.985 if round_index < 7 else 0.970,
+                             test_acc_final=0.97))
+            rows.append(dict(control="random_prune", trial=trial, round=round_index, density=density,
+                             early_stop_iter=9000, test_acc_early_stop=0.975, test_acc_final=0.975))
+    return rows
+
+
+def test_claims_that_hold_are_marked_as_matching():
+    claims = paper_claims(rows_like_the_paper())
+    verdicts = {claim.claim: claim.verdict for claim in claims}
+    assert len(claims) == 6
+    assert verdicts["dense network: test accuracy at early stop"] == "matches"
+    assert verdicts["tickets learn faster: early stop at P_m ≈ 21% vs dense"] == "matches"
+    assert verdicts["ticket accuracy rises above dense near P_m 13.5%"] == "matches"
+    assert verdicts["ticket accuracy returns to dense around P_m 3.6%"] == "matches"
+    assert verdicts["random re-init falls below dense from P_m ≈ 21%, and learns more slowly"] == "matches"
+    assert verdicts["at P_m ≈ 10.7%: ticket vs random pruning"] == "matches"  # 98.45% vs 98.3 ± 0.2, 97.5%
+    dense = claims[0]
+    assert "98.05% [98.00, 98.10] (3 trials)" == dense.ours
+
+
+def test_claims_that_fail_are_marked():
+    rows = [dict(row) for row in rows_like_the_paper()]
+    for row in rows:
+        if row["control"] == "ticket" and row["round"] == 0:
+            row["test_acc_early_stop"] = 0.95
+        if row["control"] == "ticket" and row["round"] == 7:
+            row["early_stop_iter"] = 8000
+    verdicts = {claim.claim: claim.verdict for claim in paper_claims(rows)}
+    assert verdicts["dense network: test accuracy at early stop"] == "differs"
+    assert verdicts["tickets learn faster: early stop at P_m ≈ 21% vs dense"] == "differs"
+
+
+def test_partial_results_give_only_the_measurable_claims():
+    rows = [row for row in rows_like_the_paper(1) if row["control"] == "ticket" and row["round"] <= 3]
+    claims = paper_claims(rows)
+    assert [claim.claim for claim in claims] == ["dense network: test accuracy at early stop"]
+    assert "| dense network" in claims_markdown(claims)
+
+
+def test_update_report_keeps_the_prose(tmp_path):
+    from lthkit.experiments import SUMMARY_COLUMNS
+
+    lines = [",".join(SUMMARY_COLUMNS)] + [",".join(str(row[c]) for c in SUMMARY_COLUMNS)
+                                          for row in rows_like_the_paper()]
+    (tmp_path / "summary.csv").write_text("\n".join(lines) + "\n")
+    (tmp_path / "README.md").write_text(f"# Report\n\nprose before\n\n{REPORT_BEGIN}\nold\n<!-- claims:end -->\n\nafter\n")
+    update_report(tmp_path)
+    text = (tmp_path / "README.md").read_text()
+    assert text.startswith("# Report\n\nprose before") and text.rstrip().endswith("after")
+    assert "old" not in text and "| dense network" in text
+
+
+def test_reproduce_command_writes_the_outputs(mnist_root, tmp_path):
+    out = tmp_path / "paper"
+    status = main(["reproduce", "--preset", "paper", "--trials", "2", "--rounds", "2", "--iterations", "20",
+                   "--eval-every", "10", "--validation-size", "200", "--data", str(mnist_root),
+                   "--cache", str(tmp_path / "cache"), "--out", str(out), "--no-progress"])
+    assert status == 0
+    rows = read_summary_csv(out / "summary.csv")
+    assert len(rows) == 2 * 3 * 3  # trials × controls × (rounds + 1)
+    assert {row["control"] for row in rows} == {"ticket", "reinit", "random_prune"}
+    for name in ("accuracy_vs_density.png", "early_stop_vs_density.png"):
+        assert (out / name).read_bytes()[:4] == b"\x89PNG"
+    info = json.loads((out / "run_info.json").read_text())
+    assert info["trials"] == 2 and len(info["runs"]) == 6 and info["hardware"]["device"] == "cpu"
+    assert info["config"]["train"]["batch_size"] == 60 and info["config"]["train"]["lr"] == 0.0012
+    assert "| dense network" in (out / "README.md").read_text()
+
+
+def test_bad_controls_flag(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["reproduce", "--out", "x", "--control", "ticket,lucky"])
+    assert exit_info.value.code == 2 and "unknown control 'lucky'" in capsys.readouterr().err
