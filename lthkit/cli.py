@@ -293,6 +293,10 @@ def build_parser() -> Parser:
     data.add_argument("--data", type=Path, help="MNIST root (default: $LTHKIT_DATA or data/ in the repo)")
     data.add_argument("--no-download", action="store_true", help="never try the network")
     data.set_defaults(handler=command_data)
+
+    from .grading.command import add_grade_command  # kata grading: lthkit/grading/command.py
+
+    add_grade_command(commands)
     return parser
 
 

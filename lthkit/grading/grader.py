@@ -1,0 +1,317 @@
+"""Grade submissions: run them in the sandbox, judge what came back, and show the result.
+
+* :func:`check` is the notebook face: ``check(find_winning_ticket_step)`` grades the function you
+  just wrote and shows a table (HTML in Jupyter, text in a terminal).
+* :func:`grade_function`, :func:`grade_file` and :func:`grade_paths` return
+  :class:`~lthkit.grading.spec.GradeReport` objects; ``python -m lthkit grade`` uses them.
+
+All of them run the learner's code in a sandbox process (:mod:`lthkit.grading.sandbox`) and
+judge the plain tensors it returns here, in the grader's process, against the grader's own
+oracle. The hidden cases' inputs are built once per process and kata.
+
+Example:
+    >>> from lthkit.kata import find_winning_ticket_step
+    >>> report = grade_function(find_winning_ticket_step)  # doctest: +SKIP
+    >>> report.score, report.max_score                      # doctest: +SKIP
+    (10, 10)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from .. import LthkitError
+from .katas import DEFAULT_KATA, get_kata, kata_names
+from .sandbox import Limits, Outcome, run_in_sandbox
+from .source import SUFFIXES, Submission, load_submission, submission_from_function
+from .spec import CheckResult, Finding, GradeReport, KataSpec, Mismatch
+
+_inputs_lock = threading.Lock()
+_inputs: dict[str, list[dict]] = {}
+_threads_lock = threading.Lock()
+_threads_users = 0
+_threads_before = 0
+
+
+@contextlib.contextmanager
+def single_threaded_torch():
+    """Run torch on one thread inside the block, restoring the setting after the last user leaves.
+
+    The grader's tensors are small: on a busy machine torch's thread pool makes them ~40x slower
+    (measured: judging one submission took 7.5 s with the default threads at load 8 on 2 cores,
+    0.17 s on one thread), and sandboxes graded in parallel already use the other cores.
+    """
+    import torch
+
+    global _threads_users, _threads_before
+    with _threads_lock:
+        if _threads_users == 0:
+            _threads_before = torch.get_num_threads()
+            torch.set_num_threads(1)
+        _threads_users += 1
+    try:
+        yield
+    finally:
+        with _threads_lock:
+            _threads_users -= 1
+            if _threads_users == 0:
+                torch.set_num_threads(_threads_before)
+
+
+def prepared_inputs(kata: KataSpec) -> list[dict]:
+    """The hidden cases' inputs of ``kata``, built once per process."""
+    with _inputs_lock:
+        if kata.name not in _inputs:
+            _inputs[kata.name] = [kata.prepare(case) for case in kata.cases]
+        return _inputs[kata.name]
+
+
+def _failed_report(kata: KataSpec, name: str, status: str, message: str, notes=(), seconds=0.0,
+                   sandbox="") -> GradeReport:
+    checks = tuple(CheckResult(check.name, check.title, "error", 0, check.points, message, check.hint)
+                   for check in kata.checks)
+    return GradeReport(kata.name, name, checks, status, message, tuple(notes), seconds, sandbox)
+
+
+def _valid_error(error) -> dict | None:
+    if not isinstance(error, dict):
+        return None
+    return {"type": str(error.get("type", "Exception")), "message": str(error.get("message", "")),
+            "where": str(error.get("where", ""))}
+
+
+def _judge(check, context, error) -> Finding:
+    try:
+        finding = check.judge(context)
+    except Mismatch as mismatch:
+        return Finding("fail", str(mismatch))
+    except Exception as problem:  # noqa: BLE001 - malformed results must not crash the grader
+        return Finding("error", f"could not be checked: the sandbox returned malformed results "
+                                f"({type(problem).__name__}: {problem})"[:300])
+    if finding is None:
+        return Finding("error", _not_checked(error))
+    return finding
+
+
+def _not_checked(error) -> str:
+    if not error:
+        return "not checked: the function produced nothing to check"
+    return f"not checked: the function raised {error['type']}: {error['message']}{error['where']}"
+
+
+def _aggregate(kata: KataSpec, check, findings) -> CheckResult:
+    """One check over all cases: fails if any case fails, is an error if any could not be checked."""
+    failing = [(case, finding) for case, finding in findings if finding.status == "fail"]
+    errors = [(case, finding) for case, finding in findings if finding.status == "error"]
+    if not failing and not errors:
+        return CheckResult(check.name, check.title, "pass", check.points, check.points)
+    status, chosen = ("fail", failing) if failing else ("error", errors)
+
+    def rank(item):
+        mistake = item[1].mistake
+        if mistake is None:
+            return len(check.mistakes) + 1
+        return check.mistakes.index(mistake) if mistake in check.mistakes else len(check.mistakes)
+
+    case, finding = min(chosen, key=rank)
+    message = f"on {case.label}: {finding.message}"
+    if len(chosen) > 1:
+        message += f" (and {len(chosen) - 1} more of the {len(findings)} hidden cases)"
+    hint = kata.hint(finding.mistake) if finding.mistake else check.hint
+    return CheckResult(check.name, check.title, status, 0, check.points, message, hint, finding.mistake)
+
+
+def evaluate(kata: KataSpec, name: str, outcome: Outcome, inputs: list[dict], notes=()) -> GradeReport:
+    """Judge a sandbox :class:`~lthkit.grading.sandbox.Outcome` into a :class:`GradeReport`."""
+    notes = list(notes)
+    if outcome.status != "ok":
+        return _failed_report(kata, name, outcome.status, outcome.message, notes, outcome.seconds)
+    results = outcome.results
+    cases = results.get("cases")
+    if not isinstance(cases, list) or len(cases) != len(kata.cases):
+        return _failed_report(kata, name, "crash", "the sandbox returned results for the wrong number of cases",
+                              notes, outcome.seconds)
+    if results.get("function_module") == "lthkit.kata":
+        notes.append("this is the kit's reference solution, lthkit.kata." + kata.function)
+    findings = {check.name: [] for check in kata.checks}
+    for case, case_inputs, record in zip(kata.cases, inputs, cases):
+        record = record if isinstance(record, dict) else {}
+        outputs = record.get("outputs") if isinstance(record.get("outputs"), dict) else {}
+        error = _valid_error(record.get("error"))
+        try:
+            context = kata.context(case, case_inputs, outputs, error)
+        except Exception as problem:  # noqa: BLE001
+            context, broken = None, f"{type(problem).__name__}: {problem}"
+        for check in kata.checks:
+            if context is None:
+                finding = Finding("error", f"could not be checked: malformed results ({broken})"[:300])
+            elif error and not check.about_errors:
+                finding = _judge(check, context, error)
+                if finding.status == "pass":  # it passed as far as the function got, but did not finish
+                    finding = Finding("error", _not_checked(error))
+            else:
+                finding = _judge(check, context, error)
+            findings[check.name].append((case, finding))
+    checks = tuple(_aggregate(kata, check, findings[check.name]) for check in kata.checks)
+    return GradeReport(kata.name, name, checks, "graded", "", tuple(dict.fromkeys(notes)), outcome.seconds,
+                       str(results.get("isolation", "")))
+
+
+def grade_submission(submission: Submission, kata: str | KataSpec = DEFAULT_KATA,
+                     limits: Limits = Limits()) -> GradeReport:
+    """Grade one :class:`~lthkit.grading.source.Submission` on one kata. Never raises for the submission."""
+    kata = get_kata(kata) if isinstance(kata, str) else kata
+    started = time.monotonic()
+    if submission.error:
+        status, message = submission.error
+        return _failed_report(kata, submission.name, status, message, submission.notes)
+    with single_threaded_torch():
+        inputs = prepared_inputs(kata)
+        outcome = run_in_sandbox(submission, kata, limits, inputs)
+        report = evaluate(kata, submission.name, outcome, inputs, submission.notes)
+    return _with_seconds(report, time.monotonic() - started)
+
+
+def _with_seconds(report: GradeReport, seconds: float) -> GradeReport:
+    import dataclasses
+
+    return dataclasses.replace(report, seconds=seconds)
+
+
+def grade_file(path, kata: str = DEFAULT_KATA, limits: Limits = Limits()) -> GradeReport:
+    """Grade a ``.py`` or ``.ipynb`` submission on ``kata``."""
+    spec = get_kata(kata)
+    return grade_submission(load_submission(path, spec.function), spec, limits)
+
+
+def grade_function(function, kata: str | None = None, limits: Limits = Limits()) -> GradeReport:
+    """Grade a function object (from a notebook, a module or the reference) in the sandbox.
+
+    Args:
+        function: the learner's function.
+        kata: the kata's name; by default the function's own name.
+        limits: timeout and memory limit.
+
+    Raises:
+        LthkitError: the kata is unknown, or the function's source cannot be sent.
+    """
+    name = kata or getattr(function, "__name__", "")
+    if name not in kata_names():
+        raise LthkitError(f"{getattr(function, '__name__', function)!r} is not a graded kata; pass kata= one of "
+                          f"{', '.join(kata_names())}")
+    spec = get_kata(name)
+    submission = submission_from_function(function)
+    if submission.chunks and function.__name__ != spec.function:
+        # The sandbox looks the function up by the kata's name.
+        submission = Submission(submission.name, submission.chunks + (
+            ("alias", f"{spec.function} = {function.__name__}\n"),), submission.notes)
+    return grade_submission(submission, spec, limits)
+
+
+def find_submissions(paths) -> list[Path]:
+    """Expand files and folders into ``.py``/``.ipynb`` submissions (folders recursively, sorted).
+
+    Raises:
+        LthkitError: a path does not exist, is not a .py/.ipynb file, or a folder holds none.
+    """
+    found = []
+    for path in map(Path, paths):
+        if path.is_dir():
+            inside = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix in SUFFIXES
+                            and not any(part.startswith(".") or part == "__pycache__"
+                                        for part in p.relative_to(path).parts))
+            if not inside:
+                raise LthkitError(f"{path} holds no .py or .ipynb submissions")
+            found.extend(inside)
+        elif path.is_file():
+            if path.suffix not in SUFFIXES:
+                raise LthkitError(f"{path} is not a .py or .ipynb file")
+            found.append(path)
+        else:
+            raise LthkitError(f"no such file or folder: {path}")
+    return list(dict.fromkeys(found))
+
+
+def grade_paths(paths, katas=(DEFAULT_KATA,), limits: Limits = Limits(), workers: int | None = None,
+                progress: bool = False) -> list[GradeReport]:
+    """Grade every submission under ``paths`` on every kata in ``katas``, several sandboxes at once.
+
+    Args:
+        paths: files and folders (see :func:`find_submissions`).
+        katas: kata names.
+        limits: timeout and memory limit of each sandbox.
+        workers: sandboxes run at once (default: the number of CPU cores, at most 4).
+        progress: show a progress bar.
+
+    Returns:
+        One report per submission and kata, in the order of the submissions.
+    """
+    specs = [get_kata(name) for name in katas]
+    files = find_submissions(paths)
+    jobs = [(path, spec) for path in files for spec in specs]
+    with single_threaded_torch():
+        for spec in specs:
+            prepared_inputs(spec)  # once, before the threads start
+    workers = workers or min(4, os.cpu_count() or 1)
+    bar = None
+    if progress and len(jobs) > 1:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=len(jobs), desc="grading", unit="submission")
+
+    def work(job):
+        path, spec = job
+        report = grade_submission(load_submission(path, spec.function), spec, limits)
+        if bar is not None:
+            bar.update(1)
+        return report
+
+    try:
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            return list(pool.map(work, jobs))
+    finally:
+        if bar is not None:
+            bar.close()
+
+
+def show(report: GradeReport) -> None:
+    """Display a report: an HTML table in a Jupyter kernel, text elsewhere."""
+    try:
+        from IPython import get_ipython
+
+        shell = get_ipython()
+    except ImportError:
+        shell = None
+    if shell is not None and getattr(shell, "kernel", None) is not None:
+        from IPython.display import display
+
+        display(report)
+    else:
+        print(report.to_text())
+
+
+def check(function, kata: str | None = None, *, timeout: float = Limits.timeout,
+          memory_mb: int = Limits.memory_mb) -> None:
+    """Grade your kata function and show each check, its points, a hint for a failure, and the total.
+
+    The function runs in a separate sandbox process, on hidden models you never see, with a
+    time and memory limit; your notebook's state is never touched.
+
+    Args:
+        function: the function you wrote, e.g. ``find_winning_ticket_step``.
+        kata: the kata's name, if your function is called differently.
+        timeout: seconds your code may run.
+        memory_mb: memory your code may allocate, in MiB.
+
+    Example:
+        >>> from lthkit.grading import check        # doctest: +SKIP
+        >>> check(find_winning_ticket_step)          # doctest: +SKIP
+        find_winning_ticket_step: 10/10 points (find_winning_ticket_step (notebook))
+        ...
+    """
+    show(grade_function(function, kata, Limits(timeout=timeout, memory_mb=memory_mb)))

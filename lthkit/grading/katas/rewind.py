@@ -1,0 +1,201 @@
+"""Kata 3: ``rewind_to_init(model, initial_state_dict, masks) -> nn.Module``.
+
+Set a pruned network back to θ₀ without pruning hooks: every masked weight becomes θ₀ ⊙ mask
+and every other parameter (biases) θ₀, in place; return the model; leave ``initial_state_dict``
+and ``masks`` alone (reference: :func:`lthkit.kata.rewind_to_init`).
+
+Each hidden case hands over a hidden model at its trained weights with the pruned weights at zero
+(as after masked training), its θ₀, and masks from a global magnitude pruning of the trained
+weights (computed by ``torch.nn.utils.prune`` in the grader).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn.utils import prune
+
+from ..capture import attribute, describe_type, plain, probe_forward, state_dict_copy, submodule
+from ..hidden import PROBE_SHAPE, architecture, hidden_state, prunable_names
+from ..oracle import close, count, torch_prune_masks
+from ..spec import PASS, Case, Check, KataSpec, Mismatch, Mistake, fail
+
+NAME = "rewind_to_init"
+
+MISTAKES = (
+    Mistake("returns_other",
+            "Return the model you were given (return model), changed in place: not None, a copy or another "
+            "object."),
+    Mistake("forgets_mask",
+            "The pruned weights came back: they hold θ₀ instead of zero. Multiply by the mask: "
+            "parameter.copy_(initial_state_dict[name] * masks[name])."),
+    Mistake("keeps_trained",
+            "The surviving weights kept their trained values. Rewinding means θ₀: copy "
+            "initial_state_dict[name] * masks[name] into each masked weight."),
+    Mistake("biases_not_reset",
+            "The biases kept their trained values. Every parameter goes back to θ₀, biases included: copy "
+            "initial_state_dict[name] into the parameters that have no mask."),
+    Mistake("uses_prune_hooks",
+            "The model now carries torch.nn.utils.prune hooks (weight_orig, weight_mask). This exercise wants a "
+            "plain model: write θ₀ ⊙ mask straight into each parameter with parameter.copy_(...) under "
+            "torch.no_grad()."),
+    Mistake("replaces_parameters",
+            "Parameters were replaced by new objects, so an optimizer built on the old ones would keep training "
+            "tensors the model no longer uses. Write in place: with torch.no_grad(): parameter.copy_(value)."),
+    Mistake("mutates_inputs",
+            "initial_state_dict or masks was changed. Both are needed again in later rounds: only read them "
+            "(initial_state_dict[name] * mask makes a new tensor; *= would not)."),
+)
+
+CASES = (Case("lenet_like", 21, 0.2), Case("sequential", 22, 0.5), Case("own_names", 23, 0.2), Case("conv", 24, 0.5))
+
+
+def prepare(case: Case) -> dict:
+    """θ₀, global magnitude masks of the trained weights, and the model's masked trained state."""
+    theta0, trained = hidden_state(case.model, case.seed)
+    names = [f"{name}.weight" for name in prunable_names(architecture(case.model))]
+    masks = torch_prune_masks({name: trained[name] for name in names}, None, case.amount)
+    state = {key: value * masks[key] if key in masks else value for key, value in trained.items()}
+    return {"theta0": theta0, "masks": masks, "state": state}
+
+
+def _hooked(model) -> list[str]:
+    """Modules carrying a torch.nn.utils.prune hook or its weight_orig/weight_mask."""
+    found = []
+    for name, module in model.named_modules():
+        hooks = list(getattr(module, "_forward_pre_hooks", {}).values())
+        if any(isinstance(hook, prune.BasePruningMethod) for hook in hooks) \
+                or any(key.endswith(("_orig", "_mask")) for key in list(module._parameters) + list(module._buffers)):
+            found.append(name or "<model>")
+    return found
+
+
+def run(function, case: Case, inputs: dict, outputs: dict) -> None:
+    model = architecture(case.model)
+    model.load_state_dict(inputs["state"])
+    objects = dict(model.named_parameters())
+    theta0 = {key: value.clone() for key, value in inputs["theta0"].items()}
+    masks = {key: value.clone() for key, value in inputs["masks"].items()}
+    returned = function(model, theta0, masks)
+    outputs["returned_model"] = returned is model
+    outputs["returned_type"] = "None" if returned is None else describe_type(returned)
+    subject = returned if isinstance(returned, nn.Module) else model
+    outputs["hooked"] = _hooked(subject)
+    now = dict(subject.named_parameters())
+    outputs["same_objects"] = {name: now.get(name) is parameter for name, parameter in objects.items()}
+    outputs["forward_error"] = probe_forward(subject, PROBE_SHAPE)
+    outputs["values"] = {}
+    for key in inputs["theta0"]:
+        module_name, _, parameter = key.rpartition(".")
+        outputs["values"][key] = plain(attribute(submodule(subject, module_name), parameter))
+    outputs["theta0_after"] = state_dict_copy(theta0)
+    outputs["masks_after"] = state_dict_copy(masks)
+
+
+class Evidence:
+    def __init__(self, case: Case, inputs: dict, outputs: dict, error: dict | None):
+        self.case, self.inputs, self.outputs, self.error = case, inputs, outputs, error
+        self.theta0, self.masks = inputs["theta0"], inputs["masks"]
+        self.finished = "values" in outputs
+
+    def value(self, key: str) -> torch.Tensor:
+        value = self.outputs["values"].get(key)
+        if not isinstance(value, torch.Tensor) or value.shape != self.theta0[key].shape:
+            raise Mismatch(f"the model's {key} is {value if not isinstance(value, torch.Tensor) else tuple(value.shape)}"
+                           f" after the call, expected a tensor of shape {tuple(self.theta0[key].shape)}")
+        return value
+
+
+def judge_returns_model(ev: Evidence):
+    if not ev.finished:
+        return None
+    if ev.outputs.get("returned_model"):
+        return PASS
+    returned = ev.outputs.get("returned_type")
+    return fail(f"returned {'None' if returned == 'None' else f'a {returned} object'}, not the model it was given",
+                "returns_other")
+
+
+def judge_masked_weights(ev: Evidence):
+    if not ev.finished:
+        return None
+    if ev.outputs.get("forward_error"):
+        return fail(f"the model fails on a forward pass after the call: {ev.outputs['forward_error']}")
+    trained = ev.inputs["state"]
+    for key, mask in ev.masks.items():
+        value, expected = ev.value(key), ev.theta0[key] * mask
+        wrong = ~close(value, expected)
+        if wrong.any():
+            if bool(close(value, ev.theta0[key]).all()):
+                return fail(f"{key} is θ₀ everywhere: its {count(~mask):,} pruned weights are not zero", "forgets_mask")
+            if bool(close(value, trained[key]).all()):
+                return fail(f"{key} still holds its trained values", "keeps_trained")
+            return fail(f"{count(wrong):,} of the {mask.numel():,} entries of {key} are not θ₀ ⊙ mask")
+    return PASS
+
+
+def judge_other_parameters(ev: Evidence):
+    if not ev.finished:
+        return None
+    for key, value0 in ev.theta0.items():
+        if key in ev.masks:
+            continue
+        value = ev.value(key)
+        if not bool(close(value, value0).all()):
+            mistake = "biases_not_reset" if bool(close(value, ev.inputs["state"][key]).all()) else None
+            return fail(f"{key} is not back at θ₀", mistake)
+    return PASS
+
+
+def judge_plain_in_place(ev: Evidence):
+    if not ev.finished:
+        return None
+    if ev.outputs.get("hooked"):
+        return fail(f"{', '.join(map(str, ev.outputs['hooked'][:3]))} carry torch.nn.utils.prune hooks or "
+                    "weight_orig/weight_mask", "uses_prune_hooks")
+    replaced = [name for name, same in (ev.outputs.get("same_objects") or {}).items() if not same]
+    if replaced:
+        return fail(f"{', '.join(replaced[:3])} {'is a new Parameter' if len(replaced) == 1 else 'are new Parameters'}"
+                    " after the call", "replaces_parameters")
+    return PASS
+
+
+def judge_inputs_unchanged(ev: Evidence):
+    if not ev.finished:
+        return None
+    for label, original, after in (("initial_state_dict", ev.theta0, ev.outputs.get("theta0_after")),
+                                   ("masks", ev.masks, ev.outputs.get("masks_after"))):
+        if not isinstance(after, dict) or set(after) != set(original):
+            return fail(f"{label} lost or gained keys", "mutates_inputs")
+        for key, value in original.items():
+            new = after[key]
+            if not isinstance(new, torch.Tensor) or new.shape != value.shape or not torch.equal(new, value):
+                return fail(f"{label}[{key!r}] was changed", "mutates_inputs")
+    return PASS
+
+
+SPEC = KataSpec(
+    name=NAME,
+    title="rewind_to_init: reset a pruned network to θ₀ ⊙ mask, without prune hooks",
+    cases=CASES,
+    mistakes=MISTAKES,
+    prepare=prepare,
+    run=run,
+    context=Evidence,
+    checks=(
+        Check("returns_model", "returns the model it was given", 1, "Return the model.",
+              judge_returns_model, mistakes=("returns_other",)),
+        Check("masked_weights", "every masked weight is θ₀ ⊙ mask", 2,
+              "Write initial_state_dict[name] * masks[name] into every masked weight.",
+              judge_masked_weights, mistakes=("forgets_mask", "keeps_trained")),
+        Check("other_parameters", "every other parameter (the biases) is θ₀", 1,
+              "Write initial_state_dict[name] into every parameter without a mask.",
+              judge_other_parameters, mistakes=("biases_not_reset",)),
+        Check("plain_in_place", "a plain model, changed in place (same Parameters, no prune hooks)", 1,
+              "Copy into the existing parameters under torch.no_grad(); no torch.nn.utils.prune.",
+              judge_plain_in_place, mistakes=("uses_prune_hooks", "replaces_parameters")),
+        Check("inputs_unchanged", "leaves initial_state_dict and masks unchanged", 1,
+              "Only read initial_state_dict and masks.",
+              judge_inputs_unchanged, mistakes=("mutates_inputs",)),
+    ),
+)

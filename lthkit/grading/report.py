@@ -1,0 +1,208 @@
+"""Grade reports as text, HTML, JSON, Gradescope ``results.json`` and a CSV summary.
+
+Every string a submission can influence (exception messages, type names) is escaped in HTML and
+kept to one line in text.
+
+Example:
+    >>> from lthkit.grading.spec import CheckResult, GradeReport
+    >>> report = GradeReport("find_winning_ticket_step", "alice.py",
+    ...                      (CheckResult("returns_model", "returns the model", "pass", 1, 1),))
+    >>> print(report_text(report))
+    find_winning_ticket_step: 1/1 points (alice.py)
+      PASS   1/1  returns the model
+      total  1/1
+"""
+
+from __future__ import annotations
+
+import csv
+import html
+import io
+import textwrap
+
+from .. import __version__
+
+#: The MIME type of the machine-readable copy of a report in a notebook's output.
+MIMETYPE = "application/vnd.lthkit.grade+json"
+WIDTH = 100
+
+_CHECK_SCHEMA = {
+    "type": "object",
+    "required": ["name", "title", "status", "score", "max_score", "message", "hint", "mistake"],
+    "properties": {
+        "name": {"type": "string"}, "title": {"type": "string"},
+        "status": {"enum": ["pass", "fail", "error"]},
+        "score": {"type": "number", "minimum": 0}, "max_score": {"type": "number", "minimum": 0},
+        "message": {"type": "string"}, "hint": {"type": "string"},
+        "mistake": {"type": ["string", "null"]},
+    },
+    "additionalProperties": False,
+}
+_KATA_SCHEMA = {
+    "type": "object",
+    "required": ["kata", "submission", "status", "message", "score", "max_score", "passed", "seconds", "notes",
+                 "sandbox", "checks"],
+    "properties": {
+        "kata": {"type": "string"}, "submission": {"type": "string"},
+        "status": {"enum": ["graded", "syntax", "import", "error", "missing", "timeout", "memory", "crash"]},
+        "message": {"type": "string"}, "score": {"type": "number"}, "max_score": {"type": "number"},
+        "passed": {"type": "boolean"}, "seconds": {"type": "number"}, "sandbox": {"type": "string"},
+        "notes": {"type": "array", "items": {"type": "string"}},
+        "checks": {"type": "array", "items": _CHECK_SCHEMA, "minItems": 1},
+    },
+    "additionalProperties": False,
+}
+#: JSON Schema of ``python -m lthkit grade --json`` output.
+JSON_SCHEMA = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "type": "object",
+    "required": ["lthkit_version", "passed", "score", "max_score", "submissions"],
+    "properties": {
+        "lthkit_version": {"type": "string"}, "passed": {"type": "boolean"},
+        "score": {"type": "number"}, "max_score": {"type": "number"},
+        "submissions": {"type": "array", "items": {
+            "type": "object",
+            "required": ["submission", "passed", "score", "max_score", "katas"],
+            "properties": {"submission": {"type": "string"}, "passed": {"type": "boolean"},
+                           "score": {"type": "number"}, "max_score": {"type": "number"},
+                           "katas": {"type": "array", "items": _KATA_SCHEMA, "minItems": 1}},
+            "additionalProperties": False}},
+    },
+    "additionalProperties": False,
+}
+CSV_COLUMNS = ("submission", "kata", "score", "max_score", "status", "failed_checks", "mistakes", "message")
+
+
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
+def _wrapped(text: str, indent: str) -> list[str]:
+    return textwrap.wrap(_one_line(text), WIDTH, initial_indent=indent, subsequent_indent=indent)
+
+
+def report_text(report) -> str:
+    """A report as a plain-text table: each check, PASS/FAIL/ERROR, points, what went wrong and the hint."""
+    lines = [f"{report.kata}: {report.score}/{report.max_score} points ({report.submission})"]
+    if report.status != "graded":
+        lines += _wrapped(f"ERROR  {report.message}", "  ")
+    else:
+        for check in report.checks:
+            lines.append(f"  {check.status.upper():<5}  {check.score}/{check.max_score}  {check.title}")
+            if check.status != "pass":
+                lines += _wrapped(check.message, " " * 13)
+                lines += _wrapped(f"hint: {check.hint}", " " * 13)
+    for note in report.notes:
+        lines += _wrapped(f"note: {note}", "  ")
+    lines.append(f"  total  {report.score}/{report.max_score}")
+    return "\n".join(lines)
+
+
+_COLORS = {"pass": "#1a7f37", "fail": "#cf222e", "error": "#9a6700"}
+
+
+def report_html(report) -> str:
+    """A report as an HTML table for a notebook (everything escaped)."""
+    escape = html.escape
+    head = (f"<div class='lthkit-grade'><p><b>{escape(report.kata)}</b>: <b>{report.score}/{report.max_score}</b> "
+            f"points <span style='color:#666'>({escape(report.submission)})</span></p>")
+    if report.status != "graded":
+        body = (f"<p style='color:{_COLORS['error']}'><b>{escape(report.status.upper())}</b>: "
+                f"{escape(report.message)}</p>")
+    else:
+        rows = []
+        for check in report.checks:
+            details = "" if check.status == "pass" else (
+                f"{escape(check.message)}<br><i>hint:</i> {escape(check.hint)}")
+            rows.append(f"<tr><td style='text-align:left'>{escape(check.title)}</td>"
+                        f"<td style='color:{_COLORS[check.status]};font-weight:bold'>{check.status.upper()}</td>"
+                        f"<td>{check.score}/{check.max_score}</td><td style='text-align:left'>{details}</td></tr>")
+        body = ("<table><thead><tr><th style='text-align:left'>check</th><th>result</th><th>points</th>"
+                "<th style='text-align:left'>what went wrong, and a hint</th></tr></thead><tbody>"
+                + "".join(rows)
+                + f"<tr><td style='text-align:left'><b>total</b></td><td></td><td><b>{report.score}/"
+                  f"{report.max_score}</b></td><td></td></tr></tbody></table>")
+    notes = "".join(f"<p style='color:#666'>note: {escape(note)}</p>" for note in report.notes)
+    return head + body + notes + "</div>"
+
+
+def _by_submission(reports) -> dict[str, list]:
+    grouped: dict[str, list] = {}
+    for report in reports:
+        grouped.setdefault(report.submission, []).append(report)
+    return grouped
+
+
+def reports_json(reports) -> dict:
+    """The ``--json`` document (see :data:`JSON_SCHEMA`)."""
+    submissions = []
+    for name, group in _by_submission(reports).items():
+        submissions.append({"submission": name, "passed": all(r.passed for r in group),
+                            "score": sum(r.score for r in group), "max_score": sum(r.max_score for r in group),
+                            "katas": [r.to_dict() for r in group]})
+    return {"lthkit_version": __version__, "passed": all(r.passed for r in reports),
+            "score": sum(r.score for r in reports), "max_score": sum(r.max_score for r in reports),
+            "submissions": submissions}
+
+
+def gradescope_results(reports) -> dict:
+    """Gradescope's ``results.json`` for one student's reports: one test per check.
+
+    Follows https://gradescope-autograders.readthedocs.io/en/latest/specs/ : a top-level score
+    and execution time, and ``tests`` with ``name``, ``score``, ``max_score``, ``status``
+    (``passed``/``failed``), ``output`` and ``visibility``.
+    """
+    several = len(reports) > 1
+    tests, output = [], []
+    for report in reports:
+        if report.status != "graded":
+            output.append(f"{report.kata}: {report.message}")
+        for number, check in enumerate(report.checks, 1):
+            text = "" if check.status == "pass" else f"{_one_line(check.message)}\nHint: {_one_line(check.hint)}"
+            tests.append({"name": f"{report.kata}: {check.title}" if several else check.title,
+                          "number": f"{reports.index(report) + 1}.{number}" if several else str(number),
+                          "score": check.score, "max_score": check.max_score,
+                          "status": "passed" if check.status == "pass" else "failed",
+                          "output": text, "output_format": "text", "visibility": "visible"})
+        output.extend(f"note: {note}" for note in report.notes)
+    return {"score": sum(r.score for r in reports), "execution_time": round(sum(r.seconds for r in reports), 2),
+            "output": "\n".join(output) or "All submissions graded.", "stdout_visibility": "hidden", "tests": tests}
+
+
+def _csv_row(report) -> dict:
+    failed = [check for check in report.checks if check.status != "pass"]
+    return {"submission": report.submission, "kata": report.kata, "score": report.score,
+            "max_score": report.max_score, "status": "pass" if report.passed else
+            ("fail" if report.status == "graded" else report.status),
+            "failed_checks": ";".join(check.name for check in failed) if report.status == "graded" else "",
+            "mistakes": ";".join(report.mistakes),
+            "message": _one_line(report.message) if report.status != "graded" else ""}
+
+
+def summary_csv(reports) -> str:
+    """One CSV row per submission and kata (:data:`CSV_COLUMNS`)."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=CSV_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    for report in reports:
+        writer.writerow(_csv_row(report))
+    return buffer.getvalue()
+
+
+def summary_table(reports) -> str:
+    """A plain-text table of scores: one row per submission and kata."""
+    rows = [_csv_row(report) for report in reports]
+    name_width = max([len("submission")] + [len(row["submission"]) for row in rows])
+    kata_width = max([len("kata")] + [len(row["kata"]) for row in rows])
+    lines = [f"{'submission':<{name_width}}  {'kata':<{kata_width}}  {'score':>7}  {'status':<7}  "
+             "failed checks (diagnosed mistakes) / message"]
+    for row in rows:
+        detail = row["message"] or row["failed_checks"].replace(";", ", ")
+        if row["mistakes"]:
+            detail += f" ({row['mistakes'].replace(';', ', ')})"
+        score = f"{row['score']}/{row['max_score']}"
+        lines.append(f"{row['submission']:<{name_width}}  {row['kata']:<{kata_width}}  {score:>7}  "
+                     f"{row['status']:<7}  {detail}".rstrip())
+    passed = sum(1 for report in reports if report.passed)
+    lines.append(f"{passed} of {len(reports)} passed every check")
+    return "\n".join(lines)

@@ -1,0 +1,342 @@
+"""What code of a submission the sandbox runs: from a ``.py`` file, a notebook, or a live function.
+
+**Files.** Of a ``.py`` file or an ``.ipynb`` notebook the sandbox runs only the *definitions*
+at the top level: imports, ``def`` and ``class`` statements, and assignments whose value calls
+nothing (``AMOUNT = 0.2``, ``LAYERS = (nn.Linear, nn.Conv2d)``). Everything else (loading
+MNIST, training, plotting, ``check(...)`` calls) is skipped: it is slow, it is not what is
+graded, and it would run the grader inside the grader. A notebook's IPython magics
+(``%matplotlib``, ``!pip``) are skipped too; a cell that does not parse is skipped with a note,
+unless it is the cell that defines the graded function. Line numbers are kept, so an error names
+the cell and the line the learner sees.
+
+**Functions.** ``check(find_winning_ticket_step)`` in a notebook hands the grader a function
+object that lives in the learner's kernel. It cannot cross to another process as an object
+(pickle stores a notebook function by name, and a fresh process has no such name), so the grader
+sends its *source*: IPython keeps every cell's source, so :func:`inspect.getsource` works for a
+function defined in a cell. What the function needs from the notebook's globals comes along,
+rebuilt: modules as ``import`` lines, functions and classes defined in the notebook as their
+source (recursively), functions and classes from importable modules as ``from ... import``
+lines, and constants (numbers, strings, tuples of them, dtypes, devices) as literals. Anything
+else (a trained model, a tensor) is not sent: the function should not depend on it, and if it
+does, the sandbox's ``NameError`` comes with a note naming it. A function from an importable
+module (such as the reference, :func:`lthkit.kata.find_winning_ticket_step`) is sent as an import.
+
+Example:
+    >>> submission = submission_from_text("import torch\\nmodel = torch.nn.Linear(2, 2)\\ndef f(x):\\n    return x\\n",
+    ...                                   name="solution.py")
+    >>> print(submission.chunks[0][1])
+    import torch
+    <BLANKLINE>
+    def f(x):
+        return x
+    <BLANKLINE>
+"""
+
+from __future__ import annotations
+
+import ast
+import builtins
+import dis
+import importlib
+import inspect
+import json
+import re
+import textwrap
+import types
+from dataclasses import dataclass, field
+from pathlib import Path
+
+#: Submissions larger than this are refused rather than parsed.
+MAX_SOURCE_BYTES = 2_000_000
+SUFFIXES = (".py", ".ipynb")
+
+
+@dataclass(frozen=True)
+class Submission:
+    """Code to grade, as labelled chunks run in order in one namespace.
+
+    Attributes:
+        name: what reports call it (a path, or ``"find_winning_ticket_step (notebook)"``).
+        chunks: ``(label, source)`` pairs; the label is the file name errors show (``"cell 4"``).
+        notes: remarks for the report (skipped cells, globals not sent).
+        error: ``(status, message)`` when the submission cannot be run at all.
+    """
+
+    name: str
+    chunks: tuple[tuple[str, str], ...] = ()
+    notes: tuple[str, ...] = field(default_factory=tuple)
+    error: tuple[str, str] | None = None
+
+
+# ------------------------------------------------------------------------------------- files
+
+def _calls_something(node: ast.AST) -> bool:
+    """Whether evaluating ``node`` would call code (lambda bodies do not run when defined)."""
+    if isinstance(node, ast.Lambda):
+        return False
+    if isinstance(node, (ast.Call, ast.Await, ast.Yield, ast.YieldFrom, ast.NamedExpr)):
+        return True
+    return any(_calls_something(child) for child in ast.iter_child_nodes(node))
+
+
+def _is_definition(statement: ast.stmt) -> bool:
+    if isinstance(statement, (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef,
+                              ast.Pass)):
+        return True
+    if isinstance(statement, (ast.Assign, ast.AnnAssign)):
+        targets = statement.targets if isinstance(statement, ast.Assign) else [statement.target]
+        return statement.value is not None and all(isinstance(t, (ast.Name, ast.Tuple)) for t in targets) \
+            and not _calls_something(statement.value)
+    if isinstance(statement, ast.Try):  # try: import x / except ImportError: ...
+        bodies = [statement.body, statement.orelse, statement.finalbody] + [h.body for h in statement.handlers]
+        return all(_is_definition(inner) for body in bodies for inner in body)
+    return False
+
+
+def definitions_only(text: str, label: str) -> str:
+    """``text`` with every top-level statement but the definitions blanked out (line numbers kept).
+
+    Raises:
+        SyntaxError: ``text`` does not parse (its ``filename`` is ``label``).
+    """
+    tree = ast.parse(text, filename=label)
+    lines = re.split(r"\r\n|\r|\n", text)  # the line breaks the parser counts (not splitlines')
+    kept = [""] * len(lines)
+    for statement in tree.body:
+        if not _is_definition(statement):
+            continue
+        first = min([statement.lineno] + [d.lineno for d in getattr(statement, "decorator_list", [])])
+        last = statement.end_lineno
+        # Column offsets are UTF-8 byte offsets; they matter only around a ';' on the same line.
+        segment = [line.encode() for line in lines[first - 1:last]]
+        start = statement.col_offset if first == statement.lineno else 0
+        segment[-1] = segment[-1][:statement.end_col_offset]
+        segment[0] = segment[0][start:]
+        segment = [line.decode(errors="replace") for line in segment]
+        kept[first - 1:last] = segment
+    return "\n".join(kept) + "\n"
+
+
+_MAGIC = re.compile(r"^\s*(%|!|\?)|^\s*\w[\w.]*\?{1,2}\s*$")
+
+
+def _without_magics(cell: str) -> str:
+    """IPython-only lines (``%magic``, ``!shell``, ``obj?``) become blank lines."""
+    return "\n".join("" if _MAGIC.match(line) else line for line in cell.splitlines())
+
+
+def submission_from_text(text: str, name: str, function: str | None = None) -> Submission:
+    """The definitions of one Python source text (a ``.py`` file's content)."""
+    try:
+        return Submission(name, ((Path(name).name, definitions_only(text, Path(name).name)),))
+    except SyntaxError as error:
+        return Submission(name, error=("syntax", _syntax_message(error, Path(name).name)))
+    except (ValueError, RecursionError, MemoryError) as error:
+        return Submission(name, error=("syntax", f"{Path(name).name} cannot be parsed: {error}"))
+
+
+def _syntax_message(error: SyntaxError, label: str) -> str:
+    where = f"{label}, line {error.lineno}" if error.lineno else label
+    text = f": {error.text.strip()}" if error.text and error.text.strip() else ""
+    return f"SyntaxError in {where}: {error.msg}{text}"
+
+
+def submission_from_notebook(text: str, name: str, function: str | None = None) -> Submission:
+    """The definitions of every code cell of a notebook (JSON text), in order.
+
+    A cell that does not parse is skipped with a note, unless it mentions ``def <function>``:
+    then the function cannot be defined and the submission is a syntax error.
+    """
+    try:
+        notebook = json.loads(text)
+        cells = notebook["cells"]
+        if not isinstance(cells, list):
+            raise TypeError("'cells' is not a list")
+    except (ValueError, KeyError, TypeError) as error:
+        return Submission(name, error=("error", f"{Path(name).name} is not a Jupyter notebook ({error})"))
+    chunks, notes = [], []
+    code_number = 0
+    for cell in cells:
+        if not isinstance(cell, dict) or cell.get("cell_type") != "code":
+            continue
+        code_number += 1
+        source = cell.get("source", "")
+        source = "".join(source) if isinstance(source, list) else str(source)
+        label = f"cell {code_number}"
+        if source.lstrip().startswith("%%"):
+            continue  # a cell magic: the whole cell is not Python
+        try:
+            chunks.append((label, definitions_only(_without_magics(source), label)))
+        except (SyntaxError, ValueError, RecursionError, MemoryError) as error:
+            message = _syntax_message(error, label) if isinstance(error, SyntaxError) else f"{label}: {error}"
+            if function and re.search(rf"\bdef\s+{re.escape(function)}\b", source):
+                return Submission(name, error=("syntax", message))
+            notes.append(f"skipped {label}, which does not parse ({message})")
+    return Submission(name, tuple(chunks), tuple(notes))
+
+
+def load_submission(path, function: str | None = None) -> Submission:
+    """Read a ``.py`` or ``.ipynb`` submission; a broken file gives a :class:`Submission` with ``error``."""
+    path = Path(path)
+    try:
+        if path.stat().st_size > MAX_SOURCE_BYTES:
+            return Submission(str(path), error=("error", f"{path.name} is larger than {MAX_SOURCE_BYTES:,} bytes"))
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError:
+        return Submission(str(path), error=("error", f"{path.name} is not UTF-8 text"))
+    except OSError as error:
+        return Submission(str(path), error=("error", f"cannot read {path}: {error.strerror}"))
+    if path.suffix == ".ipynb":
+        return submission_from_notebook(text, str(path), function)
+    return submission_from_text(text, str(path), function)
+
+
+# -------------------------------------------------------------------------- function objects
+
+_CO_FUTURE_ANNOTATIONS = 0x1000000
+
+
+def _global_names(function) -> list[str]:
+    """Names a function reads from its globals: in its code (nested code too), its decorators,
+    default values and annotations."""
+    names = []
+
+    def visit(code):
+        for instruction in dis.get_instructions(code):
+            if instruction.opname in ("LOAD_GLOBAL", "LOAD_NAME"):
+                names.append(instruction.argval)
+        for constant in code.co_consts:
+            if isinstance(constant, types.CodeType):
+                visit(constant)
+
+    visit(inspect.unwrap(function).__code__)
+    try:
+        tree = ast.parse(textwrap.dedent(inspect.getsource(function)))
+        definition = tree.body[0]
+        outer = list(getattr(definition, "decorator_list", []))
+        if isinstance(definition, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            outer += definition.args.defaults + [d for d in definition.args.kw_defaults if d is not None]
+            outer += [a.annotation for a in definition.args.args + definition.args.kwonlyargs if a.annotation]
+            outer += [definition.returns] if definition.returns else []
+        names += [node.id for expression in outer for node in ast.walk(expression) if isinstance(node, ast.Name)]
+    except (OSError, TypeError, SyntaxError, IndexError):
+        pass
+    return list(dict.fromkeys(names))
+
+
+def _importable(obj) -> str | None:
+    """``module:qualname`` when ``obj`` can be imported again by that name in a fresh process."""
+    module, qualname = getattr(obj, "__module__", None), getattr(obj, "__qualname__", None)
+    if not module or not qualname or module == "__main__" or "<" in qualname:
+        return None
+    try:
+        found = importlib.import_module(module)
+        for part in qualname.split("."):
+            found = getattr(found, part)
+    except Exception:  # noqa: BLE001 - not importable, then
+        return None
+    return f"{module}:{qualname}" if found is obj else None
+
+
+def _literal(value) -> str | None:
+    """Source text that rebuilds ``value``, for constants only."""
+    import torch
+
+    if isinstance(value, torch.dtype):
+        return str(value)
+    if isinstance(value, torch.device):
+        return f"torch.device({str(value)!r})"
+    if isinstance(value, (int, float, complex, str, bytes, bool, type(None), tuple, list, dict, set, frozenset)):
+        text = repr(value)
+        try:
+            if ast.literal_eval(text) == value:
+                return text
+        except (ValueError, SyntaxError, MemoryError, RecursionError):
+            return None
+    return None
+
+
+def _source_of(obj) -> str:
+    return textwrap.dedent(inspect.getsource(obj))
+
+
+def _functions_of(obj) -> list:
+    """The plain functions whose globals ``obj`` reads: itself, or a class's methods."""
+    if inspect.isclass(obj):
+        found = []
+        for value in vars(obj).values():
+            value = getattr(value, "__func__", value)
+            if inspect.isfunction(value):
+                found.append(value)
+        return found
+    return [inspect.unwrap(obj)]
+
+
+def submission_from_function(function, name: str | None = None) -> Submission:
+    """The source of ``function`` and of what it uses from its globals (see the module docstring).
+
+    Raises:
+        LthkitError: ``function`` is not a plain function, or its source cannot be found.
+    """
+    from .. import LthkitError
+
+    if not inspect.isfunction(inspect.unwrap(function)):
+        raise LthkitError(f"check() needs a function defined with def, got {type(function).__name__}")
+    label = name or f"{function.__name__} (notebook)"
+    reference = _importable(function)
+    if reference and "." not in reference.split(":")[1]:
+        module, qualname = reference.split(":")
+        return Submission(label, (("import", f"from {module} import {qualname} as {function.__name__}\n"),),
+                          (f"graded {module}.{qualname}, imported from its module",))
+    if inspect.unwrap(function).__closure__:
+        raise LthkitError(f"{function.__name__} is defined inside another function; define it at the top level of "
+                          "a cell so the grader can send its source")
+    header: list[str] = []
+    bodies: list[tuple[str, str]] = []
+    notes: list[str] = []
+    seen: set[int] = set()
+
+    def add_definition(obj, as_name: str) -> None:
+        """A function or class: an import if it is importable, else its source (after what it uses)."""
+        where = _importable(obj)
+        if where and obj is not function and "." not in where.split(":")[1]:
+            module, qualname = where.split(":")
+            header.append(f"from {module} import {qualname} as {as_name}")
+            return
+        try:
+            source = _source_of(obj)
+        except (OSError, TypeError) as error:
+            if obj is function:
+                raise LthkitError(f"cannot find the source of {function.__name__} ({error}); define it in a notebook "
+                                  "cell or a .py file") from None
+            notes.append(f"{as_name} was not sent to the sandbox: its source cannot be found")
+            return
+        for inner in _functions_of(obj):
+            if inner.__code__.co_flags & _CO_FUTURE_ANNOTATIONS:
+                header.insert(0, "from __future__ import annotations")
+            for global_name in _global_names(inner):
+                if global_name in inner.__globals__:
+                    add_global(inner.__globals__[global_name], global_name)
+        # After its dependencies, so decorators and default values find them.
+        bodies.append((f"{as_name} (cell)" if obj is function else f"{as_name} (helper)", source))
+
+    def add_global(value, as_name: str) -> None:
+        if id(value) in seen:
+            return
+        seen.add(id(value))
+        if isinstance(value, types.ModuleType):
+            header.append(f"import {value.__name__}" + (f" as {as_name}" if value.__name__ != as_name else ""))
+        elif inspect.isfunction(inspect.unwrap(value)) or inspect.isclass(value):
+            add_definition(value, as_name)
+        elif (literal := _literal(value)) is not None:
+            if "torch." in literal:
+                header.append("import torch")
+            header.append(f"{as_name} = {literal}")
+        elif not hasattr(builtins, as_name):
+            notes.append(f"the global {as_name!r} (a {type(value).__name__}) was not sent to the sandbox: the "
+                         "function gets a NameError if it uses it; pass what it needs as arguments")
+
+    seen.add(id(function))
+    add_definition(function, function.__name__)
+    preamble = "\n".join(dict.fromkeys(header)) + "\n"
+    return Submission(label, (("globals", preamble), *bodies), tuple(dict.fromkeys(notes)))

@@ -1,0 +1,267 @@
+"""Declarative kata specs and the grade they produce.
+
+A kata is a :class:`KataSpec`: the function the learner writes, the hidden cases it is called on,
+the checks (points, a generic hint, the known mistakes that explain a failure, and a judge) and
+the hint for every known mistake. Three small functions connect a spec to the sandbox:
+
+* ``prepare(case) -> dict`` runs in the grader's process and builds the case's inputs as plain
+  tensors (a hidden model's θ₀ and trained weights, say);
+* ``run(function, case, inputs, outputs)`` runs in the sandbox: it calls the learner's function
+  and records what came out into ``outputs`` as plain tensors, bools, numbers and strings;
+* every check's ``judge(context) -> Finding | None`` runs back in the grader's process, on those
+  plain values and the grader's own oracle; ``None`` means "could not be judged on this case".
+
+Adding a kata is writing those three pieces and listing the checks: see
+:mod:`lthkit.grading.katas.ticket_step` for a complete example.
+
+Example:
+    >>> from lthkit.grading.katas import get_kata
+    >>> spec = get_kata("find_winning_ticket_step")
+    >>> spec.max_score, [check.name for check in spec.checks][:2]
+    (10, ['runs_on_any_model', 'prunes_every_layer'])
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+#: Outcomes of one check.
+STATUSES = ("pass", "fail", "error")
+
+
+@dataclass(frozen=True)
+class Mistake:
+    """A known wrong way to solve a kata, and what to tell a learner who made it.
+
+    Attributes:
+        name: identifier used in reports and tests (``"per_layer"``).
+        hint: what the learner did and how to fix it, in one or two sentences.
+    """
+
+    name: str
+    hint: str
+
+
+@dataclass(frozen=True)
+class Finding:
+    """The verdict of one check on one hidden case.
+
+    Attributes:
+        status: ``"pass"``, ``"fail"`` or ``"error"`` (could not be checked).
+        message: what was observed, for a failure (``"fc2: 12 weights differ ..."``).
+        mistake: the name of the known mistake the evidence points to, if any.
+    """
+
+    status: str
+    message: str = ""
+    mistake: str | None = None
+
+
+PASS = Finding("pass")
+
+
+class Mismatch(Exception):
+    """Raised by a judge when a submission left something of the wrong kind (a weight_mask of the
+    wrong shape, a list where a tensor belongs): the check fails with this message."""
+
+
+def fail(message: str, mistake: str | None = None) -> Finding:
+    """A failing :class:`Finding`."""
+    return Finding("fail", message, mistake)
+
+
+@dataclass(frozen=True)
+class Check:
+    """One graded property of a kata.
+
+    Attributes:
+        name: identifier (``"global_magnitude"``).
+        title: what is checked, for the learner (``"one global threshold on the trained weights"``).
+        points: what it is worth.
+        hint: advice for a failure that no known mistake explains.
+        judge: ``judge(context) -> Finding | None``, run in the grader's process; ``None`` when
+            the case could not be judged (the function raised before producing what it needs).
+        mistakes: the mistakes that explain a failure of this check, most specific first; a
+            failure reports the first one the evidence points to.
+        about_errors: the check is about running at all: a case where the function raised
+            fails it (instead of leaving it unchecked).
+    """
+
+    name: str
+    title: str
+    points: int
+    hint: str
+    judge: Callable[[Any], Finding | None]
+    mistakes: tuple[str, ...] = ()
+    about_errors: bool = False
+
+
+@dataclass(frozen=True)
+class Case:
+    """One hidden input of a kata: a hidden model, a seed and a pruning amount.
+
+    Attributes:
+        model: a name from :data:`lthkit.grading.hidden.HIDDEN_MODELS`.
+        seed: seed of its initialization and of its stand-in training.
+        amount: the fraction passed to the learner's function.
+        variant: a kata-specific flavour of the case (``""`` for none).
+    """
+
+    model: str
+    seed: int
+    amount: float
+    variant: str = ""
+
+    @property
+    def label(self) -> str:
+        from .hidden import describe
+
+        extra = f", {self.variant}" if self.variant else ""
+        return f"{describe(self.model)}, seed {self.seed}, amount {self.amount:g}{extra}"
+
+
+@dataclass(frozen=True)
+class KataSpec:
+    """Everything the grader knows about one kata.
+
+    Attributes:
+        name: the kata's name, also the name of the function the learner defines.
+        title: one line for reports.
+        cases: the hidden cases.
+        checks: the graded checks, in report order.
+        mistakes: the known mistakes and their hints.
+        prepare: ``prepare(case) -> dict`` of plain inputs (grader's process).
+        run: ``run(function, case, inputs, outputs)`` (sandbox).
+        context: ``context(case, inputs, outputs, error) -> object`` handed to every judge.
+        forbidden_calls: dotted names of functions the learner must not call (the sandbox
+            records calls to them in ``outputs["forbidden_calls"]``).
+    """
+
+    name: str
+    title: str
+    cases: tuple[Case, ...]
+    checks: tuple[Check, ...]
+    mistakes: tuple[Mistake, ...]
+    prepare: Callable[[Case], dict]
+    run: Callable[..., None]
+    context: Callable[..., Any]
+    forbidden_calls: tuple[str, ...] = ()
+
+    def __post_init__(self):
+        known = {mistake.name for mistake in self.mistakes}
+        for check in self.checks:
+            unknown = set(check.mistakes) - known
+            if unknown:
+                raise ValueError(f"kata {self.name}: check {check.name} names unknown mistakes {sorted(unknown)}")
+        if len({check.name for check in self.checks}) != len(self.checks):
+            raise ValueError(f"kata {self.name}: check names repeat")
+
+    @property
+    def function(self) -> str:
+        """The name of the function the learner writes."""
+        return self.name
+
+    @property
+    def max_score(self) -> int:
+        return sum(check.points for check in self.checks)
+
+    def hint(self, mistake: str) -> str:
+        """The hint of a known mistake."""
+        return {m.name: m.hint for m in self.mistakes}[mistake]
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """The graded outcome of one check over all hidden cases.
+
+    Attributes:
+        name, title: the check's.
+        status: ``"pass"``, ``"fail"`` or ``"error"``.
+        score: points earned (all or nothing).
+        max_score: the check's points.
+        message: what was observed, naming the first hidden case where it went wrong.
+        hint: what to do about it (the mistake's hint, or the check's generic hint).
+        mistake: the known mistake diagnosed, or None.
+    """
+
+    name: str
+    title: str
+    status: str
+    score: int
+    max_score: int
+    message: str = ""
+    hint: str = ""
+    mistake: str | None = None
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+@dataclass(frozen=True)
+class GradeReport:
+    """The grade of one submission on one kata.
+
+    Attributes:
+        kata: the kata's name.
+        submission: where the code came from (a path, or ``"find_winning_ticket_step (notebook)"``).
+        checks: one :class:`CheckResult` per check.
+        status: ``"graded"``, or why the submission could not be graded at all (``"syntax"``,
+            ``"import"``, ``"timeout"``, ``"memory"``, ``"crash"``, ``"missing"``, ``"error"``).
+        message: for a submission that could not be graded, what happened, in one line.
+        notes: remarks that do not change the score (skipped notebook cells, ...).
+        seconds: wall time of the grading, sandbox included.
+        sandbox: what confined the sandbox (see :func:`lthkit.grading.landlock.confine`).
+    """
+
+    kata: str
+    submission: str
+    checks: tuple[CheckResult, ...]
+    status: str = "graded"
+    message: str = ""
+    notes: tuple[str, ...] = field(default_factory=tuple)
+    seconds: float = 0.0
+    sandbox: str = ""
+
+    @property
+    def score(self) -> int:
+        return sum(check.score for check in self.checks)
+
+    @property
+    def max_score(self) -> int:
+        return sum(check.max_score for check in self.checks)
+
+    @property
+    def passed(self) -> bool:
+        """Every check passed."""
+        return self.status == "graded" and all(check.status == "pass" for check in self.checks)
+
+    @property
+    def mistakes(self) -> list[str]:
+        """The mistakes diagnosed, in check order, without repeats."""
+        return list(dict.fromkeys(check.mistake for check in self.checks if check.mistake))
+
+    def to_dict(self) -> dict:
+        return {"kata": self.kata, "submission": self.submission, "status": self.status, "message": self.message,
+                "score": self.score, "max_score": self.max_score, "passed": self.passed,
+                "seconds": round(self.seconds, 3), "notes": list(self.notes), "sandbox": self.sandbox,
+                "checks": [check.to_dict() for check in self.checks]}
+
+    def to_text(self) -> str:
+        from .report import report_text
+
+        return report_text(self)
+
+    def __str__(self) -> str:
+        return self.to_text()
+
+    def _repr_html_(self) -> str:
+        from .report import report_html
+
+        return report_html(self)
+
+    def _repr_mimebundle_(self, include=None, exclude=None):
+        from .report import MIMETYPE
+
+        return {"text/plain": self.to_text(), "text/html": self._repr_html_(), MIMETYPE: self.to_dict()}

@@ -1,0 +1,5 @@
+import torch
+
+
+def find_winning_ticket_step(model, initial_state_dict, prune_amount=0.2)
+    return model

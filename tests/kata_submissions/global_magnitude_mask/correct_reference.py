@@ -1,0 +1,1 @@
+from lthkit.kata import global_magnitude_mask  # noqa: F401

@@ -1,0 +1,1 @@
+from lthkit.kata import rewind_to_init  # noqa: F401
