@@ -155,8 +155,8 @@ def gradescope_results(reports) -> dict:
     several = len(reports) > 1
     tests, output = [], []
     for report in reports:
-        if report.status != "graded":
-            output.append(f"{report.kata}: {report.message}")
+        summary = f"{report.kata}: {report.score}/{report.max_score} points"
+        output.append(f"{summary}: {report.message}" if report.status != "graded" else summary)
         for number, check in enumerate(report.checks, 1):
             text = "" if check.status == "pass" else f"{_one_line(check.message)}\nHint: {_one_line(check.hint)}"
             tests.append({"name": f"{report.kata}: {check.title}" if several else check.title,
@@ -166,7 +166,7 @@ def gradescope_results(reports) -> dict:
                           "output": text, "output_format": "text", "visibility": "visible"})
         output.extend(f"note: {note}" for note in report.notes)
     return {"score": sum(r.score for r in reports), "execution_time": round(sum(r.seconds for r in reports), 2),
-            "output": "\n".join(output) or "All submissions graded.", "stdout_visibility": "hidden", "tests": tests}
+            "output": "\n".join(output), "stdout_visibility": "hidden", "tests": tests}
 
 
 def _csv_row(report) -> dict:

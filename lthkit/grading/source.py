@@ -40,6 +40,7 @@ import dis
 import importlib
 import inspect
 import json
+import linecache
 import re
 import textwrap
 import types
@@ -238,15 +239,46 @@ def _importable(obj) -> str | None:
     return f"{module}:{qualname}" if found is obj else None
 
 
-def _literal(value) -> str | None:
-    """Source text that rebuilds ``value``, for constants only."""
+def _expression(value, imports: list[str], depth: int = 0) -> str | None:
+    """Source text that rebuilds a constant-like ``value`` (adding the imports it needs), or None.
+
+    Constants are literals, dtypes, devices, modules, importable functions and classes, and
+    tuples, lists and dicts of those (``(nn.Linear, nn.Conv2d)`` is a common one).
+    """
     import torch
 
+    if depth > 4:
+        return None
     if isinstance(value, torch.dtype):
+        imports.append("import torch")
         return str(value)
     if isinstance(value, torch.device):
+        imports.append("import torch")
         return f"torch.device({str(value)!r})"
-    if isinstance(value, (int, float, complex, str, bytes, bool, type(None), tuple, list, dict, set, frozenset)):
+    if isinstance(value, types.ModuleType):
+        imports.append(f"import {value.__name__}")
+        return value.__name__
+    if inspect.isclass(value) or inspect.isfunction(value) or inspect.isbuiltin(value):
+        where = _importable(value)
+        if where is None:
+            return None
+        module, qualname = where.split(":")
+        if module == "builtins":
+            return qualname
+        imports.append(f"import {module}")
+        return f"{module}.{qualname}"
+    if isinstance(value, (tuple, list)) and type(value) in (tuple, list):
+        parts = [_expression(item, imports, depth + 1) for item in value]
+        if any(part is None for part in parts):
+            return None
+        inner = ", ".join(parts) + ("," if isinstance(value, tuple) and len(parts) == 1 else "")
+        return f"({inner})" if isinstance(value, tuple) else f"[{inner}]"
+    if type(value) is dict:
+        parts = [(_expression(k, imports, depth + 1), _expression(v, imports, depth + 1)) for k, v in value.items()]
+        if any(k is None or v is None for k, v in parts):
+            return None
+        return "{" + ", ".join(f"{k}: {v}" for k, v in parts) + "}"
+    if isinstance(value, (int, float, complex, str, bytes, bool, type(None), set, frozenset)):
         text = repr(value)
         try:
             if ast.literal_eval(text) == value:
@@ -257,7 +289,30 @@ def _literal(value) -> str | None:
 
 
 def _source_of(obj) -> str:
-    return textwrap.dedent(inspect.getsource(obj))
+    """The source of a function or class, also for a class defined in a notebook cell.
+
+    On Python < 3.13 :func:`inspect.getsource` finds a class through its module's file, which a
+    notebook's ``__main__`` does not have; the class's methods know their cell, so the class is
+    looked up there.
+    """
+    try:
+        return textwrap.dedent(inspect.getsource(obj))
+    except (OSError, TypeError):
+        if not inspect.isclass(obj):
+            raise
+    for method in _functions_of(obj):
+        code = method.__code__
+        lines = linecache.getlines(code.co_filename)
+        try:
+            tree = ast.parse("".join(lines))
+        except (SyntaxError, ValueError):
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ClassDef) and node.name == obj.__name__ \
+                    and node.lineno <= code.co_firstlineno <= node.end_lineno:
+                first = min([node.lineno] + [d.lineno for d in node.decorator_list])
+                return textwrap.dedent("".join(lines[first - 1:node.end_lineno]))
+    raise OSError(f"cannot find the source of class {obj.__name__}")
 
 
 def _functions_of(obj) -> list:
@@ -280,8 +335,9 @@ def submission_from_function(function, name: str | None = None) -> Submission:
     """
     from .. import LthkitError
 
-    if not inspect.isfunction(inspect.unwrap(function)):
-        raise LthkitError(f"check() needs a function defined with def, got {type(function).__name__}")
+    if not inspect.isfunction(inspect.unwrap(function)) or function.__name__ == "<lambda>":
+        raise LthkitError(f"check() needs a function defined with def, got {type(function).__name__} "
+                          f"{getattr(function, '__name__', '')}".rstrip())
     label = name or f"{function.__name__} (notebook)"
     reference = _importable(function)
     if reference and "." not in reference.split(":")[1]:
@@ -328,10 +384,9 @@ def submission_from_function(function, name: str | None = None) -> Submission:
             header.append(f"import {value.__name__}" + (f" as {as_name}" if value.__name__ != as_name else ""))
         elif inspect.isfunction(inspect.unwrap(value)) or inspect.isclass(value):
             add_definition(value, as_name)
-        elif (literal := _literal(value)) is not None:
-            if "torch." in literal:
-                header.append("import torch")
-            header.append(f"{as_name} = {literal}")
+        elif (expression := _expression(value, imports := [])) is not None:
+            header.extend(imports)
+            header.append(f"{as_name} = {expression}")
         elif not hasattr(builtins, as_name):
             notes.append(f"the global {as_name!r} (a {type(value).__name__}) was not sent to the sandbox: the "
                          "function gets a NameError if it uses it; pass what it needs as arguments")

@@ -1,0 +1,301 @@
+"""The grader's parts without a sandbox: source extraction, oracle, hidden cases, judging, reports, CLI errors."""
+
+import copy
+import json
+
+import jsonschema
+import pytest
+import torch
+from torch import nn
+from torch.nn.utils import prune
+
+from lthkit import LthkitError
+from lthkit.cli import main
+from lthkit.grading.grader import evaluate, prepared_inputs
+from lthkit.grading.katas import get_kata, kata_names
+from lthkit.grading.oracle import same_masks, torch_prune_masks
+from lthkit.grading.report import JSON_SCHEMA, gradescope_results, report_html, reports_json, summary_csv
+from lthkit.grading.sandbox import Limits, Outcome, _plain_tree
+from lthkit.grading.source import (definitions_only, load_submission, submission_from_function,
+                                   submission_from_notebook)
+from lthkit.grading.spec import CheckResult, GradeReport
+from lthkit.kata import global_magnitude_mask, rewind_to_init
+from lthkit.masks import magnitude_masks
+
+# ------------------------------------------------------------------------------ source extraction
+
+
+def test_definitions_only_keeps_definitions_and_line_numbers():
+    text = ("import torch\n"
+            "model = torch.nn.Linear(2, 2)\n"
+            "AMOUNT = 0.2; trained = train(model)\n"
+            "LAYERS = (torch.nn.Linear, torch.nn.Conv2d)\n"
+            "@torch.no_grad()\n"
+            "def f(x):\n"
+            "    return x\n"
+            "try:\n    import numpy\nexcept ImportError:\n    numpy = None\n"
+            "if __name__ == '__main__':\n    f(1)\n"
+            "check(f)\n")
+    kept = definitions_only(text, "s.py").splitlines()
+    assert kept[0] == "import torch" and kept[1] == "" and kept[2] == "AMOUNT = 0.2"
+    assert kept[3].startswith("LAYERS") and kept[4] == "@torch.no_grad()" and kept[5] == "def f(x):"
+    assert kept[7] == "try:" and kept[11:14] == ["", "", ""]
+    namespace = {}
+    exec(compile("\n".join(kept), "s.py", "exec"), namespace)
+    assert namespace["f"](3) == 3 and "model" not in namespace
+
+
+def test_notebook_cells_magics_and_broken_cells():
+    notebook = {"cells": [
+        {"cell_type": "markdown", "source": "# title"},
+        {"cell_type": "code", "source": ["%matplotlib inline\n", "import torch\n", "!pip install x\n"]},
+        {"cell_type": "code", "source": "%%time\nwhile True: pass"},
+        {"cell_type": "code", "source": "def broken(:\n    pass"},
+        {"cell_type": "code", "source": "def find_winning_ticket_step(m, s, a=0.2):\n    return m\nm = train()"},
+    ]}
+    submission = submission_from_notebook(json.dumps(notebook), "nb.ipynb", "find_winning_ticket_step")
+    labels = [label for label, _ in submission.chunks]
+    assert labels == ["cell 1", "cell 4"]  # the %%time cell and the broken cell are skipped
+    assert submission.chunks[0][1].splitlines() == ["", "import torch", ""]
+    assert "m = train()" not in submission.chunks[1][1]
+    assert len(submission.notes) == 1 and "skipped cell 3" in submission.notes[0] and "SyntaxError" in submission.notes[0]
+
+    notebook["cells"][3]["source"] = "def find_winning_ticket_step(:\n    pass"
+    broken = submission_from_notebook(json.dumps(notebook), "nb.ipynb", "find_winning_ticket_step")
+    assert broken.error[0] == "syntax" and "cell 3, line 1" in broken.error[1]
+
+
+def test_unreadable_submissions_are_errors_not_exceptions(tmp_path):
+    (tmp_path / "bad.ipynb").write_text("{not json")
+    (tmp_path / "latin.py").write_bytes(b"x = '\xe9'\n")
+    assert load_submission(tmp_path / "bad.ipynb").error[0] == "error"
+    assert "not UTF-8" in load_submission(tmp_path / "latin.py").error[1]
+    assert "cannot read" in load_submission(tmp_path / "missing.py").error[1]
+
+
+CELLS = """
+import torch
+from torch import nn
+
+LAYER_TYPES = (nn.Linear, nn.Conv2d)
+SCALE = 2.0
+BIG = torch.zeros(3)
+
+
+class Helper:
+    def scale(self):
+        return SCALE
+
+
+def _helper(model):
+    return [m for m in model.modules() if isinstance(m, LAYER_TYPES)]
+
+
+def uses_globals(model, initial_state_dict, prune_amount=0.2):
+    return len(_helper(model)) * Helper().scale() * torch.ones(1)
+
+
+def uses_a_tensor(model, initial_state_dict, prune_amount=0.2):
+    return BIG
+"""
+
+
+@pytest.fixture
+def cells(tmp_path):
+    """Functions defined like a notebook's: in a module that cannot be imported again by name."""
+    import importlib.util
+
+    path = tmp_path / "cells.py"
+    path.write_text(CELLS)
+    spec = importlib.util.spec_from_file_location("lthkit_test_cells", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)  # not put in sys.modules, like a kernel's __main__ for a new process
+    return module
+
+
+def test_submission_from_function_sends_what_the_function_uses(cells):
+    submission = submission_from_function(cells.uses_globals)
+    source = "\n".join(text for _, text in submission.chunks)
+    assert "import torch" in source and "SCALE = 2.0" in source
+    assert "LAYER_TYPES = (torch.nn.modules.linear.Linear, torch.nn.modules.conv.Conv2d)" in source
+    assert "def _helper(model):" in source and "class Helper:" in source
+    assert submission.chunks[-1][0] == "uses_globals (cell)"
+    namespace = {}
+    for label, text in submission.chunks:
+        exec(compile(text, label, "exec"), namespace)
+    assert namespace["uses_globals"](nn.Sequential(nn.Linear(2, 2), nn.Linear(2, 1)), {}).item() == 4.0
+
+    tensor_user = submission_from_function(cells.uses_a_tensor)
+    assert any("'BIG' (a Tensor) was not sent" in note for note in tensor_user.notes)
+
+
+def test_submission_from_function_rejects_what_it_cannot_send():
+    def outer():
+        captured = 1
+
+        def inner(model, state, amount):
+            return captured
+        return inner
+
+    with pytest.raises(LthkitError, match="inside another function"):
+        submission_from_function(outer())
+    with pytest.raises(LthkitError, match="defined with def"):
+        submission_from_function(lambda model, state, amount: model)
+    with pytest.raises(LthkitError, match="defined with def"):
+        submission_from_function(len)
+
+
+def test_importable_functions_are_sent_as_imports():
+    from lthkit.kata import find_winning_ticket_step
+
+    submission = submission_from_function(find_winning_ticket_step)
+    assert submission.chunks == (("import", "from lthkit.kata import find_winning_ticket_step as "
+                                            "find_winning_ticket_step\n"),)
+
+
+# ------------------------------------------------------------------------------ oracle and cases
+
+
+def test_torch_prune_oracle_matches_lthkit_masks():
+    generator = torch.Generator().manual_seed(0)
+    weights = {"a": torch.randn(30, 20, generator=generator), "b": torch.randn(4, 3, 3, 3, generator=generator) * 3}
+    masks = {name: torch.rand(w.shape, generator=generator) > 0.3 for name, w in weights.items()}
+    for scope in ("global", "layer"):
+        assert same_masks(torch_prune_masks(weights, masks, 0.25, scope), magnitude_masks(weights, masks, 0.25,
+                                                                                          scope=scope))
+
+
+def test_ticket_step_cases_tell_every_mistake_from_the_oracle():
+    spec = get_kata("find_winning_ticket_step")
+    models = {case.model for case in spec.cases}
+    assert models == {"lenet_like", "sequential", "own_names", "conv"} and len({c.seed for c in spec.cases}) == 8
+    distinguished = dict.fromkeys(["per_layer", "ranks_theta0", "linear_only", "prunes_biases"], 0)
+    for case, inputs in zip(spec.cases, prepared_inputs(spec)):
+        evidence = spec.context(case, inputs, {}, None)
+        for name, mask in evidence.oracle.items():
+            assert 0 < int((~mask).sum()) < mask.numel(), (case, name)  # every layer loses some weights
+        for mistake, predicted in evidence.predictions.items():
+            distinguished[mistake] += not same_masks(predicted, evidence.oracle)
+    # A prediction equal to the oracle on some case is harmless (the oracle is checked first), but
+    # every mistake must show on most cases: linear-only pruning only can on the conv net's two.
+    assert distinguished["linear_only"] == 2
+    assert all(count >= 6 for mistake, count in distinguished.items() if mistake != "linear_only"), distinguished
+    biased = [case for case in spec.cases if case.model == "own_names"]
+    layer_types = prepared_inputs(spec)[spec.cases.index(biased[0])]["layer_types"]
+    assert layer_types == ["Linear", "Linear", "Linear"]
+    assert "bottleneck.bias" not in prepared_inputs(spec)[spec.cases.index(biased[0])]["theta0"]
+
+
+def test_reference_implementations_of_the_other_katas():
+    generator = torch.Generator().manual_seed(1)
+    weights = {"fc1.weight": torch.randn(20, 10, generator=generator), "fc2.weight": torch.randn(5, 20, generator=generator)}
+    masks = {name: torch.rand(w.shape, generator=generator) > 0.2 for name, w in weights.items()}
+    before = copy.deepcopy((weights, masks))
+    new = global_magnitude_mask(weights, masks, 0.3)
+    assert same_masks(new, torch_prune_masks(weights, masks, 0.3))
+    assert all(torch.equal(weights[k], before[0][k]) and torch.equal(masks[k], before[1][k]) for k in weights)
+    with pytest.raises(LthkitError, match="amount"):
+        global_magnitude_mask(weights, masks, 1.5)
+
+    model = nn.Sequential(nn.Linear(4, 3), nn.Linear(3, 2))
+    theta0 = copy.deepcopy(model.state_dict())
+    with torch.no_grad():
+        for parameter in model.parameters():
+            parameter.add_(1.0)
+    rewind_masks = {"0.weight": torch.rand(3, 4) > 0.5, "1.weight": torch.rand(2, 3) > 0.5}
+    prune.custom_from_mask(model[1], "weight", torch.ones(2, 3))  # hooks are removed
+    objects = [model[0].weight, model[0].bias]
+    assert rewind_to_init(model, theta0, rewind_masks) is model
+    assert torch.equal(model[0].weight, theta0["0.weight"] * rewind_masks["0.weight"])
+    assert torch.equal(model[1].weight, theta0["1.weight"] * rewind_masks["1.weight"])
+    assert torch.equal(model[0].bias, theta0["0.bias"]) and not hasattr(model[1], "weight_orig")
+    assert model[0].weight is objects[0] and model[0].bias is objects[1]
+    with pytest.raises(LthkitError, match="'2.weight'"):
+        rewind_to_init(model, theta0, {"2.weight": torch.ones(1)})
+    with pytest.raises(LthkitError, match=r"initial_state_dict\['0.bias'\]"):
+        rewind_to_init(model, {k: v for k, v in theta0.items() if k != "0.bias"}, rewind_masks)
+
+
+# ------------------------------------------------------------------------------ judging
+
+
+def test_malformed_sandbox_results_never_crash_the_grader():
+    """Whatever a subverted sandbox writes, evaluate() returns a report (errors, not exceptions)."""
+    for kata in kata_names():
+        spec = get_kata(kata)
+        inputs = prepared_inputs(spec)
+        garbage = [{"outputs": {"calls": "nope", "returned": [1, 2], "values": {"x": "y"}}, "error": None},
+                   {"outputs": {"calls": [{"raised": False, "after": {}}]}, "error": "not a dict"},
+                   "not a record"]
+        cases = [garbage[index % len(garbage)] for index in range(len(spec.cases))]
+        report = evaluate(spec, "evil.py", Outcome("ok", results={"cases": cases}), inputs)
+        assert report.status == "graded" and report.score < report.max_score
+        assert all(check.status in ("pass", "fail", "error") for check in report.checks)
+        wrong_count = evaluate(spec, "evil.py", Outcome("ok", results={"cases": []}), inputs)
+        assert wrong_count.status == "crash" and wrong_count.score == 0
+
+
+def test_sandbox_results_are_plain():
+    tree = _plain_tree({"a": torch.ones(2), "b": [1, "x", None, nn.Linear(1, 1)], 3: object()}, torch)
+    assert isinstance(tree["a"], torch.Tensor) and tree["b"][3] == "<Linear object>" and tree["3"] == "<object object>"
+
+
+def test_limits_are_validated():
+    with pytest.raises(LthkitError, match="timeout"):
+        Limits(timeout=0)
+    with pytest.raises(LthkitError, match="memory"):
+        Limits(memory_mb=1)
+
+
+# ------------------------------------------------------------------------------ reports
+
+
+def _report(status="graded"):
+    checks = (CheckResult("runs", "runs <anywhere>", "pass", 1, 1),
+              CheckResult("global", "one threshold", "fail", 0, 2, "layer <script>alert(1)</script>", "use & fix",
+                          "per_layer"))
+    if status != "graded":
+        checks = tuple(CheckResult(c.name, c.title, "error", 0, c.max_score, "boom", "hint") for c in checks)
+    return GradeReport("find_winning_ticket_step", "alice.py", checks, status, "" if status == "graded" else "boom",
+                       ("a note",), 1.5, "landlock ABI 7")
+
+
+def test_reports_follow_their_schemas_and_escape_html():
+    reports = [_report(), _report("timeout")]
+    jsonschema.validate(reports_json(reports), JSON_SCHEMA)
+    assert reports_json(reports)["score"] == 1 and reports_json(reports)["max_score"] == 6
+    html = report_html(reports[0])
+    assert "<script>" not in html and "&lt;script&gt;" in html and "runs &lt;anywhere&gt;" in html
+    text = reports[0].to_text()
+    assert "FAIL   0/2  one threshold" in text and "hint: use & fix" in text and text.endswith("total  1/3")
+    results = gradescope_results([reports[0]])
+    assert results["score"] == 1 and [t["status"] for t in results["tests"]] == ["passed", "failed"]
+    rows = summary_csv(reports).splitlines()
+    assert rows[1] == "alice.py,find_winning_ticket_step,1,3,fail,global,per_layer,"
+    assert rows[2].startswith("alice.py,find_winning_ticket_step,0,3,timeout,,,boom")
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["grade", "missing.py"], "no such file or folder: missing.py"),
+    (["grade", "README.md"], "is not a .py or .ipynb file"),
+    (["grade", "x.py", "--kata", "nope"], "unknown kata 'nope'"),
+    (["grade", "x.py", "--timeout", "0"], "--timeout: must be positive"),
+    (["grade"], "the following arguments are required: SUBMISSION"),
+])
+def test_grade_usage_errors_are_one_line_exit_2(argv, message, capsys):
+    try:
+        status = main(argv)
+    except SystemExit as exit_info:
+        status = exit_info.code
+    assert status == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1, err
+
+
+def test_gradescope_needs_exactly_one_submission(tmp_path, capsys):
+    for name in ("a.py", "b.py"):
+        (tmp_path / name).write_text("x = 1\n")
+    assert main(["grade", str(tmp_path), "--gradescope", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert "--gradescope grades one student's submission" in err and err.count("\n") == 1
+    assert not (tmp_path / "out").exists()
