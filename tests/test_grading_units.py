@@ -45,6 +45,11 @@ def test_definitions_only_keeps_definitions_and_line_numbers():
     assert namespace["f"](3) == 3 and "model" not in namespace
 
 
+def test_assignments_must_read_only_definitions():
+    kept = definitions_only("import torch\nA = 1\nB = (A, torch.nn.Linear)\nticket = runs['ticket']\nC = B\n", "s.py")
+    assert kept.splitlines() == ["import torch", "A = 1", "B = (A, torch.nn.Linear)", "", "C = B", ""]
+
+
 def test_notebook_cells_magics_and_broken_cells():
     notebook = {"cells": [
         {"cell_type": "markdown", "source": "# title"},
@@ -52,10 +57,12 @@ def test_notebook_cells_magics_and_broken_cells():
         {"cell_type": "code", "source": "%%time\nwhile True: pass"},
         {"cell_type": "code", "source": "def broken(:\n    pass"},
         {"cell_type": "code", "source": "def find_winning_ticket_step(m, s, a=0.2):\n    return m\nm = train()"},
+        {"cell_type": "code", "source": "LATER = torch\nSTATE = m"},  # m was never kept: STATE is dropped
     ]}
     submission = submission_from_notebook(json.dumps(notebook), "nb.ipynb", "find_winning_ticket_step")
     labels = [label for label, _ in submission.chunks]
-    assert labels == ["cell 1", "cell 4"]  # the %%time cell and the broken cell are skipped
+    assert labels == ["cell 1", "cell 4", "cell 5"]  # the %%time cell and the broken cell are skipped
+    assert submission.chunks[2][1].splitlines() == ["LATER = torch", ""]
     assert submission.chunks[0][1].splitlines() == ["", "import torch", ""]
     assert "m = train()" not in submission.chunks[1][1]
     assert len(submission.notes) == 1 and "skipped cell 3" in submission.notes[0] and "SyntaxError" in submission.notes[0]

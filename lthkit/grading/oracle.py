@@ -80,5 +80,27 @@ def differing(a: Mapping[str, torch.Tensor], b: Mapping[str, torch.Tensor]) -> i
     return sum(int((a[name] != b[name]).sum()) for name in a)
 
 
+def changed_entries(label: str, original: Mapping[str, torch.Tensor], after) -> str | None:
+    """What a call changed in a dict of tensors it should only have read; None if nothing.
+
+    Args:
+        label: how to name the dict in the message (``"initial_state_dict"``).
+        original: the dict as the grader made it.
+        after: the copy the sandbox recorded after the call.
+    """
+    if not isinstance(after, dict):
+        return f"{label} is no longer a dict"
+    if set(after) != set(original):
+        changed = sorted(set(after) ^ set(original))
+        return f"{label} lost or gained keys ({', '.join(map(repr, changed[:3]))})"
+    for key, value in original.items():
+        new = after[key]
+        if not isinstance(new, torch.Tensor) or new.shape != value.shape or not torch.equal(new, value):
+            changed = int((new != value).sum()) if isinstance(new, torch.Tensor) and new.shape == value.shape \
+                else value.numel()
+            return f"{label}[{key!r}] was changed ({changed:,} of {value.numel():,} entries)"
+    return None
+
+
 def percent(fraction: float) -> str:
     return f"{100 * fraction:.1f}%"

@@ -80,32 +80,62 @@ def _calls_something(node: ast.AST) -> bool:
     return any(_calls_something(child) for child in ast.iter_child_nodes(node))
 
 
-def _is_definition(statement: ast.stmt) -> bool:
+def _bound_names(statement: ast.stmt) -> set[str]:
+    """The names a kept top-level statement binds."""
+    if isinstance(statement, (ast.Import, ast.ImportFrom)):
+        return {(alias.asname or alias.name).split(".")[0] for alias in statement.names}
+    if isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+        return {statement.name}
+    targets = statement.targets if isinstance(statement, ast.Assign) else \
+        [statement.target] if isinstance(statement, ast.AnnAssign) else []
+    names = {node.id for target in targets for node in ast.walk(target) if isinstance(node, ast.Name)}
+    if isinstance(statement, ast.Try):
+        for body in [statement.body, statement.orelse, statement.finalbody] + [h.body for h in statement.handlers]:
+            for inner in body:
+                names |= _bound_names(inner)
+    return names
+
+
+def _reads_only(node: ast.AST, defined: set[str]) -> bool:
+    """Whether an expression reads only names already defined (kept definitions or builtins)."""
+    return all(child.id in defined or hasattr(builtins, child.id)
+               for child in ast.walk(node) if isinstance(child, ast.Name) and isinstance(child.ctx, ast.Load))
+
+
+def _is_definition(statement: ast.stmt, defined: set[str]) -> bool:
+    """Imports, def/class, and assignments of values that call nothing and read only definitions."""
     if isinstance(statement, (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef,
                               ast.Pass)):
         return True
     if isinstance(statement, (ast.Assign, ast.AnnAssign)):
         targets = statement.targets if isinstance(statement, ast.Assign) else [statement.target]
         return statement.value is not None and all(isinstance(t, (ast.Name, ast.Tuple)) for t in targets) \
-            and not _calls_something(statement.value)
+            and not _calls_something(statement.value) and _reads_only(statement.value, defined)
     if isinstance(statement, ast.Try):  # try: import x / except ImportError: ...
         bodies = [statement.body, statement.orelse, statement.finalbody] + [h.body for h in statement.handlers]
-        return all(_is_definition(inner) for body in bodies for inner in body)
+        return all(_is_definition(inner, defined | _bound_names(statement)) for body in bodies for inner in body)
     return False
 
 
-def definitions_only(text: str, label: str) -> str:
+def definitions_only(text: str, label: str, defined: set[str] | None = None) -> str:
     """``text`` with every top-level statement but the definitions blanked out (line numbers kept).
+
+    Args:
+        text: Python source.
+        label: its name in error messages.
+        defined: names bound by earlier kept code (a notebook's earlier cells); updated in place.
 
     Raises:
         SyntaxError: ``text`` does not parse (its ``filename`` is ``label``).
     """
+    defined = set() if defined is None else defined
     tree = ast.parse(text, filename=label)
     lines = re.split(r"\r\n|\r|\n", text)  # the line breaks the parser counts (not splitlines')
     kept = [""] * len(lines)
     for statement in tree.body:
-        if not _is_definition(statement):
+        if not _is_definition(statement, defined):
             continue
+        defined |= _bound_names(statement)
         first = min([statement.lineno] + [d.lineno for d in getattr(statement, "decorator_list", [])])
         last = statement.end_lineno
         # Column offsets are UTF-8 byte offsets; they matter only around a ';' on the same line.
@@ -156,6 +186,7 @@ def submission_from_notebook(text: str, name: str, function: str | None = None) 
     except (ValueError, KeyError, TypeError) as error:
         return Submission(name, error=("error", f"{Path(name).name} is not a Jupyter notebook ({error})"))
     chunks, notes = [], []
+    defined: set[str] = set()  # names the kept cells bind, in order
     code_number = 0
     for cell in cells:
         if not isinstance(cell, dict) or cell.get("cell_type") != "code":
@@ -167,7 +198,7 @@ def submission_from_notebook(text: str, name: str, function: str | None = None) 
         if source.lstrip().startswith("%%"):
             continue  # a cell magic: the whole cell is not Python
         try:
-            chunks.append((label, definitions_only(_without_magics(source), label)))
+            chunks.append((label, definitions_only(_without_magics(source), label, defined)))
         except (SyntaxError, ValueError, RecursionError, MemoryError) as error:
             message = _syntax_message(error, label) if isinstance(error, SyntaxError) else f"{label}: {error}"
             if function and re.search(rf"\bdef\s+{re.escape(function)}\b", source):

@@ -16,7 +16,7 @@ import torch
 
 from ..capture import describe_type, state_dict_copy
 from ..hidden import architecture, hidden_state, prunable_names
-from ..oracle import count, percent, same_masks, survivors, torch_prune_masks, total
+from ..oracle import changed_entries, count, percent, same_masks, survivors, torch_prune_masks, total
 from ..spec import PASS, Case, Check, KataSpec, Mismatch, Mistake, fail
 
 NAME = "global_magnitude_mask"
@@ -209,12 +209,9 @@ def judge_inputs_unchanged(ev: Evidence):
         return None
     for label, original, after in (("weights", ev.weights, ev.outputs.get("weights_after")),
                                    ("masks", ev.masks, ev.outputs.get("masks_after"))):
-        if not isinstance(after, dict) or set(after) != set(original):
-            return fail(f"{label} lost or gained keys", "mutates_inputs")
-        for name, value in original.items():
-            new = after[name]
-            if not isinstance(new, torch.Tensor) or new.shape != value.shape or not torch.equal(new, value):
-                return fail(f"{label}[{name!r}] was changed", "mutates_inputs")
+        change = changed_entries(label, original, after)
+        if change:
+            return fail(change, "mutates_inputs")
     return PASS
 
 

@@ -17,7 +17,7 @@ from torch.nn.utils import prune
 
 from ..capture import attribute, describe_type, plain, probe_forward, state_dict_copy, submodule
 from ..hidden import PROBE_SHAPE, architecture, hidden_state, prunable_names
-from ..oracle import close, count, torch_prune_masks
+from ..oracle import changed_entries, close, count, torch_prune_masks
 from ..spec import PASS, Case, Check, KataSpec, Mismatch, Mistake, fail
 
 NAME = "rewind_to_init"
@@ -165,12 +165,9 @@ def judge_inputs_unchanged(ev: Evidence):
         return None
     for label, original, after in (("initial_state_dict", ev.theta0, ev.outputs.get("theta0_after")),
                                    ("masks", ev.masks, ev.outputs.get("masks_after"))):
-        if not isinstance(after, dict) or set(after) != set(original):
-            return fail(f"{label} lost or gained keys", "mutates_inputs")
-        for key, value in original.items():
-            new = after[key]
-            if not isinstance(new, torch.Tensor) or new.shape != value.shape or not torch.equal(new, value):
-                return fail(f"{label}[{key!r}] was changed", "mutates_inputs")
+        change = changed_entries(label, original, after)
+        if change:
+            return fail(change, "mutates_inputs")
     return PASS
 
 

@@ -20,7 +20,8 @@ from torch import nn
 
 from ..capture import attribute, describe_type, layer_state, plain, probe_forward, state_dict_copy, submodule
 from ..hidden import PROBE_SHAPE, architecture, hidden_state, prunable_names, stand_in_deltas
-from ..oracle import close, count, differing, percent, same_masks, survivors, torch_prune_masks, total
+from ..oracle import (changed_entries, close, count, differing, percent, same_masks, survivors, torch_prune_masks,
+                      total)
 from ..spec import PASS, Case, Check, KataSpec, Mismatch, Mistake, fail
 
 NAME = "find_winning_ticket_step"
@@ -251,6 +252,8 @@ def judge_runs(ev: Evidence):
     if ev.error is None:
         return PASS
     message = f"raised {ev.error['type']}: {ev.error['message']}{ev.error.get('where', '')}"
+    if ev.error["type"] == "NotImplementedError":
+        message = f"the function is not written yet: it raises NotImplementedError{ev.error.get('where', '')}"
     names = set(re.findall(r"\b((?:fc|conv)\d)\b", ev.error["message"]))
     own = {name.split(".")[-1] for name in ev.layers} | set(ev.layers)
     mistake = "hard_coded_names" if ev.error["type"] in ("AttributeError", "KeyError") and names - own else None
@@ -423,26 +426,11 @@ def judge_effective_weights(ev: Evidence):
 
 
 def judge_initial_state(ev: Evidence):
-    if not ev.calls:
-        return None
-    original = ev.inputs["theta0"]
     for index, call in enumerate(ev.calls):
-        after = call.get("theta0_after")
-        if not isinstance(after, dict):
-            return fail(f"initial_state_dict is no longer a dict after the {_nth(index)} call",
-                        "mutates_initial_state")
-        if set(after) != set(original):
-            changed = sorted(set(after) ^ set(original))
-            return fail(f"the {_nth(index)} call added or removed keys of initial_state_dict ({', '.join(changed[:3])})",
-                        "mutates_initial_state")
-        for key, value in original.items():
-            new = after[key]
-            if not isinstance(new, torch.Tensor) or new.shape != value.shape or not torch.equal(new, value):
-                changed = int((new != value).sum()) if isinstance(new, torch.Tensor) and new.shape == value.shape \
-                    else value.numel()
-                return fail(f"the {_nth(index)} call changed initial_state_dict[{key!r}] ({changed:,} of "
-                            f"{value.numel():,} entries)", "mutates_initial_state")
-    return PASS
+        change = changed_entries("initial_state_dict", ev.inputs["theta0"], call.get("theta0_after"))
+        if change:
+            return fail(f"after the {_nth(index)} call, {change}", "mutates_initial_state")
+    return PASS if ev.calls else None
 
 
 def judge_returns_model(ev: Evidence):
