@@ -12,6 +12,10 @@ The exercise: given a trained ``model`` and a deep copy of its weights at initia
 
 Calling it again prunes ``prune_amount`` of what is left, so the pruned fraction compounds:
 0.2 → 0.36 → 0.488.
+
+At the end of the module, separate from it, are the reference solutions of the other graded katas
+(:mod:`lthkit.grading.katas`): :func:`global_magnitude_mask` (notebook 2) and
+:func:`rewind_to_init` (notebook 4).
 """
 
 from __future__ import annotations

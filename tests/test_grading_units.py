@@ -2,6 +2,10 @@
 
 import copy
 import json
+import os
+import subprocess
+import sys
+import time
 
 import jsonschema
 import pytest
@@ -15,7 +19,7 @@ from lthkit.grading.grader import evaluate, prepared_inputs
 from lthkit.grading.katas import get_kata, kata_names
 from lthkit.grading.oracle import same_masks, torch_prune_masks
 from lthkit.grading.report import JSON_SCHEMA, gradescope_results, report_html, reports_json, summary_csv
-from lthkit.grading.sandbox import Limits, Outcome, _plain_tree
+from lthkit.grading.sandbox import Limits, Outcome, _kill_group, _plain_tree, _supervise
 from lthkit.grading.source import (definitions_only, load_submission, submission_from_function,
                                    submission_from_notebook)
 from lthkit.grading.spec import CheckResult, GradeReport
@@ -245,6 +249,45 @@ def test_malformed_sandbox_results_never_crash_the_grader():
 def test_sandbox_results_are_plain():
     tree = _plain_tree({"a": torch.ones(2), "b": [1, "x", None, nn.Linear(1, 1)], 3: object()}, torch)
     assert isinstance(tree["a"], torch.Tensor) and tree["b"][3] == "<Linear object>" and tree["3"] == "<object object>"
+
+
+def _state(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            return next(line.split()[1] for line in status if line.startswith("State:"))
+    except (FileNotFoundError, ProcessLookupError):
+        return "gone"
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_supervision_of_children_that_never_start_or_never_end(tmp_path):
+    read_end, write_end = os.pipe()
+    process = subprocess.Popen([sys.executable, "-c", "import sys; sys.exit(4)"], pass_fds=(write_end,),
+                               start_new_session=True)
+    os.close(write_end)
+    assert _supervise(process, read_end, Limits(timeout=1)) == (
+        "crash", "the sandbox failed to start (exit status 4); nothing was graded")
+    os.close(read_end)
+
+    read_end, write_end = os.pipe()
+    code = (f"import os, subprocess, time; child = subprocess.Popen(['sleep', '60']); "
+            f"open({str(tmp_path / 'pid')!r}, 'w').write(str(child.pid)); os.write({write_end}, b'ready'); "
+            "time.sleep(60)")
+    process = subprocess.Popen([sys.executable, "-c", code], pass_fds=(write_end,), start_new_session=True)
+    os.close(write_end)
+    started = time.monotonic()
+    status, message = _supervise(process, read_end, Limits(timeout=1))
+    _kill_group(process)
+    process.wait()
+    os.close(read_end)
+    assert status == "timeout" and "did not finish within 1 s" in message
+    assert time.monotonic() - started < 30
+    grandchild = int((tmp_path / "pid").read_text())
+    for _ in range(50):  # the orphaned `sleep` is killed with the group (then reaped by init)
+        if _state(grandchild) in ("gone", "Z"):
+            break
+        time.sleep(0.1)
+    assert _state(grandchild) in ("gone", "Z")
 
 
 def test_limits_are_validated():

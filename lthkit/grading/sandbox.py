@@ -198,7 +198,8 @@ def run_in_sandbox(submission, kata, limits: Limits = Limits(), inputs: list[dic
             process.wait()
         tail = _log_tail(log_path)
         if status:
-            return Outcome(status, message, None, time.monotonic() - started, tail)
+            last = tail.splitlines()[-1][:200] if tail and "failed to start" in message else ""
+            return Outcome(status, message + (f": {last}" if last else ""), None, time.monotonic() - started, tail)
         return _read_results(job, process.returncode, limits, time.monotonic() - started, tail, torch)
     finally:
         shutil.rmtree(job, ignore_errors=True)
@@ -213,23 +214,24 @@ def _supervise(process: subprocess.Popen, ready_read: int, limits: Limits) -> tu
     try:
         watched = [ready_read] + ([exited] if exited is not None else [])
         readable = _wait_readable(watched, limits.startup_timeout)
-        ready = ready_read in readable and os.read(ready_read, 16).startswith(b"ready")
         if not readable:
             _kill_group(process)
             return "crash", f"the sandbox did not start within {limits.startup_timeout:g} s"
-        if ready:
-            if exited is not None:
-                finished = _wait_readable([exited], limits.timeout)
-            else:
-                try:
-                    process.wait(timeout=limits.timeout)
-                    finished = True
-                except subprocess.TimeoutExpired:
-                    finished = False
-            if not finished:
-                _kill_group(process)
-                return "timeout", (f"did not finish within {limits.timeout:g} s and was stopped (an endless loop, "
-                                   "or waiting for input?)")
+        if ready_read not in readable or not os.read(ready_read, 16).startswith(b"ready"):
+            process.wait()
+            return "crash", f"the sandbox failed to start (exit status {process.returncode}); nothing was graded"
+        if exited is not None:
+            finished = bool(_wait_readable([exited], limits.timeout))
+        else:
+            try:
+                process.wait(timeout=limits.timeout)
+                finished = True
+            except subprocess.TimeoutExpired:
+                finished = False
+        if not finished:
+            _kill_group(process)
+            return "timeout", (f"did not finish within {limits.timeout:g} s and was stopped (an endless loop, or "
+                               "waiting for input?)")
         return "", ""
     finally:
         if exited is not None:
@@ -418,7 +420,10 @@ def child_main(argv: list[str]) -> None:
     forbidden_log: list[str] = []
     _install_call_recorders(kata.forbidden_calls, forbidden_log)
     _set_limits(payload["limits"])
-    isolation = confine([str(job)])
+    try:
+        isolation = confine([str(job)])
+    except Exception as error:  # noqa: BLE001 - Landlock is best effort
+        isolation = f"landlock unavailable: {type(error).__name__}: {error}"
     os.write(ready_fd, b"ready\n")
     os.close(ready_fd)
 
