@@ -23,7 +23,7 @@ from typing import Mapping, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
-from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
+from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter, NullLocator
 
 from . import LthkitError
 from .lottery import LotteryResult
@@ -199,8 +199,12 @@ def accuracy_and_early_stop(runs, *, axes=None, metric: str = "test_acc_early_st
     return left.figure
 
 
-def _percent_axis(axis) -> None:
+def _percent_log_axis(axis, values) -> None:
+    """Percent labels on a log axis; minor ticks get labels only when it spans under a decade."""
+    values = [v for v in values if v > 0]
     axis.set_major_formatter(FuncFormatter(_percent))
+    narrow = bool(values) and max(values) / min(values) < 10
+    axis.set_minor_formatter(FuncFormatter(_percent) if narrow else NullFormatter())
 
 
 def layer_density_plot(result: LotteryResult, *, ax=None, title: str | None = None):
@@ -231,7 +235,7 @@ def layer_density_plot(result: LotteryResult, *, ax=None, title: str | None = No
     ax.plot(overall, overall, linestyle="--", color="0.5", label="whole network")
     format_density_axis(ax, overall)
     ax.set_yscale("log")
-    _percent_axis(ax.yaxis)
+    _percent_log_axis(ax.yaxis, [d for r in result.rounds for d in r.layer_density.values()])
     ax.set_ylabel("weights remaining in the layer (log scale)")
     ax.set_title(title or f"per-layer density ({result.config.scope} pruning)")
     ax.legend(frameon=False)

@@ -118,10 +118,16 @@ def draw_runs(runs: Mapping[str, LotteryResult], *, metric: str = "test_acc_earl
     Built on a bare :class:`~matplotlib.figure.Figure` (not pyplot), so notebooks never display
     it by accident and nothing accumulates in pyplot's figure list.
     """
-    figure = Figure(figsize=figsize, dpi=100, facecolor="white")
+    legend_rows = (len(runs) + 1) // 2
+    figure = Figure(figsize=(figsize[0], figsize[1] + 0.3 * legend_rows), dpi=100, facecolor="white")
     axes = figure.subplots(1, 2)
     if runs:
         accuracy_and_early_stop({label: [result] for label, result in runs.items()}, axes=axes, metric=metric)
+        # The legend goes below both panels, where it never hides a curve, however many runs.
+        handles, labels = axes[0].get_legend_handles_labels()
+        axes[0].get_legend().remove()
+        figure.legend(handles, labels, loc="lower center", ncol=2, frameon=False)
+        figure.tight_layout(rect=(0, 0.3 * legend_rows / figure.get_figheight() + 0.02, 1, 1))
     else:
         for axis in axes:
             axis.set_xscale("log")
