@@ -51,7 +51,7 @@ def test_definitions_only_keeps_definitions_and_line_numbers():
 
 def test_assignments_must_read_only_definitions():
     kept = definitions_only("import torch\nA = 1\nB = (A, torch.nn.Linear)\nticket = runs['ticket']\nC = B\n", "s.py")
-    assert kept.splitlines() == ["import torch", "A = 1", "B = (A, torch.nn.Linear)", "", "C = B", ""]
+    assert kept.splitlines() == ["import torch", "A = 1", "B = (A, torch.nn.Linear)", "", "C = B"]
 
 
 def test_notebook_cells_magics_and_broken_cells():
@@ -66,8 +66,8 @@ def test_notebook_cells_magics_and_broken_cells():
     submission = submission_from_notebook(json.dumps(notebook), "nb.ipynb", "find_winning_ticket_step")
     labels = [label for label, _ in submission.chunks]
     assert labels == ["cell 1", "cell 4", "cell 5"]  # the %%time cell and the broken cell are skipped
-    assert submission.chunks[2][1].splitlines() == ["LATER = torch", ""]
-    assert submission.chunks[0][1].splitlines() == ["", "import torch", ""]
+    assert submission.chunks[2][1].splitlines() == ["LATER = torch"]
+    assert submission.chunks[0][1].splitlines() == ["", "import torch"]
     assert "m = train()" not in submission.chunks[1][1]
     assert len(submission.notes) == 1 and "skipped cell 3" in submission.notes[0] and "SyntaxError" in submission.notes[0]
 

@@ -74,7 +74,7 @@ def add_grade_command(commands) -> None:
 
 
 def command_grade(args: argparse.Namespace) -> int:
-    from ..files import atomic_write_bytes, atomic_write_json
+    from ..files import atomic_write_bytes
     from .grader import find_submissions, grade_paths, single_threaded_torch
     from .report import gradescope_results, reports_json, summary_csv, summary_table
     from .sandbox import Limits
@@ -103,15 +103,18 @@ def command_grade(args: argparse.Namespace) -> int:
     else:
         print(summary_table(reports))
 
-    written = []
-    if args.gradescope is not None:
-        atomic_write_json(args.gradescope / "results.json", gradescope_results(reports))
-        written.append(args.gradescope / "results.json")
+    outputs = [(args.gradescope / "results.json", lambda: json.dumps(gradescope_results(reports), indent=1) + "\n")
+               ] if args.gradescope is not None else []
     csv_targets = [(args.csv, reports)] if args.csv else [
         (folder / "grades.csv", [r for r in reports if _inside(Path(r.submission), folder)])
         for folder in args.submissions if folder.is_dir()]
-    for path, rows in csv_targets:
-        atomic_write_bytes(path, summary_csv(rows).encode())
+    outputs += [(path, lambda rows=rows: summary_csv(rows)) for path, rows in csv_targets]
+    written = []
+    for path, content in outputs:
+        try:
+            atomic_write_bytes(path, content().encode())
+        except OSError as error:
+            raise LthkitError(f"cannot write {path}: {error.strerror or error}") from None
         written.append(path)
     if written:
         print(f"wrote {', '.join(map(str, written))}", file=sys.stderr if args.json else sys.stdout)

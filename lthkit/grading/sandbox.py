@@ -184,12 +184,17 @@ def run_in_sandbox(submission, kata, limits: Limits = Limits(), inputs: list[dic
         }, job / "input.pt")
         log_path = job / "log.txt"
         ready_read, ready_write = os.pipe()
-        with open(log_path, "wb") as log:
-            process = subprocess.Popen(
-                [sys.executable, "-m", "lthkit.grading.sandbox", str(job), str(ready_write)],
-                cwd=job, env=_environment(job), stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                pass_fds=(ready_write,), start_new_session=True)
-        os.close(ready_write)
+        try:
+            with open(log_path, "wb") as log:
+                process = subprocess.Popen(
+                    [sys.executable, "-m", "lthkit.grading.sandbox", str(job), str(ready_write)],
+                    cwd=job, env=_environment(job), stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                    pass_fds=(ready_write,), start_new_session=True)
+        except OSError as error:
+            os.close(ready_read)
+            return Outcome("crash", f"could not start the sandbox: {error}", None, time.monotonic() - started)
+        finally:
+            os.close(ready_write)
         try:
             status, message = _supervise(process, ready_read, limits)
         finally:

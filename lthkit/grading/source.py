@@ -145,7 +145,7 @@ def definitions_only(text: str, label: str, defined: set[str] | None = None) -> 
         segment[0] = segment[0][start:]
         segment = [line.decode(errors="replace") for line in segment]
         kept[first - 1:last] = segment
-    return "\n".join(kept) + "\n"
+    return "\n".join(kept)
 
 
 _MAGIC = re.compile(r"^\s*(%|!|\?)|^\s*\w[\w.]*\?{1,2}\s*$")
