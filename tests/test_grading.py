@@ -26,7 +26,7 @@ from lthkit.grading.report import JSON_SCHEMA
 from lthkit.grading.sandbox import Limits
 
 SUBMISSIONS = Path(__file__).parent / "kata_submissions"
-LIMITS = Limits(timeout=8, memory_mb=512)
+LIMITS = Limits(timeout=10, memory_mb=512)  # generous: the machine may be busy
 REPO = Path(__file__).resolve().parents[1]
 
 #: Each wrong find_winning_ticket_step and the mistake it must be diagnosed with (issue 4's list).
@@ -63,7 +63,7 @@ FAILED_CHECKS = {
 }
 #: Submissions that cannot be graded at all: their status and a phrase of their message.
 UNGRADABLE = {
-    "hang.py": ("timeout", "did not finish within 8 s"),
+    "hang.py": ("timeout", "did not finish within 10 s"),
     "syntax_error.py": ("syntax", "SyntaxError in syntax_error.py, line 4"),
     "import_error.py": ("import", "cannot import name 'prunning'"),
     "memory_hog.py": ("memory", "the sandbox allows 512 MiB"),
@@ -182,7 +182,7 @@ def test_cli_folder_json_csv_and_exit_status(tmp_path, capsys):
     folder.mkdir()
     for name in ("correct_by_hand.py", "per_layer.py"):
         (folder / name).write_text((SUBMISSIONS / "find_winning_ticket_step" / name).read_text())
-    status = main(["grade", str(folder), "--json", "--timeout", "8", "--no-progress"])
+    status = main(["grade", str(folder), "--json", "--no-progress"])
     out = capsys.readouterr()
     assert status == 1
     document = json.loads(out.out)
@@ -219,7 +219,7 @@ def test_cli_gradescope_results(tmp_path):
     (submission / "kata.py").write_text((SUBMISSIONS / "find_winning_ticket_step" / "per_layer.py").read_text())
     out = tmp_path / "results"
     process = subprocess.run([sys.executable, "-m", "lthkit", "grade", str(submission), "--gradescope", str(out),
-                              "--timeout", "8"], capture_output=True, text=True, cwd=REPO, timeout=300)
+                              "--no-progress"], capture_output=True, text=True, cwd=REPO, timeout=300)
     assert process.returncode == 1, process.stderr
     results = json.loads((out / "results.json").read_text())
     jsonschema.validate(results, GRADESCOPE_SCHEMA)
@@ -242,7 +242,7 @@ CHECK_NOTEBOOK = [
     "        for name, module in layers:\n"
     "            module.weight_orig.copy_(initial_state_dict[f'{name}.weight'])\n"
     "    return model",
-    "check(find_winning_ticket_step, timeout=8)",
+    "check(find_winning_ticket_step)",
 ]
 
 
@@ -262,7 +262,7 @@ def test_notebook_check_and_cli_give_the_same_verdicts(tmp_path):
     assert "<table>" in shown[0]["data"]["text/html"]
     in_kernel = shown[0]["data"]["application/vnd.lthkit.grade+json"]
 
-    process = subprocess.run([sys.executable, "-m", "lthkit", "grade", str(path), "--json", "--timeout", "8"],
+    process = subprocess.run([sys.executable, "-m", "lthkit", "grade", str(path), "--json"],
                              capture_output=True, text=True, cwd=REPO, timeout=300)
     assert process.returncode == 1, process.stderr
     from_cli = json.loads(process.stdout)["submissions"][0]["katas"][0]

@@ -190,7 +190,7 @@ def run_in_sandbox(submission, kata, limits: Limits = Limits(), inputs: list[dic
                     [sys.executable, "-m", "lthkit.grading.sandbox", str(job), str(ready_write)],
                     cwd=job, env=_environment(job), stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                     pass_fds=(ready_write,), start_new_session=True)
-        except OSError as error:
+        except (OSError, ValueError) as error:  # ValueError: no pass_fds on this platform
             os.close(ready_read)
             return Outcome("crash", f"could not start the sandbox: {error}", None, time.monotonic() - started)
         finally:
@@ -280,7 +280,10 @@ def _memory_in_use() -> int:
 
 
 def _set_limits(limits: dict) -> None:
-    import resource
+    try:
+        import resource
+    except ImportError:  # not a POSIX system: only the parent's wall-clock timeout applies
+        return
 
     def cap(kind, value):
         try:
