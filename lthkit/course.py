@@ -69,12 +69,12 @@ NOTEBOOK_PRESETS: dict[str, dict[str, LotteryConfig]] = {
     "rewind_conv": {
         "full": LotteryConfig(model="conv2_small", rounds=5, target_sparsity=0.95, scope="global",
                               layer_rates=(("output", 0.1),), rewind="init",
-                              train=TrainConfig(lr=5e-3, iterations=1000, eval_every=100),
+                              train=TrainConfig(lr=1e-2, iterations=1000, eval_every=100),
                               data=DataConfig(validation_size=1000, train_size=10_000, test_size=2000)),
         # Convolutions are slow on a CPU: one round, 120 iterations (k=100 still fits).
         "fast": LotteryConfig(model="conv2_small", rounds=1, target_sparsity=0.5, scope="global",
                               layer_rates=(("output", 0.1),), rewind="init",
-                              train=TrainConfig(lr=5e-3, iterations=120, eval_every=40),
+                              train=TrainConfig(lr=1e-2, iterations=120, eval_every=40),
                               data=DataConfig(validation_size=300, train_size=1000, test_size=500)),
     },
 }

@@ -1,7 +1,8 @@
 """Figures of IMP results, laid out like Frankle & Carbin's.
 
 Every helper takes an optional matplotlib ``Axes`` and returns the ``Figure``; none calls
-``plt.show()``. Density is on a log axis that falls from left to right (100% → 1%), as in the
+``plt.show()``, and only a figure a helper made itself gets its layout tightened (a figure you
+pass Axes of is yours to lay out). Density is on a log axis that falls from left to right (100% → 1%), as in the
 paper. Where a group holds several trials, the line is their mean and the band spans their
 minimum and maximum. Figures have an opaque white face, so they stay readable in dark themes.
 
@@ -133,6 +134,7 @@ def plot_metric_vs_density(runs, metric: str, *, ax=None, ylabel: str, scale: fl
     Returns:
         The :class:`~matplotlib.figure.Figure`.
     """
+    owns_figure = ax is None  # lay out only a figure made here; a caller's Axes is the caller's
     figure, ax = _new_axes(ax)
     for index, (label, (densities, values)) in enumerate(summary_series(runs, metric).items()):
         values = values * scale
@@ -146,7 +148,8 @@ def plot_metric_vs_density(runs, metric: str, *, ax=None, ylabel: str, scale: fl
     if title:
         ax.set_title(title)
     ax.legend(frameon=False)
-    figure.tight_layout()
+    if owns_figure:
+        figure.tight_layout()
     return figure
 
 
@@ -186,7 +189,8 @@ def accuracy_and_early_stop(runs, *, axes=None, metric: str = "test_acc_early_st
     Example:
         >>> accuracy_and_early_stop({"θ₀": ticket, "θ_100": rewound})  # doctest: +SKIP
     """
-    if axes is None:
+    owns_figure = axes is None
+    if owns_figure:
         figure, axes = plt.subplots(1, 2, figsize=(11, 4.2), facecolor="white")
     left, right = axes
     accuracy_vs_density(runs, ax=left, metric=metric)
@@ -195,7 +199,8 @@ def accuracy_and_early_stop(runs, *, axes=None, metric: str = "test_acc_early_st
         right.get_legend().remove()
     if title:
         left.figure.suptitle(title)
-    left.figure.tight_layout()
+    if owns_figure:
+        left.figure.tight_layout()
     return left.figure
 
 
@@ -227,6 +232,7 @@ def layer_density_plot(result: LotteryResult, *, ax=None, title: str | None = No
     """
     if not isinstance(result, LotteryResult):
         raise LthkitError(f"layer_density_plot needs one LotteryResult, got {type(result).__name__}")
+    owns_figure = ax is None
     figure, ax = _new_axes(ax)
     overall = [round_result.density for round_result in result.rounds]
     for name in result.rounds[0].layer_density:
@@ -239,7 +245,8 @@ def layer_density_plot(result: LotteryResult, *, ax=None, title: str | None = No
     ax.set_ylabel("weights remaining in the layer (log scale)")
     ax.set_title(title or f"per-layer density ({result.config.scope} pruning)")
     ax.legend(frameon=False)
-    figure.tight_layout()
+    if owns_figure:
+        figure.tight_layout()
     return figure
 
 

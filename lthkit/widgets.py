@@ -35,7 +35,7 @@ from . import LthkitError
 from .course import notebook_preset
 from .experiments import load_cached, run_experiment
 from .lottery import LotteryConfig, LotteryResult, RoundResult
-from .plots import CONTROL_LABELS, accuracy_and_early_stop
+from .plots import CONTROL_LABELS, accuracy_and_early_stop, format_density_axis
 
 #: The dashboard's choices, as (label shown, value) pairs.
 REWIND_CHOICES = (("θ₀ (initialization)", "init"), ("θ_k (iteration k)", "iteration"),
@@ -127,17 +127,20 @@ def draw_runs(runs: Mapping[str, LotteryResult], *, metric: str = "test_acc_earl
         handles, labels = axes[0].get_legend_handles_labels()
         axes[0].get_legend().remove()
         figure.legend(handles, labels, loc="lower center", ncol=2, frameon=False)
-        figure.tight_layout(rect=(0, 0.3 * legend_rows / figure.get_figheight() + 0.02, 1, 1))
     else:
         for axis in axes:
             axis.set_xscale("log")
-            axis.set_xlim(1.0, 0.01)
-            axis.set_xlabel("weights remaining (P_m, log scale)")
+            axis.set_xlim(0.01, 1.0)
+            format_density_axis(axis, [1.0, 0.3, 0.1, 0.03, 0.01])
+            axis.set_yticks([])
         axes[0].set_ylabel("test accuracy (%)")
         axes[1].set_ylabel("early-stop iteration")
         axes[0].text(0.5, 0.5, "nothing to show yet:\nchoose a configuration and press Run", ha="center",
                      va="center", transform=axes[0].transAxes, color="0.35")
-        figure.tight_layout()
+    # Fixed margins, not tight_layout: the labels never change, and a redraw must stay fast.
+    height = figure.get_figheight()
+    figure.subplots_adjust(left=0.07, right=0.98, top=1 - 0.15 / height, wspace=0.2,
+                           bottom=(0.55 + 0.3 * legend_rows + 0.1) / height)
     return figure
 
 
@@ -184,7 +187,7 @@ class Dashboard:
     * ``status``: one line saying what the dashboard is doing or has just done.
 
     Methods: :meth:`config` (the selected config), :meth:`plotted` (what is drawn, as numbers),
-    :meth:`redraw`, :meth:`clear`. Attributes: ``runs`` (``{label: result}`` pinned on the plot),
+    :meth:`redraw`, :meth:`clear`, :meth:`snapshot` (the plot as a static image). Attributes: ``runs`` (``{label: result}`` pinned on the plot),
     ``figure`` (the last matplotlib Figure), ``last_draw_seconds``.
 
     Example (what the tests do)::
@@ -343,6 +346,16 @@ class Dashboard:
         self.image.value = figure_png(self.figure)
         self._drawn = key
         self.last_draw_seconds = time.perf_counter() - began
+
+    def snapshot(self):
+        """The current plot as a static image (:class:`IPython.display.Image`).
+
+        A cell that ends with ``dashboard.snapshot()`` keeps the picture in the saved notebook,
+        where viewers without a kernel (GitHub, nbviewer) cannot show the live dashboard.
+        """
+        from IPython.display import Image
+
+        return Image(data=bytes(self.image.value), format="png")
 
     def clear(self) -> None:
         """Remove every pinned run from the plot (the cache keeps them)."""

@@ -175,3 +175,8 @@ def test_dashboard_shows_real_widgets_and_a_static_fallback(make_dashboard):
     bundle = dashboard._repr_mimebundle_()
     assert "application/vnd.jupyter.widget-view+json" in bundle
     assert base64.b64decode(bundle["image/png"]).startswith(b"\x89PNG")  # GitHub and nbviewer show this instead
+
+
+def test_snapshot_is_the_plot_as_a_static_image(make_dashboard):
+    dashboard = make_dashboard()
+    assert dashboard.snapshot().data == bytes(dashboard.image.value)
