@@ -7,7 +7,6 @@ clear message, and the grader itself never hangs or crashes.
 """
 
 import json
-import os
 import subprocess
 import sys
 import time
@@ -266,7 +265,10 @@ def test_notebook_check_and_cli_give_the_same_verdicts(tmp_path):
                              capture_output=True, text=True, cwd=REPO, timeout=300)
     assert process.returncode == 1, process.stderr
     from_cli = json.loads(process.stdout)["submissions"][0]["katas"][0]
-    verdict = lambda report: [(c["name"], c["status"], c["score"], c["mistake"]) for c in report["checks"]]  # noqa: E731
+
+    def verdict(report):
+        return [(check["name"], check["status"], check["score"], check["mistake"]) for check in report["checks"]]
+
     assert verdict(in_kernel) == verdict(from_cli)
     assert in_kernel["score"] == from_cli["score"] == 8
     assert "per_layer" in [c["mistake"] for c in in_kernel["checks"]]

@@ -69,7 +69,8 @@ def test_notebook_cells_magics_and_broken_cells():
     assert submission.chunks[2][1].splitlines() == ["LATER = torch"]
     assert submission.chunks[0][1].splitlines() == ["", "import torch"]
     assert "m = train()" not in submission.chunks[1][1]
-    assert len(submission.notes) == 1 and "skipped cell 3" in submission.notes[0] and "SyntaxError" in submission.notes[0]
+    assert len(submission.notes) == 1
+    assert "skipped cell 3" in submission.notes[0] and "SyntaxError" in submission.notes[0]
 
     notebook["cells"][3]["source"] = "def find_winning_ticket_step(:\n    pass"
     broken = submission_from_notebook(json.dumps(notebook), "nb.ipynb", "find_winning_ticket_step")
@@ -199,7 +200,8 @@ def test_ticket_step_cases_tell_every_mistake_from_the_oracle():
 
 def test_reference_implementations_of_the_other_katas():
     generator = torch.Generator().manual_seed(1)
-    weights = {"fc1.weight": torch.randn(20, 10, generator=generator), "fc2.weight": torch.randn(5, 20, generator=generator)}
+    weights = {"fc1.weight": torch.randn(20, 10, generator=generator),
+               "fc2.weight": torch.randn(5, 20, generator=generator)}
     masks = {name: torch.rand(w.shape, generator=generator) > 0.2 for name, w in weights.items()}
     before = copy.deepcopy((weights, masks))
     new = global_magnitude_mask(weights, masks, 0.3)

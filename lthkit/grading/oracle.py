@@ -102,5 +102,11 @@ def changed_entries(label: str, original: Mapping[str, torch.Tensor], after) -> 
     return None
 
 
+def first_change(named_dicts) -> str | None:
+    """:func:`changed_entries` over ``(label, original, after)`` triples: the first change, or None."""
+    return next((change for label, original, after in named_dicts
+                 if (change := changed_entries(label, original, after))), None)
+
+
 def percent(fraction: float) -> str:
     return f"{100 * fraction:.1f}%"

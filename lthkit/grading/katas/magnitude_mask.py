@@ -16,7 +16,7 @@ import torch
 
 from ..capture import describe_type, state_dict_copy
 from ..hidden import architecture, hidden_state, prunable_names
-from ..oracle import changed_entries, count, percent, same_masks, survivors, torch_prune_masks, total
+from ..oracle import first_change, count, percent, same_masks, survivors, torch_prune_masks, total
 from ..spec import PASS, Case, Check, KataSpec, Mismatch, Mistake, fail
 
 NAME = "global_magnitude_mask"
@@ -136,8 +136,8 @@ class Evidence:
         return {
             "per_layer": torch_prune_masks(self.weights, self.masks, self.amount, scope="layer"),
             "no_abs": _smallest_among(self.weights, self.masks, round(self.amount * alive)),
-            "ranks_all_weights": {name: self.masks[name] & mask for name, mask in
-                                  _smallest_among(magnitudes, everything, round(self.amount * total(self.masks))).items()},
+            "ranks_all_weights": {name: self.masks[name] & mask for name, mask in _smallest_among(
+                magnitudes, everything, round(self.amount * total(self.masks))).items()},
             "counts_all_weights": _smallest_among(magnitudes, self.masks, round(self.amount * total(self.masks))),
             "revives_pruned": {name: magnitudes[name] > threshold for name in self.weights},
         }
@@ -207,12 +207,9 @@ def judge_exact_count(ev: Evidence):
 def judge_inputs_unchanged(ev: Evidence):
     if not ev.finished:
         return None
-    for label, original, after in (("weights", ev.weights, ev.outputs.get("weights_after")),
-                                   ("masks", ev.masks, ev.outputs.get("masks_after"))):
-        change = changed_entries(label, original, after)
-        if change:
-            return fail(change, "mutates_inputs")
-    return PASS
+    change = first_change([("weights", ev.weights, ev.outputs.get("weights_after")),
+                           ("masks", ev.masks, ev.outputs.get("masks_after"))])
+    return fail(change, "mutates_inputs") if change else PASS
 
 
 def judge_by_hand(ev: Evidence):

@@ -17,7 +17,7 @@ from torch.nn.utils import prune
 
 from ..capture import attribute, describe_type, plain, probe_forward, state_dict_copy, submodule
 from ..hidden import PROBE_SHAPE, architecture, hidden_state, prunable_names
-from ..oracle import changed_entries, close, count, torch_prune_masks
+from ..oracle import first_change, close, count, torch_prune_masks
 from ..spec import PASS, Case, Check, KataSpec, Mismatch, Mistake, fail
 
 NAME = "rewind_to_init"
@@ -101,8 +101,9 @@ class Evidence:
     def value(self, key: str) -> torch.Tensor:
         value = self.outputs["values"].get(key)
         if not isinstance(value, torch.Tensor) or value.shape != self.theta0[key].shape:
-            raise Mismatch(f"the model's {key} is {value if not isinstance(value, torch.Tensor) else tuple(value.shape)}"
-                           f" after the call, expected a tensor of shape {tuple(self.theta0[key].shape)}")
+            found = tuple(value.shape) if isinstance(value, torch.Tensor) else value
+            raise Mismatch(f"the model's {key} is {found} after the call, expected a tensor of shape "
+                           f"{tuple(self.theta0[key].shape)}")
         return value
 
 
@@ -127,7 +128,8 @@ def judge_masked_weights(ev: Evidence):
         wrong = ~close(value, expected)
         if wrong.any():
             if bool(close(value, ev.theta0[key]).all()):
-                return fail(f"{key} is θ₀ everywhere: its {count(~mask):,} pruned weights are not zero", "forgets_mask")
+                return fail(f"{key} is θ₀ everywhere: its {count(~mask):,} pruned weights are not zero",
+                            "forgets_mask")
             if bool(close(value, trained[key]).all()):
                 return fail(f"{key} still holds its trained values", "keeps_trained")
             return fail(f"{count(wrong):,} of the {mask.numel():,} entries of {key} are not θ₀ ⊙ mask")
@@ -163,12 +165,9 @@ def judge_plain_in_place(ev: Evidence):
 def judge_inputs_unchanged(ev: Evidence):
     if not ev.finished:
         return None
-    for label, original, after in (("initial_state_dict", ev.theta0, ev.outputs.get("theta0_after")),
-                                   ("masks", ev.masks, ev.outputs.get("masks_after"))):
-        change = changed_entries(label, original, after)
-        if change:
-            return fail(change, "mutates_inputs")
-    return PASS
+    change = first_change([("initial_state_dict", ev.theta0, ev.outputs.get("theta0_after")),
+                           ("masks", ev.masks, ev.outputs.get("masks_after"))])
+    return fail(change, "mutates_inputs") if change else PASS
 
 
 SPEC = KataSpec(

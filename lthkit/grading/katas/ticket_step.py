@@ -197,7 +197,8 @@ class Evidence:
         values = {}
         for name in self.layers:
             state = call["before"][name]
-            value = state.get("weight_orig") if isinstance(state.get("weight_orig"), torch.Tensor) else state.get("weight")
+            original = state.get("weight_orig")
+            value = original if isinstance(original, torch.Tensor) else state.get("weight")
             values[name] = _tensor(value, self.shape(name), f"{name}.weight")
         return values
 
@@ -212,7 +213,8 @@ class Evidence:
     def layer_mistake(self) -> str | None:
         """The mistake the first call's missing weight_masks point to, if any."""
         call = self.calls[0]
-        unmasked = [name for name in self.layers if not isinstance(call["after"][name].get("weight_mask"), torch.Tensor)]
+        unmasked = [name for name in self.layers
+                    if not isinstance(call["after"][name].get("weight_mask"), torch.Tensor)]
         if len(unmasked) == len(self.layers):
             return "no_compounding" if self.removed(call) else "not_pruned"
         if unmasked and all(self.types[name] == "Conv2d" for name in unmasked):
