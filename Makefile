@@ -17,7 +17,7 @@ data: $(STAMP)
 	bash scripts/get_mnist.sh $(PY)
 
 lab: setup
-	$(VENV)/bin/jupyter lab notebooks/
+	$(VENV)/bin/jupyter lab notebooks/ $$( [ "$$(id -u)" = 0 ] && echo --allow-root )
 
 test: setup
 	bash scripts/run_tests.sh
@@ -27,6 +27,9 @@ test-unit: setup
 
 test-notebooks: setup
 	bash scripts/run_tests.sh notebooks
+
+test-browser: setup
+	bash scripts/run_tests.sh browser
 
 clean-cache:
 	rm -rf cache

@@ -51,4 +51,16 @@ if [ "$what" = all ] || [ "$what" = notebooks ]; then
   fi
 fi
 
+if [ "$what" = all ] || [ "$what" = browser ]; then
+  # JupyterLab in headless Chromium drives notebook 3's dashboard (tests/browser/).
+  if command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1; then
+    run_pytest "browser test (JupyterLab in headless Chromium)" tests/browser -q
+  elif [ "$what" = browser ]; then
+    echo "=== browser test: Chromium is not installed (Debian: apt-get install chromium); cannot run it"
+    status=1
+  else
+    echo "=== browser test: skipped, Chromium is not installed (Debian: apt-get install chromium)"
+  fi
+fi
+
 exit $status
