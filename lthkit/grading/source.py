@@ -373,8 +373,9 @@ def submission_from_function(function, name: str | None = None) -> Submission:
     reference = _importable(function)
     if reference and "." not in reference.split(":")[1]:
         module, qualname = reference.split(":")
-        return Submission(label, (("import", f"from {module} import {qualname} as {function.__name__}\n"),),
-                          (f"graded {module}.{qualname}, imported from its module",))
+        # The grader notes the kit's own reference itself; any other module is worth a word.
+        notes = () if module == "lthkit.kata" else (f"graded {module}.{qualname}, imported from its module",)
+        return Submission(label, (("import", f"from {module} import {qualname} as {function.__name__}\n"),), notes)
     if inspect.unwrap(function).__closure__:
         raise LthkitError(f"{function.__name__} is defined inside another function; define it at the top level of "
                           "a cell so the grader can send its source")
