@@ -280,9 +280,10 @@ def input_connectivity(masks: Mapping, image_shape: tuple[int, int] = (28, 28)) 
 def first_layer_connectivity(source, *, rounds: Sequence[int] | None = None, ax=None, title: str | None = None):
     """28x28 maps of how many outgoing first-layer weights each input pixel keeps.
 
-    IMP keeps the connections of pixels where digits are drawn and drops those of the blank
-    border: the ticket has learned where to look. Maps share one color scale, from 0 to the
-    layer's width (every connection kept).
+    Each pixel's count of surviving outgoing weights is shown relative to the layer's average
+    (1 = an average pixel), on one color scale for all maps, so that the *pattern* stays visible
+    as the layer thins out: pixels where digits are drawn keep more connections than the blank
+    border. Each map's title gives the average count.
 
     Args:
         source: a :class:`~lthkit.lottery.LotteryResult` (one map per chosen round) or a single
@@ -318,17 +319,19 @@ def first_layer_connectivity(source, *, rounds: Sequence[int] | None = None, ax=
                                     squeeze=False)
         axes = list(axes[0])
     width = next(iter(chosen[0][1].values())).shape[0]
+    counts = [input_connectivity(masks) for _, masks in chosen]
+    relative = [c / c.mean() if c.mean() > 0 else np.zeros(c.shape) for c in counts]
+    top = max(2.0, max(float(r.max()) for r in relative))
     image = None
-    for axis, (round_index, masks) in zip(axes, chosen):
-        counts = input_connectivity(masks)
-        image = axis.imshow(counts, cmap="viridis", vmin=0, vmax=width, interpolation="nearest")
+    for axis, (round_index, masks), count, ratio in zip(axes, chosen, counts, relative):
+        image = axis.imshow(ratio, cmap="viridis", vmin=0, vmax=top, interpolation="nearest")
         kept = sum(int(m.sum()) for m in masks.values()) / sum(m.numel() for m in masks.values())
         heading = f"{kept:.1%} of weights left" if round_index is None else f"round {round_index}: {kept:.1%} left"
-        axis.set_title(heading, fontsize=10)
+        axis.set_title(f"{heading}\naverage pixel keeps {count.mean():.0f} of {width}", fontsize=9)
         axis.set_xticks([])
         axis.set_yticks([])
     colorbar = figure.colorbar(image, ax=axes, shrink=0.85)
-    colorbar.set_label(f"surviving outgoing weights (of {width})")
+    colorbar.set_label("outgoing weights kept\n(× the average pixel)")
     if title:
         figure.suptitle(title)
     return figure
