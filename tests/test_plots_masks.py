@@ -67,3 +67,15 @@ def test_accuracy_and_early_stop_overlays_labelled_runs(run):
     assert [line.get_label() for line in left.get_lines()] == ["a", "b"]
     assert right.get_legend() is None and right.get_ylabel() == "early-stop iteration"
     assert np.allclose(right.get_lines()[0].get_ydata(), run.early_stop_iterations)
+
+
+def test_nearly_equal_densities_of_overlaid_runs_share_one_tick():
+    import matplotlib.pyplot as plt
+
+    from lthkit.plots import format_density_axis
+
+    _, ax = plt.subplots()
+    ax.plot([1.0, 0.731, 0.5], [1, 2, 3])
+    ax.plot([1.0, 0.734, 0.5], [1, 2, 3])
+    format_density_axis(ax)
+    assert list(ax.xaxis.get_major_locator()()) == [1.0, 0.734, 0.5]
