@@ -100,7 +100,8 @@ def run_label(config: LotteryConfig) -> str:
         amount = f"{config.target_sparsity:.0%} in {config.rounds} rounds"
     else:
         amount = f"{config.per_round_rate:.0%}/round × {config.rounds}"
-    label = f"{CONTROL_LABELS[config.control]}, {dict((v, k) for k, v in SCOPE_CHOICES)[config.scope]}, {rewind}, {amount}"
+    scope = {value: name for name, value in SCOPE_CHOICES}[config.scope]
+    label = f"{CONTROL_LABELS[config.control]}, {scope}, {rewind}, {amount}"
     return label if config.seed == 0 else f"{label}, seed {config.seed}"
 
 
@@ -187,8 +188,9 @@ class Dashboard:
     * ``status``: one line saying what the dashboard is doing or has just done.
 
     Methods: :meth:`config` (the selected config), :meth:`plotted` (what is drawn, as numbers),
-    :meth:`redraw`, :meth:`clear`, :meth:`snapshot` (the plot as a static image). Attributes: ``runs`` (``{label: result}`` pinned on the plot),
-    ``figure`` (the last matplotlib Figure), ``last_draw_seconds``.
+    :meth:`redraw`, :meth:`clear`, :meth:`snapshot` (the plot as a static image). Attributes:
+    ``runs`` (``{label: result}`` pinned on the plot), ``figure`` (the last matplotlib Figure),
+    ``last_draw_seconds``.
 
     Example (what the tests do)::
 
@@ -240,8 +242,8 @@ class Dashboard:
                                             description="target sparsity", readout_format=".0%", **slider),
             "rounds": widgets.IntSlider(value=base.rounds, min=1, max=20, description="pruning rounds", **slider),
             "rewind": widgets.Dropdown(options=REWIND_CHOICES, value=base.rewind, description="rewind to", **wide),
-            "rewind_iteration": widgets.IntSlider(value=min(base.rewind_iteration or min(100, budget // 10), budget - 1),
-                                                  min=0, max=budget - 1, description="k (iteration)", **slider),
+            "rewind_iteration": widgets.IntSlider(value=min(base.rewind_iteration or 100, budget - 1), min=0,
+                                                  max=budget - 1, description="k (iteration)", **slider),
             "rewind_fraction": widgets.FloatSlider(value=base.rewind_fraction or 0.5, min=0.0, max=0.95, step=0.05,
                                                    description="late: fraction", readout_format=".0%", **slider),
             "control": widgets.Dropdown(options=CONTROL_CHOICES, value=base.control, description="train", **wide),

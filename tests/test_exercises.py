@@ -91,7 +91,7 @@ def test_notebooks_are_committed_without_bulky_outputs():
         notebook = json.loads(path.read_text())
         for cell in notebook["cells"]:
             size = len(json.dumps(cell.get("outputs", [])))
-            assert size < 2000, f"{path.name}: a cell has {size} bytes of stored output; clear outputs before committing"
+            assert size < 2000, f"{path.name}: a cell stores {size} bytes of output; clear outputs before committing"
 
 
 def test_nbval_plugin_fails_an_exercise_cell_that_raises_anything_but_not_implemented(tmp_path):
@@ -104,8 +104,9 @@ def test_nbval_plugin_fails_an_exercise_cell_that_raises_anything_but_not_implem
                       nbformat.v4.new_code_cell("x = 1", **tags),
                       nbformat.v4.new_code_cell("raise KeyError('x')", metadata={"tags": ["raises-exception"]})]
     nbformat.write(notebook, tmp_path / "check.ipynb")
-    run = subprocess.run([sys.executable, "-m", "pytest", "--nbval-lax", "--nbval-current-env", "-p", "no:cacheprovider",
-                          "-q", "-rA", "check.ipynb"], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    command = [sys.executable, "-m", "pytest", "--nbval-lax", "--nbval-current-env", "-p", "no:cacheprovider",
+               "-q", "-rA", "check.ipynb"]
+    run = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=300)
     report = run.stdout
     assert "PASSED check.ipynb::Cell 0" in report
     assert "FAILED check.ipynb::Cell 1" in report and "it raised NameError" in report

@@ -129,7 +129,8 @@ def test_an_invalid_combination_shows_a_one_line_error_in_the_dashboard(make_das
     dashboard.run_button.click()
     (output,) = dashboard.errors.outputs
     assert output["name"] == "stderr"
-    assert output["text"] == "LthkitError: random_prune needs a rewind point (init, iteration or fraction), not 'none'\n"
+    assert output["text"] == ("LthkitError: random_prune needs a rewind point (init, iteration or fraction), "
+                              "not 'none'\n")
     assert trainings == [] and not dashboard.run_button.disabled
 
 
