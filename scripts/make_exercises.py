@@ -57,8 +57,8 @@ def strip_solutions(source: str, where: str = "cell") -> tuple[str, int]:
         ExerciseError: a marker without its partner, or nested markers.
 
     Example:
-        >>> strip_solutions("def f():\\n    ### BEGIN SOLUTION\\n    return 1\\n    ### END SOLUTION\\n")[0]
-        'def f():\\n    # YOUR CODE HERE\\n    raise NotImplementedError\\n'
+        >>> strip_solutions("def f():\\n    ### BEGIN SOLUTION\\n    return 1\\n    ### END SOLUTION")[0]
+        'def f():\\n    # YOUR CODE HERE\\n    raise NotImplementedError'
     """
     lines = source.splitlines(keepends=True)
     kept, blocks, inside = [], 0, None
@@ -79,7 +79,10 @@ def strip_solutions(source: str, where: str = "cell") -> tuple[str, int]:
             kept.append(line)
     if inside is not None:
         raise ExerciseError(f"{where}: the solution opened at line {inside} is never closed")
-    return "".join(kept), blocks
+    stripped = "".join(kept)
+    if blocks and not source.endswith("\n"):
+        stripped = stripped.removesuffix("\n")  # a cell that ended with its solution ends with the placeholder
+    return stripped, blocks
 
 
 def learner_version(notebook: nbformat.NotebookNode, name: str) -> nbformat.NotebookNode | None:
