@@ -36,11 +36,11 @@ import torch
 from . import LthkitError, __version__
 from .files import atomic_save_tensors, atomic_write_bytes, atomic_write_json
 from .data import REPO_ROOT, DataConfig, MNISTData, load_mnist
-from .lottery import LotteryConfig, LotteryResult, RoundRecord, RoundResult, run_lottery
+from .lottery import LotteryConfig, LotteryResult, RoundRecord, RoundResult, run_lotteries, run_lottery
 from .train import TrainConfig
 
 #: The modules whose code determines a result; their source is part of every cache key.
-CORE_MODULES = ("data.py", "models.py", "masks.py", "train.py", "lottery.py")
+CORE_MODULES = ("data.py", "models.py", "masks.py", "train.py", "lottery.py", "batched.py")
 
 PRESETS: dict[str, LotteryConfig] = {
     "paper": LotteryConfig(
@@ -246,6 +246,66 @@ def run_experiment(config: LotteryConfig, *, cache_dir=None, data: MNISTData | N
                                 progress=progress)
     store = DiskStore(cache_entry(config, cache_dir), config)
     return run_lottery(config, data, store=store, ticket=ticket, progress=progress, on_round=on_round)
+
+
+def run_experiments(configs, *, cache_dir=None, data: MNISTData | None = None, device: str | None = None,
+                    data_root=None, progress: bool = True, batch="auto", on_round=None) -> list[LotteryResult]:
+    """Run several configs through the cache side by side: trials and controls, round by round.
+
+    :func:`run_experiment` for many configs at once. Finished configs come from the cache; the
+    others go through :func:`lthkit.lottery.run_lotteries`, which trains the runs of one round
+    together (batched where ``batch`` says so), and every round is written to its config's cache
+    entry as soon as it is trained, so an interrupted call resumes where it stopped. A control
+    whose ticket is not among ``configs`` takes it from the cache, or runs (and caches) it alongside.
+
+    Args:
+        configs: the runs; those not yet cached must share one data config.
+        cache_dir, data, device, data_root, progress: as for :func:`run_experiment`.
+        batch: ``True``, ``False`` or ``"auto"`` (see :func:`lthkit.lottery.run_lotteries`).
+        on_round: called with ``(config, round_result)`` for each round of each config (cached or new).
+
+    Returns:
+        One :class:`~lthkit.lottery.LotteryResult` per config, in order.
+
+    Example:
+        >>> configs = [preset("paper", seed=s, control=c) for s in range(5) for c in CONTROLS]  # doctest: +SKIP
+        >>> results = run_experiments(configs, device="cuda")  # doctest: +SKIP
+    """
+    configs = list(configs)
+    results = {config: load_cached(config, cache_dir) for config in configs}
+    for config in configs:
+        if results[config] is not None and on_round is not None:
+            for round_result in results[config].rounds:
+                on_round(config, round_result)
+    pending = [config for config in configs if results[config] is None]
+    if not pending:
+        return [results[config] for config in configs]
+    data_configs = {config.data for config in pending}
+    if len(data_configs) > 1:
+        raise LthkitError("run_experiments runs configs side by side only when they share one data config")
+    tickets = []
+    for config in pending:
+        ticket_config = config.replace(control="ticket")
+        if config.control == "ticket" or ticket_config in pending or ticket_config in tickets:
+            continue
+        ticket = results.get(ticket_config) or load_cached(ticket_config, cache_dir)
+        if ticket is None:
+            pending.append(ticket_config)  # run alongside, and cached like the others
+        else:
+            tickets.append(ticket)
+    if data is None:
+        data = get_data(pending[0].data, device, data_root)
+    stores = [DiskStore(cache_entry(config, cache_dir), config) for config in pending]
+    requested = set(configs)
+
+    def report(config, round_result):  # a ticket run only because a control needs it is not reported
+        if on_round is not None and config in requested:
+            on_round(config, round_result)
+
+    finished = run_lotteries(pending, data, stores=stores, tickets=tickets, batch=batch, progress=progress,
+                             on_round=report)
+    results.update(zip(pending, finished))
+    return [results[config] for config in configs]
 
 
 def clear_cache(config: LotteryConfig | None = None, cache_dir=None) -> None:

@@ -332,47 +332,127 @@ def run_lottery(config: LotteryConfig, data: MNISTData, *, store: RoundStore | N
     """
     from tqdm.auto import tqdm
 
-    store = store if store is not None else MemoryStore()
-    total = config.train.total_iterations(len(data.train_y))
-    rewind_k = config.rewind_point(total)
     if config.control != "ticket":
         ticket_config = config.replace(control="ticket")
         if ticket is None:
             ticket = run_lottery(ticket_config, data, progress=progress)
         elif ticket.config != ticket_config:
             raise LthkitError("the ticket run given to a control must have the same config with control='ticket'")
-
-    theta0 = _cpu(build_model(config.model, seed=config.seed).state_dict())
-    names = list(full_masks(build_model(config.model, seed=config.seed)))
-    layer_rates = dict(config.layer_rates)
-    layer_rate_overrides(names, layer_rates)  # unknown layer names fail before any training
-    results: list[RoundResult] = []
-    masks_by_round: list[Masks] = []
-    previous: RoundRecord | None = None
-    rewind_state = theta0 if rewind_k == 0 else None
+    run = _Run(config, data, store, ticket_masks=None if ticket is None else ticket.masks.__getitem__)
     bar = tqdm(total=config.rounds + 1, desc=f"IMP {config.control}", disable=not progress, unit="round")
     try:
         for round_index in range(config.rounds + 1):
-            record = store.load(round_index)
-            if record is None:
-                record = _run_round(config, data, round_index, previous, theta0, rewind_state, rewind_k,
-                                    ticket, layer_rates, progress)
-                store.save(round_index, record)
-            if round_index == 0 and _captures_rewind_state(config, rewind_k):
-                rewind_state = record.rewind_state
-                if rewind_state is None:
-                    raise LthkitError("round 0 record lacks the rewind weights θ_k; clear the cache entry")
-            results.append(record.result)
-            masks_by_round.append(record.mask)
-            previous = record
+            if not run.load(round_index):
+                plan = run.plan(round_index)
+                outcome = train(plan.model, data, config.train, masks=plan.mask, seed=config.seed,
+                                start_iteration=plan.start_iteration, snapshot_at=plan.snapshot_at,
+                                progress=progress, description=plan.description)
+                run.finish(plan, outcome)
+                del plan  # the round's network goes now, not when the next round replaces it
+            result = run.results[-1]
             bar.update(1)
-            bar.set_postfix(density=f"{record.result.density:.3f}",
-                            test_acc=f"{record.result.test_acc_early_stop:.4f}", refresh=False)
+            bar.set_postfix(density=f"{result.density:.3f}", test_acc=f"{result.test_acc_early_stop:.4f}",
+                            refresh=False)
             if on_round is not None:
-                on_round(record.result)
+                on_round(result)
     finally:
         bar.close()
-    return LotteryResult(config=config, rounds=results, masks=masks_by_round)
+    return run.result()
+
+
+def run_lotteries(configs, data: MNISTData, *, stores=None, tickets=(), batch="auto", progress: bool = True,
+                  on_round: Callable[[LotteryConfig, RoundResult], None] | None = None) -> list[LotteryResult]:
+    """Run several IMP runs (trials, controls) side by side, round by round, training each round's runs at once.
+
+    Round r of every run is trained before round r + 1 of any. The runs of one round are
+    independent (a control's round r needs only its ticket's mask of round r, fixed before the
+    ticket's round r trains), so those that share a model, training config and start iteration
+    are trained together with :func:`lthkit.batched.train_batched` when ``batch`` says so, else
+    one after another. Each run's result is what :func:`run_lottery` gives for it, up to float
+    rounding where batched.
+
+    Args:
+        configs: the runs (each at most once).
+        data: MNIST in memory; training happens on its device.
+        stores: one :class:`RoundStore` per config (``None``: fresh memory stores); rounds already
+            in a store are not run again, so an interrupted set of runs resumes where it stopped.
+        tickets: finished ticket runs that controls among ``configs`` may use. A control whose
+            ticket is neither here nor among ``configs`` gets its ticket run alongside (in memory,
+            not returned).
+        batch: ``True`` (always batch), ``False`` (never), or ``"auto"``:
+            :func:`lthkit.batched.use_batched` for the data's device and the group's size.
+        progress: show progress bars.
+        on_round: called with ``(config, round_result)`` as each run's round becomes available.
+
+    Returns:
+        One :class:`LotteryResult` per config, in order.
+
+    Example:
+        >>> configs = [preset("fast", seed=s, control=c) for s in range(5) for c in CONTROLS]  # doctest: +SKIP
+        >>> results = run_lotteries(configs, data)  # doctest: +SKIP
+    """
+    from tqdm.auto import tqdm
+
+    from .batched import train_batched, use_batched
+
+    configs = list(configs)
+    if len(set(configs)) != len(configs):
+        raise LthkitError("run_lotteries got the same config twice")
+    if batch not in (True, False, "auto"):
+        raise LthkitError(f"batch must be True, False or 'auto', got {batch!r}")
+    stores = [None] * len(configs) if stores is None else list(stores)
+    if len(stores) != len(configs):
+        raise LthkitError(f"run_lotteries got {len(stores)} stores for {len(configs)} configs")
+    finished_tickets = {ticket.config: ticket for ticket in tickets}
+    all_configs, all_stores = list(configs), list(stores)
+    for config in configs:
+        ticket_config = config.replace(control="ticket")
+        if config.control != "ticket" and ticket_config not in all_configs and ticket_config not in finished_tickets:
+            all_configs.append(ticket_config)
+            all_stores.append(None)
+    runs: dict[LotteryConfig, _Run] = {}
+    for config, store in sorted(zip(all_configs, all_stores), key=lambda pair: pair[0].control != "ticket"):
+        ticket_masks = None
+        if config.control != "ticket":
+            ticket_config = config.replace(control="ticket")
+            ticket_masks = (finished_tickets[ticket_config].masks.__getitem__ if ticket_config in finished_tickets
+                            else runs[ticket_config].mask_of_round)
+        runs[config] = _Run(config, data, store, ticket_masks=ticket_masks)
+
+    last_round = max(config.rounds for config in all_configs)
+    bar = tqdm(total=sum(config.rounds + 1 for config in all_configs), desc=f"IMP, {len(all_configs)} runs",
+               disable=not progress, unit="round")
+    try:
+        for round_index in range(last_round + 1):
+            plans = []  # tickets come first in ``runs``, so a control's ticket mask is known
+            for config, run in runs.items():
+                if round_index <= config.rounds and not run.load(round_index):
+                    plans.append((run, run.plan(round_index)))
+            groups: dict[tuple, list] = {}
+            for run, plan in plans:
+                key = (run.config.model, run.config.train, plan.start_iteration, tuple(sorted(plan.snapshot_at)))
+                groups.setdefault(key, []).append((run, plan))
+            for (_, train_config, start_iteration, snapshot_at), members in groups.items():
+                if batch is True or (batch == "auto" and use_batched(data.device, len(members))):
+                    outcomes = train_batched([plan.model for _, plan in members], data, train_config,
+                                             masks=[plan.mask for _, plan in members],
+                                             seeds=[run.config.seed for run, _ in members],
+                                             start_iteration=start_iteration, snapshot_at=snapshot_at,
+                                             progress=progress, description=f"round {round_index}")
+                else:
+                    outcomes = [train(plan.model, data, train_config, masks=plan.mask, seed=run.config.seed,
+                                      start_iteration=start_iteration, snapshot_at=snapshot_at, progress=progress,
+                                      description=plan.description) for run, plan in members]
+                for (run, plan), outcome in zip(members, outcomes):
+                    run.finish(plan, outcome)
+            for config, run in runs.items():
+                if round_index <= config.rounds:
+                    bar.update(1)
+                    if on_round is not None and config in configs:
+                        on_round(config, run.results[round_index])
+    finally:
+        bar.close()
+    return [runs[config].result() for config in configs]
 
 
 def _captures_rewind_state(config: LotteryConfig, rewind_k: int | None) -> bool:
@@ -380,38 +460,103 @@ def _captures_rewind_state(config: LotteryConfig, rewind_k: int | None) -> bool:
     return bool(rewind_k) and config.control != "reinit"
 
 
-def _run_round(config: LotteryConfig, data: MNISTData, round_index: int, previous: RoundRecord | None,
-               theta0: dict, rewind_state: dict | None, rewind_k: int | None, ticket: LotteryResult | None,
-               layer_rates: dict, progress: bool) -> RoundRecord:
-    """Choose the mask and starting weights of one round, and train."""
-    model = build_model(config.model, seed=config.seed)
-    start_iteration = 0
-    if config.control == "ticket":
-        if round_index == 0:
-            mask = full_masks(model)
-        else:
-            # Rank the previous round's trained weights, never θ₀.
-            model.load_state_dict(previous.trained_state)
-            mask = magnitude_masks(prunable_weights(model), previous.mask, config.per_round_rate,
-                                   scope=config.scope, layer_rates=layer_rates)
-        if round_index == 0 or rewind_k is not None:
-            model.load_state_dict(rewind_state if round_index > 0 else theta0)
-            start_iteration = rewind_k if round_index > 0 else 0
-        # rewind "none": the model keeps previous.trained_state, loaded above.
-    elif config.control == "reinit":
-        mask = ticket.masks[round_index]
-        model = build_model(config.model, seed=derive_seed(config.seed, "reinit", round_index))
-    else:  # random_prune: the ticket's per-layer counts, random positions, the ticket's start weights
-        generator = torch.Generator().manual_seed(derive_seed(config.seed, "random_prune", round_index))
-        mask = random_masks_like(ticket.masks[round_index], generator) if round_index > 0 else ticket.masks[0]
-        model.load_state_dict(rewind_state if round_index > 0 else theta0)
-        start_iteration = rewind_k if round_index > 0 else 0
+@dataclass
+class RoundPlan:
+    """What one round trains: the network at its starting weights, its mask, where it starts."""
 
-    snapshot_at = {rewind_k} if (round_index == 0 and _captures_rewind_state(config, rewind_k)) else set()
-    outcome = train(model, data, config.train, masks=mask, seed=config.seed, start_iteration=start_iteration,
-                    snapshot_at=snapshot_at, progress=progress,
-                    description=f"round {round_index} ({density(mask):.1%} left)")
-    result = RoundResult(round=round_index, density=density(mask), layer_density=layer_densities(mask), train=outcome)
-    return RoundRecord(result=result, mask={k: v.cpu() for k, v in mask.items()},
-                       trained_state=_cpu(model.state_dict()),
-                       rewind_state=_cpu(outcome.snapshots[rewind_k]) if snapshot_at else None)
+    round: int
+    model: torch.nn.Module
+    mask: Masks
+    start_iteration: int
+    snapshot_at: set
+    description: str
+
+
+class _Run:
+    """One IMP run as it advances: its store, θ₀, the rewind weights and the rounds so far.
+
+    ``ticket_masks(r)`` gives a control the ticket's mask of round r.
+    """
+
+    def __init__(self, config: LotteryConfig, data: MNISTData, store: RoundStore | None, ticket_masks=None):
+        self.config = config
+        self.store = store if store is not None else MemoryStore()
+        self.ticket_masks = ticket_masks
+        self.rewind_k = config.rewind_point(config.train.total_iterations(len(data.train_y)))
+        model = build_model(config.model, seed=config.seed)
+        self.theta0 = _cpu(model.state_dict())
+        self.layer_rates = dict(config.layer_rates)
+        layer_rate_overrides(list(full_masks(model)), self.layer_rates)  # unknown layer names fail before training
+        self.rewind_state = self.theta0 if self.rewind_k == 0 else None
+        self.results: list[RoundResult] = []
+        self.masks: list[Masks] = []
+        self.previous: RoundRecord | None = None
+        self.planned: RoundPlan | None = None
+
+    def load(self, round_index: int) -> bool:
+        """Take round ``round_index`` from the store if it is there."""
+        record = self.store.load(round_index)
+        if record is not None:
+            self._accept(round_index, record)
+        return record is not None
+
+    def mask_of_round(self, round_index: int) -> Masks:
+        """This run's mask of a round that is finished or planned."""
+        if round_index < len(self.masks):
+            return self.masks[round_index]
+        return self.planned.mask
+
+    def plan(self, round_index: int) -> RoundPlan:
+        """Choose the mask and starting weights of the next round."""
+        config, rewind_k, previous = self.config, self.rewind_k, self.previous
+        model = build_model(config.model, seed=config.seed)
+        start_iteration = 0
+        if config.control == "ticket":
+            if round_index == 0:
+                mask = full_masks(model)
+            else:
+                # Rank the previous round's trained weights, never θ₀.
+                model.load_state_dict(previous.trained_state)
+                mask = magnitude_masks(prunable_weights(model), previous.mask, config.per_round_rate,
+                                       scope=config.scope, layer_rates=self.layer_rates)
+            if round_index == 0 or rewind_k is not None:
+                model.load_state_dict(self.rewind_state if round_index > 0 else self.theta0)
+                start_iteration = rewind_k if round_index > 0 else 0
+            # rewind "none": the model keeps previous.trained_state, loaded above.
+        elif config.control == "reinit":
+            mask = self.ticket_masks(round_index)
+            model = build_model(config.model, seed=derive_seed(config.seed, "reinit", round_index))
+        else:  # random_prune: the ticket's per-layer counts, random positions, the ticket's start weights
+            generator = torch.Generator().manual_seed(derive_seed(config.seed, "random_prune", round_index))
+            ticket_mask = self.ticket_masks(round_index)
+            mask = random_masks_like(ticket_mask, generator) if round_index > 0 else ticket_mask
+            model.load_state_dict(self.rewind_state if round_index > 0 else self.theta0)
+            start_iteration = rewind_k if round_index > 0 else 0
+        snapshot_at = {rewind_k} if (round_index == 0 and _captures_rewind_state(config, rewind_k)) else set()
+        self.planned = RoundPlan(round=round_index, model=model, mask=mask, start_iteration=start_iteration,
+                                 snapshot_at=snapshot_at,
+                                 description=f"round {round_index} ({density(mask):.1%} left)")
+        return self.planned
+
+    def finish(self, plan: RoundPlan, outcome: TrainResult) -> None:
+        """Record a trained round: into the store first, then into this run."""
+        result = RoundResult(round=plan.round, density=density(plan.mask), layer_density=layer_densities(plan.mask),
+                             train=outcome)
+        record = RoundRecord(result=result, mask={k: v.cpu() for k, v in plan.mask.items()},
+                             trained_state=_cpu(plan.model.state_dict()),
+                             rewind_state=_cpu(outcome.snapshots[self.rewind_k]) if plan.snapshot_at else None)
+        self.store.save(plan.round, record)
+        self.planned = None
+        self._accept(plan.round, record)
+
+    def _accept(self, round_index: int, record: RoundRecord) -> None:
+        if round_index == 0 and _captures_rewind_state(self.config, self.rewind_k):
+            self.rewind_state = record.rewind_state
+            if self.rewind_state is None:
+                raise LthkitError("round 0 record lacks the rewind weights θ_k; clear the cache entry")
+        self.results.append(record.result)
+        self.masks.append(record.mask)
+        self.previous = record
+
+    def result(self) -> LotteryResult:
+        return LotteryResult(config=self.config, rounds=self.results, masks=self.masks)

@@ -15,6 +15,12 @@ Test accuracy at the early-stopping iteration is measured on a copy of the weigh
 the validation loss reached its minimum, so the test set is evaluated only at the early-stop and
 final points unless ``test_every_eval`` asks for a full test curve. The numbers are identical
 either way; the test set never chooses anything.
+
+Speed: one training step is the forward and backward pass, then :class:`MaskedStep` (gradient
+mask, optimizer, weight mask, gradients released), all on the data's device. Nothing in the loop
+waits for the device: the only host synchronizations are at evaluation points (one per point),
+so on a GPU the step kernels queue up back to back. ``benchmarks/train_throughput.py`` measures
+the loop against a per-sample ``DataLoader`` pipeline and against the FLOP bound.
 """
 
 from __future__ import annotations
@@ -167,21 +173,98 @@ def _improves(val_loss: float, best_loss: float | None) -> bool:
     return val_loss < best_loss
 
 
-def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
-    """The optimizer ``config`` names, over all of ``model``'s parameters.
+def make_optimizer(model: nn.Module | list[torch.Tensor], config: TrainConfig) -> torch.optim.Optimizer:
+    """The optimizer ``config`` names, over all of ``model``'s parameters (or a list of tensors).
 
     The fused implementations are used where torch has them (CPU and CUDA): one kernel per step
     instead of a dozen elementwise passes, which is a quarter of an epoch's time on a CPU.
     """
+    parameters = list(model.parameters()) if isinstance(model, nn.Module) else list(model)
     if config.optimizer == "adam":
         cls, options = torch.optim.Adam, {"lr": config.lr, "weight_decay": config.weight_decay}
     else:
         cls, options = torch.optim.SGD, {"lr": config.lr, "momentum": config.momentum,
                                          "weight_decay": config.weight_decay}
     try:
-        return cls(model.parameters(), fused=True, **options)
+        return cls(parameters, fused=True, **options)
     except (RuntimeError, TypeError, ValueError):  # no fused kernel for this device or dtype
-        return cls(model.parameters(), **options)
+        return cls(parameters, **options)
+
+
+class MaskedStep:
+    """One optimizer step with masks enforced, as cheap as the optimizer's own kernel allows.
+
+    Calling it after ``loss.backward()``
+
+    1. multiplies the gradients of the masked weights by their masks (so optimizer state of a
+       pruned weight never moves),
+    2. runs the optimizer,
+    3. multiplies the masked weights by their masks (so nothing can revive a pruned weight),
+    4. releases every gradient (``grad = None``), so that the next backward pass writes fresh
+       gradients instead of adding into zeroed ones: no ``zero_grad`` pass, no accumulation pass.
+
+    For the fused Adam of :func:`make_optimizer` (the paper's optimizer), steps after the first
+    call the same fused kernel that :meth:`torch.optim.Adam.step` calls, on the optimizer's own
+    state tensors, without the per-step Python bookkeeping around it; the first step goes
+    through ``optimizer.step()``, which creates that state. The result is bit-for-bit that of
+    ``optimizer.step()`` (``tests/test_train.py`` checks it). Any other optimizer or setting
+    always goes through ``optimizer.step()``.
+
+    Args:
+        optimizer: an optimizer over the parameters being trained.
+        masked_params: the parameters that have a mask (each also in ``optimizer``).
+        mask_values: their masks, as tensors of the parameters' dtype and device (1 keeps, 0 prunes).
+
+    Example:
+        >>> step = MaskedStep(optimizer, [model.fc1.weight], [mask.float()])  # doctest: +SKIP
+        >>> loss.backward(); step()  # doctest: +SKIP
+    """
+
+    def __init__(self, optimizer: torch.optim.Optimizer, masked_params=(), mask_values=()):
+        self.optimizer = optimizer
+        self.params = [p for group in optimizer.param_groups for p in group["params"]]
+        self.masked_params, self.mask_values = list(masked_params), list(mask_values)
+        if len(self.masked_params) != len(self.mask_values):
+            raise LthkitError("MaskedStep needs one mask per masked parameter")
+        self._direct = None  # (kernel, state lists, options) once the fused Adam state exists
+
+    @torch.no_grad()
+    def __call__(self) -> None:
+        grads = [p.grad for p in self.params]
+        if self.masked_params:
+            torch._foreach_mul_([p.grad for p in self.masked_params], self.mask_values)
+        if self._direct and all(g is not None for g in grads):
+            kernel, exp_avgs, exp_avg_sqs, steps, options = self._direct
+            torch._foreach_add_(steps, 1)
+            kernel(self.params, grads, exp_avgs, exp_avg_sqs, [], steps, **options)
+        else:
+            self.optimizer.step()
+            if self._direct is None:
+                self._direct = self._fused_adam_arguments()
+        if self.masked_params:
+            torch._foreach_mul_(self.masked_params, self.mask_values)
+        for p in self.params:
+            p.grad = None
+
+    def _fused_adam_arguments(self):
+        """The fused Adam kernel and its arguments, or ``False`` where ``optimizer.step()`` must run."""
+        optimizer = self.optimizer
+        if type(optimizer) is not torch.optim.Adam or len(optimizer.param_groups) != 1:
+            return False
+        group = optimizer.param_groups[0]
+        kernel = torch._fused_adamw_ if group.get("decoupled_weight_decay") else torch._fused_adam_
+        plain = (group.get("fused") and not group.get("amsgrad") and not group.get("maximize")
+                 and not group.get("capturable") and not group.get("differentiable")
+                 and not torch.is_tensor(group["lr"]) and getattr(optimizer, "grad_scale", None) is None
+                 and getattr(optimizer, "found_inf", None) is None)
+        states = [optimizer.state.get(p, {}) for p in self.params]
+        if not plain or not all({"step", "exp_avg", "exp_avg_sq"} <= set(state) for state in states):
+            return False
+        beta1, beta2 = group["betas"]
+        options = dict(amsgrad=False, lr=group["lr"], beta1=beta1, beta2=beta2, weight_decay=group["weight_decay"],
+                       eps=group["eps"], maximize=False)
+        return (kernel, [s["exp_avg"] for s in states], [s["exp_avg_sq"] for s in states],
+                [s["step"] for s in states], options)
 
 
 def train(model: nn.Module, data: MNISTData, config: TrainConfig, *, masks: Masks | None = None,
@@ -231,38 +314,36 @@ def train(model: nn.Module, data: MNISTData, config: TrainConfig, *, masks: Mask
         with torch.no_grad():
             torch._foreach_mul_(masked_params, mask_values)
 
+    for parameter in parameters.values():
+        parameter.grad = None  # stale gradients from before train() must not join the first step
     optimizer = make_optimizer(model, config)
+    masked_step = MaskedStep(optimizer, masked_params, mask_values)
     generator = torch.Generator().manual_seed(int(seed))
     batch_indices = batches(len(data.train_y), config.batch_size, generator, device=device)
     for _ in range(start_iteration):
         # Resume the batch order where iteration start_iteration left it, so that training
         # rewound to θ_k sees the same data as the run θ_k came from.
         next(batch_indices)
-    snapshots = {}
-    curve = {"iteration": [], "train_loss": [], "val_loss": [], "val_acc": [], "test_acc": []}
-    best = {"iteration": start_iteration, "val_loss": None, "val_acc": None, "state": None, "test_acc": None}
+    log = RunLog(config, start_iteration)
     loss_sum = torch.zeros((), device=device)
     steps_since_eval = 0
-    stopped_by_patience = False
     began = time.perf_counter()
 
     def record(iteration: int) -> None:
         nonlocal loss_sum, steps_since_eval
-        val_loss, val_acc = (v.item() for v in evaluate(model, data.val_x, data.val_y))
-        test_acc = evaluate(model, data.test_x, data.test_y)[1].item() if config.test_every_eval else None
-        curve["iteration"].append(iteration)
-        curve["train_loss"].append(loss_sum.item() / steps_since_eval if steps_since_eval else None)
-        curve["val_loss"].append(val_loss)
-        curve["val_acc"].append(val_acc)
-        curve["test_acc"].append(test_acc)
+        val_loss, val_acc = evaluate(model, data.val_x, data.val_y)
+        numbers = [val_loss.double(), val_acc, loss_sum.double()]
+        if config.test_every_eval:
+            numbers.append(evaluate(model, data.test_x, data.test_y)[1])
+        numbers = torch.stack(numbers).tolist()  # the one host synchronization of this point
+        log.add_point(iteration, val_loss=numbers[0], val_acc=numbers[1],
+                      train_loss=numbers[2] / steps_since_eval if steps_since_eval else None,
+                      test_acc=numbers[3] if config.test_every_eval else None, state=lambda: state_copy(model))
         loss_sum = torch.zeros((), device=device)
         steps_since_eval = 0
-        if _improves(val_loss, best["val_loss"]):
-            best.update(iteration=iteration, val_loss=val_loss, val_acc=val_acc, test_acc=test_acc,
-                        state=None if config.test_every_eval else state_copy(model))
 
     if start_iteration in snapshot_at:
-        snapshots[start_iteration] = state_copy(model)
+        log.snapshots[start_iteration] = state_copy(model)
     record(start_iteration)
     bar = tqdm(total=total - start_iteration, desc=description, disable=not progress, leave=False,
                unit="it", dynamic_ncols=True)
@@ -273,42 +354,86 @@ def train(model: nn.Module, data: MNISTData, config: TrainConfig, *, masks: Mask
             iteration += 1
             index = next(batch_indices)
             loss = F.cross_entropy(model(data.train_x[index]), data.train_y[index])
-            optimizer.zero_grad(set_to_none=False)
             loss.backward()
-            if masked_params:
-                # Zero the gradients of pruned weights so optimizer state never moves them ...
-                torch._foreach_mul_([p.grad for p in masked_params], mask_values)
-            optimizer.step()
-            if masked_params:
-                # ... and re-zero the weights, so weight decay or stale state cannot revive them.
-                with torch.no_grad():
-                    torch._foreach_mul_(masked_params, mask_values)
+            masked_step()  # gradients masked, optimizer step, weights masked, gradients released
             loss_sum += loss.detach()
             steps_since_eval += 1
             if iteration in snapshot_at:
-                snapshots[iteration] = state_copy(model)
+                log.snapshots[iteration] = state_copy(model)
             if iteration % config.eval_every == 0 or iteration == total:
                 record(iteration)
                 bar.update(iteration - start_iteration - bar.n)
-                bar.set_postfix(val_acc=f"{curve['val_acc'][-1]:.4f}", refresh=False)
-                if config.patience is not None and iteration - best["iteration"] >= config.patience:
-                    stopped_by_patience = iteration < total
+                bar.set_postfix(val_acc=f"{log.curve['val_acc'][-1]:.4f}", refresh=False)
+                if log.patience_exhausted(iteration, total):
                     break
     finally:
         bar.close()
+    log.iterations = iteration
 
-    val_loss_final, val_acc_final = curve["val_loss"][-1], curve["val_acc"][-1]
-    test_acc_final = curve["test_acc"][-1]
+    test_acc_final = log.curve["test_acc"][-1]
     if test_acc_final is None:
         test_acc_final = evaluate(model, data.test_x, data.test_y)[1].item()
-    test_acc_best = best["test_acc"]
+    test_acc_best = log.best["test_acc"]
     if test_acc_best is None:
-        test_acc_best = evaluate(model, data.test_x, data.test_y, state=best["state"])[1].item()
+        test_acc_best = test_acc_final if log.best_is_last else \
+            evaluate(model, data.test_x, data.test_y, state=log.best["state"])[1].item()
     train_acc_final = evaluate(model, data.train_x, data.train_y)[1].item()
-    return TrainResult(
-        start_iteration=start_iteration, iterations=iteration, early_stop_iteration=best["iteration"],
-        val_loss_early_stop=best["val_loss"], val_acc_early_stop=best["val_acc"], test_acc_early_stop=test_acc_best,
-        val_loss_final=val_loss_final, val_acc_final=val_acc_final, test_acc_final=test_acc_final,
-        train_acc_final=train_acc_final, stopped_by_patience=stopped_by_patience,
-        seconds=time.perf_counter() - began, curve=curve, snapshots=snapshots)
+    return log.result(test_acc_final=test_acc_final, test_acc_best=test_acc_best, train_acc_final=train_acc_final,
+                      seconds=time.perf_counter() - began)
 
+
+class RunLog:
+    """What one training run records as it goes: the curve, the best point, snapshots, the stop.
+
+    :func:`train` and :func:`lthkit.batched.train_batched` share it, so a run trained alone and
+    the same run trained in a batch keep their records by the same rules.
+
+    Args:
+        config: the run's training config (patience, ``test_every_eval``).
+        start_iteration: the iteration training starts from.
+    """
+
+    def __init__(self, config: TrainConfig, start_iteration: int):
+        self.config = config
+        self.start_iteration = start_iteration
+        self.curve = {"iteration": [], "train_loss": [], "val_loss": [], "val_acc": [], "test_acc": []}
+        self.best = {"iteration": start_iteration, "val_loss": None, "val_acc": None, "state": None, "test_acc": None}
+        self.snapshots: dict[int, dict] = {}
+        self.iterations = start_iteration  # the last iteration trained
+        self.stopped_by_patience = False
+
+    def add_point(self, iteration: int, *, val_loss: float, val_acc: float, train_loss: float | None,
+                  test_acc: float | None, state) -> None:
+        """Append an evaluation point; ``state()`` gives a copy of the weights (taken if this is the best point)."""
+        for key, value in (("iteration", iteration), ("train_loss", train_loss), ("val_loss", val_loss),
+                           ("val_acc", val_acc), ("test_acc", test_acc)):
+            self.curve[key].append(value)
+        if _improves(val_loss, self.best["val_loss"]):
+            # With a test curve the test accuracy of the best point is known; else keep its weights.
+            self.best.update(iteration=iteration, val_loss=val_loss, val_acc=val_acc, test_acc=test_acc,
+                             state=None if self.config.test_every_eval else state())
+
+    def patience_exhausted(self, iteration: int, total: int) -> bool:
+        """Whether the run stops at this evaluation point (validation loss flat for ``patience`` iterations)."""
+        patience = self.config.patience
+        if patience is not None and iteration - self.best["iteration"] >= patience:
+            self.stopped_by_patience = iteration < total
+            return True
+        return False
+
+    @property
+    def best_is_last(self) -> bool:
+        """Whether the best point is the last one (its weights are then the final weights)."""
+        return self.best["iteration"] == self.curve["iteration"][-1]
+
+    def result(self, *, test_acc_final: float, test_acc_best: float, train_acc_final: float,
+               seconds: float) -> TrainResult:
+        """The :class:`TrainResult` of the finished run."""
+        return TrainResult(
+            start_iteration=self.start_iteration, iterations=self.iterations,
+            early_stop_iteration=self.best["iteration"], val_loss_early_stop=self.best["val_loss"],
+            val_acc_early_stop=self.best["val_acc"], test_acc_early_stop=test_acc_best,
+            val_loss_final=self.curve["val_loss"][-1], val_acc_final=self.curve["val_acc"][-1],
+            test_acc_final=test_acc_final, train_acc_final=train_acc_final,
+            stopped_by_patience=self.stopped_by_patience, seconds=seconds, curve=self.curve,
+            snapshots=self.snapshots)

@@ -149,3 +149,85 @@ def test_masks_must_fit_the_model(tiny_data):
     masks = full_masks(build_model("conv2_small"))
     with pytest.raises(LthkitError):
         train(model, tiny_data, TrainConfig(**FAST), masks=masks, progress=False)
+
+
+def plain_training_loop(model, data, config, masks, seed):
+    """The textbook masked loop: zero_grad, backward, mask gradients, optimizer.step(), mask weights."""
+    from lthkit.data import batches
+    from lthkit.train import make_optimizer
+
+    parameters = dict(model.named_parameters())
+    masked = [parameters[name] for name in masks]
+    values = [mask.float() for mask in masks.values()]
+    with torch.no_grad():
+        torch._foreach_mul_(masked, values)
+    optimizer = make_optimizer(model, config)
+    order = batches(len(data.train_y), config.batch_size, torch.Generator().manual_seed(seed))
+    for _ in range(config.iterations):
+        index = next(order)
+        loss = F.cross_entropy(model(data.train_x[index]), data.train_y[index])
+        optimizer.zero_grad()
+        loss.backward()
+        torch._foreach_mul_([p.grad for p in masked], values)
+        optimizer.step()
+        with torch.no_grad():
+            torch._foreach_mul_(masked, values)
+
+
+@pytest.mark.parametrize("optimizer,extra", [("adam", {}), ("adam", {"weight_decay": 0.01}),
+                                             ("sgd", {"lr": 0.05, "momentum": 0.9})])
+def test_fast_step_is_bit_for_bit_the_plain_loop(tiny_data, optimizer, extra):
+    """MaskedStep's direct fused-Adam call and released gradients change no bit of the result."""
+    config = TrainConfig(optimizer=optimizer, **{**FAST, "eval_every": 1000, **extra})
+    fast, plain = build_model("lenet300_100", seed=0), build_model("lenet300_100", seed=0)
+    masks = half_masks(fast)
+    train(fast, tiny_data, config, masks=masks, seed=7, progress=False)
+    plain_training_loop(plain, tiny_data, config, masks, seed=7)
+    for name, value in plain.state_dict().items():
+        assert torch.equal(fast.state_dict()[name], value), name
+
+
+def test_no_host_synchronization_per_step(tiny_data, monkeypatch):
+    """Numbers reach the host once per evaluation point, never per training step."""
+    syncs = []
+    for method in ("item", "tolist", "__bool__", "__float__", "__int__", "cpu", "numpy"):
+        real = getattr(torch.Tensor, method)
+
+        def counting(self, *args, _real=real, _name=method, **kwargs):
+            syncs.append(_name)
+            return _real(self, *args, **kwargs)
+
+        monkeypatch.setattr(torch.Tensor, method, counting)
+
+    def count(iterations):
+        syncs.clear()
+        config = TrainConfig(iterations=iterations, eval_every=iterations // 2, batch_size=32)
+        model = build_model("lenet300_100", seed=0)
+        masks = half_masks(model)
+        syncs.clear()
+        train(model, tiny_data, config, masks=masks, progress=False)
+        return len(syncs)
+
+    short, long = count(20), count(200)
+    assert short == long, f"host synchronizations grow with the number of steps: {short} vs {long}"
+    assert long <= 3 + 3  # one per evaluation point (0, middle, end) and the three final numbers
+
+
+def test_no_model_or_optimizer_of_an_earlier_round_stays_alive(tiny_data):
+    """Memory stays flat across IMP rounds: each round's network and optimizer are freed."""
+    import gc
+
+    from lthkit.lottery import LotteryConfig, run_lottery
+    from lthkit.models import LeNet300100
+
+    def alive():
+        gc.collect()
+        objects = gc.get_objects()
+        return (sum(type(o) is LeNet300100 for o in objects),
+                sum(issubclass(type(o), torch.optim.Optimizer) for o in objects))
+
+    before = alive()
+    counts = []
+    config = LotteryConfig(rounds=3, train=TrainConfig(iterations=20, eval_every=10, batch_size=32))
+    run_lottery(config, tiny_data, progress=False, on_round=lambda result: counts.append(alive()))
+    assert counts == [before] * 4, f"live (networks, optimizers) after each round: {counts}, before: {before}"
