@@ -231,3 +231,19 @@ def test_no_model_or_optimizer_of_an_earlier_round_stays_alive(tiny_data):
     config = LotteryConfig(rounds=3, train=TrainConfig(iterations=20, eval_every=10, batch_size=32))
     run_lottery(config, tiny_data, progress=False, on_round=lambda result: counts.append(alive()))
     assert counts == [before] * 4, f"live (networks, optimizers) after each round: {counts}, before: {before}"
+
+
+def test_handwritten_pass_only_for_a_plain_lenet(tiny_data):
+    """LeNetPass replaces autograd only where nothing could notice: hooks and other models keep autograd."""
+    from lthkit.masks import to_torch_prune
+    from lthkit.train import LeNetPass
+
+    model = build_model("lenet300_100", seed=0)
+    assert LeNetPass.supports(model)
+    assert not LeNetPass.supports(build_model("conv2_small"))
+    assert not LeNetPass.supports(to_torch_prune(build_model("lenet300_100"), full_masks(model)))
+    seen = []
+    model.fc2.register_forward_hook(lambda module, inputs, output: seen.append(output.shape[0]))
+    assert not LeNetPass.supports(model)
+    train(model, tiny_data, TrainConfig(**FAST), progress=False)
+    assert len(seen) > FAST["iterations"], "a hooked model must train through its own forward"
