@@ -10,8 +10,10 @@ In the learner version each such block, markers included, becomes
 at the indentation of its `### BEGIN SOLUTION` line. Cells tagged `exercise-check` (the cells that
 call an exercise function) also get nbval's `raises-exception` tag: until the learner writes the
 function they raise NotImplementedError, and `notebooks/conftest.py` checks under nbval that this
-is exactly what they raise. Outputs are dropped, except the tiny ones nbval compares
-(`nbval-check-output` cells). Notebooks without solutions get no learner version.
+is exactly what they raise. Cells tagged `solution-only` (e.g. asserting that the solution earns
+full marks from the grader) are left out of the learner version. Outputs are dropped, except the
+tiny ones nbval compares (`nbval-check-output` cells). Notebooks without solutions get no learner
+version.
 
 Usage:
     python scripts/make_exercises.py          # (re)write notebooks/exercises/
@@ -36,6 +38,7 @@ BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
 EXERCISE_TAG = "exercise-check"
 RAISES_TAG = "raises-exception"
 CHECKED_OUTPUT_TAG = "nbval-check-output"
+SOLUTION_ONLY_TAG = "solution-only"
 PLACEHOLDER = ("# YOUR CODE HERE", "raise NotImplementedError")
 
 
@@ -88,6 +91,7 @@ def strip_solutions(source: str, where: str = "cell") -> tuple[str, int]:
 def learner_version(notebook: nbformat.NotebookNode, name: str) -> nbformat.NotebookNode | None:
     """The learner version of a source notebook, or ``None`` when it holds no solution."""
     learner = copy.deepcopy(notebook)
+    learner.cells = [cell for cell in learner.cells if SOLUTION_ONLY_TAG not in cell.metadata.get("tags", [])]
     blocks = 0
     for index, cell in enumerate(learner.cells):
         if cell.cell_type != "code":
