@@ -38,7 +38,7 @@ from torch import nn
 from . import LthkitError
 from .data import MNISTData
 from .masks import Masks, apply_masks_, check_masks_fit
-from .train import MaskedStep, RunLog, TrainConfig, TrainResult, make_optimizer
+from .train import MaskedStep, RunLog, TrainConfig, TrainResult, check_schedule, make_optimizer
 
 #: Smallest number of runs for which :func:`use_batched` picks the batched path, per device type
 #: (``None``: never automatically). Measured with ``benchmarks/batched_runs.py``; see
@@ -308,12 +308,7 @@ def train_batched(models: Sequence[nn.Module], data: MNISTData, config: TrainCon
         raise LthkitError(f"train_batched needs one seed and one mask set per model: got {runs} models, "
                           f"{len(seeds)} seeds and {len(masks)} mask sets")
     device = data.device
-    total = config.total_iterations(len(data.train_y))
-    if not 0 <= start_iteration < total:
-        raise LthkitError(f"start iteration {start_iteration} is outside the training budget of {total} iterations")
-    snapshot_at = set(snapshot_at)
-    if any(k < start_iteration or k > total for k in snapshot_at):
-        raise LthkitError(f"snapshot iterations {sorted(snapshot_at)} must lie in [{start_iteration}, {total}]")
+    total, snapshot_at = check_schedule(config, data, start_iteration, snapshot_at)
     for model, mask in zip(models, masks):
         model.to(device)
         if mask is not None:

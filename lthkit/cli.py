@@ -185,19 +185,18 @@ def command_run(args: argparse.Namespace) -> int:
     import matplotlib
 
     matplotlib.use("Agg")
-    from .experiments import run_experiment, write_summary_csv
+    from .experiments import run_experiments, write_summary_csv
     from .files import atomic_write_json
     from .plots import accuracy_vs_density
 
     config = config_from_args(args)
     device = resolve_device(args.device)
     controls = list(CONTROLS) if args.control == "all" else [args.control]
-    results = []
-    for trial in range(args.trials):
-        for control in controls:
-            run_config = config.replace(control=control, seed=args.seed + trial)
-            results.append(run_experiment(run_config, cache_dir=args.cache, device=device, data_root=args.data,
-                                          progress=not args.no_progress))
+    # Side by side, round by round: on a GPU the runs of each round train as one batched model.
+    configs = [config.replace(control=control, seed=args.seed + trial)
+               for trial in range(args.trials) for control in controls]
+    results = run_experiments(configs, cache_dir=args.cache, device=device, data_root=args.data,
+                              progress=not args.no_progress)
     out = args.out
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_json(out / "results.json", {"lthkit_version": __version__, "runs": [r.to_dict() for r in results]})

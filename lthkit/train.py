@@ -349,6 +349,21 @@ class MaskedStep:
                 [s["step"] for s in states], options)
 
 
+def check_schedule(config: TrainConfig, data: MNISTData, start_iteration: int, snapshot_at) -> tuple[int, set]:
+    """The budget in iterations and the set of snapshot iterations, after checking both fit it.
+
+    Raises:
+        LthkitError: ``start_iteration`` or a snapshot iteration lies outside the budget.
+    """
+    total = config.total_iterations(len(data.train_y))
+    if not 0 <= start_iteration < total:
+        raise LthkitError(f"start iteration {start_iteration} is outside the training budget of {total} iterations")
+    snapshot_at = set(snapshot_at)
+    if any(k < start_iteration or k > total for k in snapshot_at):
+        raise LthkitError(f"snapshot iterations {sorted(snapshot_at)} must lie in [{start_iteration}, {total}]")
+    return total, snapshot_at
+
+
 def train(model: nn.Module, data: MNISTData, config: TrainConfig, *, masks: Masks | None = None,
           seed: int = 0, start_iteration: int = 0, snapshot_at=(), progress: bool = True,
           description: str = "train") -> TrainResult:
@@ -379,12 +394,7 @@ def train(model: nn.Module, data: MNISTData, config: TrainConfig, *, masks: Mask
 
     device = data.device
     model.to(device)
-    total = config.total_iterations(len(data.train_y))
-    if not 0 <= start_iteration < total:
-        raise LthkitError(f"start iteration {start_iteration} is outside the training budget of {total} iterations")
-    snapshot_at = set(snapshot_at)
-    if any(k < start_iteration or k > total for k in snapshot_at):
-        raise LthkitError(f"snapshot iterations {sorted(snapshot_at)} must lie in [{start_iteration}, {total}]")
+    total, snapshot_at = check_schedule(config, data, start_iteration, snapshot_at)
 
     parameters = dict(model.named_parameters())
     masked_params, mask_values = [], []

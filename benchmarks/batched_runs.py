@@ -1,0 +1,85 @@
+#!/usr/bin/env python
+"""K independent runs trained at once (lthkit.batched.train_batched) against the same K runs one by one.
+
+For K = 1, 4, 16 (``--runs``): K LeNet-300-100 runs of the fast preset's data (10,000 training
+images), each with its own initialization, a 20%-pruned layer-wise mask of its own and its own
+batch order, ``--iterations`` iterations at batch 60 with Adam, evaluated every 100. Prints the
+wall time of the K sequential ``train`` calls and of one ``train_batched`` call, the speedup,
+whether :func:`lthkit.batched.use_batched` picks the batched path for that K on this device, and
+how far the batched results are from the sequential ones (they should agree to float rounding,
+and every pruned weight must be exactly zero).
+
+Usage:
+    python benchmarks/batched_runs.py [--device cpu|cuda] [--runs 1,4,16] [--iterations 300] [--threads N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import sys
+
+import torch
+
+from common import add_machine_arguments, load_average, start, timed
+from lthkit.batched import train_batched, use_batched
+from lthkit.experiments import get_data, preset
+from lthkit.masks import full_masks, magnitude_masks, prunable_weights
+from lthkit.models import build_model
+from lthkit.train import TrainConfig, train
+
+
+def runs_of(count: int):
+    """``count`` (model, mask, seed) triples: each run its own init, mask and batch order."""
+    runs = []
+    for k in range(count):
+        model = build_model("lenet300_100", seed=1000 + k)
+        mask = magnitude_masks(prunable_weights(model), full_masks(model), 0.2, scope="layer",
+                               layer_rates={"output": 0.1})
+        runs.append((model, mask, 2000 + k))
+    return runs
+
+
+def compare(count: int, data, config, device):
+    runs = runs_of(count)
+    alone = [copy.deepcopy(model) for model, _, _ in runs]
+    sequential_seconds, batched_seconds = [], []
+    with timed(device, sequential_seconds):
+        sequential = [train(model, data, config, masks=mask, seed=seed, progress=False)
+                      for model, (_, mask, seed) in zip(alone, runs)]
+    models = [model for model, _, _ in runs]
+    with timed(device, batched_seconds):
+        batched = train_batched(models, data, config, masks=[mask for _, mask, _ in runs],
+                                seeds=[seed for _, _, seed in runs], progress=False)
+    weight_gap = max((a.state_dict()[name] - b.state_dict()[name]).abs().max().item()
+                     for a, b in zip(alone, models) for name in a.state_dict())
+    accuracy_gap = max(abs(a.val_acc_final - b.val_acc_final) for a, b in zip(sequential, batched))
+    same_stop = sum(a.early_stop_iteration == b.early_stop_iteration for a, b in zip(sequential, batched))
+    leaks = sum(int(torch.count_nonzero(dict(model.named_parameters())[name][~m.to(device)]))
+                for model, (_, mask, _) in zip(models, runs) for name, m in mask.items())
+    return sequential_seconds[0], batched_seconds[0], weight_gap, accuracy_gap, same_stop, leaks
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_machine_arguments(parser, device="cpu")
+    parser.add_argument("--runs", default="1,4,16", help="comma-separated values of K (default 1,4,16)")
+    parser.add_argument("--iterations", type=int, default=300)
+    args = parser.parse_args(argv)
+    start(parser, args)
+    fast = preset("fast")
+    data = get_data(fast.data, args.device)
+    config = TrainConfig(iterations=args.iterations, eval_every=100, batch_size=60)
+    compare(2, data, TrainConfig(iterations=20, eval_every=10), args.device)  # warm-up: allocator, kernels
+    print(f"\n{'K':>3} {'sequential':>11} {'batched':>9} {'speedup':>8}  {'auto':>7}  "
+          f"{'max |dw|':>9} {'max |dacc|':>10} {'same stop':>9} {'pruned!=0':>9}  load")
+    for count in (int(k) for k in args.runs.split(",")):
+        sequential, batched, weight_gap, accuracy_gap, same_stop, leaks = compare(count, data, config, args.device)
+        choice = "batched" if use_batched(args.device, count) else "one by one"
+        print(f"{count:>3} {sequential:>10.2f}s {batched:>8.2f}s {sequential / batched:>7.2f}x  {choice:>7}  "
+              f"{weight_gap:>9.1e} {accuracy_gap:>10.4f} {same_stop:>5}/{count:<3} {leaks:>9}  {load_average()}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
