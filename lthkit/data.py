@@ -200,7 +200,7 @@ def load_mnist(config: DataConfig | None = None, *, root: str | os.PathLike | No
 
     Example:
         >>> data = load_mnist(DataConfig(train_size=1000), device="cpu")  # doctest: +SKIP
-        >>> data.train_x.shape
+        >>> data.train_x.shape  # doctest: +SKIP
         torch.Size([1000, 1, 28, 28])
     """
     config = config or DataConfig()

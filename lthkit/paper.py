@@ -307,3 +307,36 @@ def update_report(directory) -> Path:
         text = text + ("\n" if text else "") + block + "\n"
     atomic_write_bytes(readme, text.encode())
     return readme
+
+
+# --- the patience rule, checked on full-length runs ---------------------------------------------------
+
+def patience_effect(curve: dict, patience: int) -> dict:
+    """What a patience rule would have done to one full-length training run.
+
+    Training with patience is the same run cut short, so replaying the rule on the validation
+    curve of a run trained to the end of its budget shows exactly where it would have stopped and
+    whether the early-stopping iteration (the minimum of the validation loss) would have moved.
+
+    Args:
+        curve: a :class:`~lthkit.train.TrainResult` curve (``iteration`` and ``val_loss`` lists).
+        patience: iterations without a new minimum after which the rule stops.
+
+    Returns:
+        ``{"stop_iteration", "early_stop_with_patience", "early_stop_full", "moved"}``.
+
+    Example:
+        >>> patience_effect({"iteration": [0, 100, 200, 300], "val_loss": [2.0, 1.0, 1.5, 0.5]}, 100)
+        {'stop_iteration': 200, 'early_stop_with_patience': 100, 'early_stop_full': 300, 'moved': True}
+    """
+    iterations, losses = curve["iteration"], curve["val_loss"]
+    best_iteration, best_loss, stop = None, None, iterations[-1]
+    for iteration, loss in zip(iterations, losses):
+        if best_loss is None or loss < best_loss:
+            best_iteration, best_loss = iteration, loss
+        if iteration - best_iteration >= patience:
+            stop = iteration
+            break
+    full = iterations[min(range(len(losses)), key=losses.__getitem__)]
+    return {"stop_iteration": stop, "early_stop_with_patience": best_iteration, "early_stop_full": full,
+            "moved": best_iteration != full}

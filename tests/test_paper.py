@@ -94,3 +94,35 @@ def test_bad_controls_flag(capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["reproduce", "--out", "x", "--control", "ticket,lucky"])
     assert exit_info.value.code == 2 and "unknown control 'lucky'" in capsys.readouterr().err
+
+
+def test_patience_effect_replays_the_rule():
+    from lthkit.paper import patience_effect
+
+    flat = {"iteration": list(range(0, 1000, 100)), "val_loss": [5, 4, 3, 2, 3, 3, 3, 3, 3, 3]}
+    assert patience_effect(flat, 300) == {"stop_iteration": 600, "early_stop_with_patience": 300,
+                                          "early_stop_full": 300, "moved": False}
+    late = {"iteration": list(range(0, 1000, 100)), "val_loss": [5, 4, 3, 2, 3, 3, 3, 3, 3, 1]}
+    assert patience_effect(late, 300)["moved"] and patience_effect(late, 1000)["moved"] is False
+
+
+def test_patience_check_script(tmp_path):
+    import subprocess
+    import sys
+
+    from lthkit.data import REPO_ROOT as REPO_ROOT_FOR_SCRIPTS
+
+    entry = tmp_path / "cache" / "abc"
+    entry.mkdir(parents=True)
+    config = {"control": "ticket", "seed": 0, "train": {"patience": None, "iterations": 50_000}}
+    (entry / "config.json").write_text(json.dumps({"config": config}))
+    curve = {"iteration": [0, 100, 200, 300], "val_loss": [2.0, 1.0, 1.5, 1.6]}
+    (entry / "round_000.json").write_text(json.dumps(
+        {"round": 0, "density": 1.0, "train": {"iterations": 50_000, "curve": curve}}))
+    out = tmp_path / "check.csv"
+    done = subprocess.run([sys.executable, str(REPO_ROOT_FOR_SCRIPTS / "scripts" / "patience_check.py"), "--cache",
+                           str(tmp_path / "cache"), "--patience", "150", "--out", str(out)],
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert "moved in 0" in done.stdout
+    assert out.read_text().splitlines()[1] == "ticket,0,0,1.0,50000,300,100,100,False"
