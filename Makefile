@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.lthkit-setup-done
 
-.PHONY: lab test setup data test-unit test-notebooks test-browser clean-cache
+.PHONY: lab test setup data test-unit test-notebooks test-browser bench clean-cache
 
 setup: $(STAMP) data
 
@@ -30,6 +30,11 @@ test-notebooks: setup
 
 test-browser: setup
 	bash scripts/run_tests.sh browser
+
+# Training speed against a DataLoader pipeline and the FLOP bound, then batched runs (benchmarks/README.md).
+bench: setup
+	$(PY) benchmarks/train_throughput.py
+	$(PY) benchmarks/batched_runs.py
 
 clean-cache:
 	rm -rf cache

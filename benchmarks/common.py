@@ -111,28 +111,29 @@ def current_memory(device) -> int:
     return (_rss_kib("VmRSS") or 0) * 1024
 
 
-def matmul_throughput(device, *, repeats: int = 5) -> tuple[float, dict[int, float]]:
+def matmul_throughput(device, *, repeats: int = 10) -> tuple[float, dict[int, float]]:
     """This machine's float32 matrix-multiply throughput in FLOP/s, and the figure for each size.
 
     Definition: the product ``A @ B`` of two square float32 matrices of each size in
     :data:`GEMM_SIZES` (1024, 2048, 4096 on a CPU; 4096, 8192 on a GPU, TF32 off), with all of
-    torch's threads, timed ``repeats`` times after a warm-up; a size's figure is ``2 n^3`` over
-    its fastest run, and the machine's throughput is the best size's figure. That is the most
-    the machine's GEMM does at any of these sizes, so a bound derived from it is never looser
-    than the hardware allows.
+    torch's threads, timed ``repeats`` times after a warm-up (a third as often for the largest
+    size); a size's figure is ``2 n^3`` over its fastest run, and the machine's throughput is the
+    best size's figure. That is the most the machine's GEMM does at any of these sizes, so a bound
+    derived from it is never looser than the hardware allows.
     """
     device = torch.device(device)
     allow_tf32 = torch.backends.cuda.matmul.allow_tf32
     torch.backends.cuda.matmul.allow_tf32 = False
     per_size = {}
     try:
-        for n in GEMM_SIZES["cuda" if device.type == "cuda" else "cpu"]:
+        sizes = GEMM_SIZES["cuda" if device.type == "cuda" else "cpu"]
+        for n in sizes:
             generator = torch.Generator().manual_seed(n)
             a = torch.randn(n, n, generator=generator).to(device)
             b = torch.randn(n, n, generator=generator).to(device)
             a @ b  # warm-up: thread pools, kernel selection
             times = []
-            for _ in range(repeats):
+            for _ in range(repeats if n < max(sizes) else max(1, repeats // 3)):
                 with timed(device, times):
                     a @ b
             per_size[n] = 2 * n ** 3 / min(times)

@@ -11,6 +11,7 @@ The core runs headless and never imports plotting or widget code:
 * :mod:`lthkit.masks`       magnitude and random pruning, densities, ``torch.nn.utils.prune`` interop
 * :mod:`lthkit.train`       masked training with early-stopping records
 * :mod:`lthkit.lottery`     iterative magnitude pruning with rewinding and controls
+* :mod:`lthkit.batched`     several independent runs trained at once as one batched model
 * :mod:`lthkit.kata`        the reference solution of the one-step kata
 * :mod:`lthkit.experiments` presets and cached, resumable runs
 

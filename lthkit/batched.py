@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import copy
 import time
+from functools import partial
 from typing import Sequence
 
 import torch
@@ -352,7 +353,7 @@ def train_batched(models: Sequence[nn.Module], data: MNISTData, config: TrainCon
             logs[run].add_point(
                 iteration, val_loss=numbers[0][run], val_acc=numbers[1][run],
                 train_loss=numbers[2][run] / steps_since_eval if steps_since_eval else None,
-                test_acc=numbers[3][run] if config.test_every_eval else None, state=lambda: batched.state(run))
+                test_acc=numbers[3][run] if config.test_every_eval else None, state=partial(batched.state, run))
         loss_sums = torch.zeros(runs, device=device)
         steps_since_eval = 0
 
