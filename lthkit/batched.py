@@ -189,7 +189,8 @@ class BatchedModel:
         self.layers: dict[str, nn.Module] = {}  # module name -> batched layer
         for name, module in template.named_modules():
             if isinstance(module, nn.modules.dropout._DropoutNd):
-                raise LthkitError(f"cannot train {type(template).__name__} batched: dropout draws differ from a lone run")
+                raise LthkitError(f"cannot train {type(template).__name__} batched: "
+                                  f"dropout draws differ from a lone run")
             if not any(True for _ in module.parameters(recurse=False)):
                 continue
             layer = _batched_layer([m.get_submodule(name) for m in models], name).to(device)

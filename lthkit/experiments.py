@@ -283,7 +283,7 @@ def run_experiments(configs, *, cache_dir=None, data: MNISTData | None = None, d
     data_configs = {config.data for config in pending}
     if len(data_configs) > 1:
         raise LthkitError("run_experiments runs configs side by side only when they share one data config")
-    tickets = []
+    tickets = {}  # finished ticket runs the pending controls use, by config
     for config in pending:
         ticket_config = config.replace(control="ticket")
         if config.control == "ticket" or ticket_config in pending or ticket_config in tickets:
@@ -292,7 +292,7 @@ def run_experiments(configs, *, cache_dir=None, data: MNISTData | None = None, d
         if ticket is None:
             pending.append(ticket_config)  # run alongside, and cached like the others
         else:
-            tickets.append(ticket)
+            tickets[ticket_config] = ticket
     if data is None:
         data = get_data(pending[0].data, device, data_root)
     stores = [DiskStore(cache_entry(config, cache_dir), config) for config in pending]
@@ -302,7 +302,7 @@ def run_experiments(configs, *, cache_dir=None, data: MNISTData | None = None, d
         if on_round is not None and config in requested:
             on_round(config, round_result)
 
-    finished = run_lotteries(pending, data, stores=stores, tickets=tickets, batch=batch, progress=progress,
+    finished = run_lotteries(pending, data, stores=stores, tickets=tickets.values(), batch=batch, progress=progress,
                              on_round=report)
     results.update(zip(pending, finished))
     return [results[config] for config in configs]

@@ -84,8 +84,10 @@ def test_batched_sgd_equals_sequential(tiny_data, device):
         assert_masks_hold(m_b, mask)
 
 
-@pytest.mark.parametrize("model_name,config", [("lenet300_100", ADAM),
-                                               ("conv2_small", dataclasses.replace(ADAM, iterations=20, eval_every=10))])
+SHORT_ADAM = dataclasses.replace(ADAM, iterations=20, eval_every=10)
+
+
+@pytest.mark.parametrize("model_name,config", [("lenet300_100", ADAM), ("conv2_small", SHORT_ADAM)])
 def test_batched_adam_equals_sequential(tiny_data, model_name, config):
     sequential, alone, batched, models, masks = run_both(tiny_data, model_name, config)
     for a, b, m_a, m_b, mask in zip(sequential, batched, alone, models, masks):
