@@ -1,8 +1,9 @@
 """Reproducing Frankle & Carbin's LeNet-300-100 results (ICLR 2019 version, §2 and Appendix G).
 
 :func:`reproduce` runs the ``paper`` preset for several trials and all three controls through the
-cache (so it resumes after an interrupt), and after every finished run rewrites, in its output
-folder:
+cache (so it resumes after an interrupt) with :func:`lthkit.experiments.run_experiments` (on a
+GPU, the runs of a round train together as one batched model), and rewrites, in its output folder,
+after every finished trial (on a GPU: once all are done):
 
 * ``summary.csv``: one row per (control, trial, round), the columns of
   :data:`lthkit.experiments.SUMMARY_COLUMNS` (accuracies as fractions);
@@ -27,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import __version__
-from .experiments import code_version, preset, run_experiment, write_summary_csv
+from .experiments import code_version, preset, run_experiments, write_summary_csv
 from .files import atomic_write_json
 from .lottery import CONTROLS
 
@@ -82,7 +83,7 @@ def write_figures(out: Path, runs) -> None:
 
 def reproduce(out, *, base=None, trials: int = 5, rounds: int = 20, controls=CONTROLS, first_seed: int = 0,
               device: str = "cpu", cache_dir=None, data_root=None, progress: bool = True, argv=None) -> list:
-    """Run the paper's protocol trial by trial and keep ``out`` up to date after every run.
+    """Run the paper's protocol and keep ``out`` up to date as trials finish.
 
     Args:
         out: the output folder.
@@ -106,26 +107,30 @@ def reproduce(out, *, base=None, trials: int = 5, rounds: int = 20, controls=CON
     info = {"command": " ".join(argv) if argv else None, "lthkit_version": __version__,
             "code_version": code_version(), "git_commit": git_commit(), "config": base.to_dict(),
             "trials": trials, "controls": list(controls), "hardware": hardware_description(device), "runs": []}
+    # On a GPU every trial and control of a round trains at once, batched (lthkit.batched); on a
+    # CPU batching does not pay, so trials go one after another and the outputs grow trial by trial.
+    seeds = list(range(first_seed, first_seed + trials))
+    groups = [seeds] if device == "cuda" else [[seed] for seed in seeds]
     results = []
-    for trial in range(first_seed, first_seed + trials):
-        for control in controls:
-            run_began = time.time()
-            result = run_experiment(base.replace(control=control, seed=trial), cache_dir=cache_dir, device=device,
-                                    data_root=data_root, progress=progress)
-            results.append(result)
-            info["runs"].append({"control": control, "trial": trial, "rounds": len(result.rounds),
+    for group in groups:
+        group_began = time.time()
+        configs = [base.replace(control=control, seed=seed) for seed in group for control in controls]
+        group_results = run_experiments(configs, cache_dir=cache_dir, device=device, data_root=data_root,
+                                        progress=progress)
+        results.extend(group_results)
+        for config, result in zip(configs, group_results):
+            info["runs"].append({"control": config.control, "trial": config.seed, "rounds": len(result.rounds),
                                  "training_seconds": round(sum(r.train.seconds for r in result.rounds), 1),
-                                 "wall_seconds_this_invocation": round(time.time() - run_began, 1),
                                  "iterations_trained": sum(r.train.iterations - r.train.start_iteration
                                                            for r in result.rounds),
                                  "runs_stopped_by_patience": sum(r.train.stopped_by_patience for r in result.rounds)})
-            info["wall_seconds_this_invocation"] = round(time.time() - began, 1)
-            write_summary_csv(out / "summary.csv", results)
-            write_figures(out, results)
-            atomic_write_json(out / "run_info.json", info)
-            update_report(out)
-            print(f"[{time.strftime('%H:%M:%S')}] {control} trial {trial}: {len(result.rounds)} rounds done; "
-                  f"outputs updated in {out}", file=sys.stderr, flush=True)
+        info["wall_seconds_this_invocation"] = round(time.time() - began, 1)
+        write_summary_csv(out / "summary.csv", results)
+        write_figures(out, results)
+        atomic_write_json(out / "run_info.json", info)
+        update_report(out)
+        print(f"[{time.strftime('%H:%M:%S')}] trial(s) {', '.join(map(str, group))} done in "
+              f"{time.time() - group_began:.0f} s; outputs updated in {out}", file=sys.stderr, flush=True)
     return results
 
 
