@@ -217,7 +217,7 @@ class LeNetPass:
 
     Example:
         >>> forward_backward = LeNetPass(model)  # doctest: +SKIP
-        >>> loss = forward_backward(images, labels)  # gradients are now in model.fc1.weight.grad, ...
+        >>> loss = forward_backward(images, labels)  # doctest: +SKIP
     """
 
     NAMES = ("fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias", "fc3.weight", "fc3.bias")

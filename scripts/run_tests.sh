@@ -24,6 +24,9 @@ run_pytest() {  # run_pytest LABEL ARGS...
 
 if [ "$what" = all ] || [ "$what" = unit ]; then
   run_pytest "unit tests" tests --ignore=tests/browser -q
+  # The docstrings' examples are tests too (only the package's: tests/kata_submissions must never
+  # be imported outside the grader's sandbox).
+  run_pytest "docstring examples" lthkit --doctest-modules -q
 fi
 
 if [ "$what" = all ] || [ "$what" = notebooks ]; then
