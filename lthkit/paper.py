@@ -311,27 +311,65 @@ def claims_markdown(claims) -> str:
     return "\n".join(lines) + "\n"
 
 
+def rounds_markdown(rows) -> str:
+    """Every round as a Markdown table: P_m, then per control test accuracy and early-stop iteration.
+
+    Each cell is the mean over trials with the lowest and highest trial in brackets, so the report
+    shows the numbers behind the figures, not only the claims.
+    """
+    table = _by_control_trial(rows)
+    controls = [control for control in ("ticket", "reinit", "random_prune") if control in table]
+    rounds = sorted({row["round"] for row in rows})
+    header = ["round", "P_m (%)"]
+    for control in controls:
+        header += [f"{control}: test acc. at early stop (%)", f"{control}: early-stop iteration"]
+    lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
+    for round_index in rounds:
+        densities = [per_round[round_index]["density"] for per_trial in table.values()
+                     for per_round in per_trial.values() if round_index in per_round]
+        cells = [str(round_index), f"{100 * sum(densities) / len(densities):.1f}"]
+        for control in controls:
+            found = [per_round[round_index] for per_round in table[control].values() if round_index in per_round]
+            if not found:
+                cells += ["", ""]
+                continue
+            accuracies = [100 * float(row["test_acc_early_stop"]) for row in found]
+            stops = [float(row["early_stop_iter"]) for row in found]
+            cells.append(f"{sum(accuracies) / len(accuracies):.2f} [{min(accuracies):.2f}, {max(accuracies):.2f}]")
+            cells.append(f"{sum(stops) / len(stops):,.0f} [{min(stops):,.0f}, {max(stops):,.0f}]")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
 REPORT_BEGIN, REPORT_END = "<!-- claims:begin -->", "<!-- claims:end -->"
+ROUNDS_BEGIN, ROUNDS_END = "<!-- rounds:begin -->", "<!-- rounds:end -->"
+
+
+def _replace_block(text: str, begin: str, end: str, body: str) -> str:
+    """``text`` with what stands between ``begin`` and ``end`` replaced by ``body`` (appended if absent)."""
+    block = f"{begin}\n{body}{end}"
+    if begin in text and end in text:
+        return text[:text.index(begin)] + block + text[text.index(end) + len(end):]
+    return text + ("\n" if text else "") + block + "\n"
 
 
 def update_report(directory) -> Path:
-    """Recompute the claims table from ``directory/summary.csv`` into ``directory/README.md``.
+    """Recompute the tables of ``directory/README.md`` from ``directory/summary.csv``.
 
-    The table goes between the ``<!-- claims:begin -->`` and ``<!-- claims:end -->`` markers; the
-    prose around them is left alone (a README without markers gets the table appended).
+    The claims table goes between the ``<!-- claims:begin -->`` and ``<!-- claims:end -->``
+    markers, the per-round table (:func:`rounds_markdown`) between ``<!-- rounds:begin -->`` and
+    ``<!-- rounds:end -->``; the prose around them is left alone (a README without markers gets
+    the tables appended).
     """
     from .experiments import read_summary_csv
     from .files import atomic_write_bytes
 
     directory = Path(directory)
-    table = claims_markdown(paper_claims(read_summary_csv(directory / "summary.csv")))
-    block = f"{REPORT_BEGIN}\n{table}{REPORT_END}"
+    rows = read_summary_csv(directory / "summary.csv")
     readme = directory / "README.md"
     text = readme.read_text() if readme.exists() else ""
-    if REPORT_BEGIN in text and REPORT_END in text:
-        text = text[:text.index(REPORT_BEGIN)] + block + text[text.index(REPORT_END) + len(REPORT_END):]
-    else:
-        text = text + ("\n" if text else "") + block + "\n"
+    text = _replace_block(text, REPORT_BEGIN, REPORT_END, claims_markdown(paper_claims(rows)))
+    text = _replace_block(text, ROUNDS_BEGIN, ROUNDS_END, rounds_markdown(rows))
     atomic_write_bytes(readme, text.encode())
     return readme
 

@@ -6,7 +6,8 @@ import pytest
 
 from lthkit.cli import main
 from lthkit.experiments import read_summary_csv
-from lthkit.paper import PAPER_PM, REPORT_BEGIN, claims_markdown, paper_claims, update_report
+from lthkit.paper import (PAPER_PM, REPORT_BEGIN, ROUNDS_BEGIN, ROUNDS_END, claims_markdown, paper_claims,
+                          rounds_markdown, update_report)
 
 
 def rows_like_the_paper(trials=3):
@@ -66,11 +67,37 @@ def test_update_report_keeps_the_prose(tmp_path):
     lines = [",".join(SUMMARY_COLUMNS)] + [",".join(str(row[c]) for c in SUMMARY_COLUMNS)
                                           for row in rows_like_the_paper()]
     (tmp_path / "summary.csv").write_text("\n".join(lines) + "\n")
-    (tmp_path / "README.md").write_text(f"# Report\n\nprose before\n\n{REPORT_BEGIN}\nold\n<!-- claims:end -->\n\nafter\n")
+    (tmp_path / "README.md").write_text(f"# Report\n\nprose before\n\n{REPORT_BEGIN}\nold\n<!-- claims:end -->\n\n"
+                                        f"between\n\n{ROUNDS_BEGIN}\nstale\n{ROUNDS_END}\n\nafter\n")
     update_report(tmp_path)
     text = (tmp_path / "README.md").read_text()
     assert text.startswith("# Report\n\nprose before") and text.rstrip().endswith("after")
-    assert "old" not in text and "| dense network" in text
+    assert "old" not in text and "stale" not in text and "| dense network" in text
+    assert text.index("| dense network") < text.index("between") < text.index("| 16 | 2.9 |")
+    update_report(tmp_path)
+    assert (tmp_path / "README.md").read_text() == text, "recomputing gives the same report"
+
+
+def test_update_report_appends_the_tables_to_a_readme_without_markers(tmp_path):
+    from lthkit.experiments import SUMMARY_COLUMNS
+
+    lines = [",".join(SUMMARY_COLUMNS)] + [",".join(str(row[c]) for c in SUMMARY_COLUMNS)
+                                          for row in rows_like_the_paper(1)]
+    (tmp_path / "summary.csv").write_text("\n".join(lines) + "\n")
+    (tmp_path / "README.md").write_text("# Report\n")
+    text = update_report(tmp_path).read_text()
+    assert text.startswith("# Report\n") and "| dense network" in text and "| 0 | 100.0 |" in text
+
+
+def test_rounds_markdown_gives_mean_min_and_max_per_control():
+    table = rounds_markdown(rows_like_the_paper())
+    lines = table.strip().splitlines()
+    assert len(lines) == 2 + 17, "a header, a rule and one line per round"
+    assert lines[0].count("test acc. at early stop") == 3
+    dense = lines[2].split(" | ")
+    # ticket accuracies 98.00, 98.05, 98.10 over the three trials; every early stop at 5,000
+    assert dense[:4] == ["| 0", "100.0", "98.05 [98.00, 98.10]", "5,000 [5,000, 5,000]"]
+    assert lines[9].split(" | ")[1] == "21.1" and "3,000 [3,000, 3,000]" in lines[9]
 
 
 def test_reproduce_command_writes_the_outputs(mnist_root, tmp_path):
