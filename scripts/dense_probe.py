@@ -1,0 +1,98 @@
+#!/usr/bin/env python
+"""Probe what sets the dense LeNet-300-100's accuracy under the paper protocol.
+
+Trains the dense network of the `paper` preset (round 0 of `reproduce`, same seeds: same init and
+data order) with one thing changed, and writes one CSV row per seed:
+
+* ``standard``: lthkit as it is (inputs standardized with MNIST's mean and std, ``xavier_normal_``);
+* ``unit_inputs``: pixels in [0, 1], not standardized;
+* ``truncated_init``: Glorot variance from a normal truncated at 2 standard deviations (TensorFlow 1's
+  ``glorot_normal_initializer``), drawn from the same seed.
+
+With ``--rounds R`` it runs the winning ticket's whole IMP run (R pruning rounds) instead of the
+dense network alone, in its own run cache (``--cache``; the lthkit cache key does not know about the
+change made here, so it must never share a cache with normal runs), and writes `summary.csv` rows.
+
+Usage:
+    python scripts/dense_probe.py --variant unit_inputs --seeds 5-14 --patience 10000 --out probe.csv
+    python scripts/dense_probe.py --variant unit_inputs --seeds 1-1 --rounds 16 --cache /tmp/probe-cache --out imp.csv
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import dataclasses
+import math
+import sys
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from lthkit.data import MNIST_MEAN, MNIST_STD, MNISTData  # noqa: E402
+from lthkit.experiments import get_data, preset, run_experiment, write_summary_csv  # noqa: E402
+from lthkit.models import build_model  # noqa: E402
+from lthkit.train import train  # noqa: E402
+
+VARIANTS = ("standard", "unit_inputs", "truncated_init")
+
+
+def truncated_glorot_(model: torch.nn.Module, seed: int) -> None:
+    """TensorFlow 1's glorot_normal: truncated at ±2σ, σ scaled up so the variance is Glorot's."""
+    generator = torch.Generator().manual_seed(seed)
+    for module in model.modules():
+        if isinstance(module, torch.nn.Linear):
+            fan_out, fan_in = module.weight.shape
+            std = math.sqrt(2.0 / (fan_in + fan_out)) / 0.87962566103423978
+            with torch.no_grad():
+                values = torch.randn(module.weight.shape, generator=generator)
+                while (outside := values.abs() > 2).any():  # redraw until every value is inside ±2σ
+                    values[outside] = torch.randn(int(outside.sum()), generator=generator)
+                module.weight.copy_(values * std)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--variant", choices=VARIANTS, required=True)
+    parser.add_argument("--seeds", default="5-14", help="a range FIRST-LAST")
+    parser.add_argument("--patience", type=int, default=10000)
+    parser.add_argument("--rounds", type=int, help="run the ticket's IMP run with this many pruning rounds")
+    parser.add_argument("--cache", type=Path, help="a run cache of its own (required with --rounds)")
+    parser.add_argument("--out", type=Path, required=True)
+    args = parser.parse_args(argv)
+    first, last = (int(part) for part in args.seeds.split("-"))
+    torch.set_num_threads(1)
+    config = preset("paper")
+    train_config = dataclasses.replace(config.train, patience=args.patience)
+    data = get_data(config.data, device="cpu")
+    if args.variant == "unit_inputs":
+        data = MNISTData(*(getattr(data, field) * MNIST_STD + MNIST_MEAN if field.endswith("_x") else getattr(data, field)
+                           for field in MNISTData.__dataclass_fields__))
+    if args.rounds:
+        if args.variant == "truncated_init" or not args.cache:
+            parser.error("--rounds runs standard or unit_inputs, and needs --cache")
+        results = [run_experiment(dataclasses.replace(config, rounds=args.rounds, seed=seed, train=train_config),
+                                  cache_dir=args.cache, data=data, device="cpu", progress=False)
+                   for seed in range(first, last + 1)]
+        write_summary_csv(args.out, results)
+        return 0
+    rows = []
+    for seed in range(first, last + 1):
+        model = build_model(config.model, seed=seed)
+        if args.variant == "truncated_init":
+            truncated_glorot_(model, seed)
+        outcome = train(model, data, train_config, seed=seed, progress=False, description=f"seed {seed}")
+        rows.append(dict(variant=args.variant, seed=seed, early_stop_iter=outcome.early_stop_iteration,
+                         test_acc_early_stop=outcome.test_acc_early_stop, test_acc_final=outcome.test_acc_final))
+        print(rows[-1], flush=True)
+    with open(args.out, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
