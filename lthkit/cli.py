@@ -238,7 +238,7 @@ def command_paper_report(args: argparse.Namespace) -> int:
     from .paper import update_report
 
     readme = update_report(args.directory)
-    print(f"updated the claims table in {readme}")
+    print(f"updated the claims and per-round tables in {readme}")
     return 0
 
 
@@ -279,9 +279,10 @@ def build_parser() -> Parser:
     reproduce.set_defaults(handler=command_reproduce)
 
     report = commands.add_parser(
-        "paper-report", help="recompute the paper-claims table of a reproduce folder's README.md",
+        "paper-report", help="recompute the claims and per-round tables of a reproduce folder's README.md",
         description="Recompute, from DIRECTORY/summary.csv, the table that sets each of Frankle & Carbin's "
-                    "LeNet-300-100 claims beside our measurement, inside DIRECTORY/README.md.")
+                    "LeNet-300-100 claims beside our measurement, and the table of every round "
+                    "(mean [min, max] over trials per control), inside DIRECTORY/README.md.")
     report.add_argument("directory", type=Path, help="a folder written by `reproduce` (holds summary.csv)")
     report.set_defaults(handler=command_paper_report)
 
