@@ -103,9 +103,13 @@ def format_density_axis(ax, densities=None, max_ticks: int = 9) -> None:
     if densities is None:
         densities = [x for line in ax.get_lines() for x in np.asarray(line.get_xdata(), dtype=float)]
     ticks = []
-    for density in sorted({round(float(d), 6) for d in densities if d > 0}, reverse=True):
-        # Overlaid runs reach nearly equal densities (73.1% and 73.4%): one tick, not two on top of each other.
-        if not ticks or density < 0.97 * ticks[-1]:
+    candidates = sorted({round(float(d), 6) for d in densities if d > 0}, reverse=True)
+    # Overlaid runs reach nearly equal densities (71.0% and 67.1% on an axis from 100% to 45%): one
+    # tick, not two labels on top of each other. Close means within a share of the axis's log span.
+    span = math.log(candidates[0] / candidates[-1]) if candidates else 0.0
+    closest = max(math.log(1 / 0.97), span / (1.2 * max_ticks))
+    for density in candidates:
+        if not ticks or math.log(ticks[-1] / density) >= closest:
             ticks.append(density)
     if len(ticks) > max_ticks:
         step = (len(ticks) - 1) / (max_ticks - 1)

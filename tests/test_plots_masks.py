@@ -79,3 +79,29 @@ def test_nearly_equal_densities_of_overlaid_runs_share_one_tick():
     ax.plot([1.0, 0.734, 0.5], [1, 2, 3])
     format_density_axis(ax)
     assert list(ax.xaxis.get_major_locator()()) == [1.0, 0.734, 0.5]
+
+
+def test_overlaid_densities_close_on_a_short_axis_share_one_tick():
+    import matplotlib.pyplot as plt
+
+    from lthkit.plots import format_density_axis
+
+    _, ax = plt.subplots()
+    ax.plot([1.0, 0.71, 0.504], [1, 2, 3])     # global, 50% in 2 rounds
+    ax.plot([1.0, 0.671, 0.451], [1, 2, 3])    # 55% in 2 rounds
+    format_density_axis(ax)
+    ticks = list(ax.xaxis.get_major_locator()())
+    assert ticks == [1.0, 0.71, 0.504, 0.451], "71% and 67% would overlap on an axis from 100% to 45%"
+
+
+def test_the_paper_schedule_keeps_every_other_density():
+    import matplotlib.pyplot as plt
+
+    from lthkit.paper import PAPER_PM
+    from lthkit.plots import format_density_axis
+
+    _, ax = plt.subplots()
+    densities = [percent / 100 for percent in PAPER_PM[:17]]
+    ax.plot(densities, range(17))
+    format_density_axis(ax)
+    assert list(ax.xaxis.get_major_locator()()) == pytest.approx(densities[::2])
