@@ -16,6 +16,8 @@ change made here, so it must never share a cache with normal runs), and writes `
 Usage:
     python scripts/dense_probe.py --variant unit_inputs --seeds 5-14 --patience 10000 --out probe.csv
     python scripts/dense_probe.py --variant unit_inputs --seeds 1-1 --rounds 16 --cache /tmp/probe-cache --out imp.csv
+    python scripts/dense_probe.py --variant unit_inputs --seeds 1-1 --rounds 16 --cache /tmp/probe-cache \
+        --controls ticket,reinit,random_prune --out imp-controls.csv
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from lthkit.data import MNIST_MEAN, MNIST_STD, MNISTData  # noqa: E402
 from lthkit.experiments import get_data, preset, run_experiment, write_summary_csv  # noqa: E402
+from lthkit.lottery import CONTROLS  # noqa: E402
 from lthkit.models import build_model  # noqa: E402
 from lthkit.train import train  # noqa: E402
 
@@ -60,6 +63,8 @@ def main(argv=None) -> int:
     parser.add_argument("--patience", type=int, default=10000)
     parser.add_argument("--rounds", type=int, help="run the ticket's IMP run with this many pruning rounds")
     parser.add_argument("--cache", type=Path, help="a run cache of its own (required with --rounds)")
+    parser.add_argument("--controls", default="ticket",
+                        help="with --rounds: comma-separated controls to run (ticket, reinit, random_prune)")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
     first, last = (int(part) for part in args.seeds.split("-"))
@@ -73,9 +78,13 @@ def main(argv=None) -> int:
     if args.rounds:
         if args.variant == "truncated_init" or not args.cache:
             parser.error("--rounds runs standard or unit_inputs, and needs --cache")
-        results = [run_experiment(dataclasses.replace(config, rounds=args.rounds, seed=seed, train=train_config),
+        controls = args.controls.split(",")
+        if not set(controls) <= set(CONTROLS):
+            parser.error(f"--controls: choose from {', '.join(CONTROLS)}")
+        results = [run_experiment(dataclasses.replace(config, rounds=args.rounds, seed=seed, train=train_config,
+                                                      control=control),
                                   cache_dir=args.cache, data=data, device="cpu", progress=False)
-                   for seed in range(first, last + 1)]
+                   for seed in range(first, last + 1) for control in controls]
         write_summary_csv(args.out, results)
         return 0
     rows = []
