@@ -22,7 +22,7 @@ import typing
 from pathlib import Path
 
 from . import LthkitError, __version__
-from .data import DataConfig
+from .data import INPUT_SCALINGS, DataConfig
 from .lottery import CONTROLS, REWINDS
 from .masks import SCOPES
 from .models import MODELS
@@ -147,7 +147,7 @@ def add_lottery_flags(parser: argparse.ArgumentParser, default_preset: str = "fa
     parser.add_argument("--data", type=Path, help="MNIST root (default: $LTHKIT_DATA or data/ in the repo)")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bars")
     add_dataclass_flags(parser, TrainConfig, title="training (TrainConfig)", choices={"optimizer": OPTIMIZERS})
-    add_dataclass_flags(parser, DataConfig, title="data (DataConfig)")
+    add_dataclass_flags(parser, DataConfig, title="data (DataConfig)", choices={"inputs": INPUT_SCALINGS})
 
 
 def config_from_args(args: argparse.Namespace):

@@ -35,6 +35,8 @@ MNIST_FILES = (
 )
 #: Mean and standard deviation of the MNIST training pixels (scaled to [0, 1]).
 MNIST_MEAN, MNIST_STD = 0.1307, 0.3081
+#: How pixels can be scaled: standardized with MNIST's mean and std (the default), or kept in [0, 1].
+INPUT_SCALINGS = ("standardized", "unit")
 #: Size of the validation set the paper holds out of the 60,000 training images.
 PAPER_VALIDATION_SIZE = 5000
 
@@ -73,14 +75,20 @@ class DataConfig:
         train_size: use only this many of the remaining training images (``None``: all 55,000).
         test_size: use only the first this many test images (``None``: all 10,000).
         split_seed: seed of the permutation that picks validation and training images.
+        inputs: how pixels are scaled: ``"standardized"`` (MNIST's mean subtracted, divided by
+            its standard deviation) or ``"unit"`` (pixels in [0, 1]; with these the paper's dense
+            LeNet-300-100 measured 0.2 points higher, see results/paper-lenet300).
     """
 
     validation_size: int = PAPER_VALIDATION_SIZE
     train_size: int | None = None
     test_size: int | None = None
     split_seed: int = 0
+    inputs: str = "standardized"
 
     def __post_init__(self):
+        if self.inputs not in INPUT_SCALINGS:
+            raise LthkitError(f"inputs must be one of {', '.join(INPUT_SCALINGS)}, got {self.inputs!r}")
         if not isinstance(self.validation_size, int) or not 0 < self.validation_size < 60000:
             raise LthkitError(f"validation_size must be an integer in (0, 60000), got {self.validation_size!r}")
         for name in ("train_size", "test_size"):
@@ -175,9 +183,11 @@ def read_mnist_raw(root: str | os.PathLike | None = None, *, download: bool = Tr
     return train.data, train.targets, test.data, test.targets
 
 
-def normalize_images(images: torch.Tensor) -> torch.Tensor:
-    """Scale uint8 images to [0, 1], normalize with MNIST's mean/std, add a channel axis."""
-    return ((images.float() / 255.0 - MNIST_MEAN) / MNIST_STD).unsqueeze(1)
+def normalize_images(images: torch.Tensor, inputs: str = "standardized") -> torch.Tensor:
+    """Scale uint8 images to [0, 1], standardize them with MNIST's mean/std unless ``inputs`` is
+    ``"unit"``, and add a channel axis."""
+    unit = images.float() / 255.0
+    return (unit if inputs == "unit" else (unit - MNIST_MEAN) / MNIST_STD).unsqueeze(1)
 
 
 def load_mnist(config: DataConfig | None = None, *, root: str | os.PathLike | None = None,
@@ -221,7 +231,7 @@ def load_mnist(config: DataConfig | None = None, *, root: str | os.PathLike | No
     test_end = len(test_labels) if config.test_size is None else min(config.test_size, len(test_labels))
 
     def prepare(images, labels):
-        return normalize_images(images).to(device), labels.long().to(device)
+        return normalize_images(images, config.inputs).to(device), labels.long().to(device)
 
     return MNISTData(*prepare(train_images[train_index], train_labels[train_index]),
                      *prepare(train_images[val_index], train_labels[val_index]),

@@ -74,8 +74,18 @@ def test_damaged_gz_is_named(tmp_path):
         read_mnist_raw(tmp_path, download=False)
 
 
+def test_unit_inputs_keep_pixels_in_zero_one_and_the_same_split(mnist_root):
+    standardized = load_mnist(DataConfig(validation_size=100), root=mnist_root, download=False)
+    unit = load_mnist(DataConfig(validation_size=100, inputs="unit"), root=mnist_root, download=False)
+    assert unit.train_x.min() >= 0 and unit.train_x.max() <= 1 and unit.train_x.max() > 0.9
+    # The same images in the same order, only scaled differently.
+    assert torch.allclose(standardized.train_x * 0.3081 + 0.1307, unit.train_x, atol=1e-6)
+    assert torch.equal(standardized.val_y, unit.val_y) and torch.equal(standardized.test_y, unit.test_y)
+
+
 def test_bad_data_config():
-    for bad in (dict(validation_size=0), dict(validation_size=60000), dict(train_size=0), dict(test_size=-1)):
+    for bad in (dict(validation_size=0), dict(validation_size=60000), dict(train_size=0), dict(test_size=-1),
+                dict(inputs="raw")):
         with pytest.raises(LthkitError):
             DataConfig(**bad)
 
