@@ -318,7 +318,7 @@ def rounds_markdown(rows) -> str:
     shows the numbers behind the figures, not only the claims.
     """
     table = _by_control_trial(rows)
-    controls = [control for control in ("ticket", "reinit", "random_prune") if control in table]
+    controls = [control for control in CONTROLS if control in table]
     rounds = sorted({row["round"] for row in rows})
     header = ["round", "P_m (%)"]
     for control in controls:
@@ -394,14 +394,21 @@ def patience_effect(curve: dict, patience: int) -> dict:
         >>> patience_effect({"iteration": [0, 100, 200, 300], "val_loss": [2.0, 1.0, 1.5, 0.5]}, 100)
         {'stop_iteration': 200, 'early_stop_with_patience': 100, 'early_stop_full': 300, 'moved': True}
     """
+    from .train import RunLog, TrainConfig
+
+    # The replay goes through the training loop's own record (its notion of a new minimum and its
+    # patience test), so it cannot disagree with what training with patience does.
     iterations, losses = curve["iteration"], curve["val_loss"]
-    best_iteration, best_loss, stop = None, None, iterations[-1]
+    with_patience = RunLog(TrainConfig(patience=patience), iterations[0])
+    full = RunLog(TrainConfig(), iterations[0])
+    stop = None
     for iteration, loss in zip(iterations, losses):
-        if best_loss is None or loss < best_loss:
-            best_iteration, best_loss = iteration, loss
-        if iteration - best_iteration >= patience:
-            stop = iteration
-            break
-    full = iterations[min(range(len(losses)), key=losses.__getitem__)]
-    return {"stop_iteration": stop, "early_stop_with_patience": best_iteration, "early_stop_full": full,
-            "moved": best_iteration != full}
+        point = dict(val_loss=loss, val_acc=None, train_loss=None, test_acc=None, state=dict)
+        full.add_point(iteration, **point)
+        if stop is None:  # the run with patience sees no point after its stop
+            with_patience.add_point(iteration, **point)
+            if with_patience.patience_exhausted(iteration, iterations[-1]):
+                stop = iteration
+    early_with, early_full = with_patience.best["iteration"], full.best["iteration"]
+    return {"stop_iteration": iterations[-1] if stop is None else stop, "early_stop_with_patience": early_with,
+            "early_stop_full": early_full, "moved": early_with != early_full}

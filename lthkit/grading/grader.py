@@ -145,10 +145,9 @@ def evaluate(kata: KataSpec, name: str, outcome: Outcome, inputs: list[dict], no
     if results.get("function_module") == "lthkit.kata":
         notes.append("this is the kit's reference solution, lthkit.kata." + kata.function)
     findings = {check.name: [] for check in kata.checks}
-    for case, case_inputs, record in zip(kata.cases, inputs, cases):
+    for case, case_inputs, record, error in zip(kata.cases, inputs, cases, raised):
         record = record if isinstance(record, dict) else {}
         outputs = record.get("outputs") if isinstance(record.get("outputs"), dict) else {}
-        error = _valid_error(record.get("error"))
         try:
             context = kata.context(case, case_inputs, outputs, error)
         except Exception as problem:  # noqa: BLE001
