@@ -15,18 +15,16 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import math
 import sys
 import types
 import typing
 from pathlib import Path
 
 from . import LthkitError, __version__
-from .data import INPUT_SCALINGS, DataConfig
-from .lottery import CONTROLS, REWINDS
-from .masks import SCOPES
-from .models import MODELS
-from .train import OPTIMIZERS, TrainConfig
+from .data import DataConfig
+from .fields import field_help, parse_positive
+from .lottery import CONTROLS, LotteryConfig
+from .train import TrainConfig
 
 
 class Parser(argparse.ArgumentParser):
@@ -36,139 +34,122 @@ class Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
 
 
-def _parse_optional(kind):
+def _parse_typed(kind, optional: bool):
+    """A flag parser for a field of type ``kind`` (``none`` reads as None where the field is optional)."""
     def parse(text: str):
-        if text.lower() in ("none", "null", ""):
+        if optional and text.lower() in ("none", "null", ""):
             return None
-        return kind(text)
-    parse.__name__ = kind.__name__
+        try:
+            return kind(text)
+        except ValueError:
+            what = {int: "an integer", float: "a number"}.get(kind, kind.__name__)
+            raise argparse.ArgumentTypeError(f"expected {what}{' or none' if optional else ''}, got {text!r}") from None
     return parse
 
 
-def add_dataclass_flags(parser: argparse.ArgumentParser, cls, *, title: str, choices: dict | None = None) -> None:
-    """Add one ``--flag`` per field of dataclass ``cls``; a flag not given leaves the preset's value."""
-    group = parser.add_argument_group(title)
+def add_dataclass_flags(parser: argparse.ArgumentParser, cls, *, title: str | None = None,
+                        default_note: str = "") -> None:
+    """Add one ``--flag`` per field of dataclass ``cls``, described by the field's metadata.
+
+    The metadata keys are described in :mod:`lthkit.fields`. A flag that is not given leaves the
+    preset's value (it is absent from the parsed namespace); :func:`dataclass_changes` reads the
+    given ones back.
+
+    Args:
+        parser: where the flags go.
+        cls: a config dataclass (:class:`~lthkit.train.TrainConfig`, ...).
+        title: put the flags in an argument group with this title (``None``: in ``parser`` itself).
+        default_note: appended to every flag's help, e.g. ``" (default: the preset's)"``.
+    """
+    target = parser if title is None else parser.add_argument_group(title)
+    exclusive: dict[str, argparse._MutuallyExclusiveGroup] = {}
     hints = typing.get_type_hints(cls)
-    docs = _field_docs(cls)
     for field in dataclasses.fields(cls):
-        flag = "--" + field.name.replace("_", "-")
+        meta = field.metadata
+        if not meta.get("cli", True):
+            continue
+        group = target
+        if "exclusive" in meta:
+            if meta["exclusive"] not in exclusive:
+                exclusive[meta["exclusive"]] = target.add_mutually_exclusive_group()
+            group = exclusive[meta["exclusive"]]
+        flag = meta.get("flag", "--" + field.name.replace("_", "-"))
+        options = {"dest": field.name, "default": argparse.SUPPRESS, "help": field_help(field) + default_note}
         hint = hints[field.name]
         kinds = [k for k in typing.get_args(hint) if k is not type(None)] if _is_union(hint) else [hint]
-        kind = kinds[0]
-        help_text = docs.get(field.name, field.name).replace("``", "") + " (default: the preset's)"
-        if kind is bool:
-            group.add_argument(flag, dest=field.name, action=argparse.BooleanOptionalAction,
-                               default=argparse.SUPPRESS, help=help_text)
+        if kinds[0] is bool:
+            group.add_argument(flag, action=argparse.BooleanOptionalAction, **options)
             continue
         optional = _is_union(hint) and type(None) in typing.get_args(hint)
-        parse = _parse_optional(kind) if optional else kind
-        field_choices = (choices or {}).get(field.name)
-        group.add_argument(flag, dest=field.name, type=parse, default=argparse.SUPPRESS, choices=field_choices,
-                           metavar=None if field_choices else field.name.upper(), help=help_text)
+        options["type"] = meta.get("parse") or _parse_typed(kinds[0], optional)
+        if "choices" in meta:
+            options["choices"] = meta["choices"]
+        else:
+            options["metavar"] = meta.get("metavar", field.name.upper())
+        if meta.get("repeat"):
+            options["action"] = "append"
+        group.add_argument(flag, **options)
 
 
 def _is_union(hint) -> bool:
     return typing.get_origin(hint) in (typing.Union, types.UnionType)
 
 
-def _field_docs(cls) -> dict[str, str]:
-    """First sentence of each field's entry in the class docstring's Attributes section."""
-    docs, current = {}, None
-    for line in (cls.__doc__ or "").splitlines():
-        stripped = line.strip()
-        if ":" in stripped and stripped.split(":")[0].isidentifier() and line.startswith(" " * 8) \
-                and not line.startswith(" " * 12):
-            current, text = stripped.split(":", 1)
-            docs[current] = text.strip()
-        elif current and stripped and line.startswith(" " * 12):
-            docs[current] += " " + stripped
-        elif not stripped:
-            current = None
-    return {name: text.split(". ")[0].rstrip(".") for name, text in docs.items()}
-
-
 def dataclass_changes(args: argparse.Namespace, cls) -> dict:
-    """The fields of ``cls`` that were given on the command line (``none`` included, as None)."""
+    """The fields of ``cls`` that were given on the command line (``none`` included, as None).
+
+    A given field whose metadata ``replaces`` another field that was not given sets that one to
+    None (``--epochs 3`` means "not the preset's iterations").
+    """
     given = vars(args)
-    return {f.name: given[f.name] for f in dataclasses.fields(cls) if f.name in given}
-
-
-def _fraction(text: str) -> float:
-    value = float(text)
-    if math.isnan(value) or not 0 <= value < 1:
-        raise argparse.ArgumentTypeError(f"must be in [0, 1), got {text}")
-    return value
-
-
-def _layer_rate(text: str) -> tuple[str, float]:
-    name, sep, rate = text.partition("=")
-    if not sep or not name:
-        raise argparse.ArgumentTypeError(f"expected NAME=RATE, got {text!r}")
-    return name, _fraction(rate)
-
-
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {text}")
-    return value
+    # Fields without a flag (``cli: False``) may share a name with a command's own flag (--seed, --data).
+    changes = {f.name: given[f.name] for f in dataclasses.fields(cls)
+               if f.name in given and f.metadata.get("cli", True)}
+    for f in dataclasses.fields(cls):
+        replaced = f.metadata.get("replaces")
+        if f.name in changes and replaced and replaced not in changes:
+            changes[replaced] = None
+    return changes
 
 
 def add_lottery_flags(parser: argparse.ArgumentParser, default_preset: str = "fast") -> None:
-    """The IMP flags shared by ``run`` and ``reproduce``."""
+    """The IMP flags shared by ``run`` and ``reproduce``: the preset, the configs' fields and the run's options."""
     from .experiments import PRESETS
 
     parser.add_argument("--preset", choices=sorted(PRESETS), default=default_preset,
                         help="starting configuration: 'fast' (a 10k-image subset, 1,500 iterations) or 'paper' "
                              f"(Frankle & Carbin's LeNet protocol); the flags below change it (default: {default_preset})")
-    parser.add_argument("--rounds", type=_positive_int, help="pruning rounds after the dense round 0")
-    rate = parser.add_mutually_exclusive_group()
-    rate.add_argument("--rate", type=_fraction, dest="prune_rate",
-                      help="fraction of the surviving weights pruned per round, in [0, 1)")
-    rate.add_argument("--sparsity", type=_fraction, dest="target_sparsity",
-                      help="target sparsity after all rounds, in [0, 1); the per-round rate becomes "
-                           "1 - (1 - sparsity)^(1/rounds)")
-    parser.add_argument("--scope", choices=SCOPES, help="one magnitude threshold across layers (global) or per layer")
-    parser.add_argument("--layer-rate", type=_layer_rate, action="append", metavar="NAME=RATE",
-                        help="per-layer rate override, e.g. output=0.1 or fc1=0.3 (repeatable; replaces the "
-                             "preset's overrides)")
-    parser.add_argument("--rewind", choices=REWINDS,
-                        help="where survivors go after pruning: init (θ₀), iteration (θ_k), fraction (θ_k at a "
-                             "fraction of training) or none (keep the trained weights)")
-    parser.add_argument("--rewind-iteration", type=int, help="k for --rewind iteration")
-    parser.add_argument("--rewind-fraction", type=_fraction, help="fraction of training for --rewind fraction")
-    parser.add_argument("--model", choices=sorted(MODELS), help="the network")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the first trial (default: 0)")
-    parser.add_argument("--trials", type=_positive_int, default=1,
+    add_dataclass_flags(parser, LotteryConfig)
+    parser.add_argument("--seed", type=_parse_typed(int, False), default=0,
+                        help="seed of the first trial (default: 0)")
+    parser.add_argument("--trials", type=parse_positive(int), default=1,
                         help="independent trials, seeds SEED, SEED+1, ... (default: 1)")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
                         help="where to train (default: the GPU when there is one)")
     parser.add_argument("--cache", type=Path, help="cache folder (default: $LTHKIT_CACHE or cache/ in the repo)")
     parser.add_argument("--data", type=Path, help="MNIST root (default: $LTHKIT_DATA or data/ in the repo)")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bars")
-    add_dataclass_flags(parser, TrainConfig, title="training (TrainConfig)", choices={"optimizer": OPTIMIZERS})
-    add_dataclass_flags(parser, DataConfig, title="data (DataConfig)", choices={"inputs": INPUT_SCALINGS})
+    add_dataclass_flags(parser, TrainConfig, title="training (TrainConfig)", default_note=" (default: the preset's)")
+    add_dataclass_flags(parser, DataConfig, title="data (DataConfig)", default_note=" (default: the preset's)")
 
 
-def config_from_args(args: argparse.Namespace):
-    """The :class:`~lthkit.lottery.LotteryConfig` the flags describe (before trials and control)."""
+def config_from_args(args: argparse.Namespace) -> LotteryConfig:
+    """The :class:`~lthkit.lottery.LotteryConfig` the flags describe (before trials and control).
+
+    Raises:
+        LthkitError: the flags describe no valid config (checked here, before any data or cache is touched),
+            including any trial's seed past 64 bits.
+    """
     from .experiments import preset
 
-    changes = {name: getattr(args, name) for name in ("rounds", "prune_rate", "target_sparsity", "scope", "rewind",
-                                                     "rewind_iteration", "rewind_fraction", "model")
-               if getattr(args, name) is not None}
-    if args.layer_rate is not None:
-        changes["layer_rates"] = tuple(args.layer_rate)
-    if args.target_sparsity is not None:
-        changes["prune_rate"] = None
+    changes = dataclass_changes(args, LotteryConfig)
     changes["train"] = dataclass_changes(args, TrainConfig)
-    # One budget replaces the other: --epochs 3 means "not the preset's iterations".
-    if "epochs" in changes["train"] and "iterations" not in changes["train"]:
-        changes["train"]["iterations"] = None
-    if "iterations" in changes["train"] and "epochs" not in changes["train"]:
-        changes["train"]["epochs"] = None
     changes["data"] = dataclass_changes(args, DataConfig)
-    return preset(args.preset, **changes)
+    config = preset(args.preset, **changes)
+    last_seed = args.seed + getattr(args, "trials", 1) - 1
+    for seed in {args.seed, last_seed}:
+        config.replace(seed=seed)  # a seed out of range fails here, before any work
+    return config
 
 
 def resolve_device(name: str) -> str:
@@ -256,27 +237,24 @@ def build_parser() -> Parser:
     parser.add_argument("--version", action="version", version=f"lthkit {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
 
-    run = commands.add_parser(
-        "run", help="run iterative magnitude pruning and write results.json, summary.csv and a plot",
-        description="Run iterative magnitude pruning (cached and resumable) and write results.json, summary.csv "
-                    "and accuracy_vs_density.png into --out.")
-    add_lottery_flags(run)
-    run.add_argument("--control", choices=(*CONTROLS, "all"), default="ticket",
-                     help="what to train each round: the winning ticket, random re-init with its mask, random "
-                          "pruning with its per-layer counts, or all three (default: ticket)")
-    run.add_argument("--out", type=Path, required=True, help="folder for the results")
-    run.set_defaults(handler=command_run)
-
-    reproduce = commands.add_parser(
-        "reproduce", help="run Frankle & Carbin's LeNet-300-100 protocol: summary.csv and the paper's figures",
-        description="Run the paper preset for several trials and all three controls (resumable through the cache) "
-                    "and write summary.csv, accuracy_vs_density.png, early_stop_vs_density.png and run_info.json "
-                    "into --out, updated after every finished run.")
-    add_lottery_flags(reproduce, default_preset="paper")
-    reproduce.add_argument("--control", type=_controls, default=list(CONTROLS),
-                           help="comma-separated controls to run, or all (default: all)")
-    reproduce.add_argument("--out", type=Path, required=True, help="folder for the results")
-    reproduce.set_defaults(handler=command_reproduce)
+    for name, summary, description, default_preset, control, handler in (
+            ("run", "run iterative magnitude pruning and write results.json, summary.csv and a plot",
+             "Run iterative magnitude pruning (cached and resumable) and write results.json, summary.csv and "
+             "accuracy_vs_density.png into --out.", "fast",
+             dict(choices=(*CONTROLS, "all"), default="ticket",
+                  help="what to train each round: the winning ticket, random re-init with its mask, random "
+                       "pruning with its per-layer counts, or all three (default: ticket)"), command_run),
+            ("reproduce", "run Frankle & Carbin's LeNet-300-100 protocol: summary.csv and the paper's figures",
+             "Run the paper preset for several trials and all three controls (resumable through the cache) and "
+             "write summary.csv, accuracy_vs_density.png, early_stop_vs_density.png and run_info.json into --out, "
+             "updated after every finished run.", "paper",
+             dict(type=_controls, default=list(CONTROLS), help="comma-separated controls to run, or all (default: all)"),
+             command_reproduce)):
+        command = commands.add_parser(name, help=summary, description=description)
+        add_lottery_flags(command, default_preset=default_preset)
+        command.add_argument("--control", **control)
+        command.add_argument("--out", type=Path, required=True, help="folder for the results")
+        command.set_defaults(handler=handler)
 
     report = commands.add_parser(
         "paper-report", help="recompute the claims and per-round tables of a reproduce folder's README.md",

@@ -19,12 +19,13 @@ torchvision expects the files in ``<root>/MNIST/raw/``.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 
 from . import LthkitError
+from .fields import SEED_LIMIT, check_choice, check_int, document_fields
 
 #: The four original MNIST files, as torchvision looks for them in ``<root>/MNIST/raw/``.
 MNIST_FILES = (
@@ -39,6 +40,8 @@ MNIST_MEAN, MNIST_STD = 0.1307, 0.3081
 INPUT_SCALINGS = ("standardized", "unit")
 #: Size of the validation set the paper holds out of the 60,000 training images.
 PAPER_VALIDATION_SIZE = 5000
+#: Images in MNIST's training file.
+MNIST_TRAIN_IMAGES = 60_000
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -65,36 +68,43 @@ def data_root(root: str | os.PathLike | None = None) -> Path:
     return REPO_ROOT / "data"
 
 
+@document_fields
 @dataclass(frozen=True)
 class DataConfig:
     """Which images to use: the paper's split, optionally a subset for fast modes.
 
-    Attributes:
-        validation_size: images held out of the 60,000 training images for validation
-            (the paper: 5,000). The hold-out is a seeded random choice.
-        train_size: use only this many of the remaining training images (``None``: all 55,000).
-        test_size: use only the first this many test images (``None``: all 10,000).
-        split_seed: seed of the permutation that picks validation and training images.
-        inputs: how pixels are scaled: ``"standardized"`` (MNIST's mean subtracted, divided by
-            its standard deviation) or ``"unit"`` (pixels in [0, 1]; with these the paper's dense
-            LeNet-300-100 measured 0.2 points higher, see results/paper-lenet300).
+    Every field is checked at construction (a one-line :class:`~lthkit.LthkitError` names the field).
     """
 
-    validation_size: int = PAPER_VALIDATION_SIZE
-    train_size: int | None = None
-    test_size: int | None = None
-    split_seed: int = 0
-    inputs: str = "standardized"
+    validation_size: int = field(default=PAPER_VALIDATION_SIZE, metadata={
+        "help": "images held out of the 60,000 training images for validation (the paper: 5,000)",
+        "doc": "The hold-out is a seeded random choice."})
+    train_size: int | None = field(default=None, metadata={
+        "help": "use only this many of the remaining training images (None: all 55,000)"})
+    test_size: int | None = field(default=None, metadata={
+        "help": "use only the first this many test images (None: all 10,000)"})
+    split_seed: int = field(default=0, metadata={
+        "help": "seed of the permutation that picks validation and training images"})
+    inputs: str = field(default="standardized", metadata={
+        "help": 'how pixels are scaled: "standardized" (MNIST\'s mean subtracted, divided by its standard '
+                'deviation) or "unit" (pixels in [0, 1]; with these the paper\'s dense LeNet-300-100 measured 0.2 '
+                'points higher, see results/paper-lenet300)', "choices": INPUT_SCALINGS})
 
     def __post_init__(self):
-        if self.inputs not in INPUT_SCALINGS:
-            raise LthkitError(f"inputs must be one of {', '.join(INPUT_SCALINGS)}, got {self.inputs!r}")
-        if not isinstance(self.validation_size, int) or not 0 < self.validation_size < 60000:
-            raise LthkitError(f"validation_size must be an integer in (0, 60000), got {self.validation_size!r}")
-        for name in ("train_size", "test_size"):
-            value = getattr(self, name)
-            if value is not None and (not isinstance(value, int) or value < 1):
-                raise LthkitError(f"{name} must be a positive integer or None, got {value!r}")
+        check_choice(self.inputs, "inputs", INPUT_SCALINGS)
+        check_int(self.validation_size, "validation_size", minimum=1, limit=MNIST_TRAIN_IMAGES)
+        check_int(self.train_size, "train_size", minimum=1, optional=True)
+        check_int(self.test_size, "test_size", minimum=1, optional=True)
+        check_int(self.split_seed, "split_seed", minimum=0, limit=SEED_LIMIT)
+        if self.train_size is not None and self.train_size > MNIST_TRAIN_IMAGES - self.validation_size:
+            raise LthkitError(f"train_size {self.train_size} is larger than the "
+                              f"{MNIST_TRAIN_IMAGES - self.validation_size} training images left after the "
+                              f"validation hold-out")
+
+    @property
+    def train_count(self) -> int:
+        """How many training images this split has with the full MNIST training file."""
+        return MNIST_TRAIN_IMAGES - self.validation_size if self.train_size is None else self.train_size
 
 
 @dataclass

@@ -88,9 +88,10 @@ def cache_root(cache_dir=None) -> Path:
     return Path(env).expanduser() if env else REPO_ROOT / "cache"
 
 
-def cache_key(config: LotteryConfig) -> str:
-    """The cache key of a config: its hash together with :func:`code_version`."""
-    payload = json.dumps({"config": config.to_dict(), "code": code_version()}, sort_keys=True)
+def cache_key(config: LotteryConfig, code: str | None = None) -> str:
+    """The cache key of a config: its hash together with ``code`` (default: :func:`code_version`)."""
+    payload = json.dumps({"config": config.to_dict(), "code": code_version() if code is None else code},
+                         sort_keys=True)
     return hashlib.sha256(payload.encode()).hexdigest()[:24]
 
 

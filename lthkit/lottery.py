@@ -30,6 +30,7 @@ import hashlib
 import json
 import math
 from dataclasses import asdict, dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Callable, Protocol
 
@@ -38,7 +39,9 @@ import torch
 from . import LthkitError, __version__
 from .data import DataConfig, MNISTData
 from .files import atomic_save_tensors, atomic_write_json
-from .masks import (SCOPES, Masks, check_fraction, density, full_masks, layer_densities, layer_rate_overrides,
+from .fields import (SEED_LIMIT, check_choice, check_fraction, check_int, document_fields, nested_config,
+                     parse_fraction, parse_layer_rate, parse_positive, set_fields)
+from .masks import (SCOPES, Masks, density, full_masks, layer_densities, layer_rate_overrides,
                     magnitude_masks, prunable_weights, random_masks_like)
 from .models import MODELS, build_model
 from .train import TrainConfig, TrainResult, train
@@ -52,74 +55,72 @@ CONTROLS = ("ticket", "reinit", "random_prune")
 DEFAULT_PRUNE_RATE = 0.2
 
 
+@document_fields
 @dataclass(frozen=True)
 class LotteryConfig:
     """Everything that determines one IMP run (and its cache key).
 
-    Attributes:
-        model: a name from :data:`lthkit.models.MODELS`.
-        rounds: pruning rounds after the dense round 0 (at least 1).
-        prune_rate: fraction of the surviving weights removed per round.
-        target_sparsity: alternatively, the sparsity ``s`` to reach after ``rounds`` rounds; the
-            per-round rate is then ``p = 1 − (1 − s)^(1/rounds)``. Give at most one of the two
-            (neither: 0.2, the paper's).
-        scope: ``"layer"`` (each layer loses ``p`` of its survivors; the paper's LeNet) or
-            ``"global"`` (one magnitude threshold across layers).
-        layer_rates: per-layer overrides as ``(("output", 0.1),)``: keys are module or weight
-            names, or ``"output"`` for the last layer. Overridden layers are pruned on their own.
-        rewind: ``"init"`` (θ₀), ``"iteration"`` (θ_k, k = ``rewind_iteration``), ``"fraction"``
-            (θ_k, k = ``rewind_fraction`` × budget: late rewinding) or ``"none"``.
-        rewind_iteration: k for ``rewind="iteration"``.
-        rewind_fraction: the fraction of the training budget for ``rewind="fraction"``.
-        control: ``"ticket"``, ``"reinit"`` or ``"random_prune"``.
-        train: the training hyperparameters of every round.
-        data: the data split.
-        seed: the trial: seeds θ₀, the batch order and the controls' random draws.
+    Every field is checked at construction, together with what the fields must agree on (the
+    layer names of ``layer_rates`` exist in ``model``; the rewind point lies inside the training
+    budget of the data split); each problem is a one-line :class:`~lthkit.LthkitError` that names
+    the field. ``train`` and ``data`` may be given as dicts of their fields.
     """
 
-    model: str = "lenet300_100"
-    rounds: int = 5
-    prune_rate: float | None = None
-    target_sparsity: float | None = None
-    scope: str = "layer"
-    layer_rates: tuple = (("output", 0.1),)
-    rewind: str = "init"
-    rewind_iteration: int = 0
-    rewind_fraction: float = 0.0
-    control: str = "ticket"
-    train: TrainConfig = TrainConfig()
-    data: DataConfig = DataConfig()
-    seed: int = 0
+    model: str = field(default="lenet300_100", metadata={"help": "the network", "choices": sorted(MODELS)})
+    rounds: int = field(default=5, metadata={
+        "help": "pruning rounds after the dense round 0", "parse": parse_positive(int)})
+    prune_rate: float | None = field(default=None, metadata={
+        "help": "fraction of the surviving weights pruned per round, in [0, 1)", "flag": "--rate",
+        "parse": parse_fraction, "exclusive": "rate", "replaces": "target_sparsity"})
+    target_sparsity: float | None = field(default=None, metadata={
+        "help": "target sparsity after all rounds, in [0, 1); the per-round rate becomes "
+                "1 - (1 - sparsity)^(1/rounds)",
+        "doc": "Give at most one of prune_rate and target_sparsity (neither: 0.2, the paper's).",
+        "flag": "--sparsity", "parse": parse_fraction, "exclusive": "rate", "replaces": "prune_rate"})
+    scope: str = field(default="layer", metadata={
+        "help": "one magnitude threshold across layers (global) or per layer", "choices": SCOPES})
+    layer_rates: tuple = field(default=(("output", 0.1),), metadata={
+        "help": "per-layer rate override, e.g. output=0.1 or fc1=0.3 (repeatable; replaces the preset's overrides)",
+        "doc": 'Given as ``(("output", 0.1),)`` or a dict; keys are module or weight names, or ``"output"`` for '
+               "the last layer. Overridden layers are pruned on their own.",
+        "flag": "--layer-rate", "parse": parse_layer_rate, "repeat": True, "metavar": "NAME=RATE"})
+    rewind: str = field(default="init", metadata={
+        "help": "where survivors go after pruning: init (θ₀), iteration (θ_k), fraction (θ_k at a fraction of "
+                "training) or none (keep the trained weights)", "choices": REWINDS})
+    rewind_iteration: int = field(default=0, metadata={"help": "k for --rewind iteration"})
+    rewind_fraction: float = field(default=0.0, metadata={
+        "help": "fraction of training for --rewind fraction", "parse": parse_fraction})
+    control: str = field(default="ticket", metadata={
+        "help": 'what each round trains: "ticket", "reinit" or "random_prune"', "cli": False})
+    train: TrainConfig = field(default=TrainConfig(), metadata={
+        "help": "the training hyperparameters of every round", "cli": False})
+    data: DataConfig = field(default=DataConfig(), metadata={"help": "the data split", "cli": False})
+    seed: int = field(default=0, metadata={
+        "help": "the trial: seeds θ₀, the batch order and the controls' random draws", "cli": False})
 
     def __post_init__(self):
-        # Accept a dict or lists (from JSON or a CLI) but store a hashable tuple of pairs.
-        pairs = self.layer_rates.items() if isinstance(self.layer_rates, dict) else self.layer_rates
-        object.__setattr__(self, "layer_rates", tuple((str(k), float(v)) for k, v in pairs))
-        if self.model not in MODELS:
-            raise LthkitError(f"unknown model {self.model!r}; choose one of {', '.join(MODELS)}")
-        if isinstance(self.rounds, bool) or not isinstance(self.rounds, int) or self.rounds < 1:
-            raise LthkitError(f"rounds must be an integer of at least 1, got {self.rounds!r}")
+        set_fields(self, train=nested_config(self.train, TrainConfig, "train"),
+                   data=nested_config(self.data, DataConfig, "data"))
+        check_choice(self.model, "model", sorted(MODELS), what="model")
+        check_int(self.rounds, "rounds", minimum=1)
         if self.prune_rate is not None and self.target_sparsity is not None:
             raise LthkitError("give prune_rate or target_sparsity, not both")
-        if self.prune_rate is not None:
-            check_fraction(self.prune_rate, "prune_rate")
-        if self.target_sparsity is not None:
-            check_fraction(self.target_sparsity, "target_sparsity")
-        for key, value in self.layer_rates:
-            check_fraction(value, f"layer rate of {key}")
-        if self.scope not in SCOPES:
-            raise LthkitError(f"unknown scope {self.scope!r}; choose one of {', '.join(SCOPES)}")
-        if self.rewind not in REWINDS:
-            raise LthkitError(f"unknown rewind strategy {self.rewind!r}; choose one of {', '.join(REWINDS)}")
-        if self.control not in CONTROLS:
-            raise LthkitError(f"unknown control {self.control!r}; choose one of {', '.join(CONTROLS)}")
-        if not isinstance(self.rewind_iteration, int) or self.rewind_iteration < 0:
-            raise LthkitError(f"rewind_iteration must be a non-negative integer, got {self.rewind_iteration!r}")
-        check_fraction(self.rewind_fraction, "rewind_fraction")
+        set_fields(self, prune_rate=None if self.prune_rate is None else check_fraction(self.prune_rate, "prune_rate"),
+                   target_sparsity=None if self.target_sparsity is None
+                   else check_fraction(self.target_sparsity, "target_sparsity"))
+        # Accept a dict or lists (from JSON or a CLI) but store a hashable tuple of pairs.
+        set_fields(self, layer_rates=_layer_rate_pairs(self.layer_rates))
+        layer_rate_overrides(_weight_names(self.model), dict(self.layer_rates))  # unknown layers fail here
+        check_choice(self.scope, "scope", SCOPES, what="scope")
+        check_choice(self.rewind, "rewind", REWINDS, what="rewind strategy")
+        check_choice(self.control, "control", CONTROLS, what="control")
+        check_int(self.rewind_iteration, "rewind_iteration", minimum=0)
+        set_fields(self, rewind_fraction=check_fraction(self.rewind_fraction, "rewind_fraction"))
+        check_int(self.seed, "seed", minimum=0, limit=SEED_LIMIT)
         if self.control == "random_prune" and self.rewind == "none":
             raise LthkitError("random_prune needs a rewind point (init, iteration or fraction), not 'none'")
-        if self.train.iterations is not None:
-            self.rewind_point(self.train.iterations)  # a rewind iteration past the budget fails now
+        # A rewind point past the budget fails now (with the split's nominal size; run_lottery checks the real data).
+        self.rewind_point(self.train.total_iterations(self.data.train_count))
 
     @property
     def per_round_rate(self) -> float:
@@ -161,17 +162,35 @@ class LotteryConfig:
     @classmethod
     def from_dict(cls, data: dict) -> "LotteryConfig":
         """Rebuild a config from :meth:`to_dict`'s output; unknown or missing keys are named."""
+        if not isinstance(data, dict):
+            raise LthkitError(f"bad lottery config: expected a dict, got {type(data).__name__}")
         try:
-            fields = dict(data)
-            fields["train"] = TrainConfig(**fields.get("train", {}))
-            fields["data"] = DataConfig(**fields.get("data", {}))
-            return cls(**fields)
+            return cls(**data)  # train and data come as dicts of their fields
         except TypeError as error:
             raise LthkitError(f"bad lottery config: {error}") from None
 
     def key(self) -> str:
         """A stable hash of the config (the cache adds the code version)."""
         return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()
+
+
+def _layer_rate_pairs(layer_rates) -> tuple:
+    """``layer_rates`` (a dict, or pairs as tuples or lists) as a tuple of ``(name, rate)`` pairs."""
+    pairs = list(layer_rates.items()) if isinstance(layer_rates, dict) else layer_rates
+    if isinstance(pairs, (str, bytes)) or not isinstance(pairs, (list, tuple)) or \
+            not all(isinstance(pair, (list, tuple)) and len(pair) == 2 for pair in pairs):
+        raise LthkitError(f"layer_rates must be a dict of layer name to rate or (name, rate) pairs, got {layer_rates!r}")
+    for name, _ in pairs:
+        if not isinstance(name, str):
+            raise LthkitError(f"layer_rates names must be strings, got {name!r}")
+    return tuple((name, check_fraction(rate, f"layer rate of {name}")) for name, rate in pairs)
+
+
+@lru_cache(maxsize=None)
+def _weight_names(model_name: str) -> tuple[str, ...]:
+    """The prunable weight names of a model, from a copy on the meta device (no memory, no random draws)."""
+    with torch.random.fork_rng(devices=[]), torch.device("meta"):
+        return tuple(prunable_weights(MODELS[model_name]()))
 
 
 @dataclass

@@ -29,6 +29,7 @@ from torch import nn
 from torch.nn.utils import prune
 
 from . import LthkitError
+from .fields import check_fraction  # noqa: F401  (re-exported: rates are checked where masks are made)
 
 Masks = dict[str, torch.Tensor]
 PRUNABLE_TYPES = (nn.Linear, nn.Conv2d)
@@ -70,31 +71,42 @@ def full_masks(model: nn.Module) -> Masks:
     return {name: torch.ones_like(weight, dtype=torch.bool) for name, weight in prunable_weights(model).items()}
 
 
+def check_tensor_set(tensors, name: str = "masks") -> Mapping[str, torch.Tensor]:
+    """Return ``tensors`` if it is a non-empty dict from weight name to tensor, else a one-line :class:`LthkitError`.
+
+    Args:
+        tensors: a mask set or a dict of weights.
+        name: what it is, for the message (``"masks"``, ``"weights"``).
+    """
+    if not isinstance(tensors, Mapping):
+        raise LthkitError(f"{name} must be a dict from weight name to tensor, got a {type(tensors).__name__}")
+    if not tensors:
+        raise LthkitError(f"{name} is empty: no prunable weight is named")
+    for key, value in tensors.items():
+        if not isinstance(value, torch.Tensor):
+            raise LthkitError(f"{name}[{key!r}] must be a tensor, got a {type(value).__name__}")
+    return tensors
+
+
 def surviving_counts(masks: Mapping[str, torch.Tensor]) -> dict[str, int]:
     """Number of surviving weights per layer."""
+    check_tensor_set(masks)
     return {name: int(mask.sum()) for name, mask in masks.items()}
 
 
 def layer_densities(masks: Mapping[str, torch.Tensor]) -> dict[str, float]:
     """Fraction of surviving weights per layer, in [0, 1]."""
+    check_tensor_set(masks)
     return {name: int(mask.sum()) / mask.numel() for name, mask in masks.items()}
 
 
 def density(masks: Mapping[str, torch.Tensor]) -> float:
     """Fraction of all prunable weights that survive (1 − sparsity)."""
+    check_tensor_set(masks)
     total = sum(mask.numel() for mask in masks.values())
+    if total == 0:
+        raise LthkitError("masks hold no weights (every tensor is empty), so they have no density")
     return sum(int(mask.sum()) for mask in masks.values()) / total
-
-
-def check_fraction(value, name: str) -> float:
-    """Return ``value`` as a float if it lies in [0, 1), else raise a one-line :class:`LthkitError`."""
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise LthkitError(f"{name} must be a number in [0, 1), got {value!r}") from None
-    if math.isnan(number) or not 0.0 <= number < 1.0:
-        raise LthkitError(f"{name} must be in [0, 1), got {value!r}")
-    return number
 
 
 def layer_rate_overrides(names, layer_rates: Mapping[str, float] | None) -> dict[str, float]:
@@ -141,6 +153,8 @@ def resolve_layer_rates(names, rate: float, layer_rates: Mapping[str, float] | N
 
 
 def _check_same_layers(weights: Mapping[str, torch.Tensor], masks: Mapping[str, torch.Tensor]) -> None:
+    check_tensor_set(weights, "weights")
+    check_tensor_set(masks, "masks")
     if list(weights) != list(masks):
         raise LthkitError(f"weights and masks name different layers: {list(weights)} vs {list(masks)}")
     for name, weight in weights.items():
@@ -219,6 +233,7 @@ def random_masks_like(masks: Mapping[str, torch.Tensor], generator: torch.Genera
     Returns:
         A new mask set, on the same devices as ``masks``.
     """
+    check_tensor_set(masks)
     result = {}
     for name, mask in masks.items():
         keep = int(mask.sum())

@@ -35,61 +35,52 @@ from torch import nn
 
 from . import LthkitError
 from .data import MNISTData, batches
+from .fields import check_bool, check_choice, check_int, check_number, document_fields, set_fields
 from .masks import Masks, check_masks_fit
 
 OPTIMIZERS = ("adam", "sgd")
 
 
+@document_fields
 @dataclass(frozen=True)
 class TrainConfig:
     """How to train one network.
 
-    Attributes:
-        optimizer: ``"adam"`` or ``"sgd"``.
-        lr: learning rate (the paper's LeNet: Adam, 1.2e-3).
-        momentum: SGD momentum (ignored by Adam).
-        weight_decay: L2 penalty, applied by the optimizer.
-        batch_size: examples per iteration (the paper: 60).
-        iterations: training budget in iterations (the paper: 50,000). Give this or ``epochs``.
-        epochs: training budget in passes over the training set, as an alternative.
-        eval_every: evaluate on the validation set every this many iterations (the paper: 100).
-        patience: stop once the validation loss has not improved for this many iterations
-            (``None``: always train the whole budget).
-        test_every_eval: also evaluate the test set at every evaluation point (for a test curve).
+    Every field is checked at construction (a one-line :class:`~lthkit.LthkitError` names the
+    field); whole numbers given for the float fields are stored as floats.
     """
 
-    optimizer: str = "adam"
-    lr: float = 1.2e-3
-    momentum: float = 0.0
-    weight_decay: float = 0.0
-    batch_size: int = 60
-    iterations: int | None = 50_000
-    epochs: float | None = None
-    eval_every: int = 100
-    patience: int | None = None
-    test_every_eval: bool = False
+    optimizer: str = field(default="adam", metadata={"help": '"adam" or "sgd"', "choices": OPTIMIZERS})
+    lr: float = field(default=1.2e-3, metadata={"help": "learning rate (the paper's LeNet: Adam, 1.2e-3)"})
+    momentum: float = field(default=0.0, metadata={"help": "SGD momentum (ignored by Adam)"})
+    weight_decay: float = field(default=0.0, metadata={"help": "L2 penalty, applied by the optimizer"})
+    batch_size: int = field(default=60, metadata={"help": "examples per iteration (the paper: 60)"})
+    iterations: int | None = field(default=50_000, metadata={
+        "help": "training budget in iterations (the paper: 50,000)", "doc": "Give this or ``epochs``.",
+        "replaces": "epochs"})
+    epochs: float | None = field(default=None, metadata={
+        "help": "training budget in passes over the training set, as an alternative", "replaces": "iterations"})
+    eval_every: int = field(default=100, metadata={
+        "help": "evaluate on the validation set every this many iterations (the paper: 100)"})
+    patience: int | None = field(default=None, metadata={
+        "help": "stop once the validation loss has not improved for this many iterations "
+                "(None: always train the whole budget)"})
+    test_every_eval: bool = field(default=False, metadata={
+        "help": "also evaluate the test set at every evaluation point (for a test curve)"})
 
     def __post_init__(self):
-        if self.optimizer not in OPTIMIZERS:
-            raise LthkitError(f"unknown optimizer {self.optimizer!r}; choose one of {', '.join(OPTIMIZERS)}")
-        if not (isinstance(self.lr, (int, float)) and math.isfinite(self.lr) and self.lr > 0):
-            raise LthkitError(f"lr must be a positive number, got {self.lr!r}")
+        check_choice(self.optimizer, "optimizer", OPTIMIZERS, what="optimizer")
+        set_fields(self, lr=check_number(self.lr, "lr", positive=True),
+                   momentum=check_number(self.momentum, "momentum"),
+                   weight_decay=check_number(self.weight_decay, "weight_decay"),
+                   batch_size=check_int(self.batch_size, "batch_size", minimum=1),
+                   iterations=check_int(self.iterations, "iterations", minimum=1, optional=True),
+                   epochs=check_number(self.epochs, "epochs", positive=True, optional=True),
+                   eval_every=check_int(self.eval_every, "eval_every", minimum=1),
+                   patience=check_int(self.patience, "patience", minimum=1, optional=True),
+                   test_every_eval=check_bool(self.test_every_eval, "test_every_eval"))
         if (self.iterations is None) == (self.epochs is None):
             raise LthkitError("give exactly one training budget: iterations or epochs")
-        if self.iterations is not None and (not isinstance(self.iterations, int) or self.iterations < 1):
-            raise LthkitError(f"iterations must be a positive integer, got {self.iterations!r}")
-        if self.epochs is not None and not (math.isfinite(self.epochs) and self.epochs > 0):
-            raise LthkitError(f"epochs must be a positive number, got {self.epochs!r}")
-        for name in ("batch_size", "eval_every"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or value < 1:
-                raise LthkitError(f"{name} must be a positive integer, got {value!r}")
-        if self.patience is not None and (not isinstance(self.patience, int) or self.patience < 1):
-            raise LthkitError(f"patience must be a positive integer or None, got {self.patience!r}")
-        for name in ("momentum", "weight_decay"):
-            value = getattr(self, name)
-            if not (math.isfinite(value) and value >= 0):
-                raise LthkitError(f"{name} must be a non-negative number, got {value!r}")
 
     def total_iterations(self, num_train: int) -> int:
         """The budget in iterations for a training set of ``num_train`` images."""

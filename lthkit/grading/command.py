@@ -20,6 +20,7 @@ import sys
 from pathlib import Path
 
 from .. import LthkitError
+from ..fields import parse_positive
 
 DEFAULT_TIMEOUT, DEFAULT_MEMORY_MB = 20.0, 2048
 
@@ -33,16 +34,6 @@ def _katas(text: str) -> list[str]:
         raise argparse.ArgumentTypeError(f"unknown kata {', '.join(unknown) or text!r}; choose from "
                                          f"{', '.join(kata_names())} or all")
     return names
-
-
-def _positive(kind):
-    def parse(text: str):
-        value = kind(text)
-        if not value > 0:
-            raise argparse.ArgumentTypeError(f"must be positive, got {text}")
-        return value
-    parse.__name__ = kind.__name__
-    return parse
 
 
 def add_grade_command(commands) -> None:
@@ -64,11 +55,11 @@ def add_grade_command(commands) -> None:
                        help="write the summary CSV here (default: grades.csv inside each folder given)")
     grade.add_argument("--details", action="store_true",
                        help="print every submission's table of checks, not only the summary")
-    grade.add_argument("--timeout", type=_positive(float), default=DEFAULT_TIMEOUT,
+    grade.add_argument("--timeout", type=parse_positive(float), default=DEFAULT_TIMEOUT,
                        help=f"seconds each submission may run (default: {DEFAULT_TIMEOUT:g})")
-    grade.add_argument("--memory-mb", type=_positive(int), default=DEFAULT_MEMORY_MB,
+    grade.add_argument("--memory-mb", type=parse_positive(int), default=DEFAULT_MEMORY_MB,
                        help=f"memory each submission may allocate, in MiB (default: {DEFAULT_MEMORY_MB})")
-    grade.add_argument("--workers", type=_positive(int), help="sandboxes run at once (default: cores, at most 4)")
+    grade.add_argument("--workers", type=parse_positive(int), help="sandboxes run at once (default: cores, at most 4)")
     grade.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     grade.set_defaults(handler=command_grade)
 
