@@ -22,6 +22,7 @@ Presets (:data:`PRESETS`):
 
 from __future__ import annotations
 
+import ast
 import csv
 import hashlib
 import json
@@ -39,8 +40,9 @@ from .data import REPO_ROOT, DataConfig, MNISTData, load_mnist
 from .lottery import LotteryConfig, LotteryResult, RoundRecord, RoundResult, run_lotteries, run_lottery
 from .train import TrainConfig
 
-#: The modules whose code determines a result; their source is part of every cache key.
-CORE_MODULES = ("data.py", "models.py", "masks.py", "train.py", "lottery.py", "batched.py")
+#: The module whose imports make up the core: the source of every lthkit module it imports, directly
+#: or through others (function-local imports included), is part of every cache key.
+CORE_ENTRY = "experiments"
 
 PRESETS: dict[str, LotteryConfig] = {
     "paper": LotteryConfig(
@@ -70,13 +72,83 @@ def preset(name: str, **changes) -> LotteryConfig:
         raise LthkitError(f"bad change to preset {name!r}: {error}") from None
 
 
+def _module_file(package: Path, dotted: str) -> Path | None:
+    """The source file of lthkit module ``dotted`` (``"lottery"``, ``"grading.command"``), if it exists."""
+    base = package.joinpath(*dotted.split(".")) if dotted else package
+    candidates = (base.with_suffix(".py"), base / "__init__.py") if dotted else (package / "__init__.py",)
+    return next((candidate for candidate in candidates if candidate.is_file()), None)
+
+
+def _imported_modules(package: Path, dotted: str) -> set[str]:
+    """The lthkit modules that module ``dotted`` imports anywhere in its source (read, not run)."""
+    path = _module_file(package, dotted)
+    is_package = path.name == "__init__.py"
+    parts = dotted.split(".") if dotted else []
+    found = set()
+    for node in ast.walk(ast.parse(path.read_bytes(), filename=str(path))):
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                # ``from . import x`` inside module a.b means package a; inside package a/__init__ it means a.
+                anchor = parts if is_package else parts[:-1]
+                anchor = anchor[:len(anchor) - (node.level - 1)]
+                base = ".".join(anchor + ([node.module] if node.module else []))
+                prefix = "lthkit." + base if base else "lthkit"
+            elif node.module and (node.module == "lthkit" or node.module.startswith("lthkit.")):
+                prefix = node.module
+            else:
+                continue
+            names = [prefix] + [f"{prefix}.{alias.name}" for alias in node.names]  # a name may be a submodule
+        else:
+            continue
+        for name in names:
+            if name == "lthkit" or name.startswith("lthkit."):
+                relative = name[len("lthkit."):] if name != "lthkit" else ""
+                # Importing a.b runs a/__init__.py first.
+                chain = relative.split(".") if relative else []
+                for depth in range(len(chain) + 1):
+                    candidate = ".".join(chain[:depth])
+                    if _module_file(package, candidate) is not None:
+                        found.add(candidate)
+    return found
+
+
+def core_modules(package: Path | None = None) -> list[Path]:
+    """The source files of the lthkit modules the core imports, starting from :data:`CORE_ENTRY`.
+
+    The imports are read from the source (:mod:`ast`), so a module imported inside a function
+    counts too, and nothing is run. ``plots.py``, ``widgets.py``, the CLI and the grader are not
+    imported by the core, so editing them leaves every cache key as it was.
+
+    Args:
+        package: the ``lthkit`` package folder (default: this one).
+
+    Returns:
+        The files, sorted by path.
+    """
+    package = Path(__file__).resolve().parent if package is None else Path(package)
+    seen, todo = set(), [CORE_ENTRY]
+    while todo:
+        module = todo.pop()
+        if module not in seen:
+            seen.add(module)
+            todo.extend(_imported_modules(package, module) - seen)
+    return sorted(_module_file(package, module) for module in seen)
+
+
 @lru_cache(maxsize=1)
 def code_version() -> str:
-    """lthkit's version plus a short hash of the core modules' source code."""
+    """lthkit's version plus a short hash of the source of every module in :func:`core_modules`.
+
+    Example:
+        >>> code_version().startswith(__version__ + "+")
+        True
+    """
     digest = hashlib.sha256()
     package = Path(__file__).resolve().parent
-    for module in CORE_MODULES:
-        digest.update((package / module).read_bytes())
+    for path in core_modules(package):
+        digest.update(path.relative_to(package).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
     return f"{__version__}+{digest.hexdigest()[:12]}"
 
 

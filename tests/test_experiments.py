@@ -140,3 +140,44 @@ def test_summary_csv_round_trip(tiny_data, tmp_path):
         read_summary_csv(tmp_path / "bad.csv")
     with pytest.raises(LthkitError, match="no summary file"):
         read_summary_csv(tmp_path / "none.csv")
+
+
+def _key_in_a_fresh_process(package_parent, config_json) -> str:
+    """``cache_key`` of a config, computed by a new interpreter that imports lthkit from ``package_parent``."""
+    import subprocess
+    import sys
+
+    script = ("import json, lthkit, lthkit.experiments as e, lthkit.lottery as l; "
+              f"assert lthkit.__file__.startswith({str(package_parent)!r}), lthkit.__file__; "
+              f"print(e.cache_key(l.LotteryConfig.from_dict(json.loads({config_json!r}))))")
+    env = {**os.environ, "PYTHONPATH": str(package_parent), "OMP_NUM_THREADS": "1"}
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=120,
+                          cwd=package_parent)  # not the repository, whose lthkit would come first
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
+
+
+def test_code_version_follows_the_source_of_the_modules_the_core_imports(tmp_path):
+    """Edit a copy of the package: a core module changes the key, plots.py and widgets.py do not."""
+    import json
+    import shutil
+
+    package = tmp_path / "lthkit"
+    shutil.copytree(os.path.dirname(experiments.__file__), package, ignore=shutil.ignore_patterns("__pycache__"))
+    config_json = json.dumps(CONFIG.to_dict())
+    original = _key_in_a_fresh_process(tmp_path, config_json)
+    assert original == experiments.cache_key(CONFIG)  # the copy is this code
+    for module, counts in (("experiments.py", True), ("files.py", True), ("fields.py", True),
+                           ("plots.py", False), ("widgets.py", False)):
+        source = (package / module).read_text()
+        (package / module).write_text(source + "\n# an edit\n")
+        changed = _key_in_a_fresh_process(tmp_path, config_json) != original
+        (package / module).write_text(source)
+        assert changed == counts, f"editing {module} {'left' if counts else 'changed'} the cache key"
+
+
+def test_core_modules_are_found_from_the_imports():
+    names = {path.name for path in experiments.core_modules()}
+    assert {"experiments.py", "files.py", "lottery.py", "train.py", "masks.py", "data.py", "models.py",
+            "batched.py"} <= names  # batched is imported inside run_lotteries
+    assert not names & {"plots.py", "widgets.py", "cli.py", "paper.py", "course.py"}
