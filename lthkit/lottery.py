@@ -39,8 +39,8 @@ import torch
 from . import LthkitError, __version__
 from .data import DataConfig, MNISTData
 from .files import atomic_save_tensors, atomic_write_json
-from .fields import (SEED_LIMIT, check_choice, check_fraction, check_int, document_fields, nested_config,
-                     parse_fraction, parse_layer_rate, parse_positive, set_fields)
+from .fields import (SEED_LIMIT, check_bool, check_choice, check_fraction, check_int, check_number, document_fields,
+                     nested_config, parse_fraction, parse_layer_rate, parse_positive, set_fields)
 from .masks import (SCOPES, Masks, density, full_masks, layer_densities, layer_rate_overrides,
                     magnitude_masks, prunable_weights, random_masks_like)
 from .models import MODELS, build_model
@@ -110,7 +110,7 @@ class LotteryConfig:
                    else check_fraction(self.target_sparsity, "target_sparsity"))
         # Accept a dict or lists (from JSON or a CLI) but store a hashable tuple of pairs.
         set_fields(self, layer_rates=_layer_rate_pairs(self.layer_rates))
-        layer_rate_overrides(_weight_names(self.model), dict(self.layer_rates))  # unknown layers fail here
+        layer_rate_overrides(list(model_layout(self.model)[0]), dict(self.layer_rates))  # unknown layers fail here
         check_choice(self.scope, "scope", SCOPES, what="scope")
         check_choice(self.rewind, "rewind", REWINDS, what="rewind strategy")
         check_choice(self.control, "control", CONTROLS, what="control")
@@ -187,10 +187,18 @@ def _layer_rate_pairs(layer_rates) -> tuple:
 
 
 @lru_cache(maxsize=None)
-def _weight_names(model_name: str) -> tuple[str, ...]:
-    """The prunable weight names of a model, from a copy on the meta device (no memory, no random draws)."""
+def model_layout(model_name: str) -> tuple[dict, dict]:
+    """The shapes of a model's prunable weights and of its whole ``state_dict``, by name.
+
+    Built on the meta device, so it costs no memory and draws no random numbers.
+
+    Returns:
+        ``(weight_shapes, state_shapes)``, dicts from name to a tuple of ints, in layer order.
+    """
     with torch.random.fork_rng(devices=[]), torch.device("meta"):
-        return tuple(prunable_weights(MODELS[model_name]()))
+        model = MODELS[model_name]()
+    return ({name: tuple(weight.shape) for name, weight in prunable_weights(model).items()},
+            {name: tuple(tensor.shape) for name, tensor in model.state_dict().items()})
 
 
 @dataclass
@@ -201,6 +209,9 @@ class RoundResult:
     density: float
     layer_density: dict
     train: TrainResult
+    #: where and with what the round was trained (see :func:`lthkit.experiments.provenance`); set by
+    #: the disk cache, empty for rounds kept in memory. Not part of :meth:`to_dict` nor of equality.
+    provenance: dict = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def early_stop_iteration(self) -> int:
@@ -224,8 +235,67 @@ class RoundResult:
 
     @classmethod
     def from_dict(cls, data: dict) -> "RoundResult":
-        return cls(round=data["round"], density=data["density"], layer_density=data["layer_density"],
-                   train=TrainResult.from_dict(data["train"]))
+        """Rebuild a round from :meth:`to_dict`'s output, checking every value's type and range.
+
+        Raises:
+            LthkitError: a key is missing or unknown, or a value is not what the round recorded
+                (a density that is not a fraction, a null accuracy, a non-integer iteration ...),
+                so that nothing downstream (summaries, plots, the next round) sees it.
+        """
+        _check_keys(data, [f.name for f in dataclasses.fields(cls) if f.name != "provenance"], "round result")
+        train = data["train"]
+        _check_keys(train, [f.name for f in dataclasses.fields(TrainResult) if f.name != "snapshots"], "train")
+        check_int(data["round"], "round", minimum=0)
+        _check_share(data["density"], "density")
+        if not isinstance(data["layer_density"], dict) or not data["layer_density"]:
+            raise LthkitError(f"layer_density must be a non-empty dict, got {data['layer_density']!r}"[:200])
+        for name, value in data["layer_density"].items():
+            _check_share(value, f"layer_density[{name!r}]")
+        for name in ("start_iteration", "iterations", "early_stop_iteration"):
+            check_int(train[name], f"train.{name}", minimum=0)
+        for name in ("val_acc_early_stop", "test_acc_early_stop", "val_acc_final", "test_acc_final", "train_acc_final"):
+            _check_share(train[name], f"train.{name}")
+        for name in ("val_loss_early_stop", "val_loss_final"):  # NaN is a real outcome (a diverged run)
+            if not isinstance(train[name], (int, float)) or isinstance(train[name], bool):
+                raise LthkitError(f"train.{name} must be a number, got {train[name]!r}")
+        check_bool(train["stopped_by_patience"], "train.stopped_by_patience")
+        check_number(train["seconds"], "train.seconds")
+        _check_curve(train["curve"])
+        return cls(round=data["round"], density=data["density"], layer_density=dict(data["layer_density"]),
+                   train=TrainResult.from_dict(train))
+
+
+def _check_keys(data, expected, what: str) -> None:
+    if not isinstance(data, dict):
+        raise LthkitError(f"{what} must be a dict, got {type(data).__name__}")
+    missing, unknown = [k for k in expected if k not in data], [k for k in data if k not in expected]
+    if missing or unknown:
+        raise LthkitError(f"{what} has " + "; ".join(
+            part for part in (f"no {', '.join(missing)}" if missing else "",
+                              f"unknown keys {', '.join(map(str, unknown))}" if unknown else "") if part))
+
+
+def _check_share(value, name: str) -> float:
+    """A number in [0, 1]: a density or an accuracy."""
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 <= value <= 1:
+        raise LthkitError(f"{name} must be a number in [0, 1], got {value!r}"[:200])
+    return value
+
+
+#: The columns of a training curve and whether an entry may be None (no train loss before the first
+#: step; the test set is evaluated only at some points).
+_CURVE_COLUMNS = {"iteration": False, "train_loss": True, "val_loss": False, "val_acc": False, "test_acc": True}
+
+
+def _check_curve(curve) -> None:
+    _check_keys(curve, list(_CURVE_COLUMNS), "train.curve")
+    lengths = {len(column) if isinstance(column, list) else -1 for column in curve.values()}
+    if len(lengths) != 1 or -1 in lengths:
+        raise LthkitError("train.curve must hold lists of one length")
+    for name, nullable in _CURVE_COLUMNS.items():
+        for value in curve[name]:
+            if not (value is None and nullable) and (not isinstance(value, (int, float)) or isinstance(value, bool)):
+                raise LthkitError(f"train.curve[{name!r}] holds {value!r}, not a number"[:200])
 
 
 @dataclass
@@ -290,7 +360,7 @@ class LotteryResult:
 
     def to_dict(self) -> dict:
         return {"lthkit_version": self.version, "config": self.config.to_dict(),
-                "rounds": [r.to_dict() for r in self.rounds]}
+                "rounds": [r.to_dict() for r in self.rounds], "provenance": [r.provenance for r in self.rounds]}
 
     def save(self, directory) -> Path:
         """Write ``result.json`` (metrics) and ``masks.pt`` (every round's masks) into ``directory``."""
@@ -307,8 +377,10 @@ class LotteryResult:
         try:
             data = json.loads((directory / "result.json").read_text())
             masks = torch.load(directory / "masks.pt", weights_only=True)
-            return cls(config=LotteryConfig.from_dict(data["config"]),
-                       rounds=[RoundResult.from_dict(r) for r in data["rounds"]], masks=masks,
+            rounds = [RoundResult.from_dict(r) for r in data["rounds"]]
+            for round_result, round_provenance in zip(rounds, data.get("provenance", [])):
+                round_result.provenance = dict(round_provenance)
+            return cls(config=LotteryConfig.from_dict(data["config"]), rounds=rounds, masks=masks,
                        version=data.get("lthkit_version", "unknown"))
         except FileNotFoundError as error:
             raise LthkitError(f"no saved result in {directory}: {Path(error.filename).name} is missing") from None
