@@ -181,3 +181,219 @@ def test_core_modules_are_found_from_the_imports():
     assert {"experiments.py", "files.py", "lottery.py", "train.py", "masks.py", "data.py", "models.py",
             "batched.py"} <= names  # batched is imported inside run_lotteries
     assert not names & {"plots.py", "widgets.py", "cli.py", "paper.py", "course.py"}
+
+
+# --- the cache trusts only what it has checked ------------------------------------------------------
+
+def _edit_json(path, change):
+    import json
+
+    data = json.loads(path.read_text())
+    change(data)
+    path.write_text(json.dumps(data))
+
+
+def _set_train(name, value):
+    return lambda data: data["train"].__setitem__(name, value)
+
+
+def _save_tensors(path, tensors):
+    import torch
+
+    torch.save(tensors, path)
+
+
+def _bad_state(entry):
+    import torch
+
+    state = torch.load(entry / "round_001.state.pt", weights_only=True)
+    state["trained_state"]["fc1.bias"] = torch.zeros(7)
+    torch.save(state, entry / "round_001.state.pt")
+
+
+@pytest.mark.parametrize("damage,reason", [
+    (lambda e: _edit_json(e / "round_001.json", lambda d: d.__setitem__("density", "abc")),
+     "density must be a number in [0, 1], got 'abc'"),
+    (lambda e: _edit_json(e / "round_001.json", _set_train("test_acc_early_stop", None)),
+     "train.test_acc_early_stop must be a number in [0, 1], got None"),
+    (lambda e: _edit_json(e / "round_001.json", _set_train("early_stop_iteration", "x")),
+     "train.early_stop_iteration must be a non-negative integer, got 'x'"),
+    (lambda e: _edit_json(e / "round_001.json", lambda d: d.pop("layer_density")),
+     "round result has no layer_density"),
+    (lambda e: _save_tensors(e / "round_001.masks.pt", {"fc9.weight": __import__("torch").ones(3, dtype=bool)}),
+     "mask names ['fc9.weight'], not the model's ['fc1.weight', 'fc2.weight', 'fc3.weight']"),
+    (lambda e: _save_tensors(e / "round_001.masks.pt", {name: __import__("torch").ones(3, 3, dtype=bool) for name in
+                                                       ("fc1.weight", "fc2.weight", "fc3.weight")}),
+     "mask['fc1.weight'] is shape (3, 3), torch.bool; the model needs shape (300, 784), torch.bool"),
+    (_bad_state, "trained_state['fc1.bias'] is shape (7,), torch.float32; the model needs shape (300,)"),
+])
+def test_wrong_content_is_reported_in_one_line_and_recomputed(tiny_data, tmp_path, train_calls, capsys, damage,
+                                                              reason):
+    first = run_experiment(CONFIG, cache_dir=tmp_path, data=tiny_data, progress=False)
+    entry = cache_entry(CONFIG, tmp_path)
+    damage(entry)
+    (entry / "round_002.json").unlink()  # unfinished: resuming reads round 1 in full, state included
+    capsys.readouterr()
+    again = run_experiment(CONFIG, cache_dir=tmp_path, data=tiny_data, progress=False)
+    assert capsys.readouterr().err == f"lthkit: cache entry {entry.name} round 1 is corrupt ({reason}); recomputing it\n"
+    assert len(train_calls) == 5  # rounds 1 and 2 again
+    assert strip_seconds(again) == strip_seconds(first)
+
+
+def test_wrong_metrics_never_reach_a_summary(tiny_data, tmp_path, train_calls, capsys):
+    first = run_experiment(CONFIG, cache_dir=tmp_path, data=tiny_data, progress=False)
+    entry = cache_entry(CONFIG, tmp_path)
+    _edit_json(entry / "round_002.json", _set_train("test_acc_final", "high"))
+    assert load_cached(CONFIG, tmp_path) is None  # a finished-looking entry that is not trusted
+    assert "round 2 is corrupt (train.test_acc_final must be a number in [0, 1], got 'high')" in capsys.readouterr().err
+    rows = read_summary_csv(write_summary_csv(tmp_path / "s.csv",
+                                              [run_experiment(CONFIG, cache_dir=tmp_path, data=tiny_data,
+                                                              progress=False)]))
+    assert [row["test_acc_final"] for row in rows] == [r.test_acc_final for r in first.rounds]
+
+
+def test_an_entry_folder_replaced_by_a_file_is_recomputed(tiny_data, tmp_path, train_calls, capsys):
+    import shutil
+
+    first = run_experiment(CONFIG, cache_dir=tmp_path, data=tiny_data, progress=False)
+    entry = cache_entry(CONFIG, tmp_path)
+    shutil.rmtree(entry)
+    entry.write_text("not a folder")
+    capsys.readouterr()
+    again = run_experiment(CONFIG, cache_dir=tmp_path, data=tiny_data, progress=False)
+    assert capsys.readouterr().err == \
+        f"lthkit: cache entry {entry.name} round 0 is corrupt (the entry is a file, not a folder); recomputing it\n"
+    assert entry.is_dir() and len(train_calls) == 6
+    assert strip_seconds(again) == strip_seconds(first)
+
+
+def test_a_round_file_replaced_by_a_folder_is_recomputed(tiny_data, tmp_path, train_calls, capsys):
+    first = run_experiment(CONFIG, cache_dir=tmp_path, data=tiny_data, progress=False)
+    entry = cache_entry(CONFIG, tmp_path)
+    (entry / "round_001.masks.pt").unlink()
+    (entry / "round_001.masks.pt").mkdir()
+    again = run_experiment(CONFIG, cache_dir=tmp_path, data=tiny_data, progress=False)
+    err = capsys.readouterr().err
+    assert err.startswith(f"lthkit: cache entry {entry.name} round 1 is corrupt (IsADirectoryError: ")
+    assert err.count("\n") == 1 and "\x1b" not in err
+    assert len(train_calls) == 5 and strip_seconds(again) == strip_seconds(first)
+
+
+def test_round_zero_without_its_rewind_weights_is_recomputed(tiny_data, tmp_path, train_calls, capsys):
+    import torch
+
+    config = CONFIG.replace(rewind="iteration", rewind_iteration=10)
+    first = run_experiment(config, cache_dir=tmp_path, data=tiny_data, progress=False)
+    entry = cache_entry(config, tmp_path)
+    state = torch.load(entry / "round_000.state.pt", weights_only=True)
+    torch.save({**state, "rewind_state": None}, entry / "round_000.state.pt")
+    (entry / "round_002.json").unlink()
+    again = run_experiment(config, cache_dir=tmp_path, data=tiny_data, progress=False)
+    assert capsys.readouterr().err == \
+        f"lthkit: cache entry {entry.name} round 0 is corrupt (round 0 lacks the rewind weights θ_k); recomputing it\n"
+    assert len(train_calls) == 6 and strip_seconds(again) == strip_seconds(first)
+
+
+# --- nothing on disk before a round is finished; provenance ---------------------------------------
+
+def test_a_run_that_fails_before_its_first_round_leaves_no_entry(tiny_data, tmp_path):
+    # The config passes its own checks (55,000 nominal images) but not the 600 images it gets.
+    config = LotteryConfig(rounds=1, rewind="iteration", rewind_iteration=50,
+                           train=TrainConfig(iterations=None, epochs=1, batch_size=32))
+    with pytest.raises(LthkitError, match="past the training budget of 19"):
+        run_experiment(config, cache_dir=tmp_path / "cache", data=tiny_data, progress=False)
+    assert not cache_entry(config, tmp_path / "cache").exists()
+    assert [p for p in (tmp_path / "cache").rglob("*") if p.name != f"{cache_entry(config, tmp_path).name}.lock"] == []
+    DiskStore(tmp_path / "never", CONFIG)
+    assert not (tmp_path / "never").exists()
+
+
+def test_each_round_records_its_provenance(tiny_data, tmp_path):
+    import json
+
+    import torch
+
+    result = run_experiment(CONFIG, cache_dir=tmp_path, data=tiny_data, progress=False)
+    expected = {"code_version": experiments.code_version(), "torch": torch.__version__, "device": "cpu",
+                "threads": torch.get_num_threads()}
+    assert [r.provenance for r in result.rounds] == [expected] * 3
+    on_disk = json.loads((cache_entry(CONFIG, tmp_path) / "round_001.json").read_text())
+    assert on_disk["provenance"] == expected
+    assert [r.provenance for r in load_cached(CONFIG, tmp_path).rounds] == [expected] * 3
+    assert result.to_dict()["provenance"] == [expected] * 3
+
+
+# --- two processes on one entry ---------------------------------------------------------------------
+
+_PROCESS = '''
+import json, os, sys, time
+sys.path.insert(0, {tests!r})
+import torch
+torch.set_num_threads(1)
+from conftest import make_tiny_data
+import lthkit.experiments as experiments, lthkit.lottery as lottery
+from lthkit.lottery import LotteryConfig
+
+role, cache, folder = sys.argv[1:4]
+config = LotteryConfig.from_dict(json.loads({config!r}))
+trained, real_train, real_report = [], lottery.train, experiments._report
+
+
+def wait_for(name):
+    deadline = time.monotonic() + 120
+    while not os.path.exists(os.path.join(folder, name)):
+        assert time.monotonic() < deadline, "the other process never got there"
+        time.sleep(0.02)
+
+
+def train(*args, **kwargs):
+    if role == "first" and not trained:
+        open(os.path.join(folder, "first-holds-the-lock"), "w").close()
+        wait_for("second-waits")  # keep the lock until the second process is waiting for it
+    trained.append(kwargs.get("description"))
+    return real_train(*args, **kwargs)
+
+
+def report(message):
+    real_report(message)
+    if "waiting for it" in message:
+        open(os.path.join(folder, "second-waits"), "w").close()
+
+
+lottery.train, experiments._report = train, report
+result = experiments.run_experiment(config, cache_dir=cache, data=make_tiny_data(), progress=False)
+print(json.dumps({{"trained": len(trained), "accuracies": result.test_acc_early_stop}}))
+'''
+
+
+def test_a_second_process_waits_for_the_first_and_reads_its_rounds(tmp_path):
+    import json
+    import subprocess
+    import sys
+    import time
+
+    script = tmp_path / "process.py"
+    script.write_text(_PROCESS.format(tests=os.path.dirname(__file__), config=json.dumps(CONFIG.to_dict())))
+    env = {**os.environ, "OMP_NUM_THREADS": "1",
+           "PYTHONPATH": os.path.dirname(os.path.dirname(experiments.__file__))}
+
+    def start(role):
+        return subprocess.Popen([sys.executable, str(script), role, str(tmp_path / "cache"), str(tmp_path)],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+
+    first = start("first")
+    try:
+        while not (tmp_path / "first-holds-the-lock").exists():
+            assert first.poll() is None, first.communicate()[1]
+            time.sleep(0.05)
+        second = start("second")
+        out_second, err_second = second.communicate(timeout=240)
+        out_first, err_first = first.communicate(timeout=240)
+    finally:
+        first.kill()
+    assert first.returncode == 0 and second.returncode == 0, err_first + err_second
+    first_run, second_run = json.loads(out_first), json.loads(out_second)
+    assert first_run["trained"] == 3 and second_run["trained"] == 0
+    assert second_run["accuracies"] == first_run["accuracies"]
+    entry = cache_entry(CONFIG, tmp_path / "cache").name
+    assert err_second == f"lthkit: cache entry {entry} is being computed by another process; waiting for it\n"
