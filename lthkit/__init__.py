@@ -6,6 +6,7 @@ that, reset to their original initialization and trained alone, match the dense 
 
 The core runs headless and never imports plotting or widget code:
 
+* :mod:`lthkit.fields`      the config fields' checks and the metadata the CLI's flags come from
 * :mod:`lthkit.data`        MNIST into in-memory tensors, the paper's train/validation split
 * :mod:`lthkit.models`      LeNet-300-100 and a small conv net, seeded
 * :mod:`lthkit.masks`       magnitude and random pruning, densities, ``torch.nn.utils.prune`` interop

@@ -5,10 +5,11 @@
 
     python -m lthkit run --preset fast --rounds 5 --rewind init --control ticket --out runs/fast
 
-Every field of :class:`~lthkit.train.TrainConfig` and :class:`~lthkit.data.DataConfig` is also a
-flag (``--lr``, ``--iterations``, ``--train-size`` ...), generated from the dataclasses, so the
-flags, the configs and the cache keys cannot drift apart. Bad arguments give a one-line error and
-exit status 2.
+Every field of :class:`~lthkit.lottery.LotteryConfig`, :class:`~lthkit.train.TrainConfig` and
+:class:`~lthkit.data.DataConfig` is also a flag (``--rounds``, ``--lr``, ``--train-size`` ...),
+generated from the fields' metadata (:mod:`lthkit.fields`) by one path, dataclass → argparse →
+dataclass (:func:`add_dataclass_flags`, :func:`dataclass_changes`), so the flags, the configs and
+the cache keys cannot drift apart. Bad arguments give a one-line error and exit status 2.
 """
 
 from __future__ import annotations

@@ -2,11 +2,13 @@
 
 :func:`run_experiment` is :func:`lthkit.lottery.run_lottery` with a disk cache: every finished
 round is written to ``<cache>/<key>/`` as soon as it ends, where the key hashes the full config
-*and* the code version (lthkit's version plus a hash of the core modules' source), so a bug fix
-never leaves stale results in place. Running a finished config again returns at once without
-loading MNIST; an interrupted run (Ctrl-C, a killed kernel) resumes after its last finished round.
-Every write is atomic (a temporary file renamed into place), and a corrupt cache entry is
-reported, removed and recomputed.
+*and* the code version (lthkit's version plus a hash of the source of every module the core
+imports, see :func:`core_modules`), so a bug fix never leaves stale results in place. Running a
+finished config again returns at once without loading MNIST; an interrupted run (Ctrl-C, a killed
+kernel) resumes after its last finished round. Every write is atomic (a temporary file renamed
+into place); every read is checked (types, ranges, the model's layer names and shapes), and an
+entry that fails a check is reported in one line, removed and recomputed. Two processes on one
+entry take turns through a per-entry file lock: the second waits, then reads the first's rounds.
 
 The cache lives in the ``cache_dir`` argument, else ``$LTHKIT_CACHE``, else ``cache/`` at the
 repository root (git-ignored).
