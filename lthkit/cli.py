@@ -63,7 +63,7 @@ def add_dataclass_flags(parser: argparse.ArgumentParser, cls, *, title: str | No
         default_note: appended to every flag's help, e.g. ``" (default: the preset's)"``.
     """
     target = parser if title is None else parser.add_argument_group(title)
-    exclusive: dict[str, argparse._MutuallyExclusiveGroup] = {}
+    exclusive = {}  # mutually exclusive groups by their metadata name
     hints = typing.get_type_hints(cls)
     for field in dataclasses.fields(cls):
         meta = field.metadata
@@ -249,7 +249,8 @@ def build_parser() -> Parser:
              "Run the paper preset for several trials and all three controls (resumable through the cache) and "
              "write summary.csv, accuracy_vs_density.png, early_stop_vs_density.png and run_info.json into --out, "
              "updated after every finished run.", "paper",
-             dict(type=_controls, default=list(CONTROLS), help="comma-separated controls to run, or all (default: all)"),
+             dict(type=_controls, default=list(CONTROLS),
+                  help="comma-separated controls to run, or all (default: all)"),
              command_reproduce)):
         command = commands.add_parser(name, help=summary, description=description)
         add_lottery_flags(command, default_preset=default_preset)

@@ -332,7 +332,8 @@ class DiskStore:
             atomic_write_json(config_file, {"config": self.config.to_dict(), "code_version": code_version()})
 
     def _check_masks(self, mask, result: RoundResult) -> None:
-        """The mask must name the model's prunable weights with their shapes, as bools, and give the metrics' density."""
+        """The mask must name the model's prunable weights with their shapes, as bools, and give the metrics'
+        densities."""
         shapes = model_layout(self.config.model)[0]
         _check_tensors(mask, shapes, "mask", dtype=torch.bool)
         if abs(density(mask) - result.density) > 1e-9 or set(result.layer_density) != set(shapes):

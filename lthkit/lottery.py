@@ -179,7 +179,8 @@ def _layer_rate_pairs(layer_rates) -> tuple:
     pairs = list(layer_rates.items()) if isinstance(layer_rates, dict) else layer_rates
     if isinstance(pairs, (str, bytes)) or not isinstance(pairs, (list, tuple)) or \
             not all(isinstance(pair, (list, tuple)) and len(pair) == 2 for pair in pairs):
-        raise LthkitError(f"layer_rates must be a dict of layer name to rate or (name, rate) pairs, got {layer_rates!r}")
+        raise LthkitError("layer_rates must be a dict of layer name to rate or (name, rate) pairs, "
+                          f"got {layer_rates!r}")
     for name, _ in pairs:
         if not isinstance(name, str):
             raise LthkitError(f"layer_rates names must be strings, got {name!r}")
