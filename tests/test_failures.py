@@ -1,0 +1,111 @@
+"""Every failed command changes nothing: bad input gives exit 2, one stderr line, and the disk as it was.
+
+Each case snapshots the folders a command could touch (paths, modes and contents) before and after.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from lthkit import LthkitError
+from lthkit import files
+from lthkit.cli import main
+from lthkit.files import atomic_write_bytes, atomic_write_files
+
+
+def snapshot(*roots) -> dict:
+    """Every path under ``roots`` (the roots included) with its kind, mode and content."""
+    state = {}
+    for root in map(Path, roots):
+        paths = [root, *sorted(root.rglob("*"))] if root.exists() else []
+        for path in paths:
+            mode = stat.S_IMODE(path.lstat().st_mode)
+            if path.is_symlink():
+                state[str(path)] = ("link", os.readlink(path))
+            elif path.is_dir():
+                state[str(path)] = ("dir", mode)
+            else:
+                state[str(path)] = ("file", mode, path.read_bytes())
+    return state
+
+
+def one_error_line(capsys, *needles) -> str:
+    """The single stderr line of a failed command; it must hold every needle and no traceback."""
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.endswith("\n"), err
+    assert "Traceback" not in err
+    for needle in needles:
+        assert needle in err, err
+    return err
+
+
+@pytest.fixture
+def umask_027():
+    old = os.umask(0o027)
+    yield 0o027
+    os.umask(old)
+
+
+# --- lthkit.files: modes, sets, orphaned temporaries ----------------------------------------------
+
+def test_new_files_get_the_users_umask(tmp_path, umask_027):
+    atomic_write_bytes(tmp_path / "new.json", b"{}")
+    assert stat.S_IMODE((tmp_path / "new.json").stat().st_mode) == 0o640
+    open(tmp_path / "plain", "w").close()  # the oracle: what open() gives under the same umask
+    assert stat.S_IMODE((tmp_path / "plain").stat().st_mode) == 0o640
+
+
+@pytest.mark.parametrize("mode", [0o644, 0o600, 0o664])
+def test_an_existing_file_keeps_its_mode(tmp_path, mode):
+    target = tmp_path / "README.md"
+    target.write_text("old")
+    target.chmod(mode)
+    atomic_write_bytes(target, b"new")
+    assert target.read_bytes() == b"new" and stat.S_IMODE(target.stat().st_mode) == mode
+
+
+def test_files_are_written_as_a_set(tmp_path, monkeypatch):
+    (tmp_path / "a.json").write_text("old a")
+    real = files._write_temporary
+    calls = []
+
+    def fail_on_the_second(path, payload, umask):
+        calls.append(path)
+        if len(calls) == 2:
+            raise OSError(28, "No space left on device")
+        return real(path, payload, umask)
+
+    monkeypatch.setattr(files, "_write_temporary", fail_on_the_second)
+    before = snapshot(tmp_path)
+    with pytest.raises(OSError, match="No space"):
+        atomic_write_files({tmp_path / "a.json": b"new a", tmp_path / "sub" / "b.csv": b"new b"})
+    assert snapshot(tmp_path) == before, "the first file was not replaced, no temporary or folder is left"
+
+
+def test_a_target_that_is_a_folder_is_refused_before_writing(tmp_path):
+    (tmp_path / "summary.csv").mkdir()
+    before = snapshot(tmp_path)
+    with pytest.raises(LthkitError, match="summary.csv: it is a folder"):
+        atomic_write_files({tmp_path / "results.json": b"{}", tmp_path / "summary.csv": b""})
+    assert snapshot(tmp_path) == before
+
+
+def test_temporaries_orphaned_by_kill_9_are_removed_by_the_next_write(tmp_path):
+    writer = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    orphan = tmp_path / f".results.json.{writer.pid}.k3x9_a.tmp"
+    orphan.write_bytes(b"half a file")
+    writer.kill()  # SIGKILL: the writer had no chance to clean up
+    writer.wait()
+    live = tmp_path / f".summary.csv.{os.getppid()}.q8z1_b.tmp"  # a running writer's file stays
+    live.write_bytes(b"being written")
+    atomic_write_bytes(tmp_path / "results.json", b"{}")
+    assert not orphan.exists() and live.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["results.json", live.name])
