@@ -164,6 +164,44 @@ def atomic_write_files(files) -> list[Path]:
     return [path for path, _ in items]
 
 
+def check_writable_folder(folder, what: str, names=()) -> Path:
+    """Check, changing nothing, that files can be written into ``folder`` (created if missing).
+
+    Run before any work starts, so that an unusable output folder is found in a second, not after
+    an hour of training. The nearest existing folder on the way is probed with a temporary file
+    (removed at once): permission bits alone do not tell (root, read-only mounts).
+
+    Args:
+        folder: the folder the files will go to; it, or some of its parents, may not exist yet.
+        what: how the message names it (``"--out runs/x"``).
+        names: the files that will be written inside it; none may be a folder.
+
+    Returns:
+        ``folder`` as a :class:`~pathlib.Path`.
+
+    Raises:
+        LthkitError: the folder (or a parent) is a file, a target file is a folder, or the folder
+            cannot be written.
+    """
+    folder = Path(folder).expanduser()
+    existing = folder
+    while not os.path.lexists(existing) and existing.parent != existing:
+        existing = existing.parent
+    if not existing.is_dir():
+        kind = "a file" if existing.exists() else "a broken link"
+        raise LthkitError(f"{what}: {existing} is {kind}, not a folder")
+    for name in names if existing == folder else ():
+        if (folder / name).is_dir():
+            raise LthkitError(f"{what}: {folder / name} is a folder, so the file cannot be written")
+    try:
+        handle, probe = tempfile.mkstemp(dir=existing, prefix=f".lthkit-probe.{os.getpid()}.", suffix=".tmp")
+        os.close(handle)
+        os.unlink(probe)
+    except OSError as error:
+        raise LthkitError(f"{what}: cannot write in {existing} ({error.strerror or error})") from None
+    return folder
+
+
 def atomic_write_bytes(path, payload: bytes) -> None:
     """Write ``payload`` to ``path`` through a temporary file renamed into place."""
     atomic_write_files([(path, payload)])

@@ -109,3 +109,106 @@ def test_temporaries_orphaned_by_kill_9_are_removed_by_the_next_write(tmp_path):
     atomic_write_bytes(tmp_path / "results.json", b"{}")
     assert not orphan.exists() and live.exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["results.json", live.name])
+
+
+# --- run and reproduce: --out and --cache are checked before any work starts -------------------------
+
+TINY = ["--validation-size", "200", "--iterations", "20", "--eval-every", "10", "--batch-size", "32",
+        "--no-progress", "--train-size", "none"]
+
+
+@pytest.fixture
+def no_training(monkeypatch):
+    """Fail the test if a command gets as far as training (or loading data)."""
+    import lthkit.experiments
+    import lthkit.paper
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the command started work before checking its folders")
+
+    monkeypatch.setattr(lthkit.experiments, "run_experiments", refuse)
+    monkeypatch.setattr(lthkit.paper, "run_experiments", refuse)
+    monkeypatch.setattr(lthkit.experiments, "get_data", refuse)
+
+
+def unusable_folders(tmp_path):
+    """(flag, value, expected message) cases; tmp_path/existing is a file, tmp_path/taken holds folders."""
+    (tmp_path / "existing").write_text("keep me")
+    (tmp_path / "taken").mkdir()
+    (tmp_path / "taken" / "summary.csv").mkdir()
+    return [
+        ("--out", "/etc/passwd/x", "--out /etc/passwd/x: /etc/passwd is a file, not a folder"),
+        ("--out", str(tmp_path / "existing"), f"{tmp_path / 'existing'} is a file, not a folder"),
+        ("--out", str(tmp_path / "existing" / "deeper"), f"{tmp_path / 'existing'} is a file, not a folder"),
+        ("--out", str(tmp_path / "taken"), f"{tmp_path / 'taken' / 'summary.csv'} is a folder"),
+        ("--out", "/proc/lthkit-nowhere/out", "--out /proc/lthkit-nowhere/out: cannot write in /proc"),
+        ("--cache", str(tmp_path / "existing"), f"--cache {tmp_path / 'existing'}: "),
+        ("--cache", "/proc/lthkit-cache", "cannot write in /proc"),
+    ]
+
+
+@pytest.mark.parametrize("command", ["run", "reproduce"])
+@pytest.mark.parametrize("case", range(7))
+def test_unusable_out_or_cache_is_refused_before_any_work(command, case, tmp_path, mnist_root, no_training, capsys):
+    flag, value, message = unusable_folders(tmp_path)[case]
+    paths = {"--out": str(tmp_path / "out"), "--cache": str(tmp_path / "cache"), flag: value}
+    before = snapshot(tmp_path)
+    status = main([command, "--data", str(mnist_root), "--out", paths["--out"], "--cache", paths["--cache"],
+                   "--rounds", "1", *TINY])
+    assert status == 2
+    one_error_line(capsys, f"lthkit {command}: error: ", message)
+    assert snapshot(tmp_path) == before
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into a read-only folder anyway (the /proc case covers it)")
+def test_read_only_out_folder_is_refused(tmp_path, no_training, capsys):
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o555)
+    before = snapshot(tmp_path)
+    assert main(["run", "--out", str(locked / "out"), "--cache", str(tmp_path / "cache"), *TINY]) == 2
+    one_error_line(capsys, f"cannot write in {locked}")
+    assert snapshot(tmp_path) == before
+
+
+def test_data_that_is_a_file_is_refused_before_any_work(tmp_path, no_training, capsys):
+    (tmp_path / "mnist.gz").write_bytes(b"not a folder")
+    before = snapshot(tmp_path)
+    assert main(["run", "--out", str(tmp_path / "out"), "--cache", str(tmp_path / "cache"),
+                 "--data", str(tmp_path / "mnist.gz"), *TINY]) == 2
+    one_error_line(capsys, f"--data {tmp_path / 'mnist.gz'} is a file, not a folder")
+    assert snapshot(tmp_path) == before
+
+
+def test_run_outputs_are_one_set(tmp_path, mnist_root, monkeypatch, capsys):
+    out, cache = tmp_path / "out", tmp_path / "cache"
+    argv = ["run", "--data", str(mnist_root), "--cache", str(cache), "--out", str(out), "--rounds", "1", *TINY]
+    assert main(argv) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["accuracy_vs_density.png", "results.json", "summary.csv"]
+    before = snapshot(out)
+    real = files._write_temporary
+    written = []
+
+    def disk_full_at_the_plot(path, payload, umask):
+        if path.name.endswith(".png"):
+            raise OSError(28, "No space left on device", str(path))
+        written.append(path)
+        return real(path, payload, umask)
+
+    monkeypatch.setattr(files, "_write_temporary", disk_full_at_the_plot)
+    capsys.readouterr()
+    assert main([*argv[:-len(TINY)], "--seed", "1", *TINY]) == 2  # a new result, so new files to write
+    one_error_line(capsys, "lthkit run: error: No space left on device", "accuracy_vs_density.png")
+    assert [p.name for p in written if p.parent == out] == ["results.json", "summary.csv"], "the first two were staged, then the plot failed"
+    assert snapshot(out) == before, "results.json and summary.csv still describe the old run"
+
+
+def test_a_failed_run_into_a_new_folder_leaves_no_folder(tmp_path, mnist_root, monkeypatch, capsys):
+    def disk_full(path, payload, umask):
+        raise OSError(28, "No space left on device", str(path))
+
+    monkeypatch.setattr(files, "_write_temporary", disk_full)
+    out = tmp_path / "new" / "out"
+    assert main(["run", "--data", str(mnist_root), "--cache", str(tmp_path / "cache"), "--out", str(out),
+                 "--rounds", "1", *TINY]) == 2
+    one_error_line(capsys, "No space left on device")
+    assert not (tmp_path / "new").exists()
