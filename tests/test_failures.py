@@ -212,3 +212,98 @@ def test_a_failed_run_into_a_new_folder_leaves_no_folder(tmp_path, mnist_root, m
                  "--rounds", "1", *TINY]) == 2
     one_error_line(capsys, "No space left on device")
     assert not (tmp_path / "new").exists()
+
+
+# --- paper-report ---------------------------------------------------------------------------------
+
+def summary_text(rows=None) -> str:
+    from lthkit.experiments import SUMMARY_COLUMNS
+    from tests.test_paper import rows_like_the_paper
+
+    rows = rows_like_the_paper(2) if rows is None else rows
+    return "\n".join([",".join(SUMMARY_COLUMNS)] + [",".join(str(row[c]) for c in SUMMARY_COLUMNS)
+                                                   for row in rows]) + "\n"
+
+
+HEADER = "control,trial,round,density,early_stop_iter,test_acc_early_stop,test_acc_final\n"
+BAD_SUMMARIES = {
+    "binary": (bytes(range(256)) * 8, "is not a text CSV file"),
+    "binary with a valid header": (HEADER.encode() + b"\x89PNG\r\n\x1a\n\xff\xfe", "is not a text CSV file"),
+    "header only": (HEADER.encode(), "has a header but no rows"),
+    "empty": (b"", "lacks the column(s) control, trial"),
+    "density 0": ((HEADER + "ticket,0,0,0,100,0.9,0.9\n").encode(), "line 2: density '0' must be in (0, 1]"),
+    "density below 0": ((HEADER + "ticket,0,0,-0.5,100,0.9,0.9\n").encode(), "density '-0.5' must be in (0, 1]"),
+    "density nan": ((HEADER + "ticket,0,0,nan,100,0.9,0.9\n").encode(), "density 'nan' must be in (0, 1]"),
+    "density above 1": ((HEADER + "ticket,0,0,1.5,100,0.9,0.9\n").encode(), "density '1.5' must be in (0, 1]"),
+    "accuracy inf": ((HEADER + "ticket,0,0,1.0,100,inf,0.9\n").encode(), "test_acc_early_stop 'inf' must be"),
+    "non-numeric trial": ((HEADER + "ticket,abc,0,1.0,100,0.9,0.9\n").encode(), "trial 'abc' is not a number"),
+    "float round": ((HEADER + "ticket,0,0.5,1.0,100,0.9,0.9\n").encode(), "round '0.5' is not a number"),
+    "negative iteration": ((HEADER + "ticket,0,0,1.0,-3,0.9,0.9\n").encode(), "early_stop_iter '-3' must be at least 0"),
+    "empty cell": ((HEADER + "ticket,0,0,1.0,,0.9,0.9\n").encode(), "early_stop_iter '' is not a number"),
+    "short row": ((HEADER + "ticket,0,0,1.0\n").encode(), "line 2 has 4 cells, the header has 7"),
+    "long row": ((HEADER + "ticket,0,0,1.0,100,0.9,0.9,7\n").encode(), "line 2 has 8 cells, the header has 7"),
+    "missing column": (b"control,trial,round,density\nticket,0,0,1.0\n", "lacks the column(s) early_stop_iter"),
+    "unknown control": ((HEADER + "lucky,0,0,1.0,100,0.9,0.9\n").encode(), "line 2: unknown control 'lucky'"),
+    "repeated round": ((HEADER + "ticket,0,0,1.0,100,0.9,0.9\nticket,0,0,1.0,200,0.9,0.9\n").encode(),
+                       "line 3 repeats control ticket, trial 0, round 0 (first on line 2)"),
+    "NUL in a cell": ((HEADER + "ticket,0,0,1.0,1\x0000,0.9,0.9\n").encode(), "is not a text CSV file"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_SUMMARIES))
+def test_paper_report_rejects_a_bad_summary_in_one_line(case, tmp_path, capsys):
+    payload, message = BAD_SUMMARIES[case]
+    (tmp_path / "summary.csv").write_bytes(payload)
+    (tmp_path / "README.md").write_text("# Report\n")
+    before = snapshot(tmp_path)
+    assert main(["paper-report", str(tmp_path)]) == 2
+    one_error_line(capsys, "lthkit paper-report: error: ", message)
+    assert snapshot(tmp_path) == before
+
+
+def test_paper_report_folder_cases(tmp_path, capsys):
+    cases = []
+    (tmp_path / "summary-folder" / "summary.csv").mkdir(parents=True)
+    cases.append((tmp_path / "summary-folder", "summary.csv is a folder, not a summary CSV file"))
+    (tmp_path / "readme-folder" / "README.md").mkdir(parents=True)
+    (tmp_path / "readme-folder" / "summary.csv").write_text(summary_text())
+    cases.append((tmp_path / "readme-folder", "README.md is a folder, not the report file"))
+    (tmp_path / "latin1").mkdir()
+    (tmp_path / "latin1" / "summary.csv").write_text(summary_text())
+    (tmp_path / "latin1" / "README.md").write_bytes("# Résumé\n".encode("latin-1"))
+    cases.append((tmp_path / "latin1", "README.md is not UTF-8 text"))
+    (tmp_path / "a-file").write_text("x")
+    cases.append((tmp_path / "a-file", "a-file is a file; expected a folder written by `reproduce`"))
+    cases.append((tmp_path / "nowhere", "nowhere does not exist"))
+    cases.append((tmp_path / "empty-folder", "no summary file at"))
+    (tmp_path / "empty-folder").mkdir()
+    for directory, message in cases:
+        before = snapshot(tmp_path)
+        assert main(["paper-report", str(directory)]) == 2, directory
+        one_error_line(capsys, message)
+        assert snapshot(tmp_path) == before, directory
+
+
+def test_paper_report_dense_early_stop_at_iteration_0_is_a_result(tmp_path, capsys):
+    from tests.test_paper import rows_like_the_paper
+
+    rows = rows_like_the_paper(2)
+    for row in rows:
+        if row["control"] == "ticket" and row["round"] == 0 and row["trial"] == 0:
+            row["early_stop_iter"] = 0  # iteration 0 is evaluated, so it can be the best
+    (tmp_path / "summary.csv").write_text(summary_text(rows))
+    assert main(["paper-report", str(tmp_path)]) == 0
+    text = (tmp_path / "README.md").read_text()
+    assert "| dense network" in text and "| 0 | 100.0 | 98.03 [98.00, 98.05] | 2,500 [0, 5,000] |" in text
+    # Only trial 1 has a dense early stop to compare with: 3,000 at P_m 21.1% vs 5,000 is 40% earlier.
+    assert "| tickets learn faster: early stop at P_m ≈ 21% vs dense | ≈ 38% earlier | 40% earlier (1 trial) |" \
+        in text
+
+
+def test_paper_report_keeps_the_readme_mode(tmp_path, umask_027):
+    (tmp_path / "summary.csv").write_text(summary_text())
+    readme = tmp_path / "README.md"
+    readme.write_text("# Report\n")
+    readme.chmod(0o644)
+    assert main(["paper-report", str(tmp_path)]) == 0
+    assert stat.S_IMODE(readme.stat().st_mode) == 0o644 and "| dense network" in readme.read_text()
