@@ -307,3 +307,90 @@ def test_paper_report_keeps_the_readme_mode(tmp_path, umask_027):
     readme.chmod(0o644)
     assert main(["paper-report", str(tmp_path)]) == 0
     assert stat.S_IMODE(readme.stat().st_mode) == 0o644 and "| dense network" in readme.read_text()
+
+
+# --- data: nothing created by a failed look, damaged idx files named ------------------------------
+
+@pytest.fixture
+def failing_download(monkeypatch):
+    """torchvision's download, offline: it writes half a file, then the network fails."""
+    import urllib.error
+
+    import torchvision.datasets.mnist as tv_mnist
+
+    def download(url, download_root, filename=None, md5=None, **kwargs):
+        Path(download_root, filename or url.rsplit("/", 1)[-1]).write_bytes(b"\x1f\x8b half")
+        raise urllib.error.URLError("network is unreachable")
+
+    monkeypatch.setattr(tv_mnist, "download_and_extract_archive", download)
+
+
+def test_a_failed_download_creates_no_folders(tmp_path, monkeypatch, failing_download, capsys):
+    monkeypatch.setenv("LTHKIT_DATA", str(tmp_path / "nonexistent"))
+    before = snapshot(tmp_path)
+    assert main(["data"]) == 2
+    one_error_line(capsys, f"MNIST not found in {tmp_path / 'nonexistent' / 'MNIST' / 'raw'}", "download failed")
+    assert snapshot(tmp_path) == before and not (tmp_path / "nonexistent").exists()
+
+
+def test_a_failed_download_into_an_existing_folder_removes_its_partial_files(mnist_root, failing_download, capsys):
+    (mnist_root / "MNIST" / "raw" / "t10k-labels-idx1-ubyte").unlink()
+    before = snapshot(mnist_root)
+    assert main(["data", "--data", str(mnist_root)]) == 2
+    one_error_line(capsys, "MNIST not found", "download failed")
+    assert snapshot(mnist_root) == before
+
+
+def test_looking_without_download_creates_nothing(tmp_path, capsys):
+    assert main(["data", "--data", str(tmp_path / "absent"), "--no-download"]) == 2
+    one_error_line(capsys, "MNIST not found")
+    assert list(tmp_path.iterdir()) == []
+
+
+def _truncate(path: Path):
+    path.write_bytes(path.read_bytes()[:-100])
+
+
+def _bad_magic(path: Path):
+    path.write_bytes(b"\x00\x00\x08\x01" + path.read_bytes()[4:])
+
+
+def _header_only(path: Path):
+    path.write_bytes(path.read_bytes()[:6])
+
+
+def _fewer_labels(path: Path):
+    payload = path.read_bytes()
+    path.write_bytes(payload[:4] + (1199).to_bytes(4, "big") + payload[8:-1])
+
+
+DAMAGES = {
+    "truncated images": ("train-images-idx3-ubyte", _truncate, "is damaged: truncated: 940,716 bytes where its "
+                                                               "header (1,200 images) needs 940,816"),
+    "bad magic": ("train-images-idx3-ubyte", _bad_magic, "is damaged: bad magic number 0x00000801"),
+    "header cut": ("t10k-labels-idx1-ubyte", _header_only, "is damaged: its header is cut short (6 of 8 bytes)"),
+    "too long": ("t10k-labels-idx1-ubyte", lambda p: p.write_bytes(p.read_bytes() + b"\0"), "is damaged: too long"),
+    "count mismatch": ("train-labels-idx1-ubyte", _fewer_labels,
+                       "train-images-idx3-ubyte holds 1,200 images but train-labels-idx1-ubyte 1,199 labels"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(DAMAGES))
+def test_a_damaged_idx_file_is_named(case, mnist_root, capsys):
+    name, damage, message = DAMAGES[case]
+    damage(mnist_root / "MNIST" / "raw" / name)
+    before = snapshot(mnist_root)
+    assert main(["data", "--data", str(mnist_root), "--no-download"]) == 2
+    err = one_error_line(capsys, "lthkit data: error: ", message)
+    assert "not found" not in err
+    if case != "count mismatch":
+        assert f"MNIST file {mnist_root / 'MNIST' / 'raw' / name} is damaged" in err
+    assert snapshot(mnist_root) == before
+
+
+def test_a_data_root_that_is_a_file(tmp_path, capsys):
+    (tmp_path / "mnist").write_text("x")
+    before = snapshot(tmp_path)
+    assert main(["data", "--data", str(tmp_path / "mnist")]) == 2
+    one_error_line(capsys, f"the MNIST folder {tmp_path / 'mnist'} is a file, not a folder")
+    assert snapshot(tmp_path) == before
