@@ -394,3 +394,114 @@ def test_a_data_root_that_is_a_file(tmp_path, capsys):
     assert main(["data", "--data", str(tmp_path / "mnist")]) == 2
     one_error_line(capsys, f"the MNIST folder {tmp_path / 'mnist'} is a file, not a folder")
     assert snapshot(tmp_path) == before
+
+
+# --- the kata reference functions: everything checked first, nothing changed on error ------------------
+
+def model_snapshot(model) -> dict:
+    """Parameters, buffers and pruning hooks of ``model``, to compare before and after a call."""
+    from torch.nn.utils import prune
+
+    return {"state": {k: v.detach().clone() for k, v in model.state_dict().items()},
+            "parameters": [name for name, _ in model.named_parameters()],
+            "hooks": {name: sorted(type(h).__name__ for h in m._forward_pre_hooks.values()
+                                   if isinstance(h, prune.BasePruningMethod))
+                      for name, m in model.named_modules()},
+            "attributes": {name: sorted(k for k in vars(m) if k.startswith("weight"))
+                           for name, m in model.named_modules()}}
+
+
+def assert_same_model(before, after):
+    assert before["parameters"] == after["parameters"] and before["hooks"] == after["hooks"]
+    assert before["attributes"] == after["attributes"]
+    assert before["state"].keys() == after["state"].keys()
+    for key in before["state"]:
+        assert torch.equal(before["state"][key], after["state"][key]), key
+
+
+def lenet_and_theta0(pruned_once: bool):
+    from lthkit.kata import find_winning_ticket_step
+    from lthkit.models import build_model
+
+    model = build_model("lenet300_100", seed=0)
+    theta0 = copy.deepcopy(model.state_dict())
+    with torch.no_grad():
+        for parameter in model.parameters():
+            parameter.add_(0.01)  # "trained"
+    if pruned_once:
+        find_winning_ticket_step(model, theta0, 0.2)
+    return model, theta0
+
+
+TICKET_STEP_BAD_THETA0 = {
+    "wrong-shaped bias": (lambda t: dict(t, **{"fc1.bias": torch.zeros(7)}),
+                          "initial_state_dict['fc1.bias'] has shape (7,), the model's bias has (300,)"),
+    "bias not a tensor": (lambda t: dict(t, **{"fc2.bias": [0.0] * 100}),
+                          "initial_state_dict['fc2.bias'] is a list, not a tensor"),
+    "complex bias": (lambda t: dict(t, **{"fc2.bias": torch.zeros(100, dtype=torch.complex64)}),
+                     "initial_state_dict['fc2.bias'] is a complex tensor"),
+    "weight not a tensor": (lambda t: dict(t, **{"fc1.weight": t["fc1.weight"].tolist()}),
+                            "initial_state_dict['fc1.weight'] is a list, not a tensor"),
+    "missing weight": (lambda t: {k: v for k, v in t.items() if k != "fc3.weight"},
+                       "initial_state_dict has no entry 'fc3.weight'"),
+    "a pruned model's state_dict": (
+        lambda t: {(k + "_orig" if k.endswith("weight") else k): v for k, v in t.items()},
+        "looks like the state_dict of a pruned model"),
+    "not a dict": (lambda t: list(t.values()), "initial_state_dict must be a dict of tensors, got list"),
+}
+
+
+@pytest.mark.parametrize("pruned_once", [False, True], ids=["fresh", "pruned once"])
+@pytest.mark.parametrize("case", sorted(TICKET_STEP_BAD_THETA0))
+def test_find_winning_ticket_step_changes_nothing_on_bad_theta0(case, pruned_once):
+    from lthkit.kata import find_winning_ticket_step
+
+    model, theta0 = lenet_and_theta0(pruned_once)
+    bad_theta0, message = TICKET_STEP_BAD_THETA0[case]
+    bad = bad_theta0(theta0)
+    bad_copy = copy.deepcopy(bad)
+    before = model_snapshot(model)
+    with pytest.raises(LthkitError) as error:
+        find_winning_ticket_step(model, bad, 0.2)
+    assert message in str(error.value) and "\n" not in str(error.value)
+    assert_same_model(before, model_snapshot(model))
+    assert type(bad) is type(bad_copy) and len(bad) == len(bad_copy), "the argument was not changed either"
+
+
+def test_find_winning_ticket_step_rejects_a_non_module():
+    from lthkit.kata import find_winning_ticket_step
+
+    with pytest.raises(LthkitError, match="model must be a torch.nn.Module, got dict"):
+        find_winning_ticket_step({"fc1.weight": torch.zeros(2, 2)}, {}, 0.2)
+
+
+REWIND_BAD_INPUTS = {
+    "mask is a list": (lambda t, m: (t, dict(m, **{"fc1.weight": m["fc1.weight"].tolist()})),
+                       "masks['fc1.weight'] is a list, not a tensor"),
+    "mask of the wrong shape": (lambda t, m: (t, dict(m, **{"fc2.weight": torch.ones(3, 3, dtype=torch.bool)})),
+                                "masks['fc2.weight'] has shape (3, 3), the parameter has (100, 300)"),
+    "mask for no parameter": (lambda t, m: (t, dict(m, **{"fc9.weight": torch.ones(1)})),
+                              "masks has an entry 'fc9.weight', which is not a parameter"),
+    "wrong-shaped bias": (lambda t, m: (dict(t, **{"fc3.bias": torch.zeros(3)}), m),
+                          "initial_state_dict['fc3.bias'] has shape (3,), the parameter has (10,)"),
+    "missing bias": (lambda t, m: ({k: v for k, v in t.items() if k != "fc1.bias"}, m),
+                     "initial_state_dict['fc1.bias'] is missing; the parameter has shape (300,)"),
+    "bias not a tensor": (lambda t, m: (dict(t, **{"fc1.bias": 0.0}), m),
+                          "initial_state_dict['fc1.bias'] is a float, not a tensor"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(REWIND_BAD_INPUTS))
+def test_rewind_to_init_changes_nothing_on_bad_input(case):
+    from lthkit.kata import rewind_to_init
+    from lthkit.masks import from_torch_prune
+
+    model, theta0 = lenet_and_theta0(pruned_once=True)  # with pruning hooks, which a good call removes
+    masks = from_torch_prune(model)
+    make_bad, message = REWIND_BAD_INPUTS[case]
+    bad_theta0, bad_masks = make_bad(theta0, masks)
+    before = model_snapshot(model)
+    with pytest.raises(LthkitError) as error:
+        rewind_to_init(model, bad_theta0, bad_masks)
+    assert message in str(error.value) and "\n" not in str(error.value)
+    assert_same_model(before, model_snapshot(model))
