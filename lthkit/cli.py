@@ -114,6 +114,20 @@ def _positive_int(text: str) -> int:
     return value
 
 
+#: More trials than this is a typo, not an experiment: each is a full IMP run per control.
+MAX_TRIALS = 1000
+
+
+def _trials(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if not 1 <= value <= MAX_TRIALS:
+        raise argparse.ArgumentTypeError(f"must be from 1 to {MAX_TRIALS} (each trial is a full IMP run), got {text}")
+    return value
+
+
 def add_lottery_flags(parser: argparse.ArgumentParser, default_preset: str = "fast") -> None:
     """The IMP flags shared by ``run`` and ``reproduce``."""
     from .experiments import PRESETS
@@ -139,7 +153,7 @@ def add_lottery_flags(parser: argparse.ArgumentParser, default_preset: str = "fa
     parser.add_argument("--rewind-fraction", type=_fraction, help="fraction of training for --rewind fraction")
     parser.add_argument("--model", choices=sorted(MODELS), help="the network")
     parser.add_argument("--seed", type=int, default=0, help="seed of the first trial (default: 0)")
-    parser.add_argument("--trials", type=_positive_int, default=1,
+    parser.add_argument("--trials", type=_trials, default=1,
                         help="independent trials, seeds SEED, SEED+1, ... (default: 1)")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
                         help="where to train (default: the GPU when there is one)")

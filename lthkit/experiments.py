@@ -400,6 +400,8 @@ def read_summary_csv(path) -> list[dict]:
     path = Path(path)
     if path.is_dir():
         raise LthkitError(f"{path} is a folder, not a summary CSV file")
+    if path.exists() and not path.is_file():  # a FIFO or a device would block or never end
+        raise LthkitError(f"{path} is not a regular file")
     try:
         payload = path.read_bytes()
     except FileNotFoundError:

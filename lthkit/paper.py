@@ -375,6 +375,8 @@ def _read_report(readme: Path) -> str:
     """The current text of a report (``""`` when there is none yet)."""
     if readme.is_dir():
         raise LthkitError(f"{readme} is a folder, not the report file")
+    if readme.exists() and not readme.is_file():  # a FIFO or a device would block or never end
+        raise LthkitError(f"{readme} is not a regular file")
     try:
         return readme.read_text(encoding="utf-8")
     except FileNotFoundError:

@@ -32,6 +32,8 @@ def snapshot(*roots) -> dict:
                 state[str(path)] = ("link", os.readlink(path))
             elif path.is_dir():
                 state[str(path)] = ("dir", mode)
+            elif not path.is_file():  # a FIFO: reading it would block
+                state[str(path)] = ("special", stat.S_IFMT(path.lstat().st_mode), mode)
             else:
                 state[str(path)] = ("file", mode, path.read_bytes())
     return state
@@ -505,3 +507,76 @@ def test_rewind_to_init_changes_nothing_on_bad_input(case):
         rewind_to_init(model, bad_theta0, bad_masks)
     assert message in str(error.value) and "\n" not in str(error.value)
     assert_same_model(before, model_snapshot(model))
+
+
+# --- other bad input to the commands ------------------------------------------------------------------
+
+@pytest.mark.parametrize("command", ["run", "reproduce"])
+@pytest.mark.parametrize("trials,message", [("abc", "expected a whole number, got 'abc'"),
+                                            ("0", "must be from 1 to 1000"), ("10000000000", "must be from 1 to 1000")])
+def test_trials_out_of_range_is_a_usage_error(command, trials, message, tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main([command, "--out", str(tmp_path / "out"), "--trials", trials])
+    assert exit_info.value.code == 2
+    err = one_error_line(capsys, f"argument --trials: {message}")
+    assert "_trials" not in err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_paper_report_on_a_fifo_does_not_block(tmp_path, capsys):
+    os.mkfifo(tmp_path / "summary.csv")
+    before = snapshot(tmp_path)
+    assert main(["paper-report", str(tmp_path)]) == 2
+    one_error_line(capsys, f"{tmp_path / 'summary.csv'} is not a regular file")
+    assert snapshot(tmp_path) == before
+
+
+def test_paper_report_on_a_readme_fifo_does_not_block(tmp_path, capsys):
+    (tmp_path / "summary.csv").write_text(summary_text())
+    os.mkfifo(tmp_path / "README.md")
+    before = snapshot(tmp_path)
+    assert main(["paper-report", str(tmp_path)]) == 2
+    one_error_line(capsys, f"{tmp_path / 'README.md'} is not a regular file")
+    assert snapshot(tmp_path) == before
+
+
+def test_paper_report_that_cannot_write_its_readme(tmp_path, monkeypatch, capsys):
+    (tmp_path / "summary.csv").write_text(summary_text())
+    (tmp_path / "README.md").write_text("# Report\n")
+
+    def read_only(path, payload, umask):
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr(files, "_write_temporary", read_only)
+    before = snapshot(tmp_path)
+    assert main(["paper-report", str(tmp_path)]) == 2
+    one_error_line(capsys, f"cannot write {tmp_path / 'README.md'} (Permission denied)")
+    assert snapshot(tmp_path) == before
+
+
+def test_reproduce_outputs_are_one_set_and_keep_the_readme_mode(tmp_path, mnist_root, monkeypatch, capsys):
+    out = tmp_path / "paper"
+    out.mkdir()
+    (out / "README.md").write_text("# My report\n\nprose\n")
+    (out / "README.md").chmod(0o644)
+    argv = ["reproduce", "--trials", "1", "--rounds", "1", "--control", "ticket", "--data", str(mnist_root),
+            "--cache", str(tmp_path / "cache"), "--out", str(out), *TINY]
+    assert main(argv) == 0
+    assert sorted(p.name for p in out.iterdir()) == sorted(["README.md", "summary.csv", "run_info.json",
+                                                             "accuracy_vs_density.png", "early_stop_vs_density.png"])
+    readme = (out / "README.md").read_text()
+    assert readme.startswith("# My report\n\nprose\n") and "| 0 | 100.0 |" in readme
+    assert stat.S_IMODE((out / "README.md").stat().st_mode) == 0o644
+    before = snapshot(out)
+    real = files._write_temporary
+
+    def disk_full_at_the_readme(path, payload, umask):
+        if path.name == "README.md":
+            raise OSError(28, "No space left on device", str(path))
+        return real(path, payload, umask)
+
+    monkeypatch.setattr(files, "_write_temporary", disk_full_at_the_readme)
+    capsys.readouterr()
+    assert main([*argv[:-len(TINY)], "--seed", "5", *TINY]) == 2
+    one_error_line(capsys, "lthkit reproduce: error: No space left on device", "README.md")
+    assert snapshot(out) == before, "summary, figures and run_info.json still describe the first run"
