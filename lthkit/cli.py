@@ -200,7 +200,11 @@ RUN_OUTPUTS = ("results.json", "summary.csv", "accuracy_vs_density.png")
 
 
 def check_paths(args: argparse.Namespace, outputs=()) -> None:
-    """Check ``--out`` and ``--cache`` before any work starts (nothing is created here).
+    """Check ``--out``, ``--cache`` and ``--data`` before any work starts (nothing is created here).
+
+    Args:
+        args: the parsed command line of ``run`` or ``reproduce``.
+        outputs: the file names the command will write into ``--out`` (none may be a folder).
 
     Raises:
         LthkitError: a folder that cannot be used, named with its flag.

@@ -13,6 +13,9 @@ after every finished trial (on a GPU: once all are done):
 * ``README.md``: the report; :func:`update_report` rewrites its table of the paper's claims
   beside ours (:func:`paper_claims`) and leaves the prose around it alone.
 
+The five files are written as one set (:func:`lthkit.files.atomic_write_files`): they always
+describe the same trials, and a failed write leaves the previous set.
+
 The committed full-protocol output lives in ``results/paper-lenet300/``.
 """
 
