@@ -10,6 +10,7 @@ import os
 import stat
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -112,6 +113,27 @@ def test_temporaries_orphaned_by_kill_9_are_removed_by_the_next_write(tmp_path):
     assert not orphan.exists() and live.exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["results.json", live.name])
 
+
+
+def test_a_writer_killed_mid_write_leaves_a_temporary_the_next_write_removes(tmp_path):
+    # A real writer, stopped for good between writing its temporary file and renaming it.
+    script = ("import os, sys, time; sys.path.insert(0, sys.argv[2]); import lthkit.files as files; "
+              "os.replace = lambda *a: time.sleep(60); files.atomic_write_bytes(sys.argv[1], b'half')")
+    writer = subprocess.Popen([sys.executable, "-c", script, str(tmp_path / "results.json"),
+                               str(Path(files.__file__).resolve().parent.parent)])
+    try:
+        for _ in range(600):
+            if list(tmp_path.glob(".results.json.*.tmp")):
+                break
+            assert writer.poll() is None, "the writer ended before writing"
+            time.sleep(0.05)
+        [orphan] = list(tmp_path.glob(".results.json.*.tmp"))
+        assert f".{writer.pid}." in orphan.name
+    finally:
+        writer.kill()
+        writer.wait()
+    atomic_write_bytes(tmp_path / "summary.csv", b"x")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["summary.csv"]
 
 # --- run and reproduce: --out and --cache are checked before any work starts -------------------------
 
