@@ -23,7 +23,7 @@ from pathlib import Path
 
 from . import LthkitError, __version__
 from .data import DataConfig
-from .fields import field_help, parse_positive
+from .fields import field_help
 from .lottery import CONTROLS, LotteryConfig
 from .train import TrainConfig
 
@@ -113,6 +113,20 @@ def dataclass_changes(args: argparse.Namespace, cls) -> dict:
     return changes
 
 
+#: More trials than this is a typo, not an experiment: each is a full IMP run per control.
+MAX_TRIALS = 1000
+
+
+def _trials(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if not 1 <= value <= MAX_TRIALS:
+        raise argparse.ArgumentTypeError(f"must be from 1 to {MAX_TRIALS} (each trial is a full IMP run), got {text}")
+    return value
+
+
 def add_lottery_flags(parser: argparse.ArgumentParser, default_preset: str = "fast") -> None:
     """The IMP flags shared by ``run`` and ``reproduce``: the preset, the configs' fields and the run's options."""
     from .experiments import PRESETS
@@ -123,7 +137,7 @@ def add_lottery_flags(parser: argparse.ArgumentParser, default_preset: str = "fa
     add_dataclass_flags(parser, LotteryConfig)
     parser.add_argument("--seed", type=_parse_typed(int, False), default=0,
                         help="seed of the first trial (default: 0)")
-    parser.add_argument("--trials", type=parse_positive(int), default=1,
+    parser.add_argument("--trials", type=_trials, default=1,
                         help="independent trials, seeds SEED, SEED+1, ... (default: 1)")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
                         help="where to train (default: the GPU when there is one)")
@@ -163,14 +177,42 @@ def resolve_device(name: str) -> str:
     return name
 
 
+#: The files ``run`` writes into ``--out``, as one set.
+RUN_OUTPUTS = ("results.json", "summary.csv", "accuracy_vs_density.png")
+
+
+def check_paths(args: argparse.Namespace, outputs=()) -> None:
+    """Check ``--out``, ``--cache`` and ``--data`` before any work starts (nothing is created here).
+
+    Args:
+        args: the parsed command line of ``run`` or ``reproduce``.
+        outputs: the file names the command will write into ``--out`` (none may be a folder).
+
+    Raises:
+        LthkitError: a folder that cannot be used, named with its flag.
+    """
+    from .experiments import cache_root
+    from .files import check_writable_folder
+
+    if getattr(args, "out", None) is not None:
+        check_writable_folder(args.out, f"--out {args.out}", outputs)
+    cache = cache_root(args.cache)
+    check_writable_folder(cache, f"--cache {args.cache}" if args.cache is not None else f"the cache folder {cache}")
+    if getattr(args, "data", None) is not None and args.data.exists() and not args.data.is_dir():
+        raise LthkitError(f"--data {args.data} is a file, not a folder")
+
+
 def command_run(args: argparse.Namespace) -> int:
     import matplotlib
 
     matplotlib.use("Agg")
-    from .experiments import run_experiments, write_summary_csv
-    from .files import atomic_write_json
+    import matplotlib.pyplot as plt
+
+    from .experiments import run_experiments, summary_csv_text
+    from .files import atomic_write_files, figure_png, json_bytes
     from .plots import accuracy_vs_density
 
+    check_paths(args, RUN_OUTPUTS)
     config = config_from_args(args)
     device = resolve_device(args.device)
     controls = list(CONTROLS) if args.control == "all" else [args.control]
@@ -180,11 +222,14 @@ def command_run(args: argparse.Namespace) -> int:
     results = run_experiments(configs, cache_dir=args.cache, device=device, data_root=args.data,
                               progress=not args.no_progress)
     out = args.out
-    out.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(out / "results.json", {"lthkit_version": __version__, "runs": [r.to_dict() for r in results]})
-    write_summary_csv(out / "summary.csv", results)
     figure = accuracy_vs_density(results, title=f"IMP on {config.model} ({args.preset} preset)")
-    figure.savefig(out / "accuracy_vs_density.png", dpi=120)
+    png = figure_png(figure, dpi=120)
+    plt.close(figure)
+    # One set: results, CSV and plot are all new, or (on any failure) all as they were.
+    atomic_write_files({out / "results.json": json_bytes({"lthkit_version": __version__,
+                                                          "runs": [r.to_dict() for r in results]}),
+                        out / "summary.csv": summary_csv_text(results).encode(),
+                        out / "accuracy_vs_density.png": png})
     print(f"{'control':<13} {'trial':>5} {'round':>5} {'density':>8} {'early stop':>10} {'test acc':>8}")
     for result in results:
         for r in result.rounds:
@@ -206,8 +251,9 @@ def _controls(text: str) -> list[str]:
 
 
 def command_reproduce(args: argparse.Namespace) -> int:
-    from .paper import reproduce
+    from .paper import REPRODUCE_OUTPUTS, reproduce
 
+    check_paths(args, REPRODUCE_OUTPUTS)
     config = config_from_args(args)
     reproduce(args.out, base=config, trials=args.trials, controls=args.control, first_seed=args.seed,
               device=resolve_device(args.device), cache_dir=args.cache, data_root=args.data,
@@ -291,6 +337,11 @@ def main(argv=None) -> int:
         return args.handler(args)
     except LthkitError as error:
         print(f"lthkit {args.command}: error: {error}", file=sys.stderr)
+        return 2
+    except OSError as error:  # a file the checks could not foresee (a full disk, a folder gone read-only)
+        reason = error.strerror or (str(error).splitlines() or [type(error).__name__])[0]
+        where = f": {error.filename}" if error.filename else ""
+        print(f"lthkit {args.command}: error: {reason}{where}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"lthkit {args.command}: interrupted; finished rounds are cached, run the same command to resume",

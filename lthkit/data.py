@@ -18,7 +18,9 @@ torchvision expects the files in ``<root>/MNIST/raw/``.
 
 from __future__ import annotations
 
+import math
 import os
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -163,11 +165,66 @@ def _missing_data_message(raw: Path, cause: BaseException | None) -> str:
     return message
 
 
+#: Magic number and shape after the count of each extracted idx file (uint8 images: 0x0803, labels: 0x0801).
+_IDX_LAYOUT = {"images": (0x0803, (28, 28)), "labels": (0x0801, ())}
+
+
+def _idx_problem(path: Path, kind: str) -> tuple[str | None, int | None]:
+    """What is wrong with an extracted idx file (``None`` if nothing), and its item count."""
+    magic_expected, item_shape = _IDX_LAYOUT[kind]
+    header_size = 4 * (2 + len(item_shape))
+    with path.open("rb") as file:
+        header = file.read(header_size)
+    if len(header) < 4 or int.from_bytes(header[:4], "big") != magic_expected:
+        found = f"0x{int.from_bytes(header[:4], 'big'):08x}" if len(header) >= 4 else "none"
+        return f"bad magic number {found} (an idx {kind} file starts with 0x{magic_expected:08x})", None
+    if len(header) < header_size:
+        return f"its header is cut short ({len(header)} of {header_size} bytes)", None
+    dims = [int.from_bytes(header[i:i + 4], "big") for i in range(4, header_size, 4)]
+    if tuple(dims[1:]) != item_shape:
+        return f"its items are {'x'.join(map(str, dims[1:]))}, not {'x'.join(map(str, item_shape))}", None
+    expected = header_size + math.prod(dims)
+    size = path.stat().st_size
+    if size != expected:
+        return (f"{'truncated' if size < expected else 'too long'}: {size:,} bytes where its header "
+                f"({dims[0]:,} {kind}) needs {expected:,}"), None
+    return None, dims[0]
+
+
+def check_idx_files(raw) -> None:
+    """Check the header and size of every extracted MNIST idx file in ``raw`` (those present).
+
+    torchvision trusts an extracted file once it exists; a truncated or overwritten one would
+    otherwise surface as an assertion deep inside it.
+
+    Raises:
+        LthkitError: a file is damaged (bad magic number, wrong item shape, truncated or too long),
+            or an images file and its labels file disagree on the count; the message names the file.
+    """
+    raw = Path(raw)
+    for split in ("train", "t10k"):
+        counts = {}
+        for kind, dims in (("images", "idx3"), ("labels", "idx1")):
+            path = raw / f"{split}-{kind}-{dims}-ubyte"
+            if not path.is_file():
+                continue
+            problem, counts[kind] = _idx_problem(path, kind)
+            if problem:
+                remedy = (f"delete it to have it extracted again from {path.name}.gz"
+                          if (raw / f"{path.name}.gz").is_file() else "replace it with the original file")
+                raise LthkitError(f"MNIST file {path} is damaged: {problem}; {remedy}")
+        if len(counts) == 2 and counts["images"] != counts["labels"]:
+            raise LthkitError(f"MNIST files in {raw} are damaged: {split}-images-idx3-ubyte holds {counts['images']:,} "
+                              f"images but {split}-labels-idx1-ubyte {counts['labels']:,} labels")
+
+
 def read_mnist_raw(root: str | os.PathLike | None = None, *, download: bool = True):
     """Read MNIST's raw uint8 images and labels through torchvision.
 
     torchvision checks the MD5 sums of the ``.gz`` files and extracts them offline when they
     already sit in ``<root>/MNIST/raw/``; otherwise, when ``download`` is true, it downloads them.
+    A call that fails leaves the disk as it was: folders and files it created (a failed download's
+    ``MNIST/raw``) are removed again.
 
     Args:
         root: data root (see :func:`data_root`).
@@ -179,16 +236,36 @@ def read_mnist_raw(root: str | os.PathLike | None = None, *, download: bool = Tr
 
     Raises:
         LthkitError: the files are missing or broken and could not be fetched; the message
-            names the folder and the four files.
+            names the folder and the four files, or the damaged file.
+
+    Example:
+        >>> read_mnist_raw("/nonexistent", download=False)  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        lthkit.LthkitError: MNIST not found in /nonexistent/MNIST/raw: put the four original files there ...
     """
     from torchvision.datasets import MNIST  # imported here: torchvision is slow to import
 
     root = data_root(root)
     raw = root / "MNIST" / "raw"
+    for folder in (root, root / "MNIST", raw):
+        if folder.exists() and not folder.is_dir():
+            raise LthkitError(f"the MNIST folder {folder} is a file, not a folder")
+    check_idx_files(raw)
+    # What exists now, so that a failed download can be undone (it creates MNIST/raw first).
+    first_missing = next((folder for folder in (root, root / "MNIST", raw) if not folder.exists()), None)
+    present = set(os.listdir(raw)) if raw.is_dir() else set()
     try:
         train = MNIST(str(root), train=True, download=download)
         test = MNIST(str(root), train=False, download=download)
     except Exception as error:  # urllib, MD5 and "Dataset not found" errors all land here
+        if first_missing is not None:
+            shutil.rmtree(first_missing, ignore_errors=True)
+        elif download:
+            for name in set(os.listdir(raw)) - present:  # partial downloads and extractions
+                try:
+                    (raw / name).unlink()
+                except OSError:
+                    pass
         raise LthkitError(_missing_data_message(raw, error)) from None
     return train.data, train.targets, test.data, test.targets
 

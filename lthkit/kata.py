@@ -30,20 +30,45 @@ from . import LthkitError
 from .masks import prunable_layers
 
 
+def _check_module(model) -> None:
+    if not isinstance(model, nn.Module):
+        raise LthkitError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+
+
+def _check_tensor(where: str, value, shape: tuple, what: str) -> None:
+    """``value`` must be a real tensor of ``shape``; the message says which entry and why not."""
+    if not isinstance(value, torch.Tensor):
+        raise LthkitError(f"{where} is a {type(value).__name__}, not a tensor")
+    if tuple(value.shape) != tuple(shape):
+        raise LthkitError(f"{where} has shape {tuple(value.shape)}, {what} has {tuple(shape)}")
+    if value.is_complex():
+        raise LthkitError(f"{where} is a complex tensor ({value.dtype}); {what} is real")
+
+
+def _plain_parameter_name(name: str) -> str:
+    """``fc1.weight_orig`` (a parameter under torch.nn.utils.prune) is ``fc1.weight`` in θ₀."""
+    return name[:-len("_orig")] if name.endswith("_orig") else name
+
+
 def _check_initial_state(model: nn.Module, initial_state_dict) -> None:
-    """Every prunable weight needs a θ₀ tensor of its shape; name the first that has none."""
+    """Every prunable weight needs a θ₀ tensor of its shape, and every other entry that names a
+    parameter (a bias) must fit it too; name the first that does not. Checked before anything is
+    changed, so a rejected call leaves the model as it was."""
     if not isinstance(initial_state_dict, dict):
         raise LthkitError(f"initial_state_dict must be a dict of tensors, got {type(initial_state_dict).__name__}")
     for name, module in prunable_layers(model).items():
         key = f"{name}.weight"
         weight = module.weight_orig if hasattr(module, "weight_orig") else module.weight
         if key not in initial_state_dict:
-            raise LthkitError(f"initial_state_dict has no entry {key!r}")
-        value = initial_state_dict[key]
-        if not isinstance(value, torch.Tensor) or tuple(value.shape) != tuple(weight.shape):
-            shape = tuple(value.shape) if isinstance(value, torch.Tensor) else type(value).__name__
-            raise LthkitError(f"initial_state_dict[{key!r}] has shape {shape}, the model's weight has "
-                              f"{tuple(weight.shape)}")
+            hint = (" (it looks like the state_dict of a pruned model: take θ₀ before training and pruning)"
+                    if f"{key}_orig" in initial_state_dict else "")
+            raise LthkitError(f"initial_state_dict has no entry {key!r}{hint}")
+        _check_tensor(f"initial_state_dict[{key!r}]", initial_state_dict[key], weight.shape, "the model's weight")
+    for name, parameter in model.named_parameters():
+        key = _plain_parameter_name(name)
+        if key in initial_state_dict:
+            _check_tensor(f"initial_state_dict[{key!r}]", initial_state_dict[key], parameter.shape,
+                          f"the model's {key.rsplit('.', 1)[-1]}")
 
 
 def find_winning_ticket_step(model: nn.Module, initial_state_dict: dict, prune_amount: float = 0.2) -> nn.Module:
@@ -71,8 +96,9 @@ def find_winning_ticket_step(model: nn.Module, initial_state_dict: dict, prune_a
     if isinstance(prune_amount, bool) or not isinstance(prune_amount, (int, float)) or math.isnan(prune_amount) \
             or not 0 <= prune_amount < 1:
         raise LthkitError(f"prune_amount must be a number in [0, 1), got {prune_amount!r}")
+    _check_module(model)
     layers = prunable_layers(model)
-    _check_initial_state(model, initial_state_dict)
+    _check_initial_state(model, initial_state_dict)  # everything is checked before the model is touched
 
     prune.global_unstructured([(module, "weight") for module in layers.values()],
                               pruning_method=prune.L1Unstructured, amount=float(prune_amount))
@@ -154,22 +180,19 @@ def rewind_to_init(model: nn.Module, initial_state_dict: dict, masks: dict) -> n
         >>> rewind_to_init(model, theta0, mask).weight.tolist()
         [[1.0, 0.0, 1.0], [0.0, 1.0, 1.0]]
     """
+    _check_module(model)
     if not isinstance(initial_state_dict, dict) or not isinstance(masks, dict):
         raise LthkitError("initial_state_dict and masks must be dicts of tensors keyed by parameter name")
     # Under torch.nn.utils.prune a weight is the parameter "<name>_orig": check against the plain names.
-    shapes = {name[:-len("_orig")] if name.endswith("_orig") else name: tuple(parameter.shape)
-              for name, parameter in model.named_parameters()}
+    shapes = {_plain_parameter_name(name): tuple(parameter.shape) for name, parameter in model.named_parameters()}
     for name in masks:
         if name not in shapes:
             raise LthkitError(f"masks has an entry {name!r}, which is not a parameter of the model")
-        if tuple(getattr(masks[name], "shape", ())) != shapes[name]:
-            raise LthkitError(f"masks[{name!r}] has shape {tuple(getattr(masks[name], 'shape', ()))}; the parameter "
-                              f"has {shapes[name]}")
+        _check_tensor(f"masks[{name!r}]", masks[name], shapes[name], "the parameter")
     for name, shape in shapes.items():
-        value = initial_state_dict.get(name)
-        if not isinstance(value, torch.Tensor) or tuple(value.shape) != shape:
-            found = "no entry" if value is None else f"shape {tuple(getattr(value, 'shape', ()))}"
-            raise LthkitError(f"initial_state_dict[{name!r}] has {found}; the parameter has shape {shape}")
+        if name not in initial_state_dict:
+            raise LthkitError(f"initial_state_dict[{name!r}] is missing; the parameter has shape {shape}")
+        _check_tensor(f"initial_state_dict[{name!r}]", initial_state_dict[name], shape, "the parameter")
     for module in model.modules():
         for hook in list(module._forward_pre_hooks.values()):
             if isinstance(hook, prune.BasePruningMethod):

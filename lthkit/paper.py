@@ -13,6 +13,9 @@ after every finished trial (on a GPU: once all are done):
 * ``README.md``: the report; :func:`update_report` rewrites its table of the paper's claims
   beside ours (:func:`paper_claims`) and leaves the prose around it alone.
 
+The five files are written as one set (:func:`lthkit.files.atomic_write_files`): they always
+describe the same trials, and a failed write leaves the previous set.
+
 The committed full-protocol output lives in ``results/paper-lenet300/``.
 """
 
@@ -28,8 +31,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import __version__
-from .experiments import code_version, preset, run_experiments, write_summary_csv
-from .files import atomic_write_json
+from . import LthkitError
+from .experiments import code_version, preset, read_summary_csv, run_experiments, summary_csv_text, summary_rows
+from .files import atomic_write_files, check_writable_folder, json_bytes
 from .lottery import CONTROLS
 
 #: The paper's percent of weights remaining (P_m) after each round of LeNet-300-100 IMP.
@@ -64,21 +68,35 @@ def git_commit() -> str | None:
         return None
 
 
-def write_figures(out: Path, runs) -> None:
-    """Figure 3 (test accuracy at early stop) and Figure 4 (early-stop iteration) against P_m."""
+#: The figures of a reproduce folder, by file name.
+FIGURES = ("accuracy_vs_density.png", "early_stop_vs_density.png")
+#: Every file :func:`reproduce` writes into its output folder (as one set, after each trial).
+REPRODUCE_OUTPUTS = ("summary.csv", *FIGURES, "run_info.json", "README.md")
+
+
+def figure_files(runs) -> dict[str, bytes]:
+    """Figure 3 (test accuracy at early stop) and Figure 4 (early-stop iteration) against P_m, as PNG bytes."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from .files import figure_png
     from .plots import accuracy_vs_density, early_stop_vs_density
 
-    for name, plot, title in (
-            ("accuracy_vs_density.png", accuracy_vs_density, "LeNet-300-100 on MNIST: test accuracy at early stop"),
-            ("early_stop_vs_density.png", early_stop_vs_density, "LeNet-300-100 on MNIST: early-stop iteration")):
+    pngs = {}
+    for name, plot, title in zip(FIGURES, (accuracy_vs_density, early_stop_vs_density),
+                                 ("LeNet-300-100 on MNIST: test accuracy at early stop",
+                                  "LeNet-300-100 on MNIST: early-stop iteration")):
         figure = plot(runs, title=title)
-        figure.savefig(out / name, dpi=130)
+        pngs[name] = figure_png(figure, dpi=130)
         plt.close(figure)
+    return pngs
+
+
+def write_figures(out: Path, runs) -> None:
+    """Write :func:`figure_files` into ``out`` (both or neither)."""
+    atomic_write_files({Path(out) / name: png for name, png in figure_files(runs).items()})
 
 
 def reproduce(out, *, base=None, trials: int = 5, rounds: int = 20, controls=CONTROLS, first_seed: int = 0,
@@ -100,8 +118,7 @@ def reproduce(out, *, base=None, trials: int = 5, rounds: int = 20, controls=CON
     Returns:
         The :class:`~lthkit.lottery.LotteryResult` of every run.
     """
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = check_writable_folder(out, f"output folder {out}", REPRODUCE_OUTPUTS)  # before any training
     base = base or preset("paper", rounds=rounds)
     began = time.time()
     info = {"command": " ".join(argv) if argv else None, "lthkit_version": __version__,
@@ -125,10 +142,12 @@ def reproduce(out, *, base=None, trials: int = 5, rounds: int = 20, controls=CON
                                                            for r in result.rounds),
                                  "runs_stopped_by_patience": sum(r.train.stopped_by_patience for r in result.rounds)})
         info["wall_seconds_this_invocation"] = round(time.time() - began, 1)
-        write_summary_csv(out / "summary.csv", results)
-        write_figures(out, results)
-        atomic_write_json(out / "run_info.json", info)
-        update_report(out)
+        # One set: summary, figures, run record and report always describe the same trials.
+        files = {out / "summary.csv": summary_csv_text(results).encode()}
+        files.update({out / name: png for name, png in figure_files(results).items()})
+        files[out / "run_info.json"] = json_bytes(info)
+        files[out / "README.md"] = report_text(out / "README.md", summary_rows(results)).encode()
+        atomic_write_files(files)
         print(f"[{time.strftime('%H:%M:%S')}] trial(s) {', '.join(map(str, group))} done in "
               f"{time.time() - group_began:.0f} s; outputs updated in {out}", file=sys.stderr, flush=True)
     return results
@@ -237,7 +256,9 @@ def paper_claims(rows) -> list[Claim]:
                             "matches" if 97.8 <= mean <= 98.2 else "differs",
                             "ticket control, round 0 (P_m = 100%)"))
 
-    pairs = _paired(table, "ticket", 21.1, "early_stop_iter")
+    # A dense early stop at iteration 0 is a real result, but no relative reduction exists for it.
+    pairs = [(value, reference) for value, reference in _paired(table, "ticket", 21.1, "early_stop_iter")
+             if reference > 0]
     if pairs:
         reductions = [1 - value / reference for value, reference in pairs]
         mean = 100 * sum(reductions) / len(reductions)
@@ -353,24 +374,66 @@ def _replace_block(text: str, begin: str, end: str, body: str) -> str:
     return text + ("\n" if text else "") + block + "\n"
 
 
+def _read_report(readme: Path) -> str:
+    """The current text of a report (``""`` when there is none yet)."""
+    if readme.is_dir():
+        raise LthkitError(f"{readme} is a folder, not the report file")
+    if readme.exists() and not readme.is_file():  # a FIFO or a device would block or never end
+        raise LthkitError(f"{readme} is not a regular file")
+    try:
+        return readme.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return ""
+    except UnicodeDecodeError:
+        raise LthkitError(f"{readme} is not UTF-8 text, so its tables cannot be updated") from None
+    except OSError as error:
+        raise LthkitError(f"cannot read {readme} ({error.strerror or error})") from None
+
+
+def report_text(readme, rows) -> str:
+    """The text of ``readme`` with its claims and per-round tables recomputed from ``rows`` (not written).
+
+    See :func:`update_report`.
+    """
+    text = _read_report(Path(readme))
+    text = _replace_block(text, REPORT_BEGIN, REPORT_END, claims_markdown(paper_claims(rows)))
+    return _replace_block(text, ROUNDS_BEGIN, ROUNDS_END, rounds_markdown(rows))
+
+
 def update_report(directory) -> Path:
     """Recompute the tables of ``directory/README.md`` from ``directory/summary.csv``.
 
     The claims table goes between the ``<!-- claims:begin -->`` and ``<!-- claims:end -->``
     markers, the per-round table (:func:`rounds_markdown`) between ``<!-- rounds:begin -->`` and
     ``<!-- rounds:end -->``; the prose around them is left alone (a README without markers gets
-    the tables appended).
-    """
-    from .experiments import read_summary_csv
-    from .files import atomic_write_bytes
+    the tables appended). The README keeps its file mode.
 
+    Args:
+        directory: a folder written by :func:`reproduce` (it holds ``summary.csv``).
+
+    Returns:
+        The path of the README.
+
+    Raises:
+        LthkitError: ``directory`` is not a folder, ``summary.csv`` is missing or malformed (see
+            :func:`lthkit.experiments.read_summary_csv`), or the README is a folder, not UTF-8
+            text, or cannot be written. Nothing is changed then.
+
+    Example:
+        >>> update_report("results/paper-lenet300")  # doctest: +SKIP
+        PosixPath('results/paper-lenet300/README.md')
+    """
     directory = Path(directory)
+    if not directory.is_dir():
+        what = "is a file" if directory.exists() else "does not exist"
+        raise LthkitError(f"{directory} {what}; expected a folder written by `reproduce` (holding summary.csv)")
     rows = read_summary_csv(directory / "summary.csv")
     readme = directory / "README.md"
-    text = readme.read_text() if readme.exists() else ""
-    text = _replace_block(text, REPORT_BEGIN, REPORT_END, claims_markdown(paper_claims(rows)))
-    text = _replace_block(text, ROUNDS_BEGIN, ROUNDS_END, rounds_markdown(rows))
-    atomic_write_bytes(readme, text.encode())
+    text = report_text(readme, rows)
+    try:
+        atomic_write_files({readme: text.encode()})
+    except OSError as error:
+        raise LthkitError(f"cannot write {readme} ({error.strerror or error})") from None
     return readme
 
 

@@ -126,7 +126,7 @@ def test_every_config_field_with_a_flag_reaches_the_config():
     (["--rate", "x"], "argument --rate: expected a number in [0, 1), got 'x'"),
     (["--layer-rate", "fc1=x"], "argument --layer-rate: expected a number in [0, 1), got 'x'"),
     (["--rounds", "many"], "argument --rounds: expected an integer, got 'many'"),
-    (["--trials", "0"], "argument --trials: must be at least 1, got 0"),
+    (["--trials", "0"], "argument --trials: must be from 1 to 1000 (each trial is a full IMP run), got 0"),
     (["--lr", "big"], "argument --lr: expected a number, got 'big'"),
     (["--patience", "soon"], "argument --patience: expected an integer or none, got 'soon'"),
     (["--seed", "1.5"], "argument --seed: expected an integer, got '1.5'"),
