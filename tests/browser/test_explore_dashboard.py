@@ -166,8 +166,8 @@ def jupyter_lab(tmp_path_factory):
                IPYTHONDIR=str(scratch / "ipython"), LTHKIT_BROWSER_TEST=str(scratch))
     log_path = scratch / "jupyterlab.log"
     server = subprocess.Popen(
-        [sys.executable, "-c", LAUNCH_JUPYTERLAB, "--no-browser", "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}",
-         "--ServerApp.port_retries=0", f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}",
+        [sys.executable, "-c", LAUNCH_JUPYTERLAB, "--no-browser", "--ServerApp.ip=127.0.0.1",
+         f"--ServerApp.port={port}", "--ServerApp.port_retries=0", f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}",
          f"--LabApp.workspaces_dir={scratch / 'workspaces'}", "--LabApp.news_url=", "--ServerApp.open_browser=False",
          *(["--ServerApp.allow_root=True"] if os.geteuid() == 0 else [])],
         cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
