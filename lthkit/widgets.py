@@ -183,9 +183,15 @@ class Dashboard:
     * ``run_button`` (text "Run") and ``clear_button`` ("Clear plot").
     * ``image``: the plot, an :class:`ipywidgets.Image` of PNG bytes, replaced in place.
     * ``progress``: the box holding the tqdm progress bar of the current run (trainings done).
-    * ``log``: an Output widget with the training progress bars of each round (in a notebook).
+    * ``log``: an Output widget, under ``progress``, with the progress bars of the rounds being
+      trained (in a notebook); emptied when a run finishes.
     * ``errors``: an Output widget where errors raised in callbacks appear.
     * ``status``: one line saying what the dashboard is doing or has just done.
+
+    Each part carries a stable CSS class for browser tests: ``lthkit-dashboard`` (the whole),
+    ``lthkit-control-<name>`` (``_`` written ``-``), ``lthkit-run``, ``lthkit-clear``,
+    ``lthkit-status``, ``lthkit-progress``, ``lthkit-training-log``, ``lthkit-plot``,
+    ``lthkit-errors``.
 
     Methods: :meth:`config` (the selected config), :meth:`plotted` (what is drawn, as numbers),
     :meth:`redraw`, :meth:`clear`, :meth:`snapshot` (the plot as a static image). Attributes:
@@ -263,6 +269,15 @@ class Dashboard:
         self.log = widgets.Output(layout=widgets.Layout(max_height="160px", overflow="auto"))
         self._set_bar(self._new_bar(1, "ready: nothing trained yet"))
 
+        # Stable CSS classes (lthkit-...): a browser test finds each part by name, never by position.
+        for name, control in self.controls.items():
+            control.add_class(f"lthkit-control-{name.replace('_', '-')}")
+        for part, css_class in ((self.run_button, "lthkit-run"), (self.clear_button, "lthkit-clear"),
+                                (self.status, "lthkit-status"), (self.progress, "lthkit-progress"),
+                                (self.image, "lthkit-plot"), (self.errors, "lthkit-errors"),
+                                (self.log, "lthkit-training-log")):
+            part.add_class(css_class)
+
         for name in CONFIG_CONTROLS:
             self.controls[name].observe(self._on_change, names="value")
         self.controls["metric"].observe(self._on_view_change, names="value")
@@ -276,8 +291,11 @@ class Dashboard:
         title = widgets.HTML(f"<b>Lottery-ticket explorer</b>: {html.escape(base.model)}, "
                              f"{self._budget():,} iterations per training; moving a control never trains, "
                              f"<b>Run</b> does")
-        self.widget = widgets.VBox([title, widgets.HBox([left, right]), self.status, self.progress, self.image,
-                                    self.errors, self.log])
+        # The training log sits under the run's own bar: the rounds' bars show up there, inside
+        # the dashboard, not below the plot where they look like a stray output of the cell.
+        self.widget = widgets.VBox([title, widgets.HBox([left, right]), self.status, self.progress, self.log,
+                                    self.image, self.errors])
+        self.widget.add_class("lthkit-dashboard")
 
     def _budget(self) -> int:
         """Training iterations per round of ``base`` (what bounds the rewind iteration k)."""
@@ -431,6 +449,7 @@ class Dashboard:
         finally:
             self._running = None
             self.run_button.disabled = False
+        self._clear_training_log()
         self._pin(label, result)
         final = result.rounds[-1]
         self._set_status(f"<b>{html.escape(label)}</b>: trained in {time.perf_counter() - began:.1f} s; "
@@ -473,6 +492,17 @@ class Dashboard:
                                         progress=self.show_training_bars, on_round=on_round)
                 self._known[step_config] = result
         return result
+
+    def _clear_training_log(self) -> None:
+        """Empty the training log after a finished run: the run's own bar keeps its summary."""
+        from IPython.core.interactiveshell import InteractiveShell
+
+        if InteractiveShell.initialized():
+            # A clear_output message, which the front end applies in order with the bars' own
+            # messages; setting log.outputs could be undone by the front end's pending updates.
+            self.log.clear_output()
+        else:  # no kernel (a script, a test): no front end either, and no escape codes on stdout
+            self.log.outputs = ()
 
     def _pin(self, label: str, result: LotteryResult) -> None:
         if not self.controls["overlay"].value:

@@ -181,3 +181,70 @@ def test_dashboard_shows_real_widgets_and_a_static_fallback(make_dashboard):
 def test_snapshot_is_the_plot_as_a_static_image(make_dashboard):
     dashboard = make_dashboard()
     assert dashboard.snapshot().data == bytes(dashboard.image.value)
+
+
+class FakeKernelShell:
+    """Just enough of an IPython kernel shell for ipywidgets' Output capture to work without one.
+
+    In a kernel, ``with output:`` sets the Output widget's ``msg_id`` to the request being handled
+    (here: a button click's comm message), and the front end moves every display message of that
+    request into the widget instead of the cell's output. ``msg_id`` is what decides where a bar
+    renders, so a test can read it at the moment each bar is displayed.
+    """
+
+    request = {"header": {"msg_id": "comm-msg-of-the-run-click"}}
+
+    def __init__(self):
+        self.kernel = self
+
+    def get_parent(self):
+        return self.request
+
+    def set_parent(self, parent):
+        pass
+
+    def showtraceback(self, *args, **kwargs):
+        pass
+
+
+def test_every_progress_bar_of_a_run_renders_inside_the_dashboard(tiny_data, tmp_path, monkeypatch, capsys):
+    import tqdm.auto
+    import tqdm.notebook
+    from ipywidgets.widgets import widget_output
+
+    bars, displayed = [], []
+
+    class RecordingNotebookBar(tqdm.notebook.tqdm):
+        def __init__(self, *args, **kwargs):
+            bars.append(self)
+            super().__init__(*args, **kwargs)
+
+    def display(container):  # what tqdm.notebook calls to show a bar (IPython's display)
+        displayed.append((container, dashboard.log.msg_id, dashboard.errors.msg_id))
+
+    # As in a notebook: tqdm.auto is the widget bar, and Output widgets capture by request id.
+    monkeypatch.setattr(tqdm.auto, "tqdm", RecordingNotebookBar)
+    monkeypatch.setattr(tqdm.notebook, "tqdm", RecordingNotebookBar)
+    monkeypatch.setattr(tqdm.notebook, "display", display)
+    monkeypatch.setattr(widget_output, "get_ipython", FakeKernelShell)
+    dashboard = Dashboard(BASE, data=tiny_data, cache_dir=tmp_path / "cache", progress=True)
+    dashboard.controls["control"].value = "reinit"  # trains its ticket first: two IMP runs
+    bars.clear()
+    dashboard.run_button.click()
+
+    assert dashboard.errors.outputs == () and len(dashboard.runs) == 1
+    run_bar, *training_bars = bars
+    # The dashboard's own bar is never displayed on its own: its widget is in the progress box.
+    assert dashboard.progress.children == (run_bar.container,) and (run_bar.n, run_bar.total) == (6, 6)
+    # The others: two IMP bars (ticket, reinit) and one per round of each (3 + 3).
+    assert sorted(bar.desc.split(":")[0] for bar in training_bars if bar.desc.startswith("IMP")) == \
+        ["IMP reinit", "IMP ticket"]
+    assert len(training_bars) == 2 + 6
+    request_id = FakeKernelShell.request["header"]["msg_id"]
+    assert [container for container, _, _ in displayed] == [bar.container for bar in training_bars]
+    for container, log_capturing, errors_capturing in displayed:
+        assert (log_capturing, errors_capturing) == (request_id, ""), \
+            "a progress bar was displayed outside the dashboard's training log"
+    assert dashboard.log.msg_id == ""  # capture ended with the run
+    captured = capsys.readouterr()
+    assert "IMP" not in captured.err and "IMP" not in captured.out  # no text bar either

@@ -6,9 +6,17 @@ because the JupyterLab front end of ipywidgets is missing or does not match the 
 ipywidgets. This test starts JupyterLab (fast mode, a private port, a token, a scratch copy of
 the notebook and a fresh run cache), opens notebook 3 in Debian's Chromium driven by Playwright,
 runs all cells, checks that the dashboard renders as widgets, moves a slider and a dropdown,
-presses Run, waits for the progress bar to finish and checks that the plot changed. Screenshots
-before and after go to ``test-artifacts/browser/`` (git-ignored). At the end the server and its
-kernels are shut down and the test checks that no process is left behind.
+presses Run, waits for the run to finish and checks that the plot changed and that every
+progress bar rendered inside the dashboard. Screenshots before and after go to
+``test-artifacts/browser/`` (git-ignored). At the end the server and its kernels are shut down
+and the test checks that no process is left behind.
+
+It waits only for end states (all cells numbered, the status line saying the run trained, the
+plot's new image loaded), never for transient ones such as the Run button's disabled flicker,
+and never sleeps: every wait is a Playwright wait on a condition, or a blocking wait on an
+event (the server's "running at" line, a process's exit). Elements are found by role, label or
+the dashboard's stable ``lthkit-...`` CSS classes (see :class:`lthkit.widgets.Dashboard`), never
+by position. ``tests/browser/soak.sh`` runs it repeatedly, also on busy cores.
 
 Run it with ``make test-browser``; ``make test`` runs it when Chromium is installed.
 """
@@ -18,11 +26,13 @@ from __future__ import annotations
 import json
 import os
 import re
+import select
 import shutil
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -40,11 +50,35 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--
 #: Seconds to wait for the kernel to run every cell (it trains in fast mode) and for one Run.
 CELLS_TIMEOUT = 600
 RUN_TIMEOUT = 600
+#: Seconds to wait for JupyterLab to start, for a kernel, and for the front end to show a change.
+SERVER_TIMEOUT = 120
+UI_TIMEOUT = 60
+#: JupyterLab settings of the scratch server: every cell stays in the page (no windowing, so
+#: the cells' prompts can all be read), and no news or update pop-ups over the notebook.
+LAB_SETTINGS = {
+    "@jupyterlab/notebook-extension/tracker.jupyterlab-settings": {"windowingMode": "none"},
+    "@jupyterlab/apputils-extension/notification.jupyterlab-settings": {"fetchNews": "false",
+                                                                         "checkForUpdates": False},
+}
 
 if CHROMIUM is None:
     pytest.skip("Chromium is not installed (Debian: apt-get install chromium); browser test skipped",
                 allow_module_level=True)
 playwright = pytest.importorskip("playwright.sync_api", reason="playwright (Python) is not installed")
+
+
+#: What the JupyterLab launcher prints once its port accepts connections.
+LISTENING = "lthkit-browser-test: accepting connections"
+#: ``python -m jupyterlab``, plus that line. The server binds its port in a callback that its
+#: initialization queues on the event loop (after it logs "running at", so that log line comes
+#: too early); a callback queued after initialization runs after that one.
+LAUNCH_JUPYTERLAB = f"""
+import sys
+from jupyterlab.labapp import LabApp
+server = LabApp.initialize_server(argv=sys.argv[1:])
+server.io_loop.add_callback(lambda: print({LISTENING!r}, flush=True))
+server.start()
+"""
 
 
 def free_port() -> int:
@@ -53,11 +87,13 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def api(base: str, token: str, path: str, method: str = "GET"):
-    request = urllib.request.Request(f"{base}{path}", method=method, headers={"Authorization": f"token {token}"})
-    with urllib.request.urlopen(request, timeout=10) as response:
-        body = response.read()
-    return json.loads(body) if body else None
+def api(base: str, token: str, path: str, method: str = "GET", body: dict | None = None):
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(f"{base}{path}", method=method, data=data,
+                                     headers={"Authorization": f"token {token}", "Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        answer = response.read()
+    return json.loads(answer) if answer else None
 
 
 def processes_mentioning(marker: str) -> list[tuple[int, str]]:
@@ -76,35 +112,85 @@ def processes_mentioning(marker: str) -> list[tuple[int, str]]:
     return found
 
 
+def wait_for_exit(pids, timeout: float) -> None:
+    """Block until every process in ``pids`` has exited or ``timeout`` passed (a pidfd each, no polling)."""
+    handles = {}
+    for pid in pids:
+        try:
+            handles[os.pidfd_open(pid)] = pid
+        except ProcessLookupError:
+            pass
+    deadline = time.monotonic() + timeout
+    try:
+        while handles and time.monotonic() < deadline:
+            ready, _, _ = select.select(list(handles), [], [], deadline - time.monotonic())
+            for fd in ready:
+                os.close(fd)
+                del handles[fd]
+    finally:
+        for fd in handles:
+            os.close(fd)
+
+
+def scratch_notebooks(root: Path) -> None:
+    """Copy the course notebooks to ``root`` without their saved outputs and execution counts.
+
+    A cell's prompt then shows a number only once this session's kernel has run it, so "every
+    prompt is numbered" is the end state of Run All Cells, and no saved output can stand in
+    for one the kernel has to produce.
+    """
+    shutil.copytree(REPO / "notebooks", root, ignore=shutil.ignore_patterns("exercises", ".ipynb_checkpoints"))
+    for path in root.glob("*.ipynb"):
+        notebook = json.loads(path.read_text())
+        for cell in notebook["cells"]:
+            if cell["cell_type"] == "code":
+                cell["outputs"], cell["execution_count"] = [], None
+        notebook.get("metadata", {}).pop("widgets", None)
+        path.write_text(json.dumps(notebook, indent=1))
+
+
 @pytest.fixture(scope="module")
 def jupyter_lab(tmp_path_factory):
     """JupyterLab on a free loopback port with a token, serving a scratch copy of notebook 3."""
     scratch = tmp_path_factory.mktemp("jupyterlab")
     root = scratch / "notebooks"
-    shutil.copytree(REPO / "notebooks", root, ignore=shutil.ignore_patterns("exercises", ".ipynb_checkpoints"))
+    scratch_notebooks(root)
+    for name, settings in LAB_SETTINGS.items():
+        path = scratch / "config" / "lab" / "user-settings" / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(settings))
     port, token = free_port(), os.urandom(16).hex()
     env = dict(os.environ, LTHKIT_FAST="1", LTHKIT_CACHE=str(scratch / "cache"),
                JUPYTER_CONFIG_DIR=str(scratch / "config"), JUPYTER_RUNTIME_DIR=str(scratch / "runtime"),
+               JUPYTERLAB_SETTINGS_DIR=str(scratch / "config" / "lab" / "user-settings"),
                IPYTHONDIR=str(scratch / "ipython"), LTHKIT_BROWSER_TEST=str(scratch))
-    log = open(scratch / "jupyterlab.log", "w")
+    log_path = scratch / "jupyterlab.log"
     server = subprocess.Popen(
-        [sys.executable, "-m", "jupyterlab", "--no-browser", "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}",
-         "--ServerApp.port_retries=0", f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}",
+        [sys.executable, "-c", LAUNCH_JUPYTERLAB, "--no-browser", "--ServerApp.ip=127.0.0.1",
+         f"--ServerApp.port={port}", "--ServerApp.port_retries=0", f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}",
          f"--LabApp.workspaces_dir={scratch / 'workspaces'}", "--LabApp.news_url=", "--ServerApp.open_browser=False",
          *(["--ServerApp.allow_root=True"] if os.geteuid() == 0 else [])],
-        cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
     base = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 120
-    while True:
-        try:
-            api(base, token, "/api/status")
-            break
-        except OSError:
-            if server.poll() is not None or time.time() > deadline:
-                server.kill()
-                pytest.fail(f"JupyterLab did not start (exit {server.poll()}); log: "
-                            f"{(scratch / 'jupyterlab.log').read_text()[-2000:]}")
-            time.sleep(0.5)
+    # Wait for the launcher's line saying the port accepts connections (or for the server to end).
+    listening = threading.Event()
+
+    def copy_log():
+        with open(log_path, "wb") as log:
+            for line in server.stdout:
+                log.write(line)
+                log.flush()
+                if line.startswith(LISTENING.encode()):
+                    listening.set()
+        listening.set()  # the server ended: stop waiting
+
+    copier = threading.Thread(target=copy_log, daemon=True)
+    copier.start()
+    if not listening.wait(SERVER_TIMEOUT) or server.poll() is not None:
+        server.kill()
+        server.wait()
+        pytest.fail(f"JupyterLab did not start (exit {server.poll()}); log: {log_path.read_text()[-2000:]}")
+    api(base, token, "/api/status")
     yield {"base": base, "token": token, "scratch": scratch}
 
     # Shut down: kernels first (they run in their own process sessions), then the server.
@@ -119,10 +205,8 @@ def jupyter_lab(tmp_path_factory):
     except subprocess.TimeoutExpired:
         os.killpg(server.pid, signal.SIGKILL)
         server.wait()
-    log.close()
-    deadline = time.time() + 20
-    while processes_mentioning(str(scratch)) and time.time() < deadline:
-        time.sleep(0.5)
+    copier.join(timeout=10)
+    wait_for_exit([pid for pid, _ in processes_mentioning(str(scratch))], timeout=20)
     leftovers = processes_mentioning(str(scratch))
     for pid, _ in leftovers:
         try:
@@ -151,93 +235,105 @@ def widget_front_end_problem(page) -> str | None:
     return None
 
 
-def accept_kernel_dialog(page) -> None:
-    """JupyterLab may ask which kernel to start; take the notebook's own (Python 3)."""
-    dialog = page.locator(".jp-Dialog", has_text="Select Kernel")
-    if dialog.count() and dialog.first.is_visible():
-        dialog.locator(".jp-Dialog-button.jp-mod-accept").first.click()
-
-
-def wait_until(condition, timeout: float, what: str, page=None, interval: float = 0.5):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if condition():
-            return
-        if page is not None:
-            accept_kernel_dialog(page)
-            problem = widget_front_end_problem(page)
-            if problem:
-                pytest.fail(problem)
-        time.sleep(interval)
-    pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}")
+#: True once every code cell of the open notebook shows an execution count ([1]:, [2]:, ...):
+#: Run All Cells has finished (a queued or running cell shows [*]:, one not run yet [ ]:).
+ALL_CELLS_RUN = """(count) => {
+  const prompts = [...document.querySelectorAll('.jp-NotebookPanel:not(.lm-mod-hidden) .jp-CodeCell .jp-InputPrompt')];
+  return prompts.length === count && prompts.every(prompt => /^\\[\\d+\\]:$/.test(prompt.textContent.trim()));
+}"""
+#: Progress bars anywhere in the page that are not inside a dashboard, and the outputs of the
+#: dashboard's cell: a bar that escaped would be a second output of that cell (or of another).
+ESCAPED_BARS = """(dashboard) => {
+  const bars = [...document.querySelectorAll('.widget-hprogress')].filter(bar => !bar.closest('.lthkit-dashboard'));
+  const cell = dashboard.closest('.jp-OutputArea');
+  const outputs = [...cell.querySelectorAll(':scope > .jp-OutputArea-child')]
+      .filter(child => child.textContent.trim() || child.querySelector('img, .jupyter-widgets'));
+  return {escaped: bars.map(bar => bar.parentElement.textContent.trim().slice(0, 120)),
+          cell_outputs: outputs.map(child => child.textContent.trim().slice(0, 120))};
+}"""
+#: True once the plot shows a new image (another blob than ``before``), fully loaded.
+PLOT_REPLACED = """([plot, before]) => plot.src !== before && plot.complete && plot.naturalWidth > 0"""
 
 
 def test_dashboard_runs_in_jupyterlab(jupyter_lab):
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+    from playwright.sync_api import expect, sync_playwright
 
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    url = f"{jupyter_lab['base']}/lab/tree/{NOTEBOOK.name}?token={jupyter_lab['token']}"
+    base, token = jupyter_lab["base"], jupyter_lab["token"]
+    code_cells = sum(cell["cell_type"] == "code" for cell in json.loads(NOTEBOOK.read_text())["cells"])
+    # The notebook's kernel is started before the page opens: JupyterLab attaches to it and never
+    # asks which kernel to start (a dialog that could appear at any moment).
+    api(base, token, "/api/sessions", method="POST",
+        body={"path": NOTEBOOK.name, "name": NOTEBOOK.name, "type": "notebook", "kernel": {"name": "python3"}})
+    ui = UI_TIMEOUT * 1000
     with sync_playwright() as driver:
         browser = driver.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1400, "height": 1800})
         try:
-            page.goto(url)
-            page.wait_for_selector(".jp-NotebookPanel .jp-Notebook .jp-Cell", timeout=120_000)
-            # Wait for the kernel before running (the status bar names it once it has started).
-            wait_until(lambda: "Idle" in page.inner_text("#jp-main-statusbar"), 120, "the kernel to start", page)
-            time.sleep(2)  # let a late kernel dialog appear before the menu is used
-            accept_kernel_dialog(page)
-            page.locator(".lm-MenuBar-item", has_text="Run").first.click()
+            page.goto(f"{base}/lab/tree/{NOTEBOOK.name}?token={token}")
+            expect(page.locator("#jp-main-statusbar")).to_contain_text("Idle", timeout=SERVER_TIMEOUT * 1000)
+            page.get_by_role("menuitem", name="Run", exact=True).click()
             page.get_by_role("menuitem", name="Run All Cells", exact=True).click()
-            accept_kernel_dialog(page)
-
-            dashboard = page.locator(".jp-OutputArea-output").filter(
-                has=page.locator("button.jupyter-button", has_text=re.compile(r"^\s*Run\s*$"))).first
-            wait_until(lambda: dashboard.count() > 0 and dashboard.locator(".widget-image").count() > 0,
-                       CELLS_TIMEOUT, "the dashboard's widgets to render", page)
-            assert dashboard.locator(".widget-slider").count() >= 3, "the sliders did not render as widgets"
-            assert dashboard.locator(".widget-dropdown select").count() >= 3, "the dropdowns did not render"
-            assert dashboard.locator(".widget-hprogress").count() >= 1, "no progress bar in the dashboard"
-            # Every cell has run when no prompt shows [*] any more.
-            wait_until(lambda: page.locator(".jp-InputPrompt", has_text="[*]").count() == 0
-                       and page.locator(".jp-InputPrompt", has_text="[ ]").count() == 0,
-                       CELLS_TIMEOUT, "all cells to finish", page)
+            try:
+                page.wait_for_function(ALL_CELLS_RUN, arg=code_cells, timeout=CELLS_TIMEOUT * 1000, polling=500)
+            except PlaywrightTimeout:
+                pytest.fail(widget_front_end_problem(page) or f"the cells did not all run in {CELLS_TIMEOUT} s")
+            problem = widget_front_end_problem(page)
+            assert problem is None, problem
             errors = page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']")
             assert "Traceback" not in " ".join(errors.all_inner_texts()), "a cell raised an error"
 
-            plot = dashboard.locator(".widget-image").first
+            dashboard = page.locator(".lthkit-dashboard")
+            expect(dashboard).to_have_count(1)
+            for part in ("status", "progress", "training-log", "plot", "errors", "run", "clear"):
+                expect(dashboard.locator(f".lthkit-{part}")).to_have_count(1)
+            assert dashboard.locator(".widget-slider").count() >= 3, "the sliders did not render as widgets"
+            assert dashboard.locator(".widget-dropdown select").count() >= 3, "the dropdowns did not render"
+            status = dashboard.locator(".lthkit-status")
+            # The last cells selected the winning ticket, trained on the way: it is drawn from the cache.
+            expect(status).to_contain_text("is in the cache", timeout=ui)
+
+            plot = dashboard.locator("img.lthkit-plot")
             plot.scroll_into_view_if_needed()
             dashboard.screenshot(path=str(ARTIFACTS / "dashboard-before.png"))
             before = plot.screenshot()
-            status_before = dashboard.locator(".widget-html").nth(1).inner_text()
 
-            # A slider: the target sparsity, moved with the keyboard like a learner would.
-            sparsity = dashboard.locator(".widget-slider", has_text="target sparsity").first
-            handle = sparsity.locator(".noUi-handle").first
-            readout_before = sparsity.locator(".widget-readout").inner_text()
+            # A slider: the target sparsity, moved with the keyboard like a learner would (1% a key).
+            sparsity = dashboard.locator(".lthkit-control-sparsity")
+            readout = sparsity.locator(".widget-readout")
+            percent = int(readout.inner_text().strip().rstrip("%")) + 5
+            handle = sparsity.get_by_role("slider")
             handle.focus()
             for _ in range(5):
                 handle.press("ArrowRight")
-            wait_until(lambda: sparsity.locator(".widget-readout").inner_text() != readout_before, 30,
-                       "the sparsity slider to move", page)
+            expect(readout).to_have_text(f"{percent}%", timeout=ui)
             # A dropdown: global instead of layer-wise pruning.
-            scope = dashboard.locator(".widget-dropdown", has_text="pruning scope").locator("select")
-            scope.select_option(label="global")
-            # Moving controls trains nothing: the button stays enabled and the plot stays put.
-            wait_until(lambda: dashboard.locator(".widget-html").nth(1).inner_text() != status_before, 30,
-                       "the status line to notice the new selection", page)
-            assert "has not run yet" in dashboard.locator(".widget-html").nth(1).inner_text()
+            dashboard.get_by_label("pruning scope", exact=True).select_option(label="global")
+            # Moving controls trains nothing: the status line only says what Run would train.
+            label = re.escape(f"winning ticket, global, rewind θ₀, {percent}% in ") + r"\d+ rounds"
+            expect(status).to_contain_text(re.compile(label + " has not run yet"), timeout=ui)
+            plot_before_run = plot.get_attribute("src")
 
-            run = dashboard.locator("button.jupyter-button", has_text=re.compile(r"^\s*Run\s*$"))
+            run = dashboard.get_by_role("button", name="Run", exact=True)
+            expect(run).to_be_enabled()
             run.click()
-            wait_until(lambda: run.is_disabled(), 60, "the Run button to start a run", page, interval=0.2)
-            wait_until(lambda: not run.is_disabled(), RUN_TIMEOUT, "the run to finish", page)
-            bar = dashboard.locator(".widget-hprogress .progress-bar").first
-            assert "progress-bar-success" in (bar.get_attribute("class") or ""), "the progress bar did not finish"
-            assert "trained in" in dashboard.locator(".widget-html").nth(1).inner_text()
+            # The end state: the status line says this run trained (set after everything else).
+            expect(status).to_contain_text(re.compile(label + r": trained in [\d.]+ s"), timeout=RUN_TIMEOUT * 1000)
+            expect(run).to_be_enabled(timeout=ui)
+            expect(dashboard.locator(".lthkit-progress .progress-bar")).to_have_class(
+                re.compile(r"\bprogress-bar-success\b"), timeout=ui)
+            # ... and counts every training done (n/n).
+            expect(dashboard.locator(".lthkit-progress")).to_contain_text(re.compile(r"\b(\d+)/\1\b"), timeout=ui)
+            # The rounds' own bars showed in the training log, which is emptied once the run is done.
+            expect(dashboard.locator(".lthkit-training-log .widget-hprogress")).to_have_count(0, timeout=ui)
+            where = page.evaluate(ESCAPED_BARS, dashboard.element_handle())
+            assert where["escaped"] == [], f"progress bars outside the dashboard: {where['escaped']}"
+            assert len(where["cell_outputs"]) == 1, f"the dashboard's cell shows more than the dashboard: {where}"
 
             plot.scroll_into_view_if_needed()
-            wait_until(lambda: plot.screenshot() != before, 60, "the plot to change", page)
+            page.wait_for_function(PLOT_REPLACED, arg=[plot.element_handle(), plot_before_run], timeout=ui)
+            assert plot.screenshot() != before, "the plot did not change"
             dashboard.screenshot(path=str(ARTIFACTS / "dashboard-after.png"))
             assert widget_front_end_problem(page) is None
         finally:
