@@ -36,11 +36,11 @@ import torch
 from . import LthkitError, __version__
 from .files import atomic_save_tensors, atomic_write_bytes, atomic_write_json
 from .data import REPO_ROOT, DataConfig, MNISTData, load_mnist
-from .lottery import LotteryConfig, LotteryResult, RoundRecord, RoundResult, run_lotteries, run_lottery
+from .lottery import LotteryConfig, LotteryResult, RoundRecord, RoundResult, run_lotteries, with_dependencies
 from .train import TrainConfig
 
 #: The modules whose code determines a result; their source is part of every cache key.
-CORE_MODULES = ("data.py", "models.py", "masks.py", "train.py", "lottery.py", "batched.py")
+CORE_MODULES = ("data.py", "models.py", "masks.py", "train.py", "lottery.py", "batched.py", "branches.py")
 
 PRESETS: dict[str, LotteryConfig] = {
     "paper": LotteryConfig(
@@ -210,10 +210,10 @@ def load_cached(config: LotteryConfig, cache_dir=None) -> LotteryResult | None:
 def run_experiment(config: LotteryConfig, *, cache_dir=None, data: MNISTData | None = None,
                    device: str | None = None, data_root=None, progress: bool = True,
                    on_round=None) -> LotteryResult:
-    """Run ``config`` through the cache: finished configs return at once, interrupted ones resume.
+    """Run ``config`` through the cache: :func:`run_experiments` of one config, never batched.
 
-    A control (``reinit``, ``random_prune``) first runs, or reads from the cache, the winning
-    ticket whose masks it uses.
+    Finished configs return at once; interrupted ones resume. A control (``reinit``,
+    ``random_prune``) runs, or reads from the cache, the winning ticket whose masks it uses.
 
     Args:
         config: the run (see :func:`preset`).
@@ -232,31 +232,39 @@ def run_experiment(config: LotteryConfig, *, cache_dir=None, data: MNISTData | N
         >>> run_experiment(preset("fast", rounds=3)) is not None  # the second call: from the cache  # doctest: +SKIP
         True
     """
-    cached = load_cached(config, cache_dir)
-    if cached is not None:
-        if on_round is not None:
-            for round_result in cached.rounds:
-                on_round(round_result)
-        return cached
-    if data is None:
-        data = get_data(config.data, device, data_root)
-    ticket = None
-    if config.control != "ticket":
-        ticket = run_experiment(config.replace(control="ticket"), cache_dir=cache_dir, data=data,
-                                progress=progress)
-    store = DiskStore(cache_entry(config, cache_dir), config)
-    return run_lottery(config, data, store=store, ticket=ticket, progress=progress, on_round=on_round)
+    return run_experiments([config], cache_dir=cache_dir, data=data, device=device, data_root=data_root,
+                           progress=progress, batch=False,
+                           on_round=None if on_round is None else lambda _config, result: on_round(result))[0]
+
+
+def runs_to_train(configs, *, cache_dir=None, lookup=None) -> list[LotteryConfig]:
+    """The runs that :func:`run_experiments` of ``configs`` trains: those not cached, and what they need.
+
+    A run that a requested one needs (a control's ticket) is trained only when it is not cached.
+
+    Args:
+        configs: the requested runs.
+        cache_dir: the cache folder.
+        lookup: ``config -> LotteryResult | None`` to find finished runs (default: :func:`load_cached`).
+
+    Example:
+        >>> [c.control for c in runs_to_train([preset("fast", control="reinit")], cache_dir="/nonexistent")]
+        ['ticket', 'reinit']
+    """
+    lookup = lookup or (lambda config: load_cached(config, cache_dir))
+    return with_dependencies([config for config in configs if lookup(config) is None],
+                             have=lambda config: lookup(config) is not None)
 
 
 def run_experiments(configs, *, cache_dir=None, data: MNISTData | None = None, device: str | None = None,
                     data_root=None, progress: bool = True, batch="auto", on_round=None) -> list[LotteryResult]:
     """Run several configs through the cache side by side: trials and controls, round by round.
 
-    :func:`run_experiment` for many configs at once. Finished configs come from the cache; the
-    others go through :func:`lthkit.lottery.run_lotteries`, which trains the runs of one round
-    together (batched where ``batch`` says so), and every round is written to its config's cache
-    entry as soon as it is trained, so an interrupted call resumes where it stopped. A control
-    whose ticket is not among ``configs`` takes it from the cache, or runs (and caches) it alongside.
+    Finished configs come from the cache; the others go through
+    :func:`lthkit.lottery.run_lotteries`, which trains the runs of one round together (batched
+    where ``batch`` says so), and every round is written to its config's cache entry as soon as it
+    is trained, so an interrupted call resumes where it stopped. A run that a pending one needs (a
+    control's ticket) is taken from the cache, or run (and cached) alongside (:func:`runs_to_train`).
 
     Args:
         configs: the runs; those not yet cached must share one data config.
@@ -277,34 +285,31 @@ def run_experiments(configs, *, cache_dir=None, data: MNISTData | None = None, d
         if results[config] is not None and on_round is not None:
             for round_result in results[config].rounds:
                 on_round(config, round_result)
-    pending = [config for config in configs if results[config] is None]
-    if not pending:
+    if all(result is not None for result in results.values()):
         return [results[config] for config in configs]
-    data_configs = {config.data for config in pending}
-    if len(data_configs) > 1:
+    finished = {}  # cached runs that the pending ones need, by config
+
+    def lookup(config):
+        found = results[config] if config in results else finished.get(config) or load_cached(config, cache_dir)
+        if found is not None:
+            finished[config] = found
+        return found
+
+    pending = runs_to_train(configs, lookup=lookup)
+    if len({config.data for config in pending}) > 1:
         raise LthkitError("run_experiments runs configs side by side only when they share one data config")
-    tickets = {}  # finished ticket runs the pending controls use, by config
-    for config in pending:
-        ticket_config = config.replace(control="ticket")
-        if config.control == "ticket" or ticket_config in pending or ticket_config in tickets:
-            continue
-        ticket = results.get(ticket_config) or load_cached(ticket_config, cache_dir)
-        if ticket is None:
-            pending.append(ticket_config)  # run alongside, and cached like the others
-        else:
-            tickets[ticket_config] = ticket
     if data is None:
         data = get_data(pending[0].data, device, data_root)
     stores = [DiskStore(cache_entry(config, cache_dir), config) for config in pending]
     requested = set(configs)
 
-    def report(config, round_result):  # a ticket run only because a control needs it is not reported
+    def report(config, round_result):  # a run trained only because another needs it is not reported
         if on_round is not None and config in requested:
             on_round(config, round_result)
 
-    finished = run_lotteries(pending, data, stores=stores, tickets=tickets.values(), batch=batch, progress=progress,
-                             on_round=report)
-    results.update(zip(pending, finished))
+    done = run_lotteries(pending, data, stores=stores, tickets=finished.values(), batch=batch, progress=progress,
+                         on_round=report)
+    results.update(zip(pending, done))
     return [results[config] for config in configs]
 
 
