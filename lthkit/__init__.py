@@ -10,7 +10,9 @@ The core runs headless and never imports plotting or widget code:
 * :mod:`lthkit.models`      LeNet-300-100 and a small conv net, seeded
 * :mod:`lthkit.masks`       magnitude and random pruning, densities, ``torch.nn.utils.prune`` interop
 * :mod:`lthkit.train`       masked training with early-stopping records
-* :mod:`lthkit.lottery`     iterative magnitude pruning with rewinding and controls
+* :mod:`lthkit.fastpath`    the optional performance layer under it (private torch APIs, one switch)
+* :mod:`lthkit.branches`    what a round trains: the ticket and the controls, registered by name
+* :mod:`lthkit.lottery`     iterative magnitude pruning with rewinding; the one driver of runs
 * :mod:`lthkit.batched`     several independent runs trained at once as one batched model
 * :mod:`lthkit.kata`        the reference solution of the one-step kata
 * :mod:`lthkit.experiments` presets and cached, resumable runs

@@ -40,7 +40,8 @@ from .lottery import LotteryConfig, LotteryResult, RoundRecord, RoundResult, run
 from .train import TrainConfig
 
 #: The modules whose code determines a result; their source is part of every cache key.
-CORE_MODULES = ("data.py", "models.py", "masks.py", "train.py", "lottery.py", "batched.py", "branches.py")
+CORE_MODULES = ("data.py", "models.py", "masks.py", "train.py", "lottery.py", "batched.py", "branches.py",
+                "fastpath.py")
 
 PRESETS: dict[str, LotteryConfig] = {
     "paper": LotteryConfig(
