@@ -18,9 +18,9 @@ off) and ``tests/test_fastpath.py``.
 (``torch.optim.Adam(fused=True)``'s own ``step``, ``torch.compile`` of the step); the figures
 and the decision to keep each are in ``benchmarks/README.md``.
 
-Example:
+Example (public APIs only from here on, with the same numbers):
     >>> import lthkit.fastpath
-    >>> lthkit.fastpath.ENABLED = False  # doctest: +SKIP  (public APIs only, same numbers)
+    >>> lthkit.fastpath.ENABLED = False  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -38,11 +38,11 @@ from .models import LeNet300100
 TESTED_TORCH = ("2.13",)
 
 
-def tested_torch(version: str) -> bool:
+def is_tested_torch(version: str) -> bool:
     """Whether a torch version string (``"2.13.0+cu130"``) is one the fast path is tested on.
 
     Example:
-        >>> tested_torch("2.13.0+cu130"), tested_torch("2.14.1")
+        >>> is_tested_torch("2.13.0+cu130"), is_tested_torch("2.14.1")
         (True, False)
     """
     return ".".join(version.split("+")[0].split(".")[:2]) in TESTED_TORCH
@@ -50,7 +50,7 @@ def tested_torch(version: str) -> bool:
 
 #: The switch: on unless ``LTHKIT_FASTPATH=0``, and only on a tested torch version.
 ENABLED = os.environ.get("LTHKIT_FASTPATH", "1").strip().lower() not in ("0", "false", "no", "off") and \
-    tested_torch(torch.__version__)
+    is_tested_torch(torch.__version__)
 
 
 def lenet_pass(model: nn.Module):

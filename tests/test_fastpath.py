@@ -17,9 +17,9 @@ def half_masks(model):
 
 
 def test_only_tested_torch_versions_take_the_fast_path():
-    assert fastpath.tested_torch("2.13.0+cu130") and fastpath.tested_torch("2.13.1")
-    assert not fastpath.tested_torch("2.14.0") and not fastpath.tested_torch("2.2.0")
-    assert fastpath.ENABLED == fastpath.tested_torch(torch.__version__)  # LTHKIT_FASTPATH is unset in the tests
+    assert fastpath.is_tested_torch("2.13.0+cu130") and fastpath.is_tested_torch("2.13.1")
+    assert not fastpath.is_tested_torch("2.14.0") and not fastpath.is_tested_torch("2.2.0")
+    assert fastpath.ENABLED == fastpath.is_tested_torch(torch.__version__)  # LTHKIT_FASTPATH is unset in the tests
 
 
 @pytest.mark.parametrize("extra", [{}, {"weight_decay": 0.01}, {"test_every_eval": True, "patience": 40}])

@@ -156,21 +156,15 @@ def test_patience_check_script(tmp_path):
 
 
 def test_dense_probe_truncated_init_keeps_glorot_variance_inside_two_sigma():
-    import importlib.util
     import math
-    from pathlib import Path
 
     import torch
 
-    from lthkit.models import build_model
+    from lthkit.models import build_model, truncated_glorot_
 
-    path = Path(__file__).resolve().parent.parent / "scripts" / "dense_probe.py"
-    spec = importlib.util.spec_from_file_location("dense_probe", path)
-    probe = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(probe)
     model = build_model("lenet300_100", seed=3)
     before = model.fc1.bias.clone()
-    probe.truncated_glorot_(model, seed=3)
+    truncated_glorot_(model, seed=3)
     weight = model.fc1.weight
     glorot_std = math.sqrt(2.0 / (784 + 300))
     assert weight.abs().max() <= 2 * glorot_std / 0.87962566103423978 + 1e-6, "nothing outside ±2σ"
