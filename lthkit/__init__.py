@@ -15,7 +15,8 @@ The core runs headless and never imports plotting or widget code:
 * :mod:`lthkit.lottery`     iterative magnitude pruning with rewinding; the one driver of runs
 * :mod:`lthkit.batched`     several independent runs trained at once as one batched model
 * :mod:`lthkit.kata`        the reference solution of the one-step kata
-* :mod:`lthkit.experiments` presets and cached, resumable runs
+* :mod:`lthkit.presets`     every named config (CLI, notebooks, dashboard), full and fast modes
+* :mod:`lthkit.experiments` cached, resumable runs
 
 On top of it: :mod:`lthkit.plots`, :mod:`lthkit.widgets`, :mod:`lthkit.grading` and the CLI
 (``python -m lthkit --help``).

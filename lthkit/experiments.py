@@ -11,7 +11,7 @@ reported, removed and recomputed.
 The cache lives in the ``cache_dir`` argument, else ``$LTHKIT_CACHE``, else ``cache/`` at the
 repository root (git-ignored).
 
-Presets (:data:`PRESETS`):
+Presets (:data:`PRESETS`, the command line's two from the one registry, :mod:`lthkit.presets`):
 
 * ``paper``: Frankle & Carbin's LeNet-300-100 protocol: Adam 1.2e-3, batch 60, 50,000
   iterations, validation every 100 iterations, layer-wise pruning at 20% per round with the
@@ -37,24 +37,15 @@ from . import LthkitError, __version__
 from .files import atomic_save_tensors, atomic_write_bytes, atomic_write_json
 from .data import REPO_ROOT, DataConfig, MNISTData, load_mnist
 from .lottery import LotteryConfig, LotteryResult, RoundRecord, RoundResult, run_lotteries, with_dependencies
-from .train import TrainConfig
+from .presets import CLI_PRESETS, preset_config
+from .presets import PRESETS as _PRESETS
 
 #: The modules whose code determines a result; their source is part of every cache key.
 CORE_MODULES = ("data.py", "models.py", "masks.py", "train.py", "lottery.py", "batched.py", "branches.py",
                 "fastpath.py")
 
-PRESETS: dict[str, LotteryConfig] = {
-    "paper": LotteryConfig(
-        model="lenet300_100", rounds=20, prune_rate=0.2, scope="layer", layer_rates=(("output", 0.1),),
-        rewind="init", control="ticket",
-        train=TrainConfig(optimizer="adam", lr=1.2e-3, batch_size=60, iterations=50_000, eval_every=100),
-        data=DataConfig(validation_size=5000)),
-    "fast": LotteryConfig(
-        model="lenet300_100", rounds=5, prune_rate=0.2, scope="layer", layer_rates=(("output", 0.1),),
-        rewind="init", control="ticket",
-        train=TrainConfig(optimizer="adam", lr=1.2e-3, batch_size=60, iterations=1500, eval_every=100),
-        data=DataConfig(validation_size=1000, train_size=10_000)),
-}
+#: The command line's presets, by name (their full mode; the one registry is :data:`lthkit.presets.PRESETS`).
+PRESETS: dict[str, LotteryConfig] = {name: _PRESETS[name]["full"] for name in CLI_PRESETS}
 
 
 def preset(name: str, **changes) -> LotteryConfig:
@@ -63,12 +54,7 @@ def preset(name: str, **changes) -> LotteryConfig:
     Raises:
         LthkitError: unknown preset name or bad changes.
     """
-    if name not in PRESETS:
-        raise LthkitError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
-    try:
-        return PRESETS[name].replace(**changes)
-    except TypeError as error:
-        raise LthkitError(f"bad change to preset {name!r}: {error}") from None
+    return preset_config(name, names=PRESETS, **changes)
 
 
 @lru_cache(maxsize=1)
