@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import io
 import json
 import os
 import shutil
@@ -330,8 +331,6 @@ def summary_rows(results) -> list[dict]:
 
 def write_summary_csv(path, results) -> Path:
     """Write :func:`summary_rows` of ``results`` to ``path`` (atomically)."""
-    import io
-
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=SUMMARY_COLUMNS, lineterminator="\n")
     writer.writeheader()

@@ -28,10 +28,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+import torch
+
 from . import __version__
 from .experiments import code_version, preset, run_experiments, write_summary_csv
 from .files import atomic_write_json
 from .lottery import CONTROLS
+from .train import RunLog, TrainConfig
 
 #: The paper's percent of weights remaining (P_m) after each round of LeNet-300-100 IMP.
 PAPER_PM = (100, 80.0, 64.1, 51.3, 41.1, 32.9, 26.3, 21.1, 16.9, 13.5, 10.8, 8.7, 7.0, 5.6, 4.5, 3.6, 2.9, 2.3,
@@ -40,8 +43,6 @@ PAPER_PM = (100, 80.0, 64.1, 51.3, 41.1, 32.9, 26.3, 21.1, 16.9, 13.5, 10.8, 8.7
 
 def hardware_description(device: str) -> dict:
     """The machine a run happened on, for the record."""
-    import torch
-
     info = {"platform": platform.platform(), "python": platform.python_version(), "torch": torch.__version__,
             "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(), "device": device}
     if device == "cuda" and torch.cuda.is_available():
@@ -461,8 +462,6 @@ def patience_effect(curve: dict, patience: int) -> dict:
         >>> patience_effect({"iteration": [0, 100, 200, 300], "val_loss": [2.0, 1.0, 1.5, 0.5]}, 100)
         {'stop_iteration': 200, 'early_stop_with_patience': 100, 'early_stop_full': 300, 'moved': True}
     """
-    from .train import RunLog, TrainConfig
-
     # The replay goes through the training loop's own record (its notion of a new minimum and its
     # patience test), so it cannot disagree with what training with patience does.
     iterations, losses = curve["iteration"], curve["val_loss"]
