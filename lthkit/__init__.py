@@ -11,10 +11,13 @@ The core runs headless and never imports plotting or widget code:
 * :mod:`lthkit.models`      LeNet-300-100 and a small conv net, seeded
 * :mod:`lthkit.masks`       magnitude and random pruning, densities, ``torch.nn.utils.prune`` interop
 * :mod:`lthkit.train`       masked training with early-stopping records
-* :mod:`lthkit.lottery`     iterative magnitude pruning with rewinding and controls
+* :mod:`lthkit.fastpath`    the optional performance layer under it (private torch APIs, one switch)
+* :mod:`lthkit.branches`    what a round trains: the ticket and the controls, registered by name
+* :mod:`lthkit.lottery`     iterative magnitude pruning with rewinding; the one driver of runs
 * :mod:`lthkit.batched`     several independent runs trained at once as one batched model
 * :mod:`lthkit.kata`        the reference solution of the one-step kata
-* :mod:`lthkit.experiments` presets and cached, resumable runs
+* :mod:`lthkit.presets`     every named config (CLI, notebooks, dashboard), full and fast modes
+* :mod:`lthkit.experiments` cached, resumable runs
 
 On top of it: :mod:`lthkit.plots`, :mod:`lthkit.widgets`, :mod:`lthkit.grading` and the CLI
 (``python -m lthkit --help``).

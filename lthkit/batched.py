@@ -28,8 +28,6 @@ Example:
 from __future__ import annotations
 
 import copy
-import time
-from functools import partial
 from typing import Sequence
 
 import torch
@@ -39,7 +37,7 @@ from torch import nn
 from . import LthkitError
 from .data import MNISTData
 from .masks import Masks, apply_masks_, check_masks_fit
-from .train import MaskedStep, RunLog, TrainConfig, TrainResult, check_schedule, make_optimizer
+from .train import MaskedStep, TrainConfig, TrainResult, check_schedule, masked_step_for, training_loop
 
 #: Smallest number of runs for which :func:`use_batched` picks the batched path, per device type
 #: (``None``: never automatically). Measured with ``benchmarks/batched_runs.py``; see
@@ -301,8 +299,6 @@ def train_batched(models: Sequence[nn.Module], data: MNISTData, config: TrainCon
         LthkitError: mismatched lengths, masks that do not fit, a bad budget or start, or a
             model that cannot be batched (see :class:`BatchedModel`).
     """
-    from tqdm.auto import tqdm
-
     models, seeds = list(models), [int(seed) for seed in seeds]
     runs = len(models)
     masks = [None] * runs if masks is None else list(masks)
@@ -324,97 +320,53 @@ def train_batched(models: Sequence[nn.Module], data: MNISTData, config: TrainCon
         shape = dict(models[0].named_parameters())[name].shape
         per_run = [torch.ones(shape) if mask is None else mask[name].to(torch.float32) for mask in masks]
         mask_values.append(batched.stack(name, [m.to(device) for m in per_run]).to(batched.parameter(name).dtype))
-    with torch.no_grad():
-        if masked_params:
-            torch._foreach_mul_(masked_params, mask_values)
+    masked_step = masked_step_for(batched.parameters, masked_params, mask_values, config)
     batched.check([model if mask is None else apply_masks_(copy.deepcopy(model), mask)
                    for model, mask in zip(models, masks)], data.train_x[:2])
-    optimizer = make_optimizer(batched.parameters, config)
-    masked_step = MaskedStep(optimizer, masked_params, mask_values)
 
     generators = [torch.Generator().manual_seed(seed) for seed in seeds]
     batch_indices = stacked_batches(len(data.train_y), config.batch_size, generators, device=device)
-    for _ in range(start_iteration):
-        next(batch_indices)  # the batch order of iteration start_iteration, as in train()
-    logs = [RunLog(config, start_iteration) for _ in range(runs)]
-    active = list(range(runs))  # runs not yet stopped by patience
-    finals: dict[int, dict] = {}  # run -> its final weights, taken when it stopped early
-    loss_sums = torch.zeros(runs, device=device)
-    steps_since_eval = 0
-    began = time.perf_counter()
-
-    def record(iteration: int) -> None:
-        nonlocal loss_sums, steps_since_eval
-        val_loss, val_acc = batched.evaluate(data.val_x, data.val_y)
-        rows = [val_loss.double(), val_acc, loss_sums.double()]
-        if config.test_every_eval:
-            rows.append(batched.evaluate(data.test_x, data.test_y)[1])
-        numbers = torch.stack(rows).tolist()  # the one host synchronization of this point
-        for run in active:
-            logs[run].add_point(
-                iteration, val_loss=numbers[0][run], val_acc=numbers[1][run],
-                train_loss=numbers[2][run] / steps_since_eval if steps_since_eval else None,
-                test_acc=numbers[3][run] if config.test_every_eval else None, state=partial(batched.state, run))
-        loss_sums = torch.zeros(runs, device=device)
-        steps_since_eval = 0
-
-    def snapshot(iteration: int) -> None:
-        for run in active:
-            logs[run].snapshots[iteration] = batched.state(run)
-
-    if start_iteration in snapshot_at:
-        snapshot(start_iteration)
-    record(start_iteration)
-    bar = tqdm(total=total - start_iteration, desc=f"{description} ({runs} runs)", disable=not progress,
-               leave=False, unit="it", dynamic_ncols=True)
-    iteration = start_iteration
-    batched.twin.train()
-    try:
-        while iteration < total and active:
-            iteration += 1
-            index = next(batch_indices)
-            losses = batched.losses(data.train_x[index], data.train_y[index])
-            losses.sum().backward()  # run k's parameters get exactly run k's gradient
-            masked_step()
-            loss_sums += losses.detach()
-            steps_since_eval += 1
-            if iteration in snapshot_at:
-                snapshot(iteration)
-            if iteration % config.eval_every == 0 or iteration == total:
-                record(iteration)
-                bar.update(iteration - start_iteration - bar.n)
-                for run in list(active):
-                    logs[run].iterations = iteration
-                    if logs[run].patience_exhausted(iteration, total):
-                        active.remove(run)
-                        if iteration < total:
-                            finals[run] = batched.state(run)
-    finally:
-        bar.close()
-
-    # Each run's final weights: where it stopped, or where the batch ended.
-    final_states = [finals[run] if run in finals else batched.state(run) for run in range(runs)]
-    batched.load(final_states)
-    test_final = batched.evaluate(data.test_x, data.test_y)[1]
-    train_final = batched.evaluate(data.train_x, data.train_y)[1]
-    needs_best = [run for run in range(runs) if logs[run].best["test_acc"] is None and not logs[run].best_is_last]
-    test_best = None
-    if needs_best:
-        batched.load([logs[run].best["state"] if run in needs_best else final_states[run] for run in range(runs)])
-        test_best = batched.evaluate(data.test_x, data.test_y)[1].tolist()
-    test_final, train_final = test_final.tolist(), train_final.tolist()
-    seconds = (time.perf_counter() - began) / runs
-    results = []
-    for run, (model, log) in enumerate(zip(models, logs)):
-        test_acc_final = log.curve["test_acc"][-1]
-        if test_acc_final is None:
-            test_acc_final = test_final[run]
-        test_acc_best = log.best["test_acc"]
-        if test_acc_best is None:
-            test_acc_best = test_best[run] if run in needs_best else test_acc_final
-        results.append(log.result(test_acc_final=test_acc_final, test_acc_best=test_acc_best,
-                                  train_acc_final=train_final[run], seconds=seconds))
+    trainee = _BatchRuns(batched, data, masked_step)
+    results = training_loop(trainee, data, config, batch_indices, total=total, start_iteration=start_iteration,
+                            snapshot_at=snapshot_at, progress=progress, description=f"{description} ({runs} runs)")
+    for model, state in zip(models, trainee.final_states):
         with torch.no_grad():
-            model.load_state_dict(final_states[run])
+            model.load_state_dict(state)
     return results
 
+
+class _BatchRuns:
+    """K runs as one :class:`BatchedModel`, as :func:`lthkit.train.training_loop` drives them."""
+
+    def __init__(self, batched: BatchedModel, data: MNISTData, masked_step: MaskedStep):
+        self.batched, self.data, self.masked_step = batched, data, masked_step
+        self.runs = batched.runs
+        self.stopped: dict[int, dict] = {}  # run -> its final weights, taken when it stopped early
+        self.final_states: list[dict] = []
+
+    def train_mode(self) -> None:
+        self.batched.twin.train()
+
+    def step(self, index: torch.Tensor) -> torch.Tensor:
+        losses = self.batched.losses(self.data.train_x[index], self.data.train_y[index])
+        losses.sum().backward()  # run k's parameters get exactly run k's gradient
+        self.masked_step()
+        return losses.detach()
+
+    def evaluate(self, images: torch.Tensor, labels: torch.Tensor):
+        return self.batched.evaluate(images, labels)
+
+    def state(self, run: int) -> dict[str, torch.Tensor]:
+        return self.batched.state(run)
+
+    def stop(self, run: int) -> None:
+        self.stopped[run] = self.batched.state(run)
+
+    def finish(self) -> None:
+        # Each run's final weights: where it stopped, or where the batch ended.
+        self.final_states = [self.stopped[run] if run in self.stopped else self.batched.state(run)
+                             for run in range(self.runs)]
+
+    def accuracies(self, images: torch.Tensor, labels: torch.Tensor, states) -> list[float]:
+        self.batched.load([self.final_states[run] if state is None else state for run, state in enumerate(states)])
+        return self.batched.evaluate(images, labels)[1].tolist()

@@ -1,7 +1,7 @@
-"""How big the course notebooks' runs are: one place for every notebook and the dashboard.
+"""How big the course notebooks' runs are: the mode, and the notebooks' presets.
 
-Every notebook asks :func:`notebook_preset` for its configs, so the budgets live here and
-nowhere else. There are two modes:
+Every notebook asks :func:`notebook_preset` for its configs; the budgets live in the one preset
+registry, :mod:`lthkit.presets`, beside the command line's. There are two modes:
 
 * **full** (the default): runs a learner can afford on a laptop CPU, minutes per notebook
   (real MNIST, subsets of it where a notebook compares many runs);
@@ -27,57 +27,17 @@ from __future__ import annotations
 import os
 
 from . import LthkitError
-from .data import DataConfig
 from .lottery import LotteryConfig
-from .train import TrainConfig
+from .presets import NOTEBOOK_PRESET_NAMES, PRESETS, preset_config
 
 #: The environment variable that switches the notebooks to fast mode.
 FAST_ENV = "LTHKIT_FAST"
 _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("", "0", "false", "no", "off")
 
-_LENET = LotteryConfig(model="lenet300_100", prune_rate=0.2, scope="layer", layer_rates=(("output", 0.1),),
-                       rewind="init", control="ticket")
-_FAST_DATA = DataConfig(validation_size=1000, train_size=5000)
-
-#: ``{name: {"full": config, "fast": config}}``; read them through :func:`notebook_preset`.
-NOTEBOOK_PRESETS: dict[str, dict[str, LotteryConfig]] = {
-    "kata": {
-        "full": _LENET.replace(rounds=1, train=TrainConfig(iterations=3000, eval_every=100),
-                               data=DataConfig(validation_size=5000)),
-        "fast": _LENET.replace(rounds=1, train=TrainConfig(iterations=300, eval_every=50), data=_FAST_DATA),
-    },
-    "imp": {
-        # 12 rounds take LeNet to 7% of its weights, where the ticket and the controls part ways.
-        "full": _LENET.replace(rounds=12, train=TrainConfig(iterations=1500, eval_every=100),
-                               data=DataConfig(validation_size=1000, train_size=10_000)),
-        "fast": _LENET.replace(rounds=3, train=TrainConfig(iterations=300, eval_every=50), data=_FAST_DATA),
-    },
-    "explore": {
-        "full": _LENET.replace(rounds=5, prune_rate=None, target_sparsity=0.8,
-                               train=TrainConfig(iterations=1500, eval_every=100),
-                               data=DataConfig(validation_size=1000, train_size=10_000)),
-        "fast": _LENET.replace(rounds=2, prune_rate=None, target_sparsity=0.5,
-                               train=TrainConfig(iterations=200, eval_every=50), data=_FAST_DATA),
-    },
-    "rewind_lenet": {
-        "full": _LENET.replace(rounds=8, prune_rate=0.3, train=TrainConfig(iterations=1500, eval_every=100),
-                               data=DataConfig(validation_size=1000, train_size=10_000)),
-        "fast": _LENET.replace(rounds=2, prune_rate=0.3, train=TrainConfig(iterations=200, eval_every=50),
-                               data=_FAST_DATA),
-    },
-    "rewind_conv": {
-        "full": LotteryConfig(model="conv2_small", rounds=5, target_sparsity=0.95, scope="global",
-                              layer_rates=(("output", 0.1),), rewind="init",
-                              train=TrainConfig(lr=1e-2, iterations=1000, eval_every=100),
-                              data=DataConfig(validation_size=1000, train_size=10_000, test_size=2000)),
-        # Convolutions are slow on a CPU: one round, 120 iterations (k=100 still fits).
-        "fast": LotteryConfig(model="conv2_small", rounds=1, target_sparsity=0.5, scope="global",
-                              layer_rates=(("output", 0.1),), rewind="init",
-                              train=TrainConfig(lr=1e-2, iterations=120, eval_every=40),
-                              data=DataConfig(validation_size=300, train_size=1000, test_size=500)),
-    },
-}
+#: ``{name: {"full": config, "fast": config}}`` of the notebooks: their entries of the one preset
+#: registry, :data:`lthkit.presets.PRESETS`; read them through :func:`notebook_preset`.
+NOTEBOOK_PRESETS: dict[str, dict[str, LotteryConfig]] = {name: PRESETS[name] for name in NOTEBOOK_PRESET_NAMES}
 
 
 def fast_mode() -> bool:
@@ -117,11 +77,7 @@ def notebook_preset(name: str, *, fast: bool | None = None, **changes) -> Lotter
     """
     if name not in NOTEBOOK_PRESETS:
         raise LthkitError(f"unknown notebook preset {name!r}; choose one of {', '.join(NOTEBOOK_PRESETS)}")
-    mode = "fast" if (fast_mode() if fast is None else fast) else "full"
-    try:
-        return NOTEBOOK_PRESETS[name][mode].replace(**changes)
-    except TypeError as error:
-        raise LthkitError(f"bad change to notebook preset {name!r}: {error}") from None
+    return preset_config(name, fast=fast_mode() if fast is None else fast, **changes)
 
 
 def describe(config: LotteryConfig) -> str:

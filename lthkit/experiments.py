@@ -13,7 +13,7 @@ entry take turns through a per-entry file lock: the second waits, then reads the
 The cache lives in the ``cache_dir`` argument, else ``$LTHKIT_CACHE``, else ``cache/`` at the
 repository root (git-ignored).
 
-Presets (:data:`PRESETS`):
+Presets (:data:`PRESETS`, the command line's two from the one registry, :mod:`lthkit.presets`):
 
 * ``paper``: Frankle & Carbin's LeNet-300-100 protocol: Adam 1.2e-3, batch 60, 50,000
   iterations, validation every 100 iterations, layer-wise pruning at 20% per round with the
@@ -27,6 +27,7 @@ from __future__ import annotations
 import ast
 import csv
 import hashlib
+import io
 import json
 import math
 import os
@@ -43,26 +44,17 @@ from . import LthkitError, __version__
 from .files import atomic_save_tensors, atomic_write_bytes, atomic_write_json
 from .data import REPO_ROOT, DataConfig, MNISTData, load_mnist
 from .lottery import (CONTROLS, LotteryConfig, LotteryResult, RoundRecord, RoundResult, model_layout, run_lotteries,
-                      run_lottery)
+                      with_dependencies)
 from .masks import density
-from .train import TrainConfig
+from .presets import CLI_PRESETS, preset_config
+from .presets import PRESETS as _PRESETS
 
 #: The module whose imports make up the core: the source of every lthkit module it imports, directly
 #: or through others (function-local imports included), is part of every cache key.
 CORE_ENTRY = "experiments"
 
-PRESETS: dict[str, LotteryConfig] = {
-    "paper": LotteryConfig(
-        model="lenet300_100", rounds=20, prune_rate=0.2, scope="layer", layer_rates=(("output", 0.1),),
-        rewind="init", control="ticket",
-        train=TrainConfig(optimizer="adam", lr=1.2e-3, batch_size=60, iterations=50_000, eval_every=100),
-        data=DataConfig(validation_size=5000)),
-    "fast": LotteryConfig(
-        model="lenet300_100", rounds=5, prune_rate=0.2, scope="layer", layer_rates=(("output", 0.1),),
-        rewind="init", control="ticket",
-        train=TrainConfig(optimizer="adam", lr=1.2e-3, batch_size=60, iterations=1500, eval_every=100),
-        data=DataConfig(validation_size=1000, train_size=10_000)),
-}
+#: The command line's presets, by name (their full mode; the one registry is :data:`lthkit.presets.PRESETS`).
+PRESETS: dict[str, LotteryConfig] = {name: _PRESETS[name]["full"] for name in CLI_PRESETS}
 
 
 def preset(name: str, **changes) -> LotteryConfig:
@@ -71,12 +63,7 @@ def preset(name: str, **changes) -> LotteryConfig:
     Raises:
         LthkitError: unknown preset name or bad changes.
     """
-    if name not in PRESETS:
-        raise LthkitError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
-    try:
-        return PRESETS[name].replace(**changes)
-    except TypeError as error:
-        raise LthkitError(f"bad change to preset {name!r}: {error}") from None
+    return preset_config(name, names=PRESETS, **changes)
 
 
 def _module_file(package: Path, dotted: str) -> Path | None:
@@ -417,10 +404,10 @@ def load_cached(config: LotteryConfig, cache_dir=None) -> LotteryResult | None:
 def run_experiment(config: LotteryConfig, *, cache_dir=None, data: MNISTData | None = None,
                    device: str | None = None, data_root=None, progress: bool = True,
                    on_round=None) -> LotteryResult:
-    """Run ``config`` through the cache: finished configs return at once, interrupted ones resume.
+    """Run ``config`` through the cache: :func:`run_experiments` of one config, never batched.
 
-    A control (``reinit``, ``random_prune``) first runs, or reads from the cache, the winning
-    ticket whose masks it uses.
+    Finished configs return at once; interrupted ones resume. A control (``reinit``,
+    ``random_prune``) runs, or reads from the cache, the winning ticket whose masks it uses.
 
     Args:
         config: the run (see :func:`preset`).
@@ -439,32 +426,39 @@ def run_experiment(config: LotteryConfig, *, cache_dir=None, data: MNISTData | N
         >>> run_experiment(preset("fast", rounds=3)) is not None  # the second call: from the cache  # doctest: +SKIP
         True
     """
-    cached = load_cached(config, cache_dir)
-    if cached is not None:
-        if on_round is not None:
-            for round_result in cached.rounds:
-                on_round(round_result)
-        return cached
-    if data is None:
-        data = get_data(config.data, device, data_root)
-    ticket = None
-    if config.control != "ticket":
-        ticket = run_experiment(config.replace(control="ticket"), cache_dir=cache_dir, data=data,
-                                progress=progress)
-    store = DiskStore(cache_entry(config, cache_dir), config, device=data.device)
-    with store.locked():  # another process on this entry: wait for it, then read its rounds from the store
-        return run_lottery(config, data, store=store, ticket=ticket, progress=progress, on_round=on_round)
+    return run_experiments([config], cache_dir=cache_dir, data=data, device=device, data_root=data_root,
+                           progress=progress, batch=False,
+                           on_round=None if on_round is None else lambda _config, result: on_round(result))[0]
+
+
+def runs_to_train(configs, *, cache_dir=None, lookup=None) -> list[LotteryConfig]:
+    """The runs that :func:`run_experiments` of ``configs`` trains: those not cached, and what they need.
+
+    A run that a requested one needs (a control's ticket) is trained only when it is not cached.
+
+    Args:
+        configs: the requested runs.
+        cache_dir: the cache folder.
+        lookup: ``config -> LotteryResult | None`` to find finished runs (default: :func:`load_cached`).
+
+    Example:
+        >>> [c.control for c in runs_to_train([preset("fast", control="reinit")], cache_dir="/nonexistent")]
+        ['ticket', 'reinit']
+    """
+    lookup = lookup or (lambda config: load_cached(config, cache_dir))
+    return with_dependencies([config for config in configs if lookup(config) is None],
+                             have=lambda config: lookup(config) is not None)
 
 
 def run_experiments(configs, *, cache_dir=None, data: MNISTData | None = None, device: str | None = None,
                     data_root=None, progress: bool = True, batch="auto", on_round=None) -> list[LotteryResult]:
     """Run several configs through the cache side by side: trials and controls, round by round.
 
-    :func:`run_experiment` for many configs at once. Finished configs come from the cache; the
-    others go through :func:`lthkit.lottery.run_lotteries`, which trains the runs of one round
-    together (batched where ``batch`` says so), and every round is written to its config's cache
-    entry as soon as it is trained, so an interrupted call resumes where it stopped. A control
-    whose ticket is not among ``configs`` takes it from the cache, or runs (and caches) it alongside.
+    Finished configs come from the cache; the others go through
+    :func:`lthkit.lottery.run_lotteries`, which trains the runs of one round together (batched
+    where ``batch`` says so), and every round is written to its config's cache entry as soon as it
+    is trained, so an interrupted call resumes where it stopped. A run that a pending one needs (a
+    control's ticket) is taken from the cache, or run (and cached) alongside (:func:`runs_to_train`).
 
     Args:
         configs: the runs; those not yet cached must share one data config.
@@ -485,28 +479,25 @@ def run_experiments(configs, *, cache_dir=None, data: MNISTData | None = None, d
         if results[config] is not None and on_round is not None:
             for round_result in results[config].rounds:
                 on_round(config, round_result)
-    pending = [config for config in configs if results[config] is None]
-    if not pending:
+    if all(result is not None for result in results.values()):
         return [results[config] for config in configs]
-    data_configs = {config.data for config in pending}
-    if len(data_configs) > 1:
+    finished = {}  # cached runs that the pending ones need, by config
+
+    def lookup(config):
+        found = results[config] if config in results else finished.get(config) or load_cached(config, cache_dir)
+        if found is not None:
+            finished[config] = found
+        return found
+
+    pending = runs_to_train(configs, lookup=lookup)
+    if len({config.data for config in pending}) > 1:
         raise LthkitError("run_experiments runs configs side by side only when they share one data config")
-    tickets = {}  # finished ticket runs the pending controls use, by config
-    for config in pending:
-        ticket_config = config.replace(control="ticket")
-        if config.control == "ticket" or ticket_config in pending or ticket_config in tickets:
-            continue
-        ticket = results.get(ticket_config) or load_cached(ticket_config, cache_dir)
-        if ticket is None:
-            pending.append(ticket_config)  # run alongside, and cached like the others
-        else:
-            tickets[ticket_config] = ticket
     if data is None:
         data = get_data(pending[0].data, device, data_root)
     stores = [DiskStore(cache_entry(config, cache_dir), config, device=data.device) for config in pending]
     requested = set(configs)
 
-    def report(config, round_result):  # a ticket run only because a control needs it is not reported
+    def report(config, round_result):  # a run trained only because another needs it is not reported
         if on_round is not None and config in requested:
             on_round(config, round_result)
 
@@ -514,9 +505,9 @@ def run_experiments(configs, *, cache_dir=None, data: MNISTData | None = None, d
         # Every process takes the locks in one order (by path), so two sweeps never wait for each other in a circle.
         for store in sorted({store.directory: store for store in stores}.values(), key=lambda s: str(s.directory)):
             held.enter_context(store.locked())
-        finished = run_lotteries(pending, data, stores=stores, tickets=tickets.values(), batch=batch,
-                                 progress=progress, on_round=report)
-    results.update(zip(pending, finished))
+        done = run_lotteries(pending, data, stores=stores, tickets=finished.values(), batch=batch,
+                             progress=progress, on_round=report)
+    results.update(zip(pending, done))
     return [results[config] for config in configs]
 
 
@@ -552,8 +543,6 @@ def summary_rows(results) -> list[dict]:
 
 def summary_csv_text(results) -> str:
     """:func:`summary_rows` of ``results`` as CSV text (header first)."""
-    import io
-
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=SUMMARY_COLUMNS, lineterminator="\n")
     writer.writeheader()
@@ -627,8 +616,6 @@ def read_summary_csv(path) -> list[dict]:
         text = payload.decode("utf-8-sig")
     except UnicodeError:
         raise LthkitError(f"{path} is not a text CSV file (it holds binary data)") from None
-    import io
-
     reader = csv.DictReader(io.StringIO(text, newline=""))
     try:
         missing = [c for c in SUMMARY_COLUMNS if c not in (reader.fieldnames or [])]

@@ -28,7 +28,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import math
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -36,20 +35,23 @@ from typing import Callable, Protocol
 
 import torch
 
-from . import LthkitError, __version__
+from tqdm.auto import tqdm
+
+from . import LthkitError, __version__, batched
+from .branches import RoundInputs, derive_seed, get_branch  # noqa: F401 (derive_seed: lthkit.lottery's API)
 from .data import DataConfig, MNISTData
 from .files import atomic_save_tensors, atomic_write_json
 from .fields import (SEED_LIMIT, check_bool, check_choice, check_fraction, check_int, check_number, document_fields,
                      nested_config, parse_fraction, parse_layer_rate, parse_positive, set_fields)
-from .masks import (SCOPES, Masks, density, full_masks, layer_densities, layer_rate_overrides,
-                    magnitude_masks, prunable_weights, random_masks_like)
+from .masks import SCOPES, Masks, density, full_masks, layer_densities, layer_rate_overrides, prunable_weights
 from .models import MODELS, build_model
 from .train import TrainConfig, TrainResult, train
 
 #: Where survivors go after pruning: θ₀, θ_k (an iteration), θ_k at a fraction of training, or
 #: nowhere (keep the trained weights and train again: pruning + fine-tuning).
 REWINDS = ("init", "iteration", "fraction", "none")
-#: What is trained each round: the winning ticket or one of the two controls.
+#: The paper's three kinds of run: the winning ticket and its two controls (every registered
+#: branch, :data:`lthkit.branches.BRANCHES`, is a valid ``control``).
 CONTROLS = ("ticket", "reinit", "random_prune")
 #: The paper's default per-round rate when neither ``prune_rate`` nor ``target_sparsity`` is given.
 DEFAULT_PRUNE_RATE = 0.2
@@ -113,12 +115,12 @@ class LotteryConfig:
         layer_rate_overrides(list(model_layout(self.model)[0]), dict(self.layer_rates))  # unknown layers fail here
         check_choice(self.scope, "scope", SCOPES, what="scope")
         check_choice(self.rewind, "rewind", REWINDS, what="rewind strategy")
-        check_choice(self.control, "control", CONTROLS, what="control")
+        branch = get_branch(self.control)  # the registered branches (lthkit.branches), not only the paper's three
         check_int(self.rewind_iteration, "rewind_iteration", minimum=0)
         set_fields(self, rewind_fraction=check_fraction(self.rewind_fraction, "rewind_fraction"))
         check_int(self.seed, "seed", minimum=0, limit=SEED_LIMIT)
-        if self.control == "random_prune" and self.rewind == "none":
-            raise LthkitError("random_prune needs a rewind point (init, iteration or fraction), not 'none'")
+        if branch.requires_rewind_point and self.rewind == "none":
+            raise LthkitError(f"{self.control} needs a rewind point (init, iteration or fraction), not 'none'")
         # A rewind point past the budget fails now (with the split's nominal size; run_lottery checks the real data).
         self.rewind_point(self.train.total_iterations(self.data.train_count))
 
@@ -390,20 +392,50 @@ class LotteryResult:
             raise LthkitError(f"broken result in {directory}: {type(error).__name__}: {reason}") from None
 
 
-def derive_seed(*parts) -> int:
-    """A 63-bit seed from any parts (``derive_seed(3, "reinit", 2)``), stable across runs and machines."""
-    digest = hashlib.sha256(repr(parts).encode()).digest()
-    return int.from_bytes(digest[:8], "little") >> 1
-
-
 def _cpu(state: dict) -> dict:
     return {k: v.detach().cpu().clone() for k, v in state.items()}
+
+
+def _dependency_depth(control: str, visiting=()) -> int:
+    """0 for a branch that needs nothing, else one more than the deepest branch it needs."""
+    if control in visiting:
+        raise LthkitError(f"branch {control!r} depends on itself (through {' -> '.join(visiting)})")
+    needs = get_branch(control).needs
+    return 1 + max(_dependency_depth(need, (*visiting, control)) for need in needs) if needs else 0
+
+
+def with_dependencies(configs, have: Callable[[LotteryConfig], bool] = lambda config: False) -> list[LotteryConfig]:
+    """``configs`` plus every run they need (:attr:`lthkit.branches.Branch.needs`) that ``have`` lacks.
+
+    Needed runs are added after the configs that need them, then the list is ordered so that a
+    run comes after every run it needs (stably: the paper's tickets first, then the controls).
+
+    Args:
+        configs: the requested runs.
+        have: whether a needed run is available already (finished, or cached); it is then not added.
+
+    Returns:
+        The runs to train, in an order in which each round's masks are known before they are read.
+
+    Example:
+        >>> [c.control for c in with_dependencies([LotteryConfig(control="reinit")])]
+        ['ticket', 'reinit']
+    """
+    order = list(configs)
+    seen = set(order)
+    for config in order:  # grows as needed runs are found, so their own needs are found too
+        for need in get_branch(config.control).needs:
+            needed = config.replace(control=need)
+            if needed not in seen and not have(needed):
+                seen.add(needed)
+                order.append(needed)
+    return sorted(order, key=lambda config: _dependency_depth(config.control))
 
 
 def run_lottery(config: LotteryConfig, data: MNISTData, *, store: RoundStore | None = None,
                 ticket: LotteryResult | None = None, progress: bool = True,
                 on_round: Callable[[RoundResult], None] | None = None) -> LotteryResult:
-    """Run IMP (or one of its controls) round by round.
+    """Run IMP (or one of its controls) round by round: :func:`run_lotteries` of one config.
 
     Args:
         config: the run.
@@ -411,7 +443,7 @@ def run_lottery(config: LotteryConfig, data: MNISTData, *, store: RoundStore | N
         store: where finished rounds are kept; rounds already in it are not run again, so a run
             interrupted after round r resumes at round r + 1. Default: a fresh :class:`MemoryStore`.
         ticket: for a control, the winning-ticket run whose masks it reuses (same config with
-            ``control="ticket"``); run here if not given.
+            ``control="ticket"``); run alongside if not given.
         progress: show progress bars (rounds, and iterations within a round).
         on_round: called with each round's result as soon as it is available (cached or new).
 
@@ -422,55 +454,34 @@ def run_lottery(config: LotteryConfig, data: MNISTData, *, store: RoundStore | N
         LthkitError: the config does not fit the data (e.g. a rewind iteration past the budget),
             or ``ticket`` is not the ticket run of this config.
     """
-    from tqdm.auto import tqdm
-
-    if config.control != "ticket":
-        ticket_config = config.replace(control="ticket")
-        if ticket is None:
-            ticket = run_lottery(ticket_config, data, progress=progress)
-        elif ticket.config != ticket_config:
-            raise LthkitError("the ticket run given to a control must have the same config with control='ticket'")
-    run = _Run(config, data, store, ticket_masks=None if ticket is None else ticket.masks.__getitem__)
-    bar = tqdm(total=config.rounds + 1, desc=f"IMP {config.control}", disable=not progress, unit="round")
-    try:
-        for round_index in range(config.rounds + 1):
-            if not run.load(round_index):
-                plan = run.plan(round_index)
-                outcome = train(plan.model, data, config.train, masks=plan.mask, seed=config.seed,
-                                start_iteration=plan.start_iteration, snapshot_at=plan.snapshot_at,
-                                progress=progress, description=plan.description)
-                run.finish(plan, outcome)
-                del plan  # the round's network goes now, not when the next round replaces it
-            result = run.results[-1]
-            bar.update(1)
-            bar.set_postfix(density=f"{result.density:.3f}", test_acc=f"{result.test_acc_early_stop:.4f}",
-                            refresh=False)
-            if on_round is not None:
-                on_round(result)
-    finally:
-        bar.close()
-    return run.result()
+    if ticket is not None and ticket.config != config.replace(control="ticket"):
+        raise LthkitError("the ticket run given to a control must have the same config with control='ticket'")
+    # One run at a time, never batched: exactly the numbers of train() alone.
+    return run_lotteries([config], data, stores=[store], tickets=() if ticket is None else [ticket], batch=False,
+                         progress=progress,
+                         on_round=None if on_round is None else lambda _config, result: on_round(result))[0]
 
 
 def run_lotteries(configs, data: MNISTData, *, stores=None, tickets=(), batch="auto", progress: bool = True,
                   on_round: Callable[[LotteryConfig, RoundResult], None] | None = None) -> list[LotteryResult]:
     """Run several IMP runs (trials, controls) side by side, round by round, training each round's runs at once.
 
-    Round r of every run is trained before round r + 1 of any. The runs of one round are
-    independent (a control's round r needs only its ticket's mask of round r, fixed before the
-    ticket's round r trains), so those that share a model, training config and start iteration
-    are trained together with :func:`lthkit.batched.train_batched` when ``batch`` says so, else
-    one after another. Each run's result is what :func:`run_lottery` gives for it, up to float
-    rounding where batched.
+    The one driver of every run: round r of every run is trained before round r + 1 of any. The
+    runs of one round are independent (a control's round r needs only its ticket's mask of round
+    r, fixed before the ticket's round r trains), so those that share a model, training config and
+    start iteration are trained together with :func:`lthkit.batched.train_batched` when ``batch``
+    says so, else one after another. What each run trains is its branch's choice
+    (:data:`lthkit.branches.BRANCHES`, by ``config.control``); a run a branch needs is run
+    alongside unless it is finished already. Each run's result is what :func:`run_lottery` gives
+    for it, up to float rounding where batched.
 
     Args:
         configs: the runs (each at most once).
         data: MNIST in memory; training happens on its device.
         stores: one :class:`RoundStore` per config (``None``: fresh memory stores); rounds already
             in a store are not run again, so an interrupted set of runs resumes where it stopped.
-        tickets: finished ticket runs that controls among ``configs`` may use. A control whose
-            ticket is neither here nor among ``configs`` gets its ticket run alongside (in memory,
-            not returned).
+        tickets: finished runs that runs among ``configs`` need (the controls' tickets). A needed
+            run that is neither here nor among ``configs`` is run alongside (in memory, not returned).
         batch: ``True`` (always batch), ``False`` (never), or ``"auto"``:
             :func:`lthkit.batched.use_batched` for the data's device and the group's size.
         progress: show progress bars.
@@ -483,10 +494,6 @@ def run_lotteries(configs, data: MNISTData, *, stores=None, tickets=(), batch="a
         >>> configs = [preset("fast", seed=s, control=c) for s in range(5) for c in CONTROLS]  # doctest: +SKIP
         >>> results = run_lotteries(configs, data)  # doctest: +SKIP
     """
-    from tqdm.auto import tqdm
-
-    from .batched import train_batched, use_batched
-
     configs = list(configs)
     if len(set(configs)) != len(configs):
         raise LthkitError("run_lotteries got the same config twice")
@@ -495,61 +502,64 @@ def run_lotteries(configs, data: MNISTData, *, stores=None, tickets=(), batch="a
     stores = [None] * len(configs) if stores is None else list(stores)
     if len(stores) != len(configs):
         raise LthkitError(f"run_lotteries got {len(stores)} stores for {len(configs)} configs")
-    finished_tickets = {ticket.config: ticket for ticket in tickets}
-    all_configs, all_stores = list(configs), list(stores)
-    for config in configs:
-        ticket_config = config.replace(control="ticket")
-        if config.control != "ticket" and ticket_config not in all_configs and ticket_config not in finished_tickets:
-            all_configs.append(ticket_config)
-            all_stores.append(None)
-    runs: dict[LotteryConfig, _Run] = {}
-    for config, store in sorted(zip(all_configs, all_stores), key=lambda pair: pair[0].control != "ticket"):
-        ticket_masks = None
-        if config.control != "ticket":
-            ticket_config = config.replace(control="ticket")
-            ticket_masks = (finished_tickets[ticket_config].masks.__getitem__ if ticket_config in finished_tickets
-                            else runs[ticket_config].mask_of_round)
-        runs[config] = _Run(config, data, store, ticket_masks=ticket_masks)
+    finished = {result.config: result for result in tickets}
+    store_of = dict(zip(configs, stores))
+    runs: dict[LotteryConfig, _Run] = {}  # in dependency order: a needed run's mask is planned first
+    for config in with_dependencies(configs, have=finished.__contains__):
+        needed_masks = {}
+        for need in get_branch(config.control).needs:
+            needed = config.replace(control=need)
+            needed_masks[need] = finished[needed].masks.__getitem__ if needed in finished else \
+                runs[needed].mask_of_round
+        runs[config] = _Run(config, data, store_of.get(config), needed_masks=needed_masks)
 
-    last_round = max(config.rounds for config in all_configs)
-    bar = tqdm(total=sum(config.rounds + 1 for config in all_configs), desc=f"IMP, {len(all_configs)} runs",
-               disable=not progress, unit="round")
+    last_round = max(config.rounds for config in runs)
+    description = f"IMP {configs[0].control}" if len(runs) == 1 else f"IMP, {len(runs)} runs"
+    bar = tqdm(total=sum(config.rounds + 1 for config in runs), desc=description, disable=not progress,
+               unit="round")
     try:
         for round_index in range(last_round + 1):
-            plans = []  # tickets come first in ``runs``, so a control's ticket mask is known
-            for config, run in runs.items():
-                if round_index <= config.rounds and not run.load(round_index):
-                    plans.append((run, run.plan(round_index)))
-            groups: dict[tuple, list] = {}
-            for run, plan in plans:
-                key = (run.config.model, run.config.train, plan.start_iteration, tuple(sorted(plan.snapshot_at)))
-                groups.setdefault(key, []).append((run, plan))
-            for (_, train_config, start_iteration, snapshot_at), members in groups.items():
-                if batch is True or (batch == "auto" and use_batched(data.device, len(members))):
-                    outcomes = train_batched([plan.model for _, plan in members], data, train_config,
-                                             masks=[plan.mask for _, plan in members],
-                                             seeds=[run.config.seed for run, _ in members],
-                                             start_iteration=start_iteration, snapshot_at=snapshot_at,
-                                             progress=progress, description=f"round {round_index}")
-                else:
-                    outcomes = [train(plan.model, data, train_config, masks=plan.mask, seed=run.config.seed,
-                                      start_iteration=start_iteration, snapshot_at=snapshot_at, progress=progress,
-                                      description=plan.description) for run, plan in members]
-                for (run, plan), outcome in zip(members, outcomes):
-                    run.finish(plan, outcome)
+            _train_round(list(runs.values()), round_index, data, batch=batch, progress=progress)
             for config, run in runs.items():
                 if round_index <= config.rounds:
+                    result = run.results[round_index]
                     bar.update(1)
-                    if on_round is not None and config in configs:
-                        on_round(config, run.results[round_index])
+                    bar.set_postfix(density=f"{result.density:.3f}", test_acc=f"{result.test_acc_early_stop:.4f}",
+                                    refresh=False)
+                    if on_round is not None and config in store_of:
+                        on_round(config, result)
     finally:
         bar.close()
     return [runs[config].result() for config in configs]
 
 
-def _captures_rewind_state(config: LotteryConfig, rewind_k: int | None) -> bool:
-    """Whether round 0 must capture θ_k: rewinding to k > 0, for a run that starts from it."""
-    return bool(rewind_k) and config.control != "reinit"
+def _train_round(runs: list["_Run"], round_index: int, data: MNISTData, *, batch, progress: bool) -> None:
+    """Plan and train round ``round_index`` of every run that has it and lacks it in its store.
+
+    Runs sharing a model, training config and start iteration are trained batched where ``batch``
+    says so. The round's networks are freed when this returns.
+    """
+    plans = []  # in the runs' (dependency) order, so a needed run's mask is planned first
+    for run in runs:
+        if round_index <= run.config.rounds and not run.load(round_index):
+            plans.append((run, run.plan(round_index)))
+    groups: dict[tuple, list] = {}
+    for run, plan in plans:
+        key = (run.config.model, run.config.train, plan.start_iteration, tuple(sorted(plan.snapshot_at)))
+        groups.setdefault(key, []).append((run, plan))
+    for (_, train_config, start_iteration, snapshot_at), members in groups.items():
+        if batch is True or (batch == "auto" and batched.use_batched(data.device, len(members))):
+            outcomes = batched.train_batched([plan.model for _, plan in members], data, train_config,
+                                             masks=[plan.mask for _, plan in members],
+                                             seeds=[run.config.seed for run, _ in members],
+                                             start_iteration=start_iteration, snapshot_at=snapshot_at,
+                                             progress=progress, description=f"round {round_index}")
+        else:
+            outcomes = [train(plan.model, data, train_config, masks=plan.mask, seed=run.config.seed,
+                              start_iteration=start_iteration, snapshot_at=snapshot_at, progress=progress,
+                              description=plan.description) for run, plan in members]
+        for (run, plan), outcome in zip(members, outcomes):
+            run.finish(plan, outcome)
 
 
 @dataclass
@@ -565,16 +575,19 @@ class RoundPlan:
 
 
 class _Run:
-    """One IMP run as it advances: its store, θ₀, the rewind weights and the rounds so far.
+    """One IMP run as it advances: its branch, its store, θ₀, the rewind weights and the rounds so far.
 
-    ``ticket_masks(r)`` gives a control the ticket's mask of round r.
+    ``needed_masks[name](r)`` gives the mask of round r of the run its branch needs as ``name``.
     """
 
-    def __init__(self, config: LotteryConfig, data: MNISTData, store: RoundStore | None, ticket_masks=None):
+    def __init__(self, config: LotteryConfig, data: MNISTData, store: RoundStore | None, needed_masks=None):
         self.config = config
+        self.branch = get_branch(config.control)
         self.store = store if store is not None else MemoryStore()
-        self.ticket_masks = ticket_masks
+        self.needed_masks = needed_masks or {}
         self.rewind_k = config.rewind_point(config.train.total_iterations(len(data.train_y)))
+        # Round 0 captures θ_k for a branch that starts from it, when k > 0.
+        self.captures_rewind_state = bool(self.rewind_k) and self.branch.uses_rewind_point
         model = build_model(config.model, seed=config.seed)
         self.theta0 = _cpu(model.state_dict())
         self.layer_rates = dict(config.layer_rates)
@@ -599,35 +612,16 @@ class _Run:
         return self.planned.mask
 
     def plan(self, round_index: int) -> RoundPlan:
-        """Choose the mask and starting weights of the next round."""
-        config, rewind_k, previous = self.config, self.rewind_k, self.previous
-        model = build_model(config.model, seed=config.seed)
-        start_iteration = 0
-        if config.control == "ticket":
-            if round_index == 0:
-                mask = full_masks(model)
-            else:
-                # Rank the previous round's trained weights, never θ₀.
-                model.load_state_dict(previous.trained_state)
-                mask = magnitude_masks(prunable_weights(model), previous.mask, config.per_round_rate,
-                                       scope=config.scope, layer_rates=self.layer_rates)
-            if round_index == 0 or rewind_k is not None:
-                model.load_state_dict(self.rewind_state if round_index > 0 else self.theta0)
-                start_iteration = rewind_k if round_index > 0 else 0
-            # rewind "none": the model keeps previous.trained_state, loaded above.
-        elif config.control == "reinit":
-            mask = self.ticket_masks(round_index)
-            model = build_model(config.model, seed=derive_seed(config.seed, "reinit", round_index))
-        else:  # random_prune: the ticket's per-layer counts, random positions, the ticket's start weights
-            generator = torch.Generator().manual_seed(derive_seed(config.seed, "random_prune", round_index))
-            ticket_mask = self.ticket_masks(round_index)
-            mask = random_masks_like(ticket_mask, generator) if round_index > 0 else ticket_mask
-            model.load_state_dict(self.rewind_state if round_index > 0 else self.theta0)
-            start_iteration = rewind_k if round_index > 0 else 0
-        snapshot_at = {rewind_k} if (round_index == 0 and _captures_rewind_state(config, rewind_k)) else set()
-        self.planned = RoundPlan(round=round_index, model=model, mask=mask, start_iteration=start_iteration,
-                                 snapshot_at=snapshot_at,
-                                 description=f"round {round_index} ({density(mask):.1%} left)")
+        """The next round's mask and starting weights, as the run's branch chooses them."""
+        inputs = RoundInputs(config=self.config, round=round_index, theta0=self.theta0, rewind_k=self.rewind_k,
+                             rewind_state=self.rewind_state, previous=self.previous,
+                             needed_masks={name: masks_of(round_index) for name, masks_of in self.needed_masks.items()},
+                             layer_rates=self.layer_rates)
+        start = self.branch.start_round(inputs)
+        snapshot_at = {self.rewind_k} if (round_index == 0 and self.captures_rewind_state) else set()
+        self.planned = RoundPlan(round=round_index, model=start.model, mask=start.mask,
+                                 start_iteration=start.start_iteration, snapshot_at=snapshot_at,
+                                 description=f"round {round_index} ({density(start.mask):.1%} left)")
         return self.planned
 
     def finish(self, plan: RoundPlan, outcome: TrainResult) -> None:
@@ -642,7 +636,7 @@ class _Run:
         self._accept(plan.round, record)
 
     def _accept(self, round_index: int, record: RoundRecord) -> None:
-        if round_index == 0 and _captures_rewind_state(self.config, self.rewind_k):
+        if round_index == 0 and self.captures_rewind_state:
             self.rewind_state = record.rewind_state
             if self.rewind_state is None:
                 raise LthkitError("round 0 record lacks the rewind weights θ_k; clear the cache entry")

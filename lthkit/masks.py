@@ -21,7 +21,6 @@ Example:
 
 from __future__ import annotations
 
-import math
 from typing import Mapping
 
 import torch

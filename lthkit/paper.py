@@ -29,12 +29,16 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
+
+import torch
 
 from . import __version__
 from . import LthkitError
 from .experiments import code_version, preset, read_summary_csv, run_experiments, summary_csv_text, summary_rows
 from .files import atomic_write_files, check_writable_folder, json_bytes
 from .lottery import CONTROLS
+from .train import RunLog, TrainConfig
 
 #: The paper's percent of weights remaining (P_m) after each round of LeNet-300-100 IMP.
 PAPER_PM = (100, 80.0, 64.1, 51.3, 41.1, 32.9, 26.3, 21.1, 16.9, 13.5, 10.8, 8.7, 7.0, 5.6, 4.5, 3.6, 2.9, 2.3,
@@ -43,8 +47,6 @@ PAPER_PM = (100, 80.0, 64.1, 51.3, 41.1, 32.9, 26.3, 21.1, 16.9, 13.5, 10.8, 8.7
 
 def hardware_description(device: str) -> dict:
     """The machine a run happened on, for the record."""
-    import torch
-
     info = {"platform": platform.platform(), "python": platform.python_version(), "torch": torch.__version__,
             "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(), "device": device}
     if device == "cuda" and torch.cuda.is_available():
@@ -157,10 +159,11 @@ def reproduce(out, *, base=None, trials: int = 5, rounds: int = 20, controls=CON
 
 @dataclass
 class Claim:
-    """One claim of the paper beside our measurement.
+    """One claim of the paper beside our measurement (a row of the report's claims table).
 
     ``verdict`` is ``"matches"`` (within the stated tolerance), ``"same direction"`` (the effect is
-    there but smaller or larger than reported), ``"differs"``, or ``"not measured"``.
+    there but smaller or larger than reported), ``"differs"``, or ``"not measured"``. ``id`` is the
+    :class:`PaperClaim` it was measured by.
     """
 
     claim: str
@@ -168,6 +171,39 @@ class Claim:
     ours: str
     verdict: str
     how: str
+    id: str = ""
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """What a claim's measurement found: the text the report shows and the numbers its verdict reads."""
+
+    ours: str
+    numbers: dict
+
+
+@dataclass(frozen=True)
+class PaperClaim:
+    """One claim of Frankle & Carbin as data: what it says, the paper's value, how we measure and judge it.
+
+    Attributes:
+        id: a stable name (the report's rows and the tests refer to it).
+        claim: the claim in words.
+        paper: the paper's value, as the report shows it.
+        paper_value: the paper's number(s), for code that compares with it.
+        how: how we measure it, in words.
+        measure: ``table -> Measurement | None`` (``None``: the rows cannot measure it); the table
+            is ``{control: {trial: {round: row}}}`` of ``summary.csv`` rows.
+        verdict: ``Measurement.numbers -> "matches" | "same direction" | "differs"``.
+    """
+
+    id: str
+    claim: str
+    paper: str
+    paper_value: object
+    how: str
+    measure: Callable[[dict], Measurement | None]
+    verdict: Callable[[dict], str]
 
 
 def _by_control_trial(rows) -> dict[str, dict[int, dict[int, dict]]]:
@@ -234,57 +270,35 @@ def _stays_below_dense_from(table) -> float | None:
     return below_from
 
 
-def paper_claims(rows) -> list[Claim]:
-    """Set each of Frankle & Carbin's LeNet-300-100 claims beside the measurement in ``rows``.
+def _mean(values) -> float:
+    return sum(values) / len(values)
 
-    Args:
-        rows: ``summary.csv`` rows (see :func:`lthkit.experiments.read_summary_csv`) of the paper
-            protocol: controls ``ticket``, ``reinit``, ``random_prune``; round 0 is the dense network.
 
-    Returns:
-        One :class:`Claim` per claim, in the order of the issue's list. Spreads are over trials:
-        mean [min, max]. Differences are paired within a trial (same θ₀ and data order).
-    """
-    table = _by_control_trial(rows)
-    claims = []
-
+def _dense_accuracy(table) -> Measurement | None:
     dense = _values(table, "ticket", 100, "test_acc_early_stop")
-    if dense:
-        mean = 100 * sum(dense) / len(dense)
-        claims.append(Claim("dense network: test accuracy at early stop", "≈ 98.0% (± 0.2)",
-                            _spread(dense, 100, unit="%"),
-                            "matches" if 97.8 <= mean <= 98.2 else "differs",
-                            "ticket control, round 0 (P_m = 100%)"))
+    if not dense:
+        return None
+    return Measurement(_spread(dense, 100, unit="%"), {"mean": 100 * _mean(dense)})
 
-    # A dense early stop at iteration 0 is a real result, but no relative reduction exists for it.
-    pairs = [(value, reference) for value, reference in _paired(table, "ticket", 21.1, "early_stop_iter")
-             if reference > 0]
-    if pairs:
-        reductions = [1 - value / reference for value, reference in pairs]
-        mean = 100 * sum(reductions) / len(reductions)
-        claims.append(Claim("tickets learn faster: early stop at P_m ≈ 21% vs dense", "≈ 38% earlier",
-                            _spread(reductions, 100, digits=0, unit="% earlier"),
-                            "matches" if 20 <= mean <= 56 else "same direction" if mean > 0 else "differs",
-                            "1 − (early-stop iteration at P_m 21.1%) / (dense early-stop iteration), per trial"))
 
-    pairs = _paired(table, "ticket", 13.5, "test_acc_early_stop")
-    if pairs:
-        gains = [value - reference for value, reference in pairs]
-        mean = 100 * sum(gains) / len(gains)
-        claims.append(Claim("ticket accuracy rises above dense near P_m 13.5%", "> +0.3 points",
-                            _spread(gains, 100, unit=" points"),
-                            "matches" if mean > 0.3 else "same direction" if mean > 0 else "differs",
-                            "test accuracy at early stop, P_m 13.5% minus dense, per trial"))
+def _paired_change(percent: float, column: str, change: Callable[[float, float], float], *, digits: int = 2,
+                   unit: str, relative: bool = False) -> Callable[[dict], Measurement | None]:
+    """A measurement of ``change(ticket at P_m percent, the trial's dense network)``, paired per trial.
 
-    pairs = _paired(table, "ticket", 3.6, "test_acc_early_stop")
-    if pairs:
-        gains = [value - reference for value, reference in pairs]
-        mean = 100 * sum(gains) / len(gains)
-        claims.append(Claim("ticket accuracy returns to dense around P_m 3.6%", "≈ dense (difference ≈ 0)",
-                            _spread(gains, 100, unit=" points"),
-                            "matches" if abs(mean) <= 0.2 else "differs",
-                            "test accuracy at early stop, P_m 3.6% minus dense, per trial"))
+    With ``relative``, trials whose dense value is 0 are left out: a dense early stop at iteration 0
+    is a real result, but no relative change exists against it.
+    """
+    def measure(table) -> Measurement | None:
+        pairs = [(value, reference) for value, reference in _paired(table, "ticket", percent, column)
+                 if not relative or reference > 0]
+        if not pairs:
+            return None
+        changes = [change(value, reference) for value, reference in pairs]
+        return Measurement(_spread(changes, 100, digits=digits, unit=unit), {"mean": 100 * _mean(changes)})
+    return measure
 
+
+def _reinit_below_dense(table) -> Measurement | None:
     below, slower, rounds_checked = [], [], 0
     for trial, per_round in table.get("reinit", {}).items():
         ticket_rounds = table.get("ticket", {}).get(trial, {})
@@ -295,32 +309,89 @@ def paper_claims(rows) -> list[Claim]:
                 rounds_checked += 1
                 below.append(row["test_acc_early_stop"] < ticket_rounds[0]["test_acc_early_stop"])
                 slower.append(row["early_stop_iter"] > ticket_rounds[round_index]["early_stop_iter"])
-    if rounds_checked:
-        share_below, share_slower = sum(below) / rounds_checked, sum(slower) / rounds_checked
-        falls_below = _stays_below_dense_from(table)
-        where = (f"mean below dense from P_m {falls_below:.1f}% down" if falls_below is not None
-                 else "mean not below dense at the lowest P_m")
-        claims.append(Claim("random re-init falls below dense from P_m ≈ 21%, and learns more slowly",
-                            "below dense from ≈ 21%; later early stop",
-                            f"{where}; below the trial's dense network in {sum(below)}/{rounds_checked} (trial, round) "
-                            f"pairs at P_m ≤ 21%; later early stop than the ticket in {sum(slower)}/{rounds_checked}",
-                            "matches" if share_below >= 0.8 and share_slower >= 0.8
-                            else "same direction" if share_below > 0.5 else "differs",
-                            "re-init rounds with P_m ≤ 21%: accuracy vs the trial's dense network; "
-                            "early-stop iteration vs the ticket at the same round"))
+    if not rounds_checked:
+        return None
+    falls_below = _stays_below_dense_from(table)
+    where = (f"mean below dense from P_m {falls_below:.1f}% down" if falls_below is not None
+             else "mean not below dense at the lowest P_m")
+    return Measurement(f"{where}; below the trial's dense network in {sum(below)}/{rounds_checked} (trial, round) "
+                       f"pairs at P_m ≤ 21%; later early stop than the ticket in {sum(slower)}/{rounds_checked}",
+                       {"share_below": sum(below) / rounds_checked, "share_slower": sum(slower) / rounds_checked})
 
+
+def _ticket_vs_random_prune(table) -> Measurement | None:
     ticket = _values(table, "ticket", 10.7, "test_acc_early_stop")
     random_prune = _values(table, "random_prune", 10.7, "test_acc_early_stop")
-    if ticket and random_prune:
-        ticket_mean = 100 * sum(ticket) / len(ticket)
-        random_mean = 100 * sum(random_prune) / len(random_prune)
-        claims.append(Claim("at P_m ≈ 10.7%: ticket vs random pruning", "ticket ≈ 98.3%, random pruning ≈ 97.5%",
-                            f"ticket {_spread(ticket, 100, unit='%')}; random pruning "
-                            f"{_spread(random_prune, 100, unit='%')}",
-                            "matches" if abs(ticket_mean - 98.3) <= 0.2 and abs(random_mean - 97.5) <= 0.3
-                            else "same direction" if ticket_mean > random_mean else "differs",
-                            "test accuracy at early stop at the round nearest P_m 10.7% (10.8%)"))
-    return claims
+    if not (ticket and random_prune):
+        return None
+    return Measurement(f"ticket {_spread(ticket, 100, unit='%')}; random pruning {_spread(random_prune, 100, unit='%')}",
+                       {"ticket": 100 * _mean(ticket), "random_prune": 100 * _mean(random_prune)})
+
+
+def _graded(matches: Callable[[dict], bool], same_direction: Callable[[dict], bool] = lambda numbers: False):
+    """A verdict rule: "matches" where ``matches``, else "same direction" where that holds, else "differs"."""
+    def verdict(numbers: dict) -> str:
+        return "matches" if matches(numbers) else "same direction" if same_direction(numbers) else "differs"
+    return verdict
+
+
+#: Frankle & Carbin's LeNet-300-100 claims, in the report's order; the thresholds of each verdict
+#: are the paper's value with the tolerance stated in the report.
+CLAIMS: tuple[PaperClaim, ...] = (
+    PaperClaim("dense_accuracy", "dense network: test accuracy at early stop", "≈ 98.0% (± 0.2)", 98.0,
+               "ticket control, round 0 (P_m = 100%)", _dense_accuracy,
+               _graded(lambda n: 97.8 <= n["mean"] <= 98.2)),
+    PaperClaim("faster_early_stop", "tickets learn faster: early stop at P_m ≈ 21% vs dense", "≈ 38% earlier", 38,
+               "1 − (early-stop iteration at P_m 21.1%) / (dense early-stop iteration), per trial",
+               _paired_change(21.1, "early_stop_iter", lambda value, dense: 1 - value / dense, digits=0,
+                              unit="% earlier", relative=True),
+               _graded(lambda n: 20 <= n["mean"] <= 56, lambda n: n["mean"] > 0)),
+    PaperClaim("above_dense", "ticket accuracy rises above dense near P_m 13.5%", "> +0.3 points", 0.3,
+               "test accuracy at early stop, P_m 13.5% minus dense, per trial",
+               _paired_change(13.5, "test_acc_early_stop", lambda value, dense: value - dense, unit=" points"),
+               _graded(lambda n: n["mean"] > 0.3, lambda n: n["mean"] > 0)),
+    PaperClaim("back_to_dense", "ticket accuracy returns to dense around P_m 3.6%", "≈ dense (difference ≈ 0)", 0.0,
+               "test accuracy at early stop, P_m 3.6% minus dense, per trial",
+               _paired_change(3.6, "test_acc_early_stop", lambda value, dense: value - dense, unit=" points"),
+               _graded(lambda n: abs(n["mean"]) <= 0.2)),
+    PaperClaim("reinit_below_dense", "random re-init falls below dense from P_m ≈ 21%, and learns more slowly",
+               "below dense from ≈ 21%; later early stop", 21.1,
+               "re-init rounds with P_m ≤ 21%: accuracy vs the trial's dense network; "
+               "early-stop iteration vs the ticket at the same round", _reinit_below_dense,
+               _graded(lambda n: n["share_below"] >= 0.8 and n["share_slower"] >= 0.8,
+                       lambda n: n["share_below"] > 0.5)),
+    PaperClaim("ticket_vs_random_prune", "at P_m ≈ 10.7%: ticket vs random pruning",
+               "ticket ≈ 98.3%, random pruning ≈ 97.5%", {"ticket": 98.3, "random_prune": 97.5},
+               "test accuracy at early stop at the round nearest P_m 10.7% (10.8%)", _ticket_vs_random_prune,
+               _graded(lambda n: abs(n["ticket"] - 98.3) <= 0.2 and abs(n["random_prune"] - 97.5) <= 0.3,
+                       lambda n: n["ticket"] > n["random_prune"])),
+)
+
+
+def paper_claims(rows, claims=CLAIMS) -> list[Claim]:
+    """Set each of Frankle & Carbin's LeNet-300-100 claims beside the measurement in ``rows``.
+
+    Args:
+        rows: ``summary.csv`` rows (see :func:`lthkit.experiments.read_summary_csv`) of the paper
+            protocol: controls ``ticket``, ``reinit``, ``random_prune``; round 0 is the dense network.
+        claims: the :class:`PaperClaim` records to measure (default: :data:`CLAIMS`).
+
+    Returns:
+        One :class:`Claim` per claim the rows can measure, in the order of ``claims``. Spreads are
+        over trials: mean [min, max]. Differences are paired within a trial (same θ₀ and data order).
+
+    Example:
+        >>> [claim.id for claim in paper_claims([])]
+        []
+    """
+    table = _by_control_trial(rows)
+    measured = []
+    for spec in claims:
+        measurement = spec.measure(table)
+        if measurement is not None:
+            measured.append(Claim(spec.claim, spec.paper, measurement.ours, spec.verdict(measurement.numbers), spec.how,
+                                  id=spec.id))
+    return measured
 
 
 def claims_markdown(claims) -> str:
@@ -457,8 +528,6 @@ def patience_effect(curve: dict, patience: int) -> dict:
         >>> patience_effect({"iteration": [0, 100, 200, 300], "val_loss": [2.0, 1.0, 1.5, 0.5]}, 100)
         {'stop_iteration': 200, 'early_stop_with_patience': 100, 'early_stop_full': 300, 'moved': True}
     """
-    from .train import RunLog, TrainConfig
-
     # The replay goes through the training loop's own record (its notion of a new minimum and its
     # patience test), so it cannot disagree with what training with patience does.
     iterations, losses = curve["iteration"], curve["val_loss"]

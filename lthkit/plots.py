@@ -27,6 +27,7 @@ import numpy as np
 from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter, NullLocator
 
 from . import LthkitError
+from .experiments import summary_rows
 from .lottery import LotteryResult
 
 #: Display names and colors of the controls, shared by every figure.
@@ -47,8 +48,6 @@ def summary_series(runs, metric: str) -> dict[str, tuple[np.ndarray, np.ndarray]
     Densities are the mean over trials per round. Trials may have different round counts; only
     the rounds that all of a group's trials reached are kept.
     """
-    from .experiments import summary_rows
-
     if isinstance(runs, LotteryResult):
         runs = [runs]
     if isinstance(runs, Mapping):

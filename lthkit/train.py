@@ -17,7 +17,8 @@ final points unless ``test_every_eval`` asks for a full test curve. The numbers 
 either way; the test set never chooses anything.
 
 Speed: one training step is the forward and backward pass, then :class:`MaskedStep` (gradient
-mask, optimizer, weight mask, gradients released), all on the data's device. Nothing in the loop
+mask, optimizer, weight mask, gradients released), all on the data's device; for LeNet-300-100
+and the fused Adam, :mod:`lthkit.fastpath` makes both cheaper, bit-for-bit the same. Nothing in the loop
 waits for the device: the only host synchronizations are at evaluation points (one per point),
 so on a GPU the step kernels queue up back to back. ``benchmarks/train_throughput.py`` measures
 the loop against a per-sample ``DataLoader`` pipeline and against the FLOP bound.
@@ -28,12 +29,14 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import asdict, dataclass, field
+from functools import partial
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+from tqdm.auto import tqdm
 
-from . import LthkitError
+from . import LthkitError, fastpath
 from .data import MNISTData, batches
 from .fields import check_bool, check_choice, check_int, check_number, document_fields, set_fields
 from .masks import Masks, check_masks_fit
@@ -191,81 +194,8 @@ def autograd_pass(model: nn.Module):
     return forward_backward
 
 
-class LeNetPass:
-    """LeNet-300-100's forward and backward pass written out: the ATen calls autograd makes, without autograd.
-
-    For ``F.cross_entropy(model(x), y).backward()`` on a :class:`~lthkit.models.LeNet300100`
-    autograd runs ``addmm`` and ``relu`` forward, then ``nll_loss_backward``,
-    ``_log_softmax_backward_data``, ``mm`` for weight and input gradients, a sum for each bias and
-    ``threshold_backward`` for each ReLU. This class makes exactly those calls, with the same
-    arguments and memory layouts, so the gradients are bit-for-bit autograd's
-    (``tests/test_train.py`` checks whole training runs); it saves the autograd engine's
-    bookkeeping, 10-15% of a step of this small network on a CPU, and on a GPU launches no more
-    kernels than the arithmetic needs.
-
-    Only a plain LeNet300100 qualifies (:meth:`supports`): no subclass, no hooks on the model,
-    its layers or parameters, no reparametrization. Anything else trains through autograd.
-
-    Example:
-        >>> forward_backward = LeNetPass(model)  # doctest: +SKIP
-        >>> loss = forward_backward(images, labels)  # doctest: +SKIP
-    """
-
-    NAMES = ("fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias", "fc3.weight", "fc3.bias")
-
-    def __init__(self, model: nn.Module):
-        self.layers = [model.fc1, model.fc2, model.fc3]
-        self.seed = None  # d loss / d loss = 1, as autograd seeds the backward pass
-
-    @classmethod
-    def supports(cls, model: nn.Module) -> bool:
-        """Whether ``model`` is a plain LeNet-300-100 whose training autograd would not touch otherwise."""
-        from torch.nn.modules import module as module_hooks
-
-        from .models import LeNet300100
-
-        if type(model) is not LeNet300100 or tuple(name for name, _ in model.named_parameters()) != cls.NAMES:
-            return False
-        if any(getattr(module_hooks, name, None) for name in (
-                "_global_forward_hooks", "_global_forward_pre_hooks", "_global_backward_hooks",
-                "_global_backward_pre_hooks")):
-            return False
-        for module in model.modules():
-            if type(module) not in (LeNet300100, nn.Linear) or any(getattr(module, name, None) for name in (
-                    "_forward_hooks", "_forward_pre_hooks", "_backward_hooks", "_backward_pre_hooks",
-                    "parametrizations")):
-                return False
-        return all(p.requires_grad and p.dtype == torch.float32 and not getattr(p, "_backward_hooks", None)
-                   and getattr(p, "_post_accumulate_grad_hooks", None) is None for p in model.parameters())
-
-    @torch.no_grad()
-    def __call__(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        inputs = [images.flatten(1)]  # each layer's input, kept for its weight gradient
-        hidden = inputs[0]
-        last = len(self.layers) - 1
-        for index, layer in enumerate(self.layers):
-            hidden = torch.addmm(layer.bias, hidden, layer.weight.t())
-            if index < last:
-                hidden = torch.relu(hidden)
-                inputs.append(hidden)
-        log_probs = torch.log_softmax(hidden, 1)
-        loss, total_weight = torch.ops.aten.nll_loss_forward(log_probs, labels, None, 1, -100)  # 1: mean
-        if self.seed is None:
-            self.seed = torch.ones_like(loss)
-        grad = torch.ops.aten.nll_loss_backward(self.seed, log_probs, labels, None, 1, -100, total_weight)
-        grad = torch.ops.aten._log_softmax_backward_data(grad, log_probs, 1, log_probs.dtype)
-        for index in range(last, -1, -1):
-            layer = self.layers[index]
-            # addmm's backward for weight.t(), a column-major matrix: (grad^T @ input), row-major.
-            layer.weight.grad = grad.t().mm(inputs[index])
-            layer.bias.grad = grad.sum(0)
-            if index > 0:
-                grad = torch.ops.aten.threshold_backward(grad.mm(layer.weight), inputs[index], 0)
-        return loss
-
-
 class MaskedStep:
-    """One optimizer step with masks enforced, as cheap as the optimizer's own kernel allows.
+    """One optimizer step with masks enforced.
 
     Calling it after ``loss.backward()``
 
@@ -277,11 +207,9 @@ class MaskedStep:
        gradients instead of adding into zeroed ones: no ``zero_grad`` pass, no accumulation pass.
 
     For the fused Adam of :func:`make_optimizer` (the paper's optimizer), steps after the first
-    call the same fused kernel that :meth:`torch.optim.Adam.step` calls, on the optimizer's own
-    state tensors, without the per-step Python bookkeeping around it; the first step goes
-    through ``optimizer.step()``, which creates that state. The result is bit-for-bit that of
-    ``optimizer.step()`` (``tests/test_train.py`` checks it). Any other optimizer or setting
-    always goes through ``optimizer.step()``.
+    go through :class:`lthkit.fastpath.FusedAdamStep` where the fast path is on: the same kernel
+    ``optimizer.step()`` calls, bit-for-bit the same result. Anything else always goes through
+    ``optimizer.step()``.
 
     Args:
         optimizer: an optimizer over the parameters being trained.
@@ -299,7 +227,7 @@ class MaskedStep:
         self.masked_params, self.mask_values = list(masked_params), list(mask_values)
         if len(self.masked_params) != len(self.mask_values):
             raise LthkitError("MaskedStep needs one mask per masked parameter")
-        self._direct = None  # (kernel, state lists, options) once the fused Adam state exists
+        self._direct = None  # the fast path's direct step once the optimizer state exists; False: none
 
     @torch.no_grad()
     def __call__(self) -> None:
@@ -307,37 +235,32 @@ class MaskedStep:
         if self.masked_params:
             torch._foreach_mul_([p.grad for p in self.masked_params], self.mask_values)
         if self._direct and all(g is not None for g in grads):
-            kernel, exp_avgs, exp_avg_sqs, steps, options = self._direct
-            torch._foreach_add_(steps, 1)
-            kernel(self.params, grads, exp_avgs, exp_avg_sqs, [], steps, **options)
+            self._direct(self.params, grads)
         else:
             self.optimizer.step()
             if self._direct is None:
-                self._direct = self._fused_adam_arguments()
+                self._direct = fastpath.fused_adam_step(self.optimizer) or False
         if self.masked_params:
             torch._foreach_mul_(self.masked_params, self.mask_values)
         for p in self.params:
             p.grad = None
 
-    def _fused_adam_arguments(self):
-        """The fused Adam kernel and its arguments, or ``False`` where ``optimizer.step()`` must run."""
-        optimizer = self.optimizer
-        if type(optimizer) is not torch.optim.Adam or len(optimizer.param_groups) != 1:
-            return False
-        group = optimizer.param_groups[0]
-        kernel = torch._fused_adamw_ if group.get("decoupled_weight_decay") else torch._fused_adam_
-        plain = (group.get("fused") and not group.get("amsgrad") and not group.get("maximize")
-                 and not group.get("capturable") and not group.get("differentiable")
-                 and not torch.is_tensor(group["lr"]) and getattr(optimizer, "grad_scale", None) is None
-                 and getattr(optimizer, "found_inf", None) is None)
-        states = [optimizer.state.get(p, {}) for p in self.params]
-        if not plain or not all({"step", "exp_avg", "exp_avg_sq"} <= set(state) for state in states):
-            return False
-        beta1, beta2 = group["betas"]
-        options = dict(amsgrad=False, lr=group["lr"], beta1=beta1, beta2=beta2, weight_decay=group["weight_decay"],
-                       eps=group["eps"], maximize=False)
-        return (kernel, [s["exp_avg"] for s in states], [s["exp_avg_sq"] for s in states],
-                [s["step"] for s in states], options)
+
+def masked_step_for(parameters, masked_params, mask_values, config: TrainConfig) -> MaskedStep:
+    """Zero the pruned weights, drop stale gradients, and build the optimizer's :class:`MaskedStep`.
+
+    Args:
+        parameters: every parameter trained (a list of tensors).
+        masked_params: those with a mask.
+        mask_values: their masks, in the parameters' dtype and device.
+        config: the optimizer's settings.
+    """
+    with torch.no_grad():
+        if masked_params:
+            torch._foreach_mul_(list(masked_params), list(mask_values))
+    for parameter in parameters:
+        parameter.grad = None  # stale gradients from before training must not join the first step
+    return MaskedStep(make_optimizer(list(parameters), config), masked_params, mask_values)
 
 
 def check_schedule(config: TrainConfig, data: MNISTData, start_iteration: int, snapshot_at) -> tuple[int, set]:
@@ -369,7 +292,8 @@ def train(model: nn.Module, data: MNISTData, config: TrainConfig, *, masks: Mask
         start_iteration: the iteration the weights come from (after rewinding to θ_k, k); training
             runs from here to the end of the budget and iterations are reported on that scale.
         snapshot_at: iterations at which to capture the weights (``start_iteration`` included),
-            returned in ``result.snapshots``; used to rewind to θ_k.
+            returned in ``result.snapshots``; used to rewind to θ_k. Patience never stops the run
+            before the last of them.
         progress: show a tqdm progress bar (a widget in notebooks, text in a terminal).
         description: the progress bar's label.
 
@@ -381,12 +305,9 @@ def train(model: nn.Module, data: MNISTData, config: TrainConfig, *, masks: Mask
         >>> result.early_stop_iteration, result.test_acc_early_stop  # doctest: +SKIP
         (500, 0.93...)
     """
-    from tqdm.auto import tqdm
-
     device = data.device
     model.to(device)
     total, snapshot_at = check_schedule(config, data, start_iteration, snapshot_at)
-
     parameters = dict(model.named_parameters())
     masked_params, mask_values = [], []
     if masks is not None:
@@ -394,74 +315,152 @@ def train(model: nn.Module, data: MNISTData, config: TrainConfig, *, masks: Mask
         for name, mask in masks.items():
             masked_params.append(parameters[name])
             mask_values.append(mask.to(device=device, dtype=parameters[name].dtype))
-        with torch.no_grad():
-            torch._foreach_mul_(masked_params, mask_values)
+    masked_step = masked_step_for(list(parameters.values()), masked_params, mask_values, config)
+    forward_backward = fastpath.lenet_pass(model) or autograd_pass(model)
+    batch_indices = batches(len(data.train_y), config.batch_size, torch.Generator().manual_seed(int(seed)),
+                            device=device)
+    (result,) = training_loop(_LoneRun(model, data, forward_backward, masked_step), data, config, batch_indices,
+                              total=total, start_iteration=start_iteration, snapshot_at=snapshot_at,
+                              progress=progress, description=description)
+    return result
 
-    for parameter in parameters.values():
-        parameter.grad = None  # stale gradients from before train() must not join the first step
-    optimizer = make_optimizer(model, config)
-    masked_step = MaskedStep(optimizer, masked_params, mask_values)
-    forward_backward = LeNetPass(model) if LeNetPass.supports(model) else autograd_pass(model)
-    generator = torch.Generator().manual_seed(int(seed))
-    batch_indices = batches(len(data.train_y), config.batch_size, generator, device=device)
+
+class _LoneRun:
+    """One network as :func:`training_loop` drives it (the batched counterpart: :mod:`lthkit.batched`)."""
+
+    runs = 1
+
+    def __init__(self, model: nn.Module, data: MNISTData, forward_backward, masked_step: MaskedStep):
+        self.model, self.data, self.forward_backward, self.masked_step = model, data, forward_backward, masked_step
+
+    def train_mode(self) -> None:
+        self.model.train()
+
+    def step(self, index: torch.Tensor) -> torch.Tensor:
+        loss = self.forward_backward(self.data.train_x[index], self.data.train_y[index])
+        self.masked_step()  # gradients masked, optimizer step, weights masked, gradients released
+        return loss
+
+    def evaluate(self, images: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        loss, accuracy = evaluate(self.model, images, labels)
+        return loss.reshape(1), accuracy.reshape(1)
+
+    def state(self, run: int) -> dict[str, torch.Tensor]:
+        return state_copy(self.model)
+
+    def stop(self, run: int) -> None:
+        pass  # the loop ends with the only run: its weights are the final ones
+
+    def finish(self) -> None:
+        pass
+
+    def accuracies(self, images: torch.Tensor, labels: torch.Tensor, states) -> list[float]:
+        return [evaluate(self.model, images, labels, state=states[0])[1].item()]
+
+
+def training_loop(trainee, data: MNISTData, config: TrainConfig, batch_indices, *, total: int, start_iteration: int,
+                  snapshot_at: set, progress: bool, description: str) -> list[TrainResult]:
+    """The training loop of :func:`train` and :func:`lthkit.batched.train_batched`: one skeleton for both.
+
+    It skips the batches before ``start_iteration``, evaluates at the schedule's points into one
+    :class:`RunLog` per run, captures snapshots, stops each run by its patience (never before the
+    last snapshot iteration, so θ_k is always captured), shows one progress bar, and measures the
+    final and early-stopping test accuracy by one rule. What a step and an evaluation are is the
+    trainee's: one network, or K runs as one batched model.
+
+    Args:
+        trainee: ``runs`` (K), ``train_mode()``, ``step(index) -> losses`` (K or scalar, no host
+            sync), ``evaluate(images, labels) -> (losses, accuracies)`` as ``(K,)`` tensors,
+            ``state(run)`` (a copy of a run's weights), ``stop(run)`` (a run stops before the end:
+            keep its weights), ``finish()`` (training is over: final weights in place) and
+            ``accuracies(images, labels, states) -> list`` (``None`` in ``states``: the final weights).
+        data: the data (``batch_indices`` index its training set).
+        config: the shared training config.
+        batch_indices: an iterator of training batch indices from iteration 0.
+        total, start_iteration, snapshot_at: the schedule (see :func:`check_schedule`).
+        progress, description: the progress bar.
+
+    Returns:
+        One :class:`TrainResult` per run.
+    """
+    runs = trainee.runs
     for _ in range(start_iteration):
         # Resume the batch order where iteration start_iteration left it, so that training
         # rewound to θ_k sees the same data as the run θ_k came from.
         next(batch_indices)
-    log = RunLog(config, start_iteration)
-    loss_sum = torch.zeros((), device=device)
+    logs = [RunLog(config, start_iteration) for _ in range(runs)]
+    active = list(range(runs))  # runs not yet stopped by patience
+    stoppable_from = max(snapshot_at, default=start_iteration)  # patience must not lose a snapshot
+    loss_sums = torch.zeros(runs, device=data.device)
     steps_since_eval = 0
     began = time.perf_counter()
 
     def record(iteration: int) -> None:
-        nonlocal loss_sum, steps_since_eval
-        val_loss, val_acc = evaluate(model, data.val_x, data.val_y)
-        numbers = [val_loss.double(), val_acc, loss_sum.double()]
+        nonlocal loss_sums, steps_since_eval
+        val_loss, val_acc = trainee.evaluate(data.val_x, data.val_y)
+        rows = [val_loss.double(), val_acc, loss_sums.double()]
         if config.test_every_eval:
-            numbers.append(evaluate(model, data.test_x, data.test_y)[1])
-        numbers = torch.stack(numbers).tolist()  # the one host synchronization of this point
-        log.add_point(iteration, val_loss=numbers[0], val_acc=numbers[1],
-                      train_loss=numbers[2] / steps_since_eval if steps_since_eval else None,
-                      test_acc=numbers[3] if config.test_every_eval else None, state=lambda: state_copy(model))
-        loss_sum = torch.zeros((), device=device)
+            rows.append(trainee.evaluate(data.test_x, data.test_y)[1])
+        numbers = torch.stack(rows).tolist()  # the one host synchronization of this point
+        for run in active:
+            logs[run].add_point(
+                iteration, val_loss=numbers[0][run], val_acc=numbers[1][run],
+                train_loss=numbers[2][run] / steps_since_eval if steps_since_eval else None,
+                test_acc=numbers[3][run] if config.test_every_eval else None, state=partial(trainee.state, run))
+        loss_sums = torch.zeros(runs, device=data.device)
         steps_since_eval = 0
 
+    def snapshot(iteration: int) -> None:
+        for run in active:
+            logs[run].snapshots[iteration] = trainee.state(run)
+
     if start_iteration in snapshot_at:
-        log.snapshots[start_iteration] = state_copy(model)
+        snapshot(start_iteration)
     record(start_iteration)
     bar = tqdm(total=total - start_iteration, desc=description, disable=not progress, leave=False,
                unit="it", dynamic_ncols=True)
     iteration = start_iteration
-    model.train()
+    trainee.train_mode()
     try:
-        while iteration < total:
+        while iteration < total and active:
             iteration += 1
-            index = next(batch_indices)
-            loss_sum += forward_backward(data.train_x[index], data.train_y[index])
-            masked_step()  # gradients masked, optimizer step, weights masked, gradients released
+            loss_sums += trainee.step(next(batch_indices))
             steps_since_eval += 1
             if iteration in snapshot_at:
-                log.snapshots[iteration] = state_copy(model)
+                snapshot(iteration)
             if iteration % config.eval_every == 0 or iteration == total:
                 record(iteration)
                 bar.update(iteration - start_iteration - bar.n)
-                bar.set_postfix(val_acc=f"{log.curve['val_acc'][-1]:.4f}", refresh=False)
-                if log.patience_exhausted(iteration, total):
-                    break
+                if runs == 1:
+                    bar.set_postfix(val_acc=f"{logs[0].curve['val_acc'][-1]:.4f}", refresh=False)
+                for run in list(active):
+                    logs[run].iterations = iteration
+                    if iteration >= stoppable_from and logs[run].patience_exhausted(iteration, total):
+                        active.remove(run)
+                        if iteration < total:
+                            trainee.stop(run)
     finally:
         bar.close()
-    log.iterations = iteration
+    trainee.finish()
 
-    test_acc_final = log.curve["test_acc"][-1]
-    if test_acc_final is None:
-        test_acc_final = evaluate(model, data.test_x, data.test_y)[1].item()
-    test_acc_best = log.best["test_acc"]
-    if test_acc_best is None:
-        test_acc_best = test_acc_final if log.best_is_last else \
-            evaluate(model, data.test_x, data.test_y, state=log.best["state"])[1].item()
-    train_acc_final = evaluate(model, data.train_x, data.train_y)[1].item()
-    return log.result(test_acc_final=test_acc_final, test_acc_best=test_acc_best, train_acc_final=train_acc_final,
-                      seconds=time.perf_counter() - began)
+    # Test accuracy at the end and at the early-stopping point: from the test curve where there is
+    # one, else measured now (the best point's weights were kept unless it is the last point).
+    test_final = [log.curve["test_acc"][-1] for log in logs]
+    if any(accuracy is None for accuracy in test_final):
+        measured = trainee.accuracies(data.test_x, data.test_y, [None] * runs)
+        test_final = [measured[run] if accuracy is None else accuracy for run, accuracy in enumerate(test_final)]
+    test_best = [log.best["test_acc"] for log in logs]
+    needs_best = [run for run, log in enumerate(logs) if test_best[run] is None and not log.best_is_last]
+    if needs_best:
+        measured = trainee.accuracies(data.test_x, data.test_y,
+                                      [logs[run].best["state"] if run in needs_best else None for run in range(runs)])
+        for run in needs_best:
+            test_best[run] = measured[run]
+    test_best = [test_final[run] if accuracy is None else accuracy for run, accuracy in enumerate(test_best)]
+    train_final = trainee.accuracies(data.train_x, data.train_y, [None] * runs)
+    seconds = (time.perf_counter() - began) / runs
+    return [log.result(test_acc_final=test_final[run], test_acc_best=test_best[run], train_acc_final=train_final[run],
+                       seconds=seconds) for run, log in enumerate(logs)]
 
 
 class RunLog:

@@ -3,7 +3,7 @@
 The dashboard is a thin face over pure functions, each usable (and tested) on its own:
 
 * :func:`config_from_controls`: the controls' values → a :class:`~lthkit.lottery.LotteryConfig`;
-* :func:`lthkit.experiments.run_experiment`: config → :class:`~lthkit.lottery.LotteryResult`,
+* :func:`lthkit.experiments.run_experiments`: configs → :class:`~lthkit.lottery.LotteryResult`,
   through the disk cache (finished configs come back at once, interrupted ones resume);
 * :func:`lthkit.plots.accuracy_and_early_stop`: results → figure, shown as a PNG image.
 
@@ -33,7 +33,7 @@ from matplotlib.figure import Figure
 
 from . import LthkitError
 from .course import notebook_preset
-from .experiments import load_cached, run_experiment
+from .experiments import load_cached, run_experiments, runs_to_train
 from .lottery import LotteryConfig, LotteryResult, RoundResult
 from .plots import CONTROL_LABELS, accuracy_and_early_stop, format_density_axis
 
@@ -458,40 +458,35 @@ class Dashboard:
 
     # --- helpers --------------------------------------------------------------------------------------------
 
+    def _runs_to_train(self, config: LotteryConfig) -> list[LotteryConfig]:
+        """What Run trains for ``config``: the driver's own answer (it and what it needs, if not cached)."""
+        return runs_to_train([config], lookup=self.lookup)
+
     def _trainings_needed(self, config: LotteryConfig) -> int:
-        """How many networks Run trains for ``config``: its rounds, plus its ticket's if not cached."""
-        trainings = config.rounds + 1
-        if config.control != "ticket" and self.lookup(config.replace(control="ticket")) is None:
-            trainings *= 2
-        return trainings
+        """How many networks Run trains for ``config``: its rounds, plus those of the runs it needs if not cached."""
+        return sum(run.rounds + 1 for run in self._runs_to_train(config))
 
     def _train(self, config: LotteryConfig, label: str) -> LotteryResult:
-        """Train ``config`` (and first its ticket, for a control) with the progress bar and live plot."""
-        bar = self._new_bar(self._trainings_needed(config), f"training {label}")
+        """Train ``config`` (with its ticket, for a control) with the progress bar and live plot."""
+        steps = self._runs_to_train(config)
+        bar = self._new_bar(sum(step.rounds + 1 for step in steps), f"training {label}")
         self._set_bar(bar)
         self._set_status(f"training <b>{html.escape(label)}</b> …", "info")
-        steps = []
-        if config.control != "ticket" and self.lookup(config.replace(control="ticket")) is None:
-            ticket = config.replace(control="ticket")
-            steps.append((ticket, run_label(ticket)))
-        steps.append((config, label))
-        result = None
+        labels = {step: label if step == config else run_label(step) for step in steps}
+        finished: dict[LotteryConfig, list[RoundResult]] = {step: [] for step in steps}
+
+        def on_round(step_config, round_result):
+            finished[step_config].append(round_result)
+            bar.update(1)
+            bar.set_postfix(density=f"{round_result.density:.1%}", test_acc=f"{round_result.test_acc_early_stop:.2%}")
+            self._running = (labels[step_config], _partial_result(step_config, finished[step_config]))
+            self.redraw()
+
         with self.log, bar:  # the rounds' own tqdm bars appear in the log, in a notebook
-            for step_config, step_label in steps:
-                finished: list[RoundResult] = []
-
-                def on_round(round_result, step_config=step_config, step_label=step_label, finished=finished):
-                    finished.append(round_result)
-                    bar.update(1)
-                    bar.set_postfix(density=f"{round_result.density:.1%}",
-                                    test_acc=f"{round_result.test_acc_early_stop:.2%}")
-                    self._running = (step_label, _partial_result(step_config, finished))
-                    self.redraw()
-
-                result = run_experiment(step_config, cache_dir=self.cache_dir, data=self.data, device=self.device,
-                                        progress=self.show_training_bars, on_round=on_round)
-                self._known[step_config] = result
-        return result
+            results = run_experiments(steps, cache_dir=self.cache_dir, data=self.data, device=self.device,
+                                      progress=self.show_training_bars, batch=False, on_round=on_round)
+        self._known.update(zip(steps, results))
+        return self._known[config]
 
     def _clear_training_log(self) -> None:
         """Empty the training log after a finished run: the run's own bar keeps its summary."""

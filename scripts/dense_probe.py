@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import csv
 import dataclasses
-import math
 import sys
 from pathlib import Path
 
@@ -36,24 +35,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from lthkit.data import MNIST_MEAN, MNIST_STD, MNISTData  # noqa: E402
 from lthkit.experiments import get_data, preset, run_experiment, write_summary_csv  # noqa: E402
 from lthkit.lottery import CONTROLS  # noqa: E402
-from lthkit.models import build_model  # noqa: E402
+from lthkit.models import build_model, truncated_glorot_  # noqa: E402
 from lthkit.train import train  # noqa: E402
 
 VARIANTS = ("standard", "unit_inputs", "truncated_init")
-
-
-def truncated_glorot_(model: torch.nn.Module, seed: int) -> None:
-    """TensorFlow 1's glorot_normal: truncated at ±2σ, σ scaled up so the variance is Glorot's."""
-    generator = torch.Generator().manual_seed(seed)
-    for module in model.modules():
-        if isinstance(module, torch.nn.Linear):
-            fan_out, fan_in = module.weight.shape
-            std = math.sqrt(2.0 / (fan_in + fan_out)) / 0.87962566103423978
-            with torch.no_grad():
-                values = torch.randn(module.weight.shape, generator=generator)
-                while (outside := values.abs() > 2).any():  # redraw until every value is inside ±2σ
-                    values[outside] = torch.randn(int(outside.sum()), generator=generator)
-                module.weight.copy_(values * std)
 
 
 def main(argv=None) -> int:

@@ -17,6 +17,8 @@ from lthkit.masks import full_masks, magnitude_masks, prunable_weights, random_m
 from lthkit.models import build_model
 from lthkit.train import TrainConfig, train
 
+from helpers import strip_seconds
+
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 SGD = TrainConfig(optimizer="sgd", lr=0.01, momentum=0.9, weight_decay=1e-3, iterations=60, eval_every=20,
                   batch_size=32)
@@ -178,13 +180,6 @@ def test_automatic_choice_depends_only_on_device_and_count():
 
 LOTTERY = LotteryConfig(rounds=2, train=TrainConfig(optimizer="sgd", lr=0.01, momentum=0.9, iterations=40,
                                                     eval_every=20, batch_size=32))
-
-
-def strip_seconds(result):
-    rounds = [r.to_dict() for r in result.rounds]
-    for r in rounds:
-        r["train"].pop("seconds")
-    return rounds
 
 
 def test_run_lotteries_unbatched_is_exactly_run_lottery(tiny_data):

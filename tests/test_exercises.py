@@ -1,7 +1,6 @@
 """Course exercises: learner notebooks are up to date, solutions are gone, and the nbval check works."""
 
 import ast
-import importlib.util
 import json
 import subprocess
 import sys
@@ -10,12 +9,11 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from lthkit import exercises as make_exercises
+
 REPO = Path(__file__).resolve().parent.parent
 NOTEBOOKS = REPO / "notebooks"
 
-spec = importlib.util.spec_from_file_location("make_exercises", REPO / "scripts" / "make_exercises.py")
-make_exercises = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(make_exercises)
 
 #: The exercise functions and their signatures, fixed by the contract with the grader.
 EXERCISES = {

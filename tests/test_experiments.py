@@ -13,6 +13,8 @@ from lthkit.files import atomic_write_bytes
 from lthkit.lottery import LotteryConfig
 from lthkit.train import TrainConfig
 
+from helpers import strip_seconds
+
 CONFIG = LotteryConfig(rounds=2, train=TrainConfig(iterations=40, eval_every=20, batch_size=32))
 
 
@@ -35,13 +37,6 @@ def train_calls(monkeypatch):
 
     monkeypatch.setattr(lottery, "train", counting)
     return calls
-
-
-def strip_seconds(result):
-    rounds = [r.to_dict() for r in result.rounds]
-    for r in rounds:
-        r["train"].pop("seconds")
-    return rounds
 
 
 def test_finished_config_comes_from_the_cache(tiny_data, tmp_path, train_calls):

@@ -212,3 +212,27 @@ def test_config_round_trips_through_json():
     assert LotteryConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
     with pytest.raises(LthkitError, match="bad lottery config"):
         LotteryConfig.from_dict({"rounds": 2, "colour": "red"})
+
+
+def test_patience_never_stops_round_0_before_the_rewind_point(tiny_data, start_weights):
+    """Issue 11: patience ending round 0 before iteration k lost θ_k (KeyError on every rerun)."""
+    from lthkit.train import train
+
+    diverging = TrainConfig(lr=0.1, iterations=80, eval_every=10, batch_size=32, patience=10)
+    alone = train(build_model(), tiny_data, diverging, progress=False)
+    assert alone.stopped_by_patience and alone.iterations == 10  # the loss rises at once: patience ends it
+    held = train(build_model(), tiny_data, diverging, snapshot_at={45}, progress=False)
+    assert 45 in held.snapshots and held.iterations >= 50  # on, at least to the first point after k
+    assert held.curve["val_loss"][:2] == alone.curve["val_loss"]  # the same run up to where patience ended it
+
+    start_weights.clear()
+    result = run_lottery(config(rounds=1, rewind="iteration", rewind_iteration=45, train=diverging), tiny_data,
+                         progress=False)
+    assert result.rounds[0].train.iterations == held.iterations
+    assert [call["start"] for call in start_weights] == [0, 45]
+    from lthkit.lottery import run_lotteries
+
+    for rewind in ({"rewind": "iteration", "rewind_iteration": 45}, {"rewind": "fraction", "rewind_fraction": 0.5}):
+        configs = [config(rounds=1, train=diverging, control=control, **rewind) for control in ("ticket", "random_prune")]
+        batched = run_lotteries(configs, tiny_data, batch=True, progress=False)  # the batched loop: the same rule
+        assert all(r.rounds[0].train.iterations >= 50 for r in batched), rewind

@@ -30,14 +30,14 @@ def rows_like_the_paper(trials=3):
 
 def test_claims_that_hold_are_marked_as_matching():
     claims = paper_claims(rows_like_the_paper())
-    verdicts = {claim.claim: claim.verdict for claim in claims}
+    verdicts = {claim.id: claim.verdict for claim in claims}
     assert len(claims) == 6
-    assert verdicts["dense network: test accuracy at early stop"] == "matches"
-    assert verdicts["tickets learn faster: early stop at P_m ≈ 21% vs dense"] == "matches"
-    assert verdicts["ticket accuracy rises above dense near P_m 13.5%"] == "matches"
-    assert verdicts["ticket accuracy returns to dense around P_m 3.6%"] == "matches"
-    assert verdicts["random re-init falls below dense from P_m ≈ 21%, and learns more slowly"] == "matches"
-    assert verdicts["at P_m ≈ 10.7%: ticket vs random pruning"] == "matches"  # 98.45% vs 98.3 ± 0.2, 97.5%
+    assert verdicts["dense_accuracy"] == "matches"
+    assert verdicts["faster_early_stop"] == "matches"
+    assert verdicts["above_dense"] == "matches"
+    assert verdicts["back_to_dense"] == "matches"
+    assert verdicts["reinit_below_dense"] == "matches"
+    assert verdicts["ticket_vs_random_prune"] == "matches"  # 98.45% vs 98.3 ± 0.2, 97.5%
     dense = claims[0]
     assert "98.05% [98.00, 98.10] (3 trials)" == dense.ours
 
@@ -49,15 +49,27 @@ def test_claims_that_fail_are_marked():
             row["test_acc_early_stop"] = 0.95
         if row["control"] == "ticket" and row["round"] == 7:
             row["early_stop_iter"] = 8000
-    verdicts = {claim.claim: claim.verdict for claim in paper_claims(rows)}
-    assert verdicts["dense network: test accuracy at early stop"] == "differs"
-    assert verdicts["tickets learn faster: early stop at P_m ≈ 21% vs dense"] == "differs"
+    verdicts = {claim.id: claim.verdict for claim in paper_claims(rows)}
+    assert verdicts["dense_accuracy"] == "differs"
+    assert verdicts["faster_early_stop"] == "differs"
+
+
+def test_claims_are_records_with_unique_ids_and_a_claim_can_be_added():
+    from lthkit.paper import CLAIMS, Measurement, PaperClaim
+
+    assert len({spec.id for spec in CLAIMS}) == len(CLAIMS) == 6
+    assert [claim.id for claim in paper_claims(rows_like_the_paper())] == [spec.id for spec in CLAIMS]
+    trials = PaperClaim("five_trials", "the paper ran five trials", "5", 5, "trials in the ticket control",
+                        lambda table: Measurement(str(len(table["ticket"])), {"trials": len(table["ticket"])}),
+                        lambda numbers: "matches" if numbers["trials"] == 5 else "differs")
+    (claim,) = paper_claims(rows_like_the_paper(trials=3), claims=[trials])
+    assert (claim.id, claim.ours, claim.verdict) == ("five_trials", "3", "differs")
 
 
 def test_partial_results_give_only_the_measurable_claims():
     rows = [row for row in rows_like_the_paper(1) if row["control"] == "ticket" and row["round"] <= 3]
     claims = paper_claims(rows)
-    assert [claim.claim for claim in claims] == ["dense network: test accuracy at early stop"]
+    assert [claim.id for claim in claims] == ["dense_accuracy"]
     assert "| dense network" in claims_markdown(claims)
 
 
@@ -156,21 +168,15 @@ def test_patience_check_script(tmp_path):
 
 
 def test_dense_probe_truncated_init_keeps_glorot_variance_inside_two_sigma():
-    import importlib.util
     import math
-    from pathlib import Path
 
     import torch
 
-    from lthkit.models import build_model
+    from lthkit.models import build_model, truncated_glorot_
 
-    path = Path(__file__).resolve().parent.parent / "scripts" / "dense_probe.py"
-    spec = importlib.util.spec_from_file_location("dense_probe", path)
-    probe = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(probe)
     model = build_model("lenet300_100", seed=3)
     before = model.fc1.bias.clone()
-    probe.truncated_glorot_(model, seed=3)
+    truncated_glorot_(model, seed=3)
     weight = model.fc1.weight
     glorot_std = math.sqrt(2.0 / (784 + 300))
     assert weight.abs().max() <= 2 * glorot_std / 0.87962566103423978 + 1e-6, "nothing outside ±2σ"

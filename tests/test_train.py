@@ -236,7 +236,7 @@ def test_no_model_or_optimizer_of_an_earlier_round_stays_alive(tiny_data):
 def test_handwritten_pass_only_for_a_plain_lenet(tiny_data):
     """LeNetPass replaces autograd only where nothing could notice: hooks and other models keep autograd."""
     from lthkit.masks import to_torch_prune
-    from lthkit.train import LeNetPass
+    from lthkit.fastpath import LeNetPass
 
     model = build_model("lenet300_100", seed=0)
     assert LeNetPass.supports(model)

@@ -140,7 +140,7 @@ def test_an_unexpected_callback_error_shows_its_traceback_in_the_dashboard(make_
     def broken(*args, **kwargs):
         raise RuntimeError("disk on fire")
 
-    monkeypatch.setattr(lthkit.widgets, "run_experiment", broken)
+    monkeypatch.setattr(lthkit.widgets, "run_experiments", broken)
     dashboard = make_dashboard()
     dashboard.run_button.click()
     text = "".join(output["text"] for output in dashboard.errors.outputs)

@@ -1,0 +1,178 @@
+"""What one IMP round trains: the winning ticket and the paper's controls, as registered branches.
+
+A *branch* is a small function that, given what a run knows before a round (θ₀, the rewind
+weights θ_k, the previous round's mask and trained weights, and the masks of the runs it depends
+on), returns the round's starting network, its mask and the iteration it starts from. Every
+branch is registered under a name in :data:`BRANCHES`; that name is what
+:attr:`lthkit.lottery.LotteryConfig.control` selects, and one driver
+(:func:`lthkit.lottery.run_lotteries`) runs any mix of them, resolving what each one needs.
+
+The three branches of Frankle & Carbin (§2):
+
+* ``ticket``: prune the previous round's trained weights by magnitude, rewind the survivors;
+* ``reinit``: the ticket's mask of the same round, with a fresh random initialization;
+* ``random_prune``: a random mask with the ticket's per-layer counts, from the ticket's own
+  starting weights (θ₀ or θ_k).
+
+Adding a control is one function and one entry (see the README for a complete example):
+
+    >>> @register_branch("dense_reinit", needs=(), uses_rewind_point=False)  # doctest: +SKIP
+    ... def dense_reinit(inputs: RoundInputs) -> RoundStart:
+    ...     model = inputs.model(seed=derive_seed(inputs.config.seed, "dense_reinit", inputs.round))
+    ...     return RoundStart(model, full_masks(model))
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Callable
+
+import torch
+from torch import nn
+
+from . import LthkitError
+from .masks import Masks, full_masks, magnitude_masks, prunable_weights, random_masks_like
+from .models import build_model
+
+if TYPE_CHECKING:  # only for annotations: lottery imports this module
+    from .lottery import LotteryConfig, RoundRecord
+
+
+def derive_seed(*parts) -> int:
+    """A 63-bit seed from any parts (``derive_seed(3, "reinit", 2)``), stable across runs and machines."""
+    digest = hashlib.sha256(repr(parts).encode()).digest()
+    return int.from_bytes(digest[:8], "little") >> 1
+
+
+@dataclass
+class RoundInputs:
+    """What a branch knows when it chooses round ``round`` of a run.
+
+    Attributes:
+        config: the run's config.
+        round: the round about to be trained (0 is the dense round).
+        theta0: the trial's initial weights θ₀ (a state dict on the CPU).
+        rewind_k: the rewind iteration k (0 for θ₀), or ``None`` for ``rewind="none"``.
+        rewind_state: the weights survivors rewind to (θ₀ or θ_k), known from round 1 on.
+        previous: the previous round of this run (its mask and trained weights); ``None`` in round 0.
+        needed_masks: for each branch in :attr:`Branch.needs`, that run's mask of this round.
+        layer_rates: the config's per-layer rate overrides, as a dict.
+    """
+
+    config: "LotteryConfig"
+    round: int
+    theta0: dict
+    rewind_k: int | None
+    rewind_state: dict | None
+    previous: "RoundRecord | None"
+    needed_masks: dict[str, Masks] = field(default_factory=dict)
+    layer_rates: dict = field(default_factory=dict)
+
+    def model(self, seed: int | None = None) -> nn.Module:
+        """A freshly built network of the run's model: θ₀ by default, or initialized from ``seed``."""
+        return build_model(self.config.model, seed=self.config.seed if seed is None else seed)
+
+
+@dataclass
+class RoundStart:
+    """What a branch returns: the network at its starting weights, its mask, where training starts."""
+
+    model: nn.Module
+    mask: Masks
+    start_iteration: int = 0
+
+
+@dataclass(frozen=True)
+class Branch:
+    """A registered kind of run.
+
+    Attributes:
+        start_round: ``RoundInputs -> RoundStart``, called once per round.
+        needs: names of branches whose mask of the same round this one reads (the run with the
+            same config and that ``control``); the driver runs them first, or alongside.
+        uses_rewind_point: whether rounds start from the rewind weights, so that round 0 must
+            capture θ_k when k > 0.
+        requires_rewind_point: whether ``rewind="none"`` is refused for this branch.
+    """
+
+    start_round: Callable[[RoundInputs], RoundStart]
+    needs: tuple[str, ...] = ()
+    uses_rewind_point: bool = True
+    requires_rewind_point: bool = False
+
+
+#: Every branch by name: the values :attr:`lthkit.lottery.LotteryConfig.control` accepts. A test
+#: or a notebook may add entries (``monkeypatch.setitem(BRANCHES, "mine", Branch(...))``).
+BRANCHES: dict[str, Branch] = {}
+
+
+def register_branch(name: str, *, needs=(), uses_rewind_point: bool = True, requires_rewind_point: bool = False,
+                    registry: dict[str, Branch] | None = None):
+    """A decorator that registers ``start_round`` as the branch ``name`` (in :data:`BRANCHES` by default).
+
+    Raises:
+        LthkitError: the name is taken.
+    """
+    target = BRANCHES if registry is None else registry
+
+    def register(start_round: Callable[[RoundInputs], RoundStart]):
+        if name in target:
+            raise LthkitError(f"a branch named {name!r} is registered already")
+        target[name] = Branch(start_round, needs=tuple(needs), uses_rewind_point=uses_rewind_point,
+                              requires_rewind_point=requires_rewind_point)
+        return start_round
+    return register
+
+
+def get_branch(name: str) -> Branch:
+    """The branch registered as ``name``.
+
+    Raises:
+        LthkitError: no such branch.
+    """
+    if name not in BRANCHES:
+        raise LthkitError(f"unknown control {name!r}; choose one of {', '.join(BRANCHES)}")
+    return BRANCHES[name]
+
+
+def _rewound(inputs: RoundInputs, model: nn.Module, mask: Masks) -> RoundStart:
+    """``model`` at the rewind weights from round 1 on (θ₀ in round 0), starting at k."""
+    if inputs.round == 0:
+        model.load_state_dict(inputs.theta0)
+        return RoundStart(model, mask)
+    model.load_state_dict(inputs.rewind_state)
+    return RoundStart(model, mask, start_iteration=inputs.rewind_k)
+
+
+@register_branch("ticket")
+def ticket(inputs: RoundInputs) -> RoundStart:
+    """The winning ticket: prune the previous round's trained weights by magnitude, then rewind."""
+    config, previous = inputs.config, inputs.previous
+    model = inputs.model()
+    if inputs.round == 0:
+        return _rewound(inputs, model, full_masks(model))
+    # Rank the previous round's trained weights, never θ₀.
+    model.load_state_dict(previous.trained_state)
+    mask = magnitude_masks(prunable_weights(model), previous.mask, config.per_round_rate, scope=config.scope,
+                           layer_rates=inputs.layer_rates)
+    if inputs.rewind_k is None:  # rewind "none": keep the trained weights (pruning + fine-tuning)
+        return RoundStart(model, mask)
+    return _rewound(inputs, model, mask)
+
+
+@register_branch("reinit", needs=("ticket",), uses_rewind_point=False)
+def reinit(inputs: RoundInputs) -> RoundStart:
+    """The ticket's mask of this round with a fresh random initialization."""
+    seed = derive_seed(inputs.config.seed, "reinit", inputs.round)
+    return RoundStart(inputs.model(seed=seed), inputs.needed_masks["ticket"])
+
+
+@register_branch("random_prune", needs=("ticket",), requires_rewind_point=True)
+def random_prune(inputs: RoundInputs) -> RoundStart:
+    """The ticket's per-layer counts at random positions, from the ticket's own starting weights."""
+    ticket_mask = inputs.needed_masks["ticket"]
+    if inputs.round == 0:
+        return _rewound(inputs, inputs.model(), ticket_mask)
+    generator = torch.Generator().manual_seed(derive_seed(inputs.config.seed, "random_prune", inputs.round))
+    return _rewound(inputs, inputs.model(), random_masks_like(ticket_mask, generator))
