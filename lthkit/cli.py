@@ -127,6 +127,37 @@ def _trials(text: str) -> int:
     return value
 
 
+def _workers(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number of workers, got {text!r}") from None
+    if not 1 <= value <= 1024:
+        raise argparse.ArgumentTypeError(f"workers must be between 1 and 1024, got {value}")
+    return value
+
+
+def sweep_options(args: argparse.Namespace) -> dict:
+    """``workers`` and ``scheduler`` for :func:`lthkit.experiments.run_experiments` from the flags and environment.
+
+    Raises:
+        LthkitError: ``$LTHKIT_WORKERS`` is not a number of workers, or the scheduler address is malformed.
+    """
+    import os
+
+    from .sweep import scheduler_address
+
+    workers = args.workers
+    if workers is None:
+        text = os.environ.get("LTHKIT_WORKERS")
+        try:
+            workers = _workers(text) if text else (os.cpu_count() or 1)
+        except argparse.ArgumentTypeError as error:
+            raise LthkitError(f"$LTHKIT_WORKERS: {error}") from None
+    scheduler = scheduler_address(args.scheduler or os.environ.get("LTHKIT_SCHEDULER") or None)
+    return {"workers": workers, "scheduler": scheduler}
+
+
 def add_lottery_flags(parser: argparse.ArgumentParser, default_preset: str = "fast") -> None:
     """The IMP flags shared by ``run`` and ``reproduce``: the preset, the configs' fields and the run's options."""
     from .experiments import PRESETS
@@ -144,6 +175,13 @@ def add_lottery_flags(parser: argparse.ArgumentParser, default_preset: str = "fa
     parser.add_argument("--cache", type=Path, help="cache folder (default: $LTHKIT_CACHE or cache/ in the repo)")
     parser.add_argument("--data", type=Path, help="MNIST root (default: $LTHKIT_DATA or data/ in the repo)")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bars")
+    parser.add_argument("--workers", type=_workers, default=None,
+                        help="single-threaded worker processes of a local Dask cluster, each training one round "
+                             "of one run at a time; 1 trains in this process (default: $LTHKIT_WORKERS, else "
+                             "the number of cores)")
+    parser.add_argument("--scheduler", default=None, metavar="tcp://HOST:PORT",
+                        help="run the sweep on an existing Dask cluster whose workers share the cache folder "
+                             "(default: $LTHKIT_SCHEDULER; none: a local cluster of --workers)")
     add_dataclass_flags(parser, TrainConfig, title="training (TrainConfig)", default_note=" (default: the preset's)")
     add_dataclass_flags(parser, DataConfig, title="data (DataConfig)", default_note=" (default: the preset's)")
 
@@ -220,7 +258,7 @@ def command_run(args: argparse.Namespace) -> int:
     configs = [config.replace(control=control, seed=args.seed + trial)
                for trial in range(args.trials) for control in controls]
     results = run_experiments(configs, cache_dir=args.cache, device=device, data_root=args.data,
-                              progress=not args.no_progress)
+                              progress=not args.no_progress, **sweep_options(args))
     out = args.out
     figure = accuracy_vs_density(results, title=f"IMP on {config.model} ({args.preset} preset)")
     png = figure_png(figure, dpi=120)
@@ -257,7 +295,8 @@ def command_reproduce(args: argparse.Namespace) -> int:
     config = config_from_args(args)
     reproduce(args.out, base=config, trials=args.trials, controls=args.control, first_seed=args.seed,
               device=resolve_device(args.device), cache_dir=args.cache, data_root=args.data,
-              progress=not args.no_progress, argv=["python", "-m", "lthkit", *(args.argv or [])])
+              progress=not args.no_progress, argv=["python", "-m", "lthkit", *(args.argv or [])],
+              **sweep_options(args))
     print(f"wrote {args.out / 'summary.csv'}, the figures and run_info.json")
     return 0
 

@@ -45,6 +45,7 @@ from .files import atomic_save_tensors, atomic_write_bytes, atomic_write_json
 from .data import REPO_ROOT, DataConfig, MNISTData, load_mnist
 from .lottery import (CONTROLS, LotteryConfig, LotteryResult, RoundRecord, RoundResult, model_layout, run_lotteries,
                       with_dependencies)
+from .fields import check_int
 from .masks import density
 from .presets import CLI_PRESETS, preset_config
 from .presets import PRESETS as _PRESETS
@@ -451,7 +452,8 @@ def runs_to_train(configs, *, cache_dir=None, lookup=None) -> list[LotteryConfig
 
 
 def run_experiments(configs, *, cache_dir=None, data: MNISTData | None = None, device: str | None = None,
-                    data_root=None, progress: bool = True, batch="auto", on_round=None) -> list[LotteryResult]:
+                    data_root=None, progress: bool = True, batch="auto", on_round=None, workers: int = 1,
+                    scheduler: str | None = None) -> list[LotteryResult]:
     """Run several configs through the cache side by side: trials and controls, round by round.
 
     Finished configs come from the cache; the others go through
@@ -465,15 +467,25 @@ def run_experiments(configs, *, cache_dir=None, data: MNISTData | None = None, d
         cache_dir, data, device, data_root, progress: as for :func:`run_experiment`.
         batch: ``True``, ``False`` or ``"auto"`` (see :func:`lthkit.lottery.run_lotteries`).
         on_round: called with ``(config, round_result)`` for each round of each config (cached or new).
+        workers: ``1`` trains in this process (as above); more: a sweep on a local Dask cluster of
+            that many single-threaded worker processes (:func:`lthkit.sweep.run_sweep`), each
+            training one round of one run at a time, with the same results.
+        scheduler: ``tcp://HOST:PORT`` of an existing Dask cluster whose workers share the cache
+            folder: the sweep runs there (``workers`` is then ignored).
 
     Returns:
         One :class:`~lthkit.lottery.LotteryResult` per config, in order.
+
+    Raises:
+        LthkitError: bad configs, a scheduler that cannot be reached (nothing is written then),
+            or ``data`` given to a sweep (its workers load MNIST themselves).
 
     Example:
         >>> configs = [preset("paper", seed=s, control=c) for s in range(5) for c in CONTROLS]  # doctest: +SKIP
         >>> results = run_experiments(configs, device="cuda")  # doctest: +SKIP
     """
     configs = list(configs)
+    check_int(workers, "workers", minimum=1)
     results = {config: load_cached(config, cache_dir) for config in configs}
     for config in configs:
         if results[config] is not None and on_round is not None:
@@ -490,6 +502,22 @@ def run_experiments(configs, *, cache_dir=None, data: MNISTData | None = None, d
         return found
 
     pending = runs_to_train(configs, lookup=lookup)
+    if workers != 1 or scheduler:
+        if data is not None:
+            raise LthkitError("a sweep's workers load MNIST themselves: give data only with workers=1")
+        from .sweep import run_sweep
+
+        run_sweep(pending, cache_dir=cache_dir, device=device or default_device(), data_root=data_root,
+                  workers=workers, scheduler=scheduler, progress=progress)
+        for config in configs:
+            if results[config] is None:
+                results[config] = load_cached(config, cache_dir)
+                if results[config] is None:
+                    raise LthkitError(f"the sweep left {config.control} trial {config.seed} unfinished in the cache")
+                if on_round is not None:
+                    for round_result in results[config].rounds:
+                        on_round(config, round_result)
+        return [results[config] for config in configs]
     if len({config.data for config in pending}) > 1:
         raise LthkitError("run_experiments runs configs side by side only when they share one data config")
     if data is None:

@@ -463,7 +463,8 @@ def run_lottery(config: LotteryConfig, data: MNISTData, *, store: RoundStore | N
 
 
 def run_lotteries(configs, data: MNISTData, *, stores=None, tickets=(), batch="auto", progress: bool = True,
-                  on_round: Callable[[LotteryConfig, RoundResult], None] | None = None) -> list[LotteryResult]:
+                  on_round: Callable[[LotteryConfig, RoundResult], None] | None = None,
+                  until_round: int | None = None) -> list[LotteryResult]:
     """Run several IMP runs (trials, controls) side by side, round by round, training each round's runs at once.
 
     The one driver of every run: round r of every run is trained before round r + 1 of any. The
@@ -486,9 +487,13 @@ def run_lotteries(configs, data: MNISTData, *, stores=None, tickets=(), batch="a
             :func:`lthkit.batched.use_batched` for the data's device and the group's size.
         progress: show progress bars.
         on_round: called with ``(config, round_result)`` as each run's round becomes available.
+        until_round: stop after this round (``None``: after each run's last). With rounds
+            ``0 .. r - 1`` in the stores, ``until_round=r`` trains round r alone: one task of a
+            sweep (:mod:`lthkit.sweep`). A needed run given in ``tickets`` then needs only its
+            masks of rounds ``0 .. r``.
 
     Returns:
-        One :class:`LotteryResult` per config, in order.
+        One :class:`LotteryResult` per config, in order (up to ``until_round`` when given).
 
     Example:
         >>> configs = [preset("fast", seed=s, control=c) for s in range(5) for c in CONTROLS]  # doctest: +SKIP
@@ -514,8 +519,11 @@ def run_lotteries(configs, data: MNISTData, *, stores=None, tickets=(), batch="a
         runs[config] = _Run(config, data, store_of.get(config), needed_masks=needed_masks)
 
     last_round = max(config.rounds for config in runs)
+    if until_round is not None:
+        check_int(until_round, "until_round", minimum=0)
+        last_round = min(last_round, until_round)
     description = f"IMP {configs[0].control}" if len(runs) == 1 else f"IMP, {len(runs)} runs"
-    bar = tqdm(total=sum(config.rounds + 1 for config in runs), desc=description, disable=not progress,
+    bar = tqdm(total=sum(min(config.rounds, last_round) + 1 for config in runs), desc=description, disable=not progress,
                unit="round")
     try:
         for round_index in range(last_round + 1):

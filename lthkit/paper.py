@@ -102,7 +102,8 @@ def write_figures(out: Path, runs) -> None:
 
 
 def reproduce(out, *, base=None, trials: int = 5, rounds: int = 20, controls=CONTROLS, first_seed: int = 0,
-              device: str = "cpu", cache_dir=None, data_root=None, progress: bool = True, argv=None) -> list:
+              device: str = "cpu", cache_dir=None, data_root=None, progress: bool = True, argv=None,
+              workers: int = 1, scheduler: str | None = None) -> list:
     """Run the paper's protocol and keep ``out`` up to date as trials finish.
 
     Args:
@@ -116,6 +117,8 @@ def reproduce(out, *, base=None, trials: int = 5, rounds: int = 20, controls=CON
         cache_dir, data_root: see :func:`lthkit.experiments.run_experiment`.
         progress: show progress bars.
         argv: the command line, recorded in ``run_info.json``.
+        workers, scheduler: a sweep on Dask workers (see :func:`lthkit.experiments.run_experiments`);
+            the trials then run together and the outputs are written when all are done.
 
     Returns:
         The :class:`~lthkit.lottery.LotteryResult` of every run.
@@ -125,17 +128,19 @@ def reproduce(out, *, base=None, trials: int = 5, rounds: int = 20, controls=CON
     began = time.time()
     info = {"command": " ".join(argv) if argv else None, "lthkit_version": __version__,
             "code_version": code_version(), "git_commit": git_commit(), "config": base.to_dict(),
-            "trials": trials, "controls": list(controls), "hardware": hardware_description(device), "runs": []}
+            "trials": trials, "controls": list(controls), "hardware": hardware_description(device),
+            "workers": None if scheduler else workers, "scheduler": scheduler, "runs": []}
     # On a GPU every trial and control of a round trains at once, batched (lthkit.batched); on a
     # CPU batching does not pay, so trials go one after another and the outputs grow trial by trial.
     seeds = list(range(first_seed, first_seed + trials))
-    groups = [seeds] if device == "cuda" else [[seed] for seed in seeds]
+    sweep = workers != 1 or bool(scheduler)
+    groups = [seeds] if device == "cuda" or sweep else [[seed] for seed in seeds]
     results = []
     for group in groups:
         group_began = time.time()
         configs = [base.replace(control=control, seed=seed) for seed in group for control in controls]
         group_results = run_experiments(configs, cache_dir=cache_dir, device=device, data_root=data_root,
-                                        progress=progress)
+                                        progress=progress, workers=workers, scheduler=scheduler)
         results.extend(group_results)
         for config, result in zip(configs, group_results):
             info["runs"].append({"control": config.control, "trial": config.seed, "rounds": len(result.rounds),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import os
 import struct
 from pathlib import Path
 
@@ -14,6 +15,10 @@ from lthkit.data import MNISTData, normalize_images
 # The tests train tiny models, for which one thread is as fast as two; more threads than free
 # cores make OpenMP spin-wait, which slows a busy machine (CI or a laptop) by an order of magnitude.
 torch.set_num_threads(1)
+# The command line's default is a Dask sweep on every core; tests train in-process unless they ask
+# for workers (tests/test_sweep.py), and so do the commands they start.
+os.environ["LTHKIT_WORKERS"] = "1"
+os.environ.pop("LTHKIT_SCHEDULER", None)
 
 
 def synthetic_images(count: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
