@@ -123,7 +123,7 @@ def test_worker_killed_mid_task_is_replaced_and_the_sweep_finishes_identically(s
 
     root, _, expected = sequential
     # Longer trainings than the others, so that the test catches a worker in the middle of one.
-    configs = tiny_configs(iterations=300)
+    configs = tiny_configs(trials=1, controls=("ticket", "reinit"), iterations=200)
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
                       dashboard_address="127.0.0.1:0", env={"OMP_NUM_THREADS": "1"}) as cluster, \
             Client(cluster) as client:
@@ -164,15 +164,15 @@ SWEEP_SCRIPT = textwrap.dedent("""
     from lthkit.sweep import run_sweep
 
     if __name__ == "__main__":
-        counts = run_sweep(tiny_configs(iterations={iterations}), cache_dir={cache!r}, data_root={root!r},
+        counts = run_sweep(tiny_configs(trials={trials}, controls={controls!r}, iterations={iterations}), cache_dir={cache!r}, data_root={root!r},
                            workers=2, progress=False)
         print(json.dumps(counts))
 """)
 
 
-def sweep_process(cache, root, iterations=30, **popen) -> subprocess.Popen:
+def sweep_process(cache, root, trials=1, controls=CONTROLS, iterations=30, **popen) -> subprocess.Popen:
     script = SWEEP_SCRIPT.format(tests=str(Path(__file__).parent), cache=str(cache), root=str(root),
-                                 iterations=iterations)
+                                 trials=trials, controls=tuple(controls), iterations=iterations)
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
     return subprocess.Popen([sys.executable, "-c", script], env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, **popen)
@@ -184,15 +184,16 @@ def round_files(cache) -> dict:
 
 def test_resume_after_the_client_is_killed(sequential, tmp_path):
     root, _, _ = sequential
-    configs = tiny_configs(iterations=300)
-    process = sweep_process(tmp_path, root, iterations=300, start_new_session=True)
+    configs = tiny_configs(trials=1, controls=("ticket", "reinit"), iterations=200)
+    process = sweep_process(tmp_path, root, trials=1, controls=("ticket", "reinit"), iterations=200,
+                            start_new_session=True)
     deadline = time.time() + 120
-    while len(round_files(tmp_path)) < 3 and time.time() < deadline and process.poll() is None:
+    while len(round_files(tmp_path)) < 2 and time.time() < deadline and process.poll() is None:
         time.sleep(0.05)
     os.killpg(process.pid, signal.SIGKILL)  # the client and its local cluster, as kill -9 of the command
     process.wait()
     before = round_files(tmp_path)
-    assert 3 <= len(before) < len(configs) * 3, "the client was killed in the middle of the sweep"
+    assert 2 <= len(before) < len(configs) * 3, "the client was killed in the middle of the sweep"
     counts = run_sweep(configs, cache_dir=tmp_path, data_root=root, workers=2, progress=False)
     assert counts["trainings"] <= len(configs) * 3 - len(before)
     after = round_files(tmp_path)
@@ -209,11 +210,11 @@ def test_two_clients_on_one_cache_train_each_round_once(sequential, tmp_path):
     outputs = [process.communicate(timeout=300) for process in processes]
     assert all(process.returncode == 0 for process in processes), [err[-2000:] for _, err in outputs]
     counts = [json.loads(out.strip().splitlines()[-1]) for out, _ in outputs]
-    rounds = len(tiny_configs()) * 3
+    rounds = len(tiny_configs(trials=1)) * 3
     assert sum(count["trained"] for count in counts) == rounds  # each round trained by exactly one sweep
     assert all(count["trained"] + count["cached"] == count["trainings"] for count in counts)
-    results = run_experiments(tiny_configs(), cache_dir=tmp_path, progress=False)
-    assert same_results(results, expected)
+    results = run_experiments(tiny_configs(trials=1), cache_dir=tmp_path, progress=False)
+    assert same_results(results, expected[:len(results)])  # trial 0 of the reference
 
 
 def test_unreachable_scheduler_is_one_line_exit_2_and_changes_nothing(mnist_root, tmp_path):
