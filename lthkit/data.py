@@ -270,6 +270,95 @@ def read_mnist_raw(root: str | os.PathLike | None = None, *, download: bool = Tr
     return train.data, train.targets, test.data, test.targets
 
 
+#: The decoded images and labels, kept beside ``raw/`` (``<root>/MNIST/lthkit-tensors.pt``) with the
+#: MD5 of every idx file they were decoded from: loading them takes a fraction of torchvision's parse.
+TENSOR_CACHE = "lthkit-tensors.pt"
+#: The extracted idx files torchvision decodes, in the order :func:`read_mnist_raw` returns them.
+_IDX_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte",
+              "t10k-labels-idx1-ubyte")
+
+
+def _idx_md5s(raw: Path) -> dict | None:
+    """The MD5 of each extracted idx file in ``raw`` (``None`` unless all four are there)."""
+    import hashlib
+
+    if not all((raw / name).is_file() for name in _IDX_FILES):
+        return None
+    sums = {}
+    for name in _IDX_FILES:
+        digest = hashlib.md5(usedforsecurity=False)
+        with (raw / name).open("rb") as file:
+            for block in iter(lambda: file.read(1 << 22), b""):
+                digest.update(block)
+        sums[name] = digest.hexdigest()
+    return sums
+
+
+def _cached_tensors(path: Path, md5s: dict):
+    """The four tensors of the tensor cache at ``path`` if it was made from files with ``md5s``.
+
+    Raises:
+        Exception: the file cannot be read, holds something else, or was made from other files.
+    """
+    payload = torch.load(path, weights_only=True)  # never unpickles anything but tensors and containers
+    if not isinstance(payload, dict) or set(payload) != {"md5", "tensors"}:
+        raise ValueError("it does not hold md5 and tensors")
+    if payload["md5"] != md5s:
+        raise ValueError("it was made from other idx files")
+    tensors = payload["tensors"]
+    if not isinstance(tensors, (list, tuple)) or len(tensors) != 4 or \
+            not all(isinstance(tensor, torch.Tensor) for tensor in tensors):
+        raise ValueError("it does not hold four tensors")
+    train_images, train_labels, test_images, test_labels = tensors
+    for images, labels in ((train_images, train_labels), (test_images, test_labels)):
+        if images.dtype != torch.uint8 or images.dim() != 3 or tuple(images.shape[1:]) != (28, 28) or \
+                labels.dim() != 1 or len(labels) != len(images):
+            raise ValueError("its tensors have the wrong shapes or types")
+    return tuple(tensors)
+
+
+def read_mnist_tensors(root: str | os.PathLike | None = None, *, download: bool = True):
+    """:func:`read_mnist_raw`, through a tensor file cached beside the raw files.
+
+    The first call decodes the idx files with torchvision and saves the tensors (``torch.save``)
+    with the MD5 of every idx file to ``<root>/MNIST/lthkit-tensors.pt``; later calls load them
+    (``weights_only=True``) when the idx files' MD5s still match. A broken or stale cache is
+    reported in one line and rebuilt; a data folder that cannot be written is read as before.
+
+    Args, Returns and Raises: as :func:`read_mnist_raw`.
+
+    Example:
+        >>> read_mnist_tensors("/nonexistent", download=False)  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        lthkit.LthkitError: MNIST not found in /nonexistent/MNIST/raw: put the four original files there ...
+    """
+    import sys
+
+    root = data_root(root)
+    raw = root / "MNIST" / "raw"
+    cache = root / "MNIST" / TENSOR_CACHE
+    if raw.is_dir():
+        check_idx_files(raw)
+        md5s = _idx_md5s(raw)
+        if md5s is not None and (cache.exists() or cache.is_symlink()):
+            try:
+                return _cached_tensors(cache, md5s)
+            except Exception as error:
+                reason = (str(error).strip().splitlines() or [type(error).__name__])[0][:160]
+                print(f"lthkit: the MNIST tensor cache {cache} is broken ({reason}); rebuilding it",
+                      file=sys.stderr)
+    tensors = read_mnist_raw(root, download=download)
+    md5s = _idx_md5s(raw)
+    if md5s is not None:
+        from .files import atomic_save_tensors
+
+        try:
+            atomic_save_tensors(cache, {"md5": md5s, "tensors": list(tensors)})
+        except OSError:  # a read-only data folder: decode each time, as before
+            pass
+    return tensors
+
+
 def normalize_images(images: torch.Tensor, inputs: str = "standardized") -> torch.Tensor:
     """Scale uint8 images to [0, 1], standardize them with MNIST's mean/std unless ``inputs`` is
     ``"unit"``, and add a channel axis."""
@@ -292,6 +381,8 @@ def load_mnist(config: DataConfig | None = None, *, root: str | os.PathLike | No
         device: where the tensors live (``"cuda"`` puts the whole data set on the GPU).
         download: allow torchvision to download missing files.
 
+    The images come from the tensor cache beside the raw files (:func:`read_mnist_tensors`).
+
     Returns:
         An :class:`MNISTData`.
 
@@ -301,7 +392,7 @@ def load_mnist(config: DataConfig | None = None, *, root: str | os.PathLike | No
         torch.Size([1000, 1, 28, 28])
     """
     config = config or DataConfig()
-    train_images, train_labels, test_images, test_labels = read_mnist_raw(root, download=download)
+    train_images, train_labels, test_images, test_labels = read_mnist_tensors(root, download=download)
     n_train_total = len(train_labels)
     if config.validation_size >= n_train_total:
         raise LthkitError(f"validation_size {config.validation_size} leaves no training images "

@@ -4,7 +4,8 @@ import pytest
 import torch
 
 from lthkit import LthkitError
-from lthkit.data import MNIST_FILES, DataConfig, batches, data_root, load_mnist, read_mnist_raw
+from lthkit.data import (MNIST_FILES, TENSOR_CACHE, DataConfig, batches, data_root, load_mnist, read_mnist_raw,
+                         read_mnist_tensors)
 from tests.conftest import synthetic_images, write_idx
 
 
@@ -97,3 +98,48 @@ def test_batches_cover_each_epoch_once():
     assert sorted(epoch.tolist()) == list(range(10))
     with pytest.raises(LthkitError):
         next(batches(10, 0, generator))
+
+
+def test_tensor_cache_is_written_then_read_without_torchvision(mnist_root, monkeypatch, capsys):
+    import lthkit.data as data_module
+
+    first = read_mnist_tensors(mnist_root, download=False)
+    cache = mnist_root / "MNIST" / TENSOR_CACHE
+    assert cache.is_file()
+    payload = torch.load(cache, weights_only=True)
+    assert sorted(payload["md5"]) == sorted(p.name for p in (mnist_root / "MNIST" / "raw").iterdir())
+
+    def no_parse(*args, **kwargs):
+        raise AssertionError("torchvision's parser ran although the tensor cache is valid")
+
+    monkeypatch.setattr(data_module, "read_mnist_raw", no_parse)
+    again = read_mnist_tensors(mnist_root, download=False)
+    assert all(torch.equal(a, b) and a.dtype == b.dtype for a, b in zip(first, again))
+    assert capsys.readouterr().err == ""
+    # load_mnist goes through the cache and gives what the raw files give.
+    data = load_mnist(DataConfig(validation_size=200), root=mnist_root, download=False)
+    monkeypatch.undo()
+    reference = load_mnist(DataConfig(validation_size=200), root=mnist_root, download=False)
+    assert torch.equal(data.train_x, reference.train_x) and torch.equal(data.test_y, reference.test_y)
+
+
+def test_tensor_cache_of_other_files_or_broken_is_rebuilt_in_one_line(mnist_root, capsys):
+    raw = mnist_root / "MNIST" / "raw"
+    cache = mnist_root / "MNIST" / TENSOR_CACHE
+    read_mnist_tensors(mnist_root, download=False)
+    # Other images of the same size: the MD5 no longer matches, the cache is stale.
+    write_idx(raw, "train", *synthetic_images(1200, seed=7), compress=False)
+    train_images, train_labels, _, _ = read_mnist_tensors(mnist_root, download=False)
+    assert torch.equal(train_images, synthetic_images(1200, seed=7)[0])
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and "tensor cache" in lines[0] and "other idx files" in lines[0] and "rebuilding" in lines[0]
+    assert torch.equal(torch.load(cache, weights_only=True)["tensors"][0], train_images)  # rebuilt
+    for broken in (b"not a torch file", b""):
+        cache.write_bytes(broken)
+        again = read_mnist_tensors(mnist_root, download=False)
+        assert torch.equal(again[0], train_images)
+        lines = capsys.readouterr().err.strip().splitlines()
+        assert len(lines) == 1 and "is broken" in lines[0], lines
+    torch.save({"md5": {}, "tensors": []}, cache)  # readable, but of no files
+    assert torch.equal(read_mnist_tensors(mnist_root, download=False)[1], train_labels)
+    assert len(capsys.readouterr().err.strip().splitlines()) == 1
