@@ -241,14 +241,8 @@ def check_paths(args: argparse.Namespace, outputs=()) -> None:
 
 
 def command_run(args: argparse.Namespace) -> int:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     from .experiments import run_experiments, summary_csv_text
     from .files import atomic_write_files, figure_png, json_bytes
-    from .plots import accuracy_vs_density
 
     check_paths(args, RUN_OUTPUTS)
     config = config_from_args(args)
@@ -259,6 +253,14 @@ def command_run(args: argparse.Namespace) -> int:
                for trial in range(args.trials) for control in controls]
     results = run_experiments(configs, cache_dir=args.cache, device=device, data_root=args.data,
                               progress=not args.no_progress, **sweep_options(args))
+    # matplotlib only once the runs are done: its import is not part of the start-up to the first training step.
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from .plots import accuracy_vs_density
+
     out = args.out
     figure = accuracy_vs_density(results, title=f"IMP on {config.model} ({args.preset} preset)")
     png = figure_png(figure, dpi=120)
