@@ -1,0 +1,94 @@
+"""A sweep of 8 chains (4 trials x ticket and reinit, fast preset, 3 rounds): wall time on Dask.
+
+Three ways in one run, each on its own empty cache (so each trains all 32 trainings):
+
+1. ``--workers 1``: in-process, one thread (today's path);
+2. ``--workers 2``: a local cluster of 2 single-threaded worker processes started by the command;
+3. ``--scheduler``: a cluster of 2 single-threaded workers started beforehand (``dask scheduler``
+   and ``dask worker --nthreads 1`` on loopback), reached through ``--scheduler tcp://127.0.0.1:PORT``.
+
+Each is the whole ``python -m lthkit run`` command (start-up, MNIST, training, outputs), timed
+from outside. Prints each wall time and ``ratio_workers2=X ratio_scheduler=Y`` (the one-worker time
+over each). The ratios mean something only on a quiet machine: run it with the load average below
+1.5 (the script prints it before and after).
+
+Usage: ``python benchmarks/sweep.py [--data data] [--trials 4] [--rounds 3]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def load_average() -> str:
+    try:
+        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    except OSError:
+        return "n/a"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def timed_run(arguments, env, scratch: Path, name: str) -> float:
+    command = [sys.executable, "-m", "lthkit", "run", *arguments, "--cache", str(scratch / f"cache-{name}"),
+               "--out", str(scratch / f"out-{name}"), "--no-progress"]
+    began = time.time()
+    done = subprocess.run(command, env=env, capture_output=True, text=True)
+    if done.returncode:
+        sys.exit(f"{name} failed: {done.stderr.strip()[-600:]}")
+    return time.time() - began
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", default=str(REPO / "data"))
+    parser.add_argument("--trials", type=int, default=4)
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+    env.pop("LTHKIT_SCHEDULER", None)
+    # 8 chains: the reinit run of every trial and the ticket it needs (which the sweep trains too).
+    chains = ["--preset", "fast", "--trials", str(args.trials), "--rounds", str(args.rounds), "--control", "reinit",
+              "--device", "cpu", "--data", args.data]
+    print(f"cores {os.cpu_count()}, load average {load_average()}; {args.trials} trials x ticket and reinit, "
+          f"{args.rounds} rounds")
+    with tempfile.TemporaryDirectory() as folder:
+        scratch = Path(folder)
+        one = timed_run([*chains, "--workers", "1"], env, scratch, "workers1")
+        print(f"--workers 1: {one:.1f} s")
+        two = timed_run([*chains, "--workers", "2"], env, scratch, "workers2")
+        print(f"--workers 2: {two:.1f} s")
+        port = free_port()
+        dask = [sys.executable, "-m", "distributed.cli.dask_scheduler"]
+        scheduler = subprocess.Popen([*dask, "--host", "127.0.0.1", "--port", str(port), "--dashboard-address",
+                                      "127.0.0.1:0"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        workers = [subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_worker", f"tcp://127.0.0.1:{port}",
+                                     "--nthreads", "1", "--host", "127.0.0.1"], env=env, cwd=str(REPO),
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for _ in range(2)]
+        try:
+            time.sleep(5)  # let the workers register before the clock starts: the cluster exists already
+            remote = timed_run([*chains, "--scheduler", f"tcp://127.0.0.1:{port}"], env, scratch, "scheduler")
+        finally:
+            for process in [*workers, scheduler]:
+                process.terminate()
+            for process in [*workers, scheduler]:
+                process.wait(timeout=30)
+        print(f"--scheduler (2 workers started beforehand): {remote:.1f} s")
+    print(f"ratio_workers2={one / two:.2f} ratio_scheduler={one / remote:.2f} load_average={load_average()}")
+
+
+if __name__ == "__main__":
+    main()
