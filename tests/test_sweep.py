@@ -250,3 +250,24 @@ def test_bad_workers_and_scheduler_arguments(tmp_path):
     with pytest.raises(LthkitError, match="data only with workers=1"):
         run_experiments(tiny_configs(trials=1, controls=("ticket",)), cache_dir=tmp_path, workers=2,
                         data=object())
+
+
+def test_run_and_reproduce_with_two_workers_write_what_one_worker_writes(sequential, tmp_path):
+    from lthkit.cli import main
+    from lthkit.paper import reproduce
+
+    root, _, _ = sequential
+    flags = ["--data", str(root), "--validation-size", "200", "--iterations", "30", "--eval-every", "10",
+             "--batch-size", "32", "--train-size", "none", "--rounds", "2", "--no-progress", "--control", "all"]
+    for workers in ("1", "2"):
+        assert main(["run", *flags, "--workers", workers, "--cache", str(tmp_path / f"cache{workers}"),
+                     "--out", str(tmp_path / f"run{workers}")]) == 0
+    assert (tmp_path / "run1" / "summary.csv").read_text() == (tmp_path / "run2" / "summary.csv").read_text()
+    base = tiny_configs(trials=1, controls=("ticket",))[0]
+    for workers in (1, 2):
+        reproduce(tmp_path / f"reproduce{workers}", base=base, trials=2, controls=("ticket", "reinit"),
+                  cache_dir=tmp_path / f"paper-cache{workers}", data_root=root, progress=False, workers=workers)
+    assert (tmp_path / "reproduce1" / "summary.csv").read_text() == \
+        (tmp_path / "reproduce2" / "summary.csv").read_text()
+    info = json.loads((tmp_path / "reproduce2" / "run_info.json").read_text())
+    assert info["workers"] == 2 and info["scheduler"] is None and len(info["runs"]) == 4
