@@ -16,7 +16,10 @@ cache are not tasks, so an interrupted sweep resumes where it stopped, and a tas
 dies is retried on another.
 
 Example:
+    >>> from lthkit.experiments import preset
     >>> configs = [preset("fast", seed=s, control=c, rounds=3) for s in range(4) for c in ("ticket", "reinit")]
+    >>> len(sweep_graph(configs, finished=lambda config: 0))  # 8 chains of rounds 0..3
+    32
     >>> run_sweep(configs, workers=2)  # doctest: +SKIP
     {'trainings': 32, 'trained': 32, 'cached': 0}
 """

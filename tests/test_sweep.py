@@ -271,3 +271,29 @@ def test_run_and_reproduce_with_two_workers_write_what_one_worker_writes(sequent
         (tmp_path / "reproduce2" / "summary.csv").read_text()
     info = json.loads((tmp_path / "reproduce2" / "run_info.json").read_text())
     assert info["workers"] == 2 and info["scheduler"] is None and len(info["runs"]) == 4
+
+
+def test_a_task_trains_one_round_from_the_cache_and_loads_mnist_once_per_process(sequential, tmp_path, monkeypatch):
+    from lthkit import experiments
+    from lthkit.sweep import train_round
+
+    root, sequential_cache, expected = sequential
+    loads = []
+    real_load = experiments.load_mnist
+    monkeypatch.setattr(experiments, "load_mnist", lambda *args, **kwargs: loads.append(1) or real_load(*args, **kwargs))
+    experiments._load_data_cached.cache_clear()
+    ticket, reinit = tiny_configs(trials=1, controls=("ticket", "reinit"))
+    arguments = (str(tmp_path), "cpu", str(root))
+    with pytest.raises(LthkitError, match="not in the cache"):  # reinit round 0 needs the ticket's round 0
+        train_round(reinit.to_dict(), 0, experiments.cache_key(reinit), *arguments)
+    for round_index in range(3):
+        for config in (ticket, reinit):
+            assert train_round(config.to_dict(), round_index, experiments.cache_key(config), *arguments) == "trained"
+            assert experiments.DiskStore(cache_entry(config, tmp_path), config).finished_rounds() == round_index + 1
+    assert train_round(ticket.to_dict(), 1, experiments.cache_key(ticket), *arguments) == "cached"
+    assert len(loads) == 1  # MNIST once for the six trainings of this process
+    with pytest.raises(LthkitError, match="other lthkit code"):
+        train_round(ticket.to_dict(), 0, "0" * 24, *arguments)
+    results = run_experiments([ticket, reinit], cache_dir=tmp_path, progress=False)
+    assert same_results(results, expected[:2])
+    experiments._load_data_cached.cache_clear()
