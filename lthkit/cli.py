@@ -137,8 +137,11 @@ def _workers(text: str) -> int:
     return value
 
 
-def sweep_options(args: argparse.Namespace) -> dict:
+def sweep_options(args: argparse.Namespace, device: str = "cpu") -> dict:
     """``workers`` and ``scheduler`` for :func:`lthkit.experiments.run_experiments` from the flags and environment.
+
+    Without ``--workers`` nor ``$LTHKIT_WORKERS``: one worker per core on a CPU, and on a GPU one
+    (this process, which trains the runs of each round batched).
 
     Raises:
         LthkitError: ``$LTHKIT_WORKERS`` is not a number of workers, or the scheduler address is malformed.
@@ -151,7 +154,7 @@ def sweep_options(args: argparse.Namespace) -> dict:
     if workers is None:
         text = os.environ.get("LTHKIT_WORKERS")
         try:
-            workers = _workers(text) if text else (os.cpu_count() or 1)
+            workers = _workers(text) if text else (os.cpu_count() or 1) if device == "cpu" else 1
         except argparse.ArgumentTypeError as error:
             raise LthkitError(f"$LTHKIT_WORKERS: {error}") from None
     scheduler = scheduler_address(args.scheduler or os.environ.get("LTHKIT_SCHEDULER") or None)
@@ -178,7 +181,7 @@ def add_lottery_flags(parser: argparse.ArgumentParser, default_preset: str = "fa
     parser.add_argument("--workers", type=_workers, default=None,
                         help="single-threaded worker processes of a local Dask cluster, each training one round "
                              "of one run at a time; 1 trains in this process (default: $LTHKIT_WORKERS, else "
-                             "the number of cores)")
+                             "the number of cores on a CPU and 1 on a GPU)")
     parser.add_argument("--scheduler", default=None, metavar="tcp://HOST:PORT",
                         help="run the sweep on an existing Dask cluster whose workers share the cache folder "
                              "(default: $LTHKIT_SCHEDULER; none: a local cluster of --workers)")
@@ -252,7 +255,7 @@ def command_run(args: argparse.Namespace) -> int:
     configs = [config.replace(control=control, seed=args.seed + trial)
                for trial in range(args.trials) for control in controls]
     results = run_experiments(configs, cache_dir=args.cache, device=device, data_root=args.data,
-                              progress=not args.no_progress, **sweep_options(args))
+                              progress=not args.no_progress, **sweep_options(args, device))
     # matplotlib only once the runs are done: its import is not part of the start-up to the first training step.
     import matplotlib
 
@@ -295,10 +298,11 @@ def command_reproduce(args: argparse.Namespace) -> int:
 
     check_paths(args, REPRODUCE_OUTPUTS)
     config = config_from_args(args)
+    device = resolve_device(args.device)
     reproduce(args.out, base=config, trials=args.trials, controls=args.control, first_seed=args.seed,
-              device=resolve_device(args.device), cache_dir=args.cache, data_root=args.data,
+              device=device, cache_dir=args.cache, data_root=args.data,
               progress=not args.no_progress, argv=["python", "-m", "lthkit", *(args.argv or [])],
-              **sweep_options(args))
+              **sweep_options(args, device))
     print(f"wrote {args.out / 'summary.csv'}, the figures and run_info.json")
     return 0
 

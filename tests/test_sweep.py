@@ -297,3 +297,21 @@ def test_a_task_trains_one_round_from_the_cache_and_loads_mnist_once_per_process
     results = run_experiments([ticket, reinit], cache_dir=tmp_path, progress=False)
     assert same_results(results, expected[:2])
     experiments._load_data_cached.cache_clear()
+
+
+def test_default_workers_are_the_cores_on_a_cpu_and_one_on_a_gpu(monkeypatch):
+    import argparse
+
+    from lthkit.cli import sweep_options
+
+    args = argparse.Namespace(workers=None, scheduler=None)
+    monkeypatch.delenv("LTHKIT_WORKERS")
+    assert sweep_options(args, "cpu") == {"workers": os.cpu_count(), "scheduler": None}
+    assert sweep_options(args, "cuda")["workers"] == 1
+    monkeypatch.setenv("LTHKIT_WORKERS", "3")
+    assert sweep_options(args, "cuda")["workers"] == 3
+    monkeypatch.setenv("LTHKIT_SCHEDULER", "127.0.0.1:8786")
+    assert sweep_options(args)["scheduler"] == "tcp://127.0.0.1:8786"
+    monkeypatch.setenv("LTHKIT_WORKERS", "many")
+    with pytest.raises(LthkitError, match=r"\$LTHKIT_WORKERS"):
+        sweep_options(args)
