@@ -1,13 +1,15 @@
 """Start-up of ``python -m lthkit run``: seconds from launching the command to its first training step.
 
 The command runs in a fresh process (``LTHKIT_WORKERS=1``: in-process, as a one-run ``run`` is
-timed) on the real MNIST, with an empty cache; a small wrapper around ``lthkit.train.make_optimizer``
-prints the time when the first training's optimizer exists (its first step comes next), and the parent reads it. The phases are timed
-apart in one more process: importing the CLI (torch), loading MNIST (tensor cache and
-torchvision's parser), and the first optimizer (torch.optim imports torch._dynamo there).
+timed) on the real MNIST, with an empty cache; a small wrapper around
+``lthkit.train.make_optimizer`` prints the time when the first training's optimizer exists (its
+first step comes next), and the parent reads it. The phases are timed apart in one more process:
+importing the CLI (torch), loading MNIST (tensor cache and torchvision's parser), and the first
+optimizer (torch.optim imports torch._dynamo there).
 
-Usage: ``python benchmarks/startup.py [--repeat 3] [--data data] [--code CHECKOUT]``; prints one line per repetition
-and ``median_startup_s=X``. The machine's load is printed too: on a busy machine every figure grows.
+Usage: ``python benchmarks/startup.py [--repeat 3] [--data data] [--code CHECKOUT]``; prints one
+line per repetition and ``median_startup_s=X``. The machine's load is printed too: on a busy
+machine every figure grows.
 """
 
 from __future__ import annotations
@@ -45,7 +47,8 @@ import torch
 torch.optim.Adam([torch.zeros(1, requires_grad=True)]); optimizer = time.time()
 read_mnist_raw({data!r}); parsed = time.time()
 print(f"import lthkit.cli {{imported - began:.2f}} s, MNIST from the tensor cache {{cached - imported:.2f}} s, "
-      f"first optimizer (torch._dynamo) {{optimizer - cached:.2f}} s; torchvision's parser {{parsed - optimizer:.2f}} s")
+      f"first optimizer (torch._dynamo) {{optimizer - cached:.2f}} s; "
+      f"torchvision's parser {{parsed - optimizer:.2f}} s")
 """
 
 

@@ -164,8 +164,8 @@ SWEEP_SCRIPT = textwrap.dedent("""
     from lthkit.sweep import run_sweep
 
     if __name__ == "__main__":
-        counts = run_sweep(tiny_configs(trials={trials}, controls={controls!r}, iterations={iterations}), cache_dir={cache!r}, data_root={root!r},
-                           workers=2, progress=False)
+        configs = tiny_configs(trials={trials}, controls={controls!r}, iterations={iterations})
+        counts = run_sweep(configs, cache_dir={cache!r}, data_root={root!r}, workers=2, progress=False)
         print(json.dumps(counts))
 """)
 
@@ -280,7 +280,8 @@ def test_a_task_trains_one_round_from_the_cache_and_loads_mnist_once_per_process
     root, sequential_cache, expected = sequential
     loads = []
     real_load = experiments.load_mnist
-    monkeypatch.setattr(experiments, "load_mnist", lambda *args, **kwargs: loads.append(1) or real_load(*args, **kwargs))
+    monkeypatch.setattr(experiments, "load_mnist",
+                        lambda *args, **kwargs: loads.append(1) or real_load(*args, **kwargs))
     experiments._load_data_cached.cache_clear()
     ticket, reinit = tiny_configs(trials=1, controls=("ticket", "reinit"))
     arguments = (str(tmp_path), "cpu", str(root))
