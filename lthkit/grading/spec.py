@@ -135,8 +135,10 @@ class KataSpec:
         prepare: ``prepare(case) -> dict`` of plain inputs (grader's process).
         run: ``run(function, case, inputs, outputs)`` (sandbox).
         context: ``context(case, inputs, outputs, error) -> object`` handed to every judge.
-        forbidden_calls: dotted names of functions the learner must not call (the sandbox
-            records calls to them in ``outputs["forbidden_calls"]``).
+        watched_inputs: keys of ``prepare``'s dicts of tensors the learner's function must only
+            read: the sandbox hands them over as tensors on memory it shares with the grader,
+            which reads them back after the run (``outputs["inputs_after"]`` in ``context``).
+        by_hand: the kata is done without ``torch.nn.utils.prune``: the sandbox has none.
     """
 
     name: str
@@ -147,7 +149,8 @@ class KataSpec:
     prepare: Callable[[Case], dict]
     run: Callable[..., None]
     context: Callable[..., Any]
-    forbidden_calls: tuple[str, ...] = ()
+    watched_inputs: tuple[str, ...] = ()
+    by_hand: bool = False
 
     def __post_init__(self):
         known = {mistake.name for mistake in self.mistakes}
