@@ -41,12 +41,13 @@ def test_definitions_only_keeps_definitions_and_line_numbers():
             "if __name__ == '__main__':\n    f(1)\n"
             "check(f)\n")
     kept = definitions_only(text, "s.py").splitlines()
-    assert kept[0] == "import torch" and kept[1] == "" and kept[2] == "AMOUNT = 0.2"
+    # Issue 12: a constant built by a call to an imported name (line 2) now runs too (guarded).
+    assert kept[0] == "import torch" and kept[1] == "model = torch.nn.Linear(2, 2)" and kept[2] == "AMOUNT = 0.2"
     assert kept[3].startswith("LAYERS") and kept[4] == "@torch.no_grad()" and kept[5] == "def f(x):"
     assert kept[7] == "try:" and kept[11:14] == ["", "", ""]
     namespace = {}
     exec(compile("\n".join(kept), "s.py", "exec"), namespace)
-    assert namespace["f"](3) == 3 and "model" not in namespace
+    assert namespace["f"](3) == 3 and "trained" not in namespace
 
 
 def test_assignments_must_read_only_definitions():
@@ -69,8 +70,11 @@ def test_notebook_cells_magics_and_broken_cells():
     assert submission.chunks[2][1].splitlines() == ["LATER = torch"]
     assert submission.chunks[0][1].splitlines() == ["", "import torch"]
     assert "m = train()" not in submission.chunks[1][1]
-    assert len(submission.notes) == 1
+    # Issue 12: besides the broken cell, a note says which statements were skipped, and why.
+    assert len(submission.notes) == 2
     assert "skipped cell 3" in submission.notes[0] and "SyntaxError" in submission.notes[0]
+    assert "cell 4 line 3 `m = train()`: it calls train, which is neither a builtin nor an imported name" \
+        in submission.notes[1] and "cell 5 line 2 `STATE = m`: it reads m" in submission.notes[1]
 
     notebook["cells"][3]["source"] = "def find_winning_ticket_step(:\n    pass"
     broken = submission_from_notebook(json.dumps(notebook), "nb.ipynb", "find_winning_ticket_step")

@@ -211,6 +211,8 @@ def definitions_segments(text: str, label: str, defined: set[str] | None = None,
         elif (why := _why_not_constant(statement, defined, imported)) is None:
             guarded = True
             guarded_names |= _bound_names(statement)
+        elif isinstance(statement, ast.Expr) and isinstance(statement.value, ast.Constant):
+            continue  # a docstring (or a bare `...`): nothing to run, nothing to say
         else:
             code = ast.get_source_segment(text, statement) or ""
             code = " ".join(code.split())
