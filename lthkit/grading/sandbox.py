@@ -19,8 +19,9 @@ Before any submission code runs the child imports torch and the kata (trusted co
 reference solutions (and ``torch.nn.utils.prune`` for a kata done by hand), and caps itself:
 address space at what it uses plus ``Limits.memory_mb`` (``RLIMIT_AS``, set *after* ``import
 torch``: the CUDA build of torch reserves about 3 GiB of virtual address space at import), CPU
-time, each file's size and the number of open files (``Limits.disk_mb``; under bubblewrap the
-whole job folder is a tmpfs of that size), and no core dumps; then a seccomp filter allows no
+time, the number of open files and each file's size (so that all it can hold open in files and
+memfds stays within half the memory limit; under bubblewrap the whole job folder is also a tmpfs of
+``Limits.disk_mb``), and no core dumps; then a seccomp filter allows no
 new processes (threads only) and no sockets, so the memory limit holds for the whole submission.
 (cgroup v2 is not used: see :func:`cgroup_v2_status`.)
 
@@ -524,18 +525,21 @@ def _set_limits(limits: dict) -> str:
         cap(resource.RLIMIT_AS, _memory_in_use() + int(limits["memory_mb"]) * 2**20)
     cpu_seconds = int(limits["timeout"]) + 5
     cap(resource.RLIMIT_CPU, resource.getrusage(resource.RUSAGE_SELF).ru_utime.__ceil__() + cpu_seconds)
-    # Every file (memfds included) at most disk_mb, and few new descriptors: together they bound
-    # the memory a submission can hold outside its address space.
-    cap(resource.RLIMIT_FSIZE, int(limits["disk_mb"]) * 2**20)
-    cap(resource.RLIMIT_CORE, 0)
+    # Few free descriptors, and every file (memfds included) small enough that all the files the
+    # submission can hold open stay within half its memory limit: memory outside its address space.
     try:
-        highest = max(int(fd) for fd in os.listdir("/proc/self/fd"))
+        open_now = [int(fd) for fd in os.listdir("/proc/self/fd")]
     except (OSError, ValueError):
-        highest = 64
-    cap(resource.RLIMIT_NOFILE, highest + 9)
+        open_now = list(range(64))
+    descriptors = max(open_now) + 3
+    free = max(1, descriptors - len(open_now) + 1)
+    file_mb = max(1, min(int(limits["disk_mb"]), int(limits["memory_mb"]) // (2 * free)))
+    cap(resource.RLIMIT_NOFILE, descriptors)
+    cap(resource.RLIMIT_FSIZE, file_mb * 2**20)
+    cap(resource.RLIMIT_CORE, 0)
     # (No RLIMIT_NPROC: it counts threads too, and torch needs one now and then; the seccomp
     # filter forbids new processes instead, so this address space is the whole submission's.)
-    return f"rlimits: {limits['memory_mb']} MiB of memory, {limits['disk_mb']} MiB per file, {highest + 9} descriptors"
+    return (f"rlimits: {limits['memory_mb']} MiB of memory, {file_mb} MiB per file, {free} free descriptors")
 
 
 def cgroup_v2_status() -> str:
