@@ -71,7 +71,9 @@ UNGRADABLE = {
 }
 WRONG_OTHER_KATAS = {
     "global_magnitude_mask": {"per_layer.py": "per_layer", "revives_pruned.py": "revives_pruned",
-                              "uses_torch_prune.py": "uses_torch_prune", "mutates_inputs.py": "mutates_inputs"},
+                              "uses_torch_prune.py": "uses_torch_prune", "mutates_inputs.py": "mutates_inputs",
+                              # issue 12: prune through the grader's oracle, then clear the old call log
+                              "clears_prune_log.py": "uses_torch_prune"},
     "rewind_to_init": {"forgets_mask.py": "forgets_mask", "biases_not_reset.py": "biases_not_reset",
                        "uses_prune_hooks.py": "uses_prune_hooks", "replaces_parameters.py": "replaces_parameters"},
 }
