@@ -117,7 +117,8 @@ def _grade(folder: Path, out: Path, mode: str) -> dict:
     document = json.loads(stdout.getvalue())
     reports = {Path(entry["submission"]).name: entry["katas"][0] for entry in document["submissions"]}
     print(f"\n{mode}: graded {len(reports)} submissions of {folder} in {seconds:.1f} s")
-    return {"mode": mode, "folder": folder, "status": status, "reports": reports, "seconds": seconds, "stdout": stdout.getvalue(),
+    return {"mode": mode, "folder": folder, "status": status, "reports": reports, "seconds": seconds,
+            "stdout": stdout.getvalue(),
             "stderr": stderr.getvalue(), "csv": (out / "grades.csv").read_text(), "before": before, "after": after,
             "xattrs": xattrs, "hits": hits, "sleepers": _sleepers()}
 

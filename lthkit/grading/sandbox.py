@@ -688,10 +688,10 @@ def _load_submission(chunks: list, function_name: str, guarded=(), notes: list |
 
 
 #: Imported before the fallback drops root: the Python environment may be readable only by root.
-PRELOADED = ("resource", "numpy", "math", "copy", "collections", "itertools", "functools", "operator", "random", "typing",
-             "dataclasses", "re", "heapq", "bisect", "statistics", "encodings.idna", "encodings.ascii",
-             "encodings.latin_1", "socket", "traceback", "inspect", "warnings", "torch.nn.functional", "torch.nn.init",
-             "torch.nn.utils.parametrize", "torch.nn.utils.prune", "lthkit.masks", "lthkit.models")
+PRELOADED = ("resource", "numpy", "math", "copy", "collections", "itertools", "functools", "operator", "random",
+             "typing", "dataclasses", "re", "heapq", "bisect", "statistics", "encodings.idna", "encodings.ascii",
+             "encodings.latin_1", "socket", "traceback", "inspect", "warnings", "torch.nn.functional",
+             "torch.nn.init", "torch.nn.utils.parametrize", "torch.nn.utils.prune", "lthkit.masks", "lthkit.models")
 
 
 def _preload() -> None:

@@ -26,7 +26,7 @@ does, the sandbox's ``NameError`` comes with a note naming it. A function from a
 module (such as the reference, :func:`lthkit.kata.find_winning_ticket_step`) is sent as an import.
 
 Example:
-    >>> submission = submission_from_text("import torch\\nmodel = torch.nn.Linear(2, 2)\\ndef f(x):\\n    return x\\n",
+    >>> submission = submission_from_text("import torch\\nmodel = Net()\\ndef f(x):\\n    return x\\n",
     ...                                   name="solution.py")
     >>> print(submission.chunks[0][1])
     import torch
@@ -34,6 +34,8 @@ Example:
     def f(x):
         return x
     <BLANKLINE>
+    >>> print(submission.notes[0])  # doctest: +ELLIPSIS
+    solution.py: skipped (only definitions run in the grader): line 2 `model = Net()`: it calls Net, ...
 """
 
 from __future__ import annotations
