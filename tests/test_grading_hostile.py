@@ -186,6 +186,12 @@ def test_fifos_in_the_job_folder_do_not_hang_the_grader(run):
 def test_the_graders_environment_never_reaches_a_report(run):
     """Problem 3: /proc/PPID/environ, /proc/1/environ and symlinks give nothing of the grader's."""
     assert SECRET not in run["stdout"] and SECRET not in run["csv"] and SECRET not in run["stderr"]
+    # Nor any other variable of the grader's (or of another process on its machine) it does not pass on.
+    from lthkit.grading.sandbox import PASSED_ENVIRONMENT
+
+    leaked = [key for key, value in os.environ.items()
+              if key not in PASSED_ENVIRONMENT and len(value) >= 4 and f"{key}={value}" in run["stdout"]]
+    assert leaked == []
     report = _report(run, "leaks_environ.py")
     assert report["status"] == "graded" and "environment:" in _text(report)
 

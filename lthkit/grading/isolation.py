@@ -102,10 +102,12 @@ class Isolation:
             outside = ("; outside: a fresh unprivileged uid" if self.drop_outside else
                        "; outside: root's uid without capabilities" if self.root else "")
             return ("bubblewrap (user, pid, network, ipc, uts namespaces; no capabilities; read-only system "
-                    f"files only; only the job folder writable{outside})")
+                    f"files only; only the job folder writable{outside}); limits by rlimits, not cgroups "
+                    f"({cgroup_v2_status()})")
         who = ("a fresh unprivileged uid, taken before any submission code runs" if self.root
                else "the grader's own (non-root) uid")
-        return f"fallback without bubblewrap ({self.why}): {who}"
+        return (f"fallback without bubblewrap ({self.why}): {who}; limits by rlimits, not cgroups "
+                f"({cgroup_v2_status()})")
 
 
 def module_file(name: str) -> str | None:
@@ -254,6 +256,27 @@ def drop_privileges(uid: int) -> None:
     os.setresuid(uid, uid, uid)
     if os.getuid() != uid or os.geteuid() != uid or 0 in os.getresuid():
         raise OSError(f"could not drop root to uid {uid}")
+
+
+@functools.lru_cache(maxsize=1)
+def cgroup_v2_status() -> str:
+    """Why cgroup v2 is not used for the limits here (rlimits are): one line."""
+    try:
+        mounts = [line.split() for line in open("/proc/self/mountinfo")]
+    except OSError:
+        return "no /proc/self/mountinfo"
+    points = [fields[4] for fields in mounts if "cgroup2" in fields[fields.index("-") + 1:][:1]]
+    if not points:
+        return "no cgroup v2 mounted"
+    controllers = Path(points[0], "cgroup.controllers")
+    try:
+        available = controllers.read_text().split()
+    except OSError:
+        available = []
+    missing = [name for name in ("memory", "pids") if name not in available]
+    if missing:
+        return f"cgroup v2 at {points[0]} has no {' or '.join(missing)} controller"
+    return f"cgroup v2 at {points[0]} has memory and pids, but the grader does not manage cgroups"
 
 
 def kill_uid(uid: int) -> None:

@@ -23,7 +23,7 @@ time, the number of open files and each file's size (so that all it can hold ope
 memfds stays within half the memory limit; under bubblewrap the whole job folder is also a tmpfs of
 ``Limits.disk_mb``), and no core dumps; then a seccomp filter allows no
 new processes (threads only) and no sockets, so the memory limit holds for the whole submission.
-(cgroup v2 is not used: see :func:`cgroup_v2_status`.)
+(cgroup v2 is not used: see :func:`lthkit.grading.isolation.cgroup_v2_status`.)
 
 The parent loads the results with ``torch.load(weights_only=True)`` after checking their size and
 nesting: no object the submission made ever reaches the grader, and the grader's oracle, the
@@ -540,26 +540,6 @@ def _set_limits(limits: dict) -> str:
     # (No RLIMIT_NPROC: it counts threads too, and torch needs one now and then; the seccomp
     # filter forbids new processes instead, so this address space is the whole submission's.)
     return (f"rlimits: {limits['memory_mb']} MiB of memory, {file_mb} MiB per file, {free} free descriptors")
-
-
-def cgroup_v2_status() -> str:
-    """Why cgroup v2 is not used for the limits here (rlimits are): one line."""
-    try:
-        mounts = [line.split() for line in open("/proc/self/mountinfo")]
-    except OSError:
-        return "no /proc/self/mountinfo"
-    points = [fields[4] for fields in mounts if "cgroup2" in fields[fields.index("-") + 1:][:1]]
-    if not points:
-        return "no cgroup v2 mounted"
-    controllers = Path(points[0], "cgroup.controllers")
-    try:
-        available = controllers.read_text().split()
-    except OSError:
-        available = []
-    missing = [name for name in ("memory", "pids") if name not in available]
-    if missing:
-        return f"cgroup v2 at {points[0]} has no {' or '.join(missing)} controller"
-    return f"cgroup v2 at {points[0]} has memory and pids, but the grader does not manage cgroups"
 
 
 class _SubmissionFailed(Exception):
