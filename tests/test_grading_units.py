@@ -355,3 +355,27 @@ def test_gradescope_needs_exactly_one_submission(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "--gradescope grades one student's submission" in err and err.count("\n") == 1
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="seccomp is Linux's")
+def test_the_seccomp_filter_allows_threads_but_no_processes_or_sockets():
+    """The filter every sandbox installs (lthkit.grading.isolation.restrict_syscalls), in a throwaway process."""
+    code = ("import os, socket, subprocess, threading\n"
+            "from lthkit.grading.isolation import restrict_syscalls\n"
+            "print(restrict_syscalls())\n"
+            "t = threading.Thread(target=print, args=('thread',)); t.start(); t.join()\n"
+            "for name, attempt in [('fork', os.fork), ('spawn', lambda: subprocess.run(['true'])),\n"
+            "                      ('udp', lambda: socket.socket(socket.AF_INET, socket.SOCK_DGRAM)),\n"
+            "                      ('mptcp', lambda: socket.socket(socket.AF_INET, socket.SOCK_STREAM, 262)),\n"
+            "                      ('unix', lambda: socket.socket(socket.AF_UNIX))]:\n"
+            "    try:\n"
+            "        attempt() or os._exit(0) if name == 'fork' else attempt()\n"
+            "        print(name, 'allowed')\n"
+            "    except PermissionError:\n"
+            "        print(name, 'denied')\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    lines = result.stdout.split("\n")
+    if not lines[0].startswith("seccomp:"):
+        pytest.skip(f"no seccomp here: {lines[0]}")
+    assert lines[1:] == ["thread", "fork denied", "spawn denied", "udp denied", "mptcp denied", "unix denied", ""], \
+        result.stdout + result.stderr

@@ -152,13 +152,19 @@ def _environment(job: str) -> dict[str, str]:
 
 
 def _memfd(name: str, data: bytes, read_only: bool) -> int:
-    """A memfd holding ``data``, sealed against resizing (and against writes when ``read_only``)."""
-    fd = os.memfd_create(name, os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)
+    """A memfd holding ``data``, sealed against resizing (and against writes when ``read_only``);
+    an unlinked temporary file where there are no memfds (not Linux)."""
+    if hasattr(os, "memfd_create"):
+        fd = os.memfd_create(name, os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)
+    else:
+        fd, path = tempfile.mkstemp(prefix=f"{name}-")
+        os.unlink(path)
     view, written = memoryview(data), 0
     while written < len(data):
         written += os.write(fd, view[written:])
-    seals = fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_GROW | fcntl.F_SEAL_SEAL | (fcntl.F_SEAL_WRITE if read_only else 0)
-    fcntl.fcntl(fd, fcntl.F_ADD_SEALS, seals)
+    if hasattr(fcntl, "F_ADD_SEALS") and hasattr(os, "memfd_create"):
+        seals = fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_GROW | fcntl.F_SEAL_SEAL | (fcntl.F_SEAL_WRITE if read_only else 0)
+        fcntl.fcntl(fd, fcntl.F_ADD_SEALS, seals)
     os.lseek(fd, 0, os.SEEK_SET)
     return fd
 

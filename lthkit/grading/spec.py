@@ -211,11 +211,12 @@ class GradeReport:
         submission: where the code came from (a path, or ``"find_winning_ticket_step (notebook)"``).
         checks: one :class:`CheckResult` per check.
         status: ``"graded"``, or why the submission could not be graded at all (``"syntax"``,
-            ``"import"``, ``"timeout"``, ``"memory"``, ``"crash"``, ``"missing"``, ``"error"``).
+            ``"import"``, ``"reference"`` (it uses the kit's reference solution), ``"timeout"``,
+            ``"memory"``, ``"crash"``, ``"missing"``, ``"error"``).
         message: for a submission that could not be graded, what happened, in one line.
         notes: remarks that do not change the score (skipped notebook cells, ...).
         seconds: wall time of the grading, sandbox included.
-        sandbox: what confined the sandbox (see :func:`lthkit.grading.landlock.confine`).
+        sandbox: what isolated and confined the sandbox (see :mod:`lthkit.grading.isolation`).
     """
 
     kata: str
