@@ -32,7 +32,8 @@ SECRET = "lthkit-test-secret-7d41c9e2"
 TIMEOUT = 10
 #: What is graded again under the fallback: what attacks the sandbox (the rest is the grader's own code).
 FALLBACK_FILES = ("escape_root.py", "fifo_outputs.py", "leaks_environ.py", "network.py", "orphan.py",
-                  "memory_forks.py", "cross_reads.py", "patches_recorder.py", "honest_bom.py")
+                  "memory_forks.py", "cross_reads.py", "patches_recorder.py", "imports_reference.py",
+                  "honest_bom.py")
 VICTIM = Path(lthkit.__file__).parent / "grading" / "VICTIM"
 ROOT = hasattr(os, "geteuid") and os.geteuid() == 0
 
@@ -169,6 +170,8 @@ def test_the_batch_finishes_and_writes_every_row(run):
 
 def test_no_escape_as_root(run):
     """Problem 1: no device nodes, no metadata changes outside the job folder."""
+    if run["mode"] == isolation.FALLBACK and not ROOT:
+        pytest.skip("without root the fallback runs as the grader's own user, who owns the victim file")
     report = _report(run, "escape_root.py")
     assert "mknod=no, chmod=no, chown=no, utime=no, setxattr=no" in _text(report), _text(report)[:2000]
     before, after = run["before"], run["after"]

@@ -18,7 +18,8 @@ from lthkit.cli import main
 from lthkit.grading.grader import evaluate, prepared_inputs
 from lthkit.grading.katas import get_kata, kata_names
 from lthkit.grading.oracle import same_masks, torch_prune_masks
-from lthkit.grading.report import JSON_SCHEMA, gradescope_results, report_html, reports_json, summary_csv
+from lthkit.grading.report import (JSON_SCHEMA, gradescope_results, report_html, reports_json, summary_csv,
+                                   summary_table)
 from lthkit.grading.sandbox import Limits, Outcome, _kill_group, _plain_tree, _supervise
 from lthkit.grading.source import (definitions_only, load_submission, submission_from_function,
                                    submission_from_notebook)
@@ -346,6 +347,14 @@ def test_grade_usage_errors_are_one_line_exit_2(argv, message, capsys):
     assert status == 2
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1, err
+
+
+def test_every_report_says_which_isolation_was_used():
+    report = _report()
+    assert report.to_text().splitlines()[-2] == "  isolation: landlock ABI 7"
+    assert "isolation: landlock ABI 7" in gradescope_results([report])["output"]
+    assert reports_json([report])["submissions"][0]["katas"][0]["sandbox"] == "landlock ABI 7"
+    assert summary_table([report]).splitlines()[-1] == "isolation: landlock ABI 7"
 
 
 def test_gradescope_needs_exactly_one_submission(tmp_path, capsys):
