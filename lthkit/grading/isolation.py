@@ -34,6 +34,7 @@ Example:
 
 from __future__ import annotations
 
+import atexit
 import ctypes
 import functools
 import os
@@ -125,6 +126,7 @@ def module_file(name: str) -> str | None:
 def stub_folder() -> Path:
     """A folder (readable by every uid) with the stub sources that cover the hidden modules."""
     folder = Path(tempfile.mkdtemp(prefix="lthkit-stubs-"))
+    atexit.register(shutil.rmtree, folder, True)
     folder.chmod(0o755)
     for name, source in _STUBS.items():
         path = folder / f"{name}.py"
@@ -165,7 +167,9 @@ def _python_paths() -> list[tuple[str, str]]:
 
 def bubblewrap_command(argv: list[str], disk_bytes: int, hidden: list[str]) -> list[str]:
     """The ``bwrap`` command line that runs ``argv`` in the sandbox (see the module docstring)."""
-    command = ["bwrap", "--unshare-all", "--die-with-parent", "--new-session", "--cap-drop", "ALL"]
+    command = ["bwrap", "--unshare-all", "--die-with-parent", "--new-session", "--cap-drop", "ALL",
+               "--dev", "/dev", "--remount-ro", "/dev", "--proc", "/proc", "--size", str(int(disk_bytes)), "--tmpfs",
+               "/tmp"]  # first: a checkout or an environment under /tmp is bound over it below
     for path in SYSTEM_PATHS + ETC_FILES:
         if os.path.islink(path) and path in SYSTEM_PATHS:
             command += ["--symlink", os.readlink(path), path]
@@ -174,8 +178,6 @@ def bubblewrap_command(argv: list[str], disk_bytes: int, hidden: list[str]) -> l
     for source, place in _python_paths():
         if not any(place == p or place.startswith(p + "/") for p in SYSTEM_PATHS):
             command += ["--ro-bind", source, place]
-    command += ["--dev", "/dev", "--remount-ro", "/dev", "--proc", "/proc",
-                "--size", str(int(disk_bytes)), "--tmpfs", "/tmp"]
     for name in hidden:
         target = module_file(name)
         if target:
