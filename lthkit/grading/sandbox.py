@@ -43,6 +43,7 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
 import fcntl
 import io
 import os
@@ -401,8 +402,6 @@ def run_in_sandbox(submission, kata, limits: Limits = Limits(), inputs: list[dic
                            seconds, tail, isolation=isolation.describe())
         outcome = _read_results(bytes(streams.results), returncode, limits, seconds, tail, torch)
         watched = _read_shared(shared_fd, layout, len(inputs), torch) if watched_keys else None
-        import dataclasses
-
         return dataclasses.replace(outcome, watched=watched, isolation=isolation.describe())
     except Exception as error:  # noqa: BLE001 - the grader's own failure is this submission's crash
         return Outcome("crash", f"the grader could not run the sandbox ({type(error).__name__}: {error})"[:300],
