@@ -239,15 +239,20 @@ def command_run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _controls(text: str) -> list[str]:
+def comma_separated(text: str, choices, what: str) -> list[str]:
+    """``"a,b"`` → ``["a", "b"]``, each one of ``choices``; ``"all"`` → all of them (an argparse type)."""
     if text == "all":
-        return list(CONTROLS)
+        return list(choices)
     names = [name.strip() for name in text.split(",") if name.strip()]
-    unknown = [name for name in names if name not in CONTROLS]
+    unknown = [name for name in names if name not in choices]
     if unknown or not names:
-        raise argparse.ArgumentTypeError(f"unknown control {', '.join(unknown) or text!r}; choose from "
-                                         f"{', '.join(CONTROLS)} or all")
+        raise argparse.ArgumentTypeError(f"unknown {what} {', '.join(unknown) or text!r}; choose from "
+                                         f"{', '.join(choices)} or all")
     return names
+
+
+def _controls(text: str) -> list[str]:
+    return comma_separated(text, CONTROLS, "control")
 
 
 def command_reproduce(args: argparse.Namespace) -> int:
