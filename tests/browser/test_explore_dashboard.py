@@ -444,6 +444,39 @@ def test_dashboard_app_served_by_voila(voila_app):
             page.wait_for_function(PLOT_REPLACED, arg=[plot.element_handle(), plot_before_run], timeout=ui)
             assert plot.screenshot() != before, "the plot did not change"
             dashboard.screenshot(path=str(ARTIFACTS / "voila-after.png"))
+
+            # Three trials of the ticket and of re-init at 95% sparsity, the reference behind them.
+            sparsity = dashboard.locator(".lthkit-control-sparsity")
+            readout = sparsity.locator(".widget-readout")
+            handle = sparsity.get_by_role("slider")
+            handle.focus()
+            for _ in range(95 - int(readout.inner_text().strip().rstrip("%"))):
+                handle.press("ArrowRight")
+            expect(readout).to_have_text("95%", timeout=ui)
+            trials = dashboard.locator(".lthkit-control-trials")
+            trials.get_by_role("slider").focus()
+            for _ in range(2):
+                trials.get_by_role("slider").press("ArrowRight")
+            expect(trials.locator(".widget-readout")).to_have_text("3", timeout=ui)
+            dashboard.get_by_role("button", name="Clear plot", exact=True).click()
+            expect(status).to_contain_text("plot cleared", timeout=ui)
+            dashboard.get_by_label(re.compile("^reference")).check()
+            for control in ("winning ticket", "random re-init"):
+                dashboard.get_by_label("train", exact=True).select_option(label=control)
+                label = f"{control}, layer-wise, rewind θ₀, 95% in "
+                if control != "winning ticket":  # selected already: no change, no new status line
+                    expect(status).to_contain_text(label, timeout=ui)
+                    expect(status).to_contain_text("has not run yet", timeout=ui)
+                plot_before_run = plot.get_attribute("src")
+                run.click()
+                expect(status).to_contain_text(re.compile(re.escape(label) + r"\d+ rounds: trained in [\d.]+ s"),
+                                               timeout=RUN_TIMEOUT * 1000)
+                page.wait_for_function(PLOT_REPLACED, arg=[plot.element_handle(), plot_before_run], timeout=ui)
+            # Both curves have three trials, said in the status line.
+            expect(status).to_contain_text(re.compile(r"Trials per curve: winning ticket[^:]*: 3; random re-init[^:]*: 3"),
+                                           timeout=ui)
+            plot.scroll_into_view_if_needed()
+            dashboard.screenshot(path=str(ARTIFACTS / "voila-trials-reference.png"))
             # No error anywhere in the page: none in the dashboard, no cell error, no script error.
             assert dashboard.locator(".lthkit-errors").inner_text().strip() == ""
             assert "Traceback" not in page.locator("body").inner_text()
