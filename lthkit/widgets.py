@@ -155,6 +155,21 @@ def _draw_reference(axis, series: Mapping[str, tuple], scale: float) -> None:
         band.set_gid(label)
 
 
+def _color_by_control(axes, groups: Mapping[str, list]) -> None:
+    """Give each curve its control's color (as the reference has) when no two curves share a control."""
+    controls = {label: group[0].config.control for label, group in groups.items() if group}
+    if len(set(controls.values())) != len(controls):
+        return
+    for axis in axes:
+        for artist in [*axis.get_lines(), *axis.collections]:
+            name = artist.get_label() if artist in axis.get_lines() else artist.get_gid()
+            label = next((label for label in controls if name in (label, f"{label} ({len(groups[label])} trials)")),
+                         None)
+            if label is not None and not str(name).startswith("reference"):
+                color = CONTROL_COLORS[controls[label]]
+                artist.set_color(color) if artist in axis.get_lines() else artist.set_facecolor(color)
+
+
 def draw_runs(runs: Mapping[str, LotteryResult | Sequence[LotteryResult]], *, metric: str = "test_acc_early_stop",
               reference: Sequence[Mapping] | None = None, reference_controls: Sequence[str] = REFERENCE_DEFAULT_CONTROLS,
               figsize=(10.5, 4.0)) -> Figure:
@@ -187,6 +202,7 @@ def draw_runs(runs: Mapping[str, LotteryResult | Sequence[LotteryResult]], *, me
     if groups or panels:
         if groups:
             accuracy_and_early_stop(groups, axes=axes, metric=metric)
+            _color_by_control(axes, groups)
         else:
             when = "at early stop" if metric.endswith("early_stop") else "at end of training"
             for axis in axes:

@@ -332,6 +332,11 @@ def test_reference_draws_the_committed_csv_means_and_bands_behind_the_runs(make_
     for line in axis.get_lines():
         if line.get_label().startswith("reference"):
             assert line.get_zorder() < mine.get_zorder() and line.get_alpha() < 1
+    # One curve per control: each in its control's color, the reference's.
+    from matplotlib.colors import same_color
+
+    from lthkit.plots import CONTROL_COLORS
+    assert same_color(mine.get_color(), CONTROL_COLORS["ticket"])
     # Only the plotted runs' controls: the ticket alone now.
     assert [label for label in dashboard.plotted() if label.startswith("reference")] == [
         "reference: winning ticket (full protocol, 5 trials, P_m)"]
