@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.lthkit-setup-done
 
-.PHONY: lab test setup data test-unit test-notebooks test-browser bench clean-cache
+.PHONY: lab dashboard test setup data test-unit test-notebooks test-browser bench clean-cache
 
 setup: $(STAMP) data
 
@@ -18,6 +18,10 @@ data: $(STAMP)
 
 lab: setup
 	$(VENV)/bin/jupyter lab notebooks/ $$( [ "$$(id -u)" = 0 ] && echo --allow-root )
+
+# The Explore dashboard alone, as a web page (Voilà): python -m lthkit dashboard prints its URL.
+dashboard: setup
+	$(PY) -m lthkit dashboard
 
 test: setup
 	bash scripts/run_tests.sh

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import sys
 import types
 import typing
@@ -282,15 +283,20 @@ def command_run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _controls(text: str) -> list[str]:
+def comma_separated(text: str, choices, what: str) -> list[str]:
+    """``"a,b"`` → ``["a", "b"]``, each one of ``choices``; ``"all"`` → all of them (an argparse type)."""
     if text == "all":
-        return list(CONTROLS)
+        return list(choices)
     names = [name.strip() for name in text.split(",") if name.strip()]
-    unknown = [name for name in names if name not in CONTROLS]
+    unknown = [name for name in names if name not in choices]
     if unknown or not names:
-        raise argparse.ArgumentTypeError(f"unknown control {', '.join(unknown) or text!r}; choose from "
-                                         f"{', '.join(CONTROLS)} or all")
+        raise argparse.ArgumentTypeError(f"unknown {what} {', '.join(unknown) or text!r}; choose from "
+                                         f"{', '.join(choices)} or all")
     return names
+
+
+def _controls(text: str) -> list[str]:
+    return comma_separated(text, CONTROLS, "control")
 
 
 def command_reproduce(args: argparse.Namespace) -> int:
@@ -322,6 +328,44 @@ def command_data(args: argparse.Namespace) -> int:
     print(f"MNIST ready in {data_root(args.data) / 'MNIST' / 'raw'}: "
           f"{len(train_images)} training and {len(test_images)} test images")
     return 0
+
+
+#: The app notebook that ``lthkit dashboard`` serves: one cell that makes notebook 3's Dashboard.
+DASHBOARD_APP = Path(__file__).resolve().parent / "app" / "dashboard.ipynb"
+
+
+def dashboard_command_line(port: int, token: str, *, open_browser: bool = True) -> list[str]:
+    """The Voilà command line that serves :data:`DASHBOARD_APP` on loopback with ``token``.
+
+    Voilà shows the cells' outputs only (no code), on 127.0.0.1 alone, and refuses a request
+    without the token; ``port_retries=0``: the port printed is the port served.
+    """
+    return [sys.executable, "-m", "voila", str(DASHBOARD_APP), "--Voila.ip=127.0.0.1", f"--port={port}",
+            "--Voila.port_retries=0", f"--token={token}", "--VoilaConfiguration.strip_sources=True",
+            *([] if open_browser else ["--no-browser"])]
+
+
+def command_dashboard(args: argparse.Namespace) -> int:
+    import importlib.util
+    import secrets
+    import socket
+
+    if importlib.util.find_spec("voila") is None:
+        raise LthkitError("voila is not installed: pip install -r requirements.txt (it pins voila)")
+    if not 0 <= args.port <= 65535:
+        raise LthkitError(f"--port must be in 0..65535, got {args.port}")
+    port = args.port
+    if port == 0:  # a free loopback port, chosen here so that the URL below is the one served
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+    token = args.token or secrets.token_hex(24)
+    print(f"lthkit dashboard: serving the Explore dashboard at http://127.0.0.1:{port}/?token={token}", flush=True)
+    print("(Ctrl-C stops it; runs are cached like the notebooks')", flush=True)
+    # This process becomes Voilà (no parent left to orphan it): Ctrl-C or a signal stops the server itself.
+    command = dashboard_command_line(port, token, open_browser=not args.no_browser)
+    os.execv(command[0], command)
+    return 0  # not reached
 
 
 def build_parser() -> Parser:
@@ -364,6 +408,16 @@ def build_parser() -> Parser:
     data.add_argument("--data", type=Path, help="MNIST root (default: $LTHKIT_DATA or data/ in the repo)")
     data.add_argument("--no-download", action="store_true", help="never try the network")
     data.set_defaults(handler=command_data)
+
+    dashboard = commands.add_parser(
+        "dashboard", help="serve notebook 3's Explore dashboard as a web app (Voilà, no code cells)",
+        description="Serve the Explore dashboard of notebook 3 as a standalone web page with Voilà: the same "
+                    "controls, Run, progress and plot, no code cells. It listens on 127.0.0.1 only and needs the "
+                    "token in the printed URL.")
+    dashboard.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default: a free one)")
+    dashboard.add_argument("--token", default=None, help="the access token (default: a random one)")
+    dashboard.add_argument("--no-browser", action="store_true", help="only print the URL, open no browser")
+    dashboard.set_defaults(handler=command_dashboard)
 
     from .grading.command import add_grade_command  # kata grading: lthkit/grading/command.py
 

@@ -149,7 +149,8 @@ def plot_metric_vs_density(runs, metric: str, *, ax=None, ylabel: str, scale: fl
         suffix = f" ({len(values)} trials)" if len(values) > 1 else ""
         ax.plot(densities, values.mean(0), marker=marker, markersize=4, color=color, label=label + suffix)
         if len(values) > 1:
-            ax.fill_between(densities, values.min(0), values.max(0), color=color, alpha=0.2, linewidth=0)
+            band = ax.fill_between(densities, values.min(0), values.max(0), color=color, alpha=0.2, linewidth=0)
+            band.set_gid(label + suffix)  # the band's line, for reading the figure back
     format_density_axis(ax)
     ax.set_ylabel(ylabel)
     if title:

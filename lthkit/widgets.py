@@ -24,8 +24,9 @@ import functools
 import html
 import io
 import time
+import itertools
 import traceback
-from typing import Mapping
+from typing import Mapping, Sequence
 
 import ipywidgets as widgets
 import numpy as np
@@ -33,9 +34,10 @@ from matplotlib.figure import Figure
 
 from . import LthkitError
 from .course import notebook_preset
-from .experiments import load_cached, run_experiments, runs_to_train
+from .data import REPO_ROOT
+from .experiments import load_cached, read_summary_csv, run_experiments, runs_to_train
 from .lottery import LotteryConfig, LotteryResult, RoundResult
-from .plots import CONTROL_LABELS, accuracy_and_early_stop, format_density_axis
+from .plots import CONTROL_COLORS, CONTROL_LABELS, accuracy_and_early_stop, format_density_axis, summary_series
 
 #: The dashboard's choices, as (label shown, value) pairs.
 REWIND_CHOICES = (("θ₀ (initialization)", "init"), ("θ_k (iteration k)", "iteration"),
@@ -46,6 +48,12 @@ METRIC_CHOICES = (("test accuracy at early stop", "test_acc_early_stop"),
                   ("test accuracy at end of training", "test_acc_final"))
 #: The keys of :attr:`Dashboard.controls` that choose the config (the others only change the view).
 CONFIG_CONTROLS = ("sparsity", "rounds", "rewind", "rewind_iteration", "rewind_fraction", "control", "scope", "seed")
+#: The most trials (seeds) one Run trains per curve.
+MAX_TRIALS = 5
+#: The committed full-protocol measurement the reference toggle draws (see results/paper-lenet300/README.md).
+REFERENCE_CSV = REPO_ROOT / "results" / "paper-lenet300" / "summary.csv"
+#: The controls the reference shows when no run is plotted.
+REFERENCE_DEFAULT_CONTROLS = ("ticket", "reinit")
 
 
 def config_from_controls(base: LotteryConfig, *, sparsity: float, rounds: int, rewind: str, control: str,
@@ -112,21 +120,99 @@ def figure_png(figure: Figure) -> bytes:
     return buffer.getvalue()
 
 
-def draw_runs(runs: Mapping[str, LotteryResult], *, metric: str = "test_acc_early_stop",
+def reference_label(control: str, trials: int) -> str:
+    """The legend label of the reference curve of ``control`` (what it is: the full protocol, its trials)."""
+    return f"reference: {CONTROL_LABELS[control]} (full protocol, {trials} trials, P_m)"
+
+
+def reference_series(rows: Sequence[Mapping], metric: str, controls: Sequence[str]) -> dict[str, tuple]:
+    """``{reference label: (densities, values of shape (trials, rounds))}`` of ``controls`` in ``rows``.
+
+    Args:
+        rows: a ``summary.csv``'s rows (:func:`lthkit.experiments.read_summary_csv`).
+        metric: the column to draw.
+        controls: which controls to take (those absent from ``rows`` are skipped).
+    """
+    series = {}
+    for control in controls:
+        mine = [row for row in rows if row["control"] == control]
+        if mine:
+            ((densities, values),) = summary_series(mine, metric).values()
+            series[reference_label(control, len(values))] = (densities, values)
+    return series
+
+
+def _draw_reference(axis, series: Mapping[str, tuple], scale: float) -> None:
+    """The reference curves, light and dashed, behind everything else (zorder below the runs')."""
+    for label, (densities, values) in series.items():
+        control = next(c for c in CONTROL_LABELS if label == reference_label(c, len(values)))
+        values = values * scale
+        color = CONTROL_COLORS[control]
+        axis.plot(densities, values.mean(0), linestyle="--", linewidth=1.2, color=color, alpha=0.45, zorder=1,
+                  label=label)
+        band = axis.fill_between(densities, values.min(0), values.max(0), color=color, alpha=0.08, linewidth=0,
+                                 zorder=0.5)
+        band.set_gid(label)
+
+
+def _color_by_control(axes, groups: Mapping[str, list]) -> None:
+    """Give each curve its control's color (as the reference has) when no two curves share a control."""
+    controls = {label: group[0].config.control for label, group in groups.items() if group}
+    if len(set(controls.values())) != len(controls):
+        return
+    for axis in axes:
+        for artist in [*axis.get_lines(), *axis.collections]:
+            name = artist.get_label() if artist in axis.get_lines() else artist.get_gid()
+            label = next((label for label in controls if name in (label, f"{label} ({len(groups[label])} trials)")),
+                         None)
+            if label is not None and not str(name).startswith("reference"):
+                color = CONTROL_COLORS[controls[label]]
+                artist.set_color(color) if artist in axis.get_lines() else artist.set_facecolor(color)
+
+
+def draw_runs(runs: Mapping[str, LotteryResult | Sequence[LotteryResult]], *, metric: str = "test_acc_early_stop",
+              reference: Sequence[Mapping] | None = None, reference_controls: Sequence[str] = REFERENCE_DEFAULT_CONTROLS,
               figsize=(10.5, 4.0)) -> Figure:
-    """The dashboard's figure of ``{label: result}``; a hint instead when there is nothing to show.
+    """The dashboard's figure of ``{label: result or [results of several trials]}``.
+
+    A curve of several trials is their mean with a min/max band. A hint is drawn instead when
+    there is nothing to show.
+
+    Args:
+        runs: the curves.
+        metric: the accuracy to plot (``"test_acc_early_stop"`` or ``"test_acc_final"``).
+        reference: rows of a full-protocol ``summary.csv`` to draw behind the runs, light and
+            dashed (mean and min/max band per control), or None.
+        reference_controls: the controls of ``reference`` to draw.
+        figsize: the size without the legend.
 
     Built on a bare :class:`~matplotlib.figure.Figure` (not pyplot), so notebooks never display
     it by accident and nothing accumulates in pyplot's figure list.
     """
-    legend_rows = (len(runs) + 1) // 2
+    groups = {label: [group] if isinstance(group, LotteryResult) else list(group) for label, group in runs.items()}
+    panels = {}
+    if reference:
+        panels = {0: reference_series(reference, metric, reference_controls),
+                  1: reference_series(reference, "early_stop_iter", reference_controls)}
+    legend_rows = (len(groups) + len(panels.get(0, ())) + 1) // 2
     figure = Figure(figsize=(figsize[0], figsize[1] + 0.3 * legend_rows), dpi=100, facecolor="white")
     axes = figure.subplots(1, 2)
-    if runs:
-        accuracy_and_early_stop({label: [result] for label, result in runs.items()}, axes=axes, metric=metric)
+    for index, series in panels.items():
+        _draw_reference(axes[index], series, 100.0 if index == 0 else 1.0)
+    if groups or panels:
+        if groups:
+            accuracy_and_early_stop(groups, axes=axes, metric=metric)
+            _color_by_control(axes, groups)
+        else:
+            when = "at early stop" if metric.endswith("early_stop") else "at end of training"
+            for axis in axes:
+                format_density_axis(axis)
+            axes[0].set_ylabel(f"test accuracy {when} (%)")
+            axes[1].set_ylabel("early-stop iteration")
         # The legend goes below both panels, where it never hides a curve, however many runs.
         handles, labels = axes[0].get_legend_handles_labels()
-        axes[0].get_legend().remove()
+        if axes[0].get_legend() is not None:
+            axes[0].get_legend().remove()
         figure.legend(handles, labels, loc="lower center", ncol=2, frameon=False)
     else:
         for axis in axes:
@@ -150,6 +236,43 @@ def _partial_result(config: LotteryConfig, rounds: list[RoundResult]) -> Lottery
     return LotteryResult(config=config, rounds=list(rounds), masks=[])
 
 
+def overlapping_curves(groups: Mapping[str, Sequence[LotteryResult]], metric: str = "test_acc_early_stop",
+                       ) -> list[tuple[str, str, list[float]]]:
+    """Pairs of curves whose difference is smaller than the spread of their trials.
+
+    Two curves of several trials each overlap at a density (both reached within 2%) when their
+    min/max bands intersect: the gap between their means is then within what another trial could
+    change. The dense round (100%) is left out: every control starts from the same network there.
+
+    Args:
+        groups: ``{label: [results of the curve's trials]}``; curves of one trial have no spread
+            and are skipped.
+        metric: the value compared.
+
+    Returns:
+        ``(label_a, label_b, densities where they overlap)`` for each pair that overlaps somewhere.
+
+    Example:
+        >>> overlapping_curves({"ticket": tickets, "re-init": reinits})  # doctest: +SKIP
+        [('ticket', 're-init', [0.51, 0.41])]
+    """
+    series = {label: next(iter(summary_series({label: list(group)}, metric).values()))
+              for label, group in groups.items() if len(group) > 1}
+    found = []
+    for (label_a, (dens_a, vals_a)), (label_b, (dens_b, vals_b)) in itertools.combinations(series.items(), 2):
+        where = []
+        for i, density in enumerate(dens_a):
+            matches = np.flatnonzero(np.abs(dens_b / density - 1) < 0.02)
+            if density >= 0.999 or not len(matches):
+                continue
+            j = matches[0]
+            if max(vals_a[:, i].min(), vals_b[:, j].min()) <= min(vals_a[:, i].max(), vals_b[:, j].max()):
+                where.append(float(density))
+        if where:
+            found.append((label_a, label_b, where))
+    return found
+
+
 def _reports_errors(method):
     """Run a callback so that any error lands in the dashboard's error area, not in a lost log."""
 
@@ -167,6 +290,17 @@ def _reports_errors(method):
     return guarded
 
 
+def _trials_text(trials: int) -> str:
+    return f" ({trials} trials)" if trials > 1 else ""
+
+
+def _short_names(config_a: LotteryConfig, config_b: LotteryConfig, label_a: str, label_b: str) -> tuple[str, str]:
+    """Two curves' names for a sentence: the controls' names when only the control tells them apart."""
+    if config_a.replace(control=config_b.control) == config_b:
+        return CONTROL_LABELS[config_a.control], CONTROL_LABELS[config_b.control]
+    return label_a, label_b
+
+
 class Dashboard:
     """Interactive IMP sweeps: choose a config, press Run, compare accuracy against density.
 
@@ -177,9 +311,11 @@ class Dashboard:
       FloatSlider), ``"rounds"`` (IntSlider), ``"rewind"`` (Dropdown: ``init``, ``iteration``,
       ``fraction``, ``none``), ``"rewind_iteration"`` (k, IntSlider), ``"rewind_fraction"``
       (FloatSlider), ``"control"`` (Dropdown: ``ticket``, ``reinit``, ``random_prune``),
-      ``"scope"`` (Dropdown: ``layer``, ``global``), ``"seed"`` (the trial). View controls:
-      ``"metric"`` (accuracy at early stop or at the end) and ``"overlay"`` (Checkbox: keep
-      earlier runs on the plot).
+      ``"scope"`` (Dropdown: ``layer``, ``global``), ``"seed"`` (the first trial's seed),
+      ``"trials"`` (IntSlider 1-5: Run trains seeds ``seed`` … ``seed + trials - 1`` and draws
+      their mean with a min/max band). View controls: ``"metric"`` (accuracy at early stop or at
+      the end), ``"overlay"`` (Checkbox: keep earlier runs on the plot) and ``"reference"``
+      (Checkbox: draw the committed full-protocol curves of :data:`REFERENCE_CSV` behind the runs).
     * ``run_button`` (text "Run") and ``clear_button`` ("Clear plot").
     * ``image``: the plot, an :class:`ipywidgets.Image` of PNG bytes, replaced in place.
     * ``progress``: the box holding the tqdm progress bar of the current run (trainings done).
@@ -193,10 +329,11 @@ class Dashboard:
     ``lthkit-status``, ``lthkit-progress``, ``lthkit-training-log``, ``lthkit-plot``,
     ``lthkit-errors``.
 
-    Methods: :meth:`config` (the selected config), :meth:`plotted` (what is drawn, as numbers),
-    :meth:`redraw`, :meth:`clear`, :meth:`snapshot` (the plot as a static image). Attributes:
-    ``runs`` (``{label: result}`` pinned on the plot), ``figure`` (the last matplotlib Figure),
-    ``last_draw_seconds``.
+    Methods: :meth:`config` (the selected config), :meth:`trial_configs` (one per trial),
+    :meth:`plotted` (what is drawn, as numbers; ``bands=True``: the min/max bands), :meth:`redraw`,
+    :meth:`clear`, :meth:`snapshot` (the plot as a static image). Attributes: ``groups``
+    (``{label: [results of its trials]}`` pinned on the plot), ``runs`` (``{label: first trial}``),
+    ``figure`` (the last matplotlib Figure), ``last_draw_seconds``.
 
     Example (what the tests do)::
 
@@ -220,11 +357,12 @@ class Dashboard:
         if not isinstance(self.base, LotteryConfig):
             raise LthkitError(f"base must be a LotteryConfig, got {type(self.base).__name__}")
         self.cache_dir, self.data, self.device, self.show_training_bars = cache_dir, data, device, progress
-        self.runs: dict[str, LotteryResult] = {}
+        self.groups: dict[str, list[LotteryResult]] = {}
         self.figure: Figure | None = None
         self.last_draw_seconds = 0.0
-        self._selected: tuple[str, LotteryResult] | None = None
-        self._running: tuple[str, LotteryResult] | None = None
+        self._selected: tuple[str, list[LotteryResult]] | None = None
+        self._running: tuple[str, list[LotteryResult]] | None = None
+        self._reference_rows: list[dict] | None = None
         self._known: dict[LotteryConfig, LotteryResult] = {}
         self._drawn = None  # what the image shows, to skip redrawing the same thing
         self._bar = None
@@ -255,9 +393,12 @@ class Dashboard:
             "control": widgets.Dropdown(options=CONTROL_CHOICES, value=base.control, description="train", **wide),
             "scope": widgets.Dropdown(options=SCOPE_CHOICES, value=base.scope, description="pruning scope", **wide),
             "seed": widgets.BoundedIntText(value=base.seed, min=0, max=999, description="trial (seed)", **wide),
+            "trials": widgets.IntSlider(value=1, min=1, max=MAX_TRIALS, description="trials (seeds)", **slider),
             "metric": widgets.Dropdown(options=METRIC_CHOICES, value="test_acc_early_stop", description="plot", **wide),
             "overlay": widgets.Checkbox(value=True, description="keep earlier runs on the plot (overlay)",
                                         indent=False, layout=widgets.Layout(width="430px")),
+            "reference": widgets.Checkbox(value=False, description="reference: the paper-scale run behind (full "
+                                          "protocol)", indent=False, layout=widgets.Layout(width="430px")),
         }
         self.run_button = widgets.Button(description="Run", button_style="primary",
                                          tooltip="Train the selected configuration (or draw it from the cache)")
@@ -278,9 +419,10 @@ class Dashboard:
                                 (self.log, "lthkit-training-log")):
             part.add_class(css_class)
 
-        for name in CONFIG_CONTROLS:
+        for name in (*CONFIG_CONTROLS, "trials"):
             self.controls[name].observe(self._on_change, names="value")
         self.controls["metric"].observe(self._on_view_change, names="value")
+        self.controls["reference"].observe(self._on_view_change, names="value")
         self.run_button.on_click(self._on_run)
         self.clear_button.on_click(self._on_clear)
 
@@ -310,8 +452,13 @@ class Dashboard:
         # widgets (GitHub, nbviewer): they show the static figure instead.
         bundle = self.widget._repr_mimebundle_(**kwargs)
         bundle["image/png"] = base64.b64encode(bytes(self.image.value) or figure_png(self.figure)).decode("ascii")
-        bundle["text/plain"] = f"<lthkit Dashboard: {len(self.runs)} run(s) plotted>"
+        bundle["text/plain"] = f"<lthkit Dashboard: {len(self.groups)} run(s) plotted>"
         return bundle
+
+    @property
+    def runs(self) -> dict[str, LotteryResult]:
+        """``{label: result of the first trial}`` of each curve pinned on the plot."""
+        return {label: group[0] for label, group in self.groups.items()}
 
     # --- the pure parts, wired up ------------------------------------------------------------------
 
@@ -319,6 +466,11 @@ class Dashboard:
         """The config the controls select (raises :class:`LthkitError` for an invalid choice)."""
         values = {name: self.controls[name].value for name in CONFIG_CONTROLS}
         return config_from_controls(self.base, **values)
+
+    def trial_configs(self) -> list[LotteryConfig]:
+        """One config per trial the controls select: seeds ``seed`` to ``seed + trials - 1``."""
+        config = self.config()
+        return [config.replace(seed=config.seed + trial) for trial in range(self.controls["trials"].value)]
 
     def lookup(self, config: LotteryConfig) -> LotteryResult | None:
         """The finished result of ``config`` from memory or the disk cache, without training."""
@@ -329,22 +481,39 @@ class Dashboard:
             self._known[config] = cached
         return self._known[config]
 
-    def plotted(self, panel: str = "accuracy") -> dict[str, tuple[np.ndarray, np.ndarray]]:
-        """What the plot shows, read back from the figure: ``{label: (densities, values)}``.
+    def plotted(self, panel: str = "accuracy", *, bands: bool = False) -> dict[str, tuple]:
+        """What the plot shows, read back from the figure.
 
         Args:
             panel: ``"accuracy"`` (values in percent) or ``"early_stop"`` (iterations).
+            bands: read the min/max bands instead of the lines.
+
+        Returns:
+            ``{label: (densities, values)}`` of the lines (a curve of several trials: their mean),
+            or with ``bands``: ``{label: (densities, lows, highs)}`` of the bands, densities falling.
         """
         panels = {"accuracy": 0, "early_stop": 1}
         if panel not in panels:
             raise LthkitError(f"unknown panel {panel!r}; choose accuracy or early_stop")
         axis = self.figure.axes[panels[panel]]
-        return {line.get_label(): (np.asarray(line.get_xdata(), dtype=float), np.asarray(line.get_ydata(), dtype=float))
-                for line in axis.get_lines()}
+        if not bands:
+            return {line.get_label(): (np.asarray(line.get_xdata(), dtype=float),
+                                       np.asarray(line.get_ydata(), dtype=float)) for line in axis.get_lines()}
+        read = {}
+        for band in axis.collections:
+            if band.get_gid() is None:
+                continue
+            # A band's polygon runs along the lows and back along the highs: per density, min and max.
+            vertices = np.concatenate([path.vertices for path in band.get_paths()])
+            densities = np.unique(vertices[:, 0])[::-1]
+            lows = np.array([vertices[vertices[:, 0] == d, 1].min() for d in densities])
+            highs = np.array([vertices[vertices[:, 0] == d, 1].max() for d in densities])
+            read[band.get_gid()] = (densities, lows, highs)
+        return read
 
-    def shown_runs(self) -> dict[str, LotteryResult]:
-        """The runs drawn now: the pinned ones, the selected config if cached, the run in progress."""
-        shown = dict(self.runs)
+    def shown_runs(self) -> dict[str, list[LotteryResult]]:
+        """The curves drawn now (``{label: trials}``): the pinned ones, the selection if cached, the run in progress."""
+        shown = dict(self.groups)
         for extra in (self._selected, self._running):
             if extra is not None and extra[0] not in shown:
                 shown[extra[0]] = extra[1]
@@ -358,14 +527,25 @@ class Dashboard:
         """
         shown = self.shown_runs()
         metric = self.controls["metric"].value
-        key = (metric, tuple((label, id(result), len(result.rounds)) for label, result in shown.items()))
+        reference = self.reference_rows() if self.controls["reference"].value else None
+        controls = sorted({result.config.control for group in shown.values() for result in group},
+                          key=list(CONTROL_LABELS).index) or REFERENCE_DEFAULT_CONTROLS
+        key = (metric, reference is not None, tuple(controls),
+               tuple((label, tuple((id(result), len(result.rounds)) for result in group))
+                     for label, group in shown.items()))
         if key == self._drawn and not force:
             return
         began = time.perf_counter()
-        self.figure = draw_runs(shown, metric=metric)
+        self.figure = draw_runs(shown, metric=metric, reference=reference, reference_controls=controls)
         self.image.value = figure_png(self.figure)
         self._drawn = key
         self.last_draw_seconds = time.perf_counter() - began
+
+    def reference_rows(self) -> list[dict]:
+        """The rows of :data:`REFERENCE_CSV`, read once (the committed full-protocol run)."""
+        if self._reference_rows is None:
+            self._reference_rows = read_summary_csv(REFERENCE_CSV)
+        return self._reference_rows
 
     def snapshot(self):
         """The current plot as a static image (:class:`IPython.display.Image`).
@@ -379,7 +559,7 @@ class Dashboard:
 
     def clear(self) -> None:
         """Remove every pinned run from the plot (the cache keeps them)."""
-        self.runs.clear()
+        self.groups.clear()
         self.redraw()
 
     def report_error(self, error: BaseException) -> None:
@@ -402,23 +582,25 @@ class Dashboard:
         self.controls["rewind_fraction"].disabled = rewind != "fraction"
         self._selected = None
         try:
-            config = self.config()
+            configs = self.trial_configs()
         except LthkitError as error:
             self._set_status(f"this combination cannot run: {error}", "warning")
             self.redraw()
             return
-        label = run_label(config)
-        result = self.lookup(config)
-        if result is not None:
-            self._selected = (label, result)
+        label = run_label(configs[0])
+        found = [self.lookup(config) for config in configs]
+        cached = [result for result in found if result is not None]
+        if len(cached) == len(configs):
+            self._selected = (label, cached)
             self.redraw()
-            self._set_status(f"<b>{html.escape(label)}</b> is in the cache: drawn in "
+            self._set_status(f"<b>{html.escape(label)}</b> is in the cache{_trials_text(len(cached))}: drawn in "
                              f"{self.last_draw_seconds * 1000:.0f} ms (Run keeps it on the plot)", "success")
         else:
-            trainings = self._trainings_needed(config)
+            trainings = self._trainings_needed(configs)
             self.redraw()
-            self._set_status(f"<b>{html.escape(label)}</b> has not run yet: Run trains {trainings} network(s) "
-                             f"({config.per_round_rate:.1%} of the survivors pruned per round)", "info")
+            state = "has not run yet" if not cached else f"has {len(cached)} of {len(configs)} trials in the cache"
+            self._set_status(f"<b>{html.escape(label)}</b> {state}: Run trains {trainings} network(s) "
+                             f"({configs[0].per_round_rate:.1%} of the survivors pruned per round)", "info")
 
     @_reports_errors
     def _on_view_change(self, _change=None) -> None:
@@ -431,62 +613,83 @@ class Dashboard:
 
     @_reports_errors
     def _on_run(self, _button=None) -> None:
-        """Run: draw the selected config from the cache, or train it first, and keep it on the plot."""
+        """Run: draw the selected config's trials from the cache, or train the missing ones first, and keep them."""
         self.errors.outputs = ()
-        config = self.config()
-        label = run_label(config)
+        configs = self.trial_configs()
+        label = run_label(configs[0])
         began = time.perf_counter()
-        result = self.lookup(config)
-        if result is not None:
-            self._pin(label, result)
+        found = [self.lookup(config) for config in configs]
+        if all(result is not None for result in found):
+            self._pin(label, found)
             self._set_status(f"<b>{html.escape(label)}</b>: from the cache, drawn in "
-                             f"{(time.perf_counter() - began) * 1000:.0f} ms", "success")
+                             f"{(time.perf_counter() - began) * 1000:.0f} ms{self._curves_note()}", "success")
             return
         self.run_button.disabled = True
         self.log.outputs = ()
         try:
-            result = self._train(config, label)
+            results = self._train(configs, label)
         finally:
             self._running = None
             self.run_button.disabled = False
         self._clear_training_log()
-        self._pin(label, result)
-        final = result.rounds[-1]
+        self._pin(label, results)
+        final = results[0].rounds[-1]
         self._set_status(f"<b>{html.escape(label)}</b>: trained in {time.perf_counter() - began:.1f} s; "
                          f"{final.density:.1%} of the weights left, test accuracy "
-                         f"{final.test_acc_early_stop:.2%} at early stop", "success")
+                         f"{np.mean([r.rounds[-1].test_acc_early_stop for r in results]):.2%} at early stop"
+                         f"{' (mean of the trials)' if len(results) > 1 else ''}{self._curves_note()}", "success")
 
     # --- helpers --------------------------------------------------------------------------------------------
 
-    def _runs_to_train(self, config: LotteryConfig) -> list[LotteryConfig]:
-        """What Run trains for ``config``: the driver's own answer (it and what it needs, if not cached)."""
-        return runs_to_train([config], lookup=self.lookup)
+    def _curves_note(self) -> str:
+        """The status line's tail: how many trials each curve has, and which curves their spread cannot tell apart."""
+        if not self.groups:
+            return ""
+        counts = "; ".join(f"{html.escape(label)}: {len(group)}" for label, group in self.groups.items())
+        note = f". Trials per curve: {counts}"
+        for label_a, label_b, densities in overlapping_curves(self.groups, self.controls["metric"].value):
+            name_a, name_b = _short_names(self.groups[label_a][0].config, self.groups[label_b][0].config,
+                                          label_a, label_b)
+            where = ", ".join(f"{density:.1%}" for density in densities)
+            note += (f". {html.escape(name_a)} and {html.escape(name_b)} overlap at these densities ({where}): "
+                     f"the gap between them is smaller than the spread of their trials; more trials or rounds "
+                     f"would tell them apart")
+        return note
 
-    def _trainings_needed(self, config: LotteryConfig) -> int:
-        """How many networks Run trains for ``config``: its rounds, plus those of the runs it needs if not cached."""
-        return sum(run.rounds + 1 for run in self._runs_to_train(config))
+    def _runs_to_train(self, configs: Sequence[LotteryConfig]) -> list[LotteryConfig]:
+        """What Run trains for ``configs``: the driver's own answer (those not cached, and what they need)."""
+        return runs_to_train(list(configs), lookup=self.lookup)
 
-    def _train(self, config: LotteryConfig, label: str) -> LotteryResult:
-        """Train ``config`` (with its ticket, for a control) with the progress bar and live plot."""
-        steps = self._runs_to_train(config)
+    def _trainings_needed(self, configs: Sequence[LotteryConfig]) -> int:
+        """How many networks Run trains for ``configs``: their rounds, plus those of the runs they need if not cached."""
+        return sum(run.rounds + 1 for run in self._runs_to_train(configs))
+
+    def _train(self, configs: Sequence[LotteryConfig], label: str) -> list[LotteryResult]:
+        """Train the missing trials of ``configs`` (with their tickets, for a control), with the progress bar and live plot."""
+        steps = self._runs_to_train(configs)
         bar = self._new_bar(sum(step.rounds + 1 for step in steps), f"training {label}")
         self._set_bar(bar)
-        self._set_status(f"training <b>{html.escape(label)}</b> …", "info")
-        labels = {step: label if step == config else run_label(step) for step in steps}
+        trials = f" ({len(configs)} trials)" if len(configs) > 1 else ""
+        self._set_status(f"training <b>{html.escape(label)}</b>{trials} …", "info")
+        # Each step belongs to a curve: the requested one, or that of its ticket (first trial's seed).
+        first_seed = configs[0].seed
+        curve = {step: label if step in configs else run_label(step.replace(seed=first_seed)) for step in steps}
         finished: dict[LotteryConfig, list[RoundResult]] = {step: [] for step in steps}
 
         def on_round(step_config, round_result):
             finished[step_config].append(round_result)
             bar.update(1)
             bar.set_postfix(density=f"{round_result.density:.1%}", test_acc=f"{round_result.test_acc_early_stop:.2%}")
-            self._running = (labels[step_config], _partial_result(step_config, finished[step_config]))
+            name = curve[step_config]
+            self._running = (name, [_partial_result(step, finished[step]) for step in steps
+                                    if curve[step] == name and finished[step]])
             self.redraw()
 
         with self.log, bar:  # the rounds' own tqdm bars appear in the log, in a notebook
             results = run_experiments(steps, cache_dir=self.cache_dir, data=self.data, device=self.device,
                                       progress=self.show_training_bars, batch=False, on_round=on_round)
         self._known.update(zip(steps, results))
-        return self._known[config]
+        return [self.lookup(config) for config in configs]
 
     def _clear_training_log(self) -> None:
         """Empty the training log after a finished run: the run's own bar keeps its summary."""
@@ -499,11 +702,11 @@ class Dashboard:
         else:  # no kernel (a script, a test): no front end either, and no escape codes on stdout
             self.log.outputs = ()
 
-    def _pin(self, label: str, result: LotteryResult) -> None:
+    def _pin(self, label: str, results: list[LotteryResult]) -> None:
         if not self.controls["overlay"].value:
-            self.runs.clear()
-        self.runs[label] = result
-        self._selected = (label, result)
+            self.groups.clear()
+        self.groups[label] = list(results)
+        self._selected = (label, list(results))
         self.redraw()
 
     def _new_bar(self, total: int, description: str):

@@ -78,3 +78,30 @@ def test_module_entry_point_help_and_exit_codes():
         assert flag in helped.stdout
     bare = subprocess.run([sys.executable, "-m", "lthkit"], capture_output=True, text=True)
     assert bare.returncode == 2 and "COMMAND" in bare.stderr
+
+
+def test_dashboard_serves_the_app_notebook_on_loopback_with_a_token(monkeypatch, capsys):
+    import nbformat
+
+    from lthkit import cli
+
+    launched = []
+    monkeypatch.setattr(cli.os, "execv", lambda path, argv: launched.append(argv))
+    assert main(["dashboard", "--no-browser", "--port", "8123", "--token", "secret"]) == 0
+    (argv,) = launched
+    assert argv[:3] == [sys.executable, "-m", "voila"] and argv[3] == str(cli.DASHBOARD_APP)
+    assert "--Voila.ip=127.0.0.1" in argv and "--token=secret" in argv and "--port=8123" in argv
+    assert "--no-browser" in argv and "--VoilaConfiguration.strip_sources=True" in argv
+    assert "http://127.0.0.1:8123/?token=secret" in capsys.readouterr().out
+    # The app is notebook 3's Dashboard, not a copy: one code cell that makes it.
+    code = [cell.source for cell in nbformat.read(cli.DASHBOARD_APP, as_version=4).cells if cell.cell_type == "code"]
+    assert len(code) == 1 and "from lthkit.widgets import Dashboard" in code[0]
+
+
+def test_dashboard_bad_port_one_line_exit_2(monkeypatch, capsys):
+    from lthkit import cli
+
+    monkeypatch.setattr(cli.os, "execv", lambda *args: pytest.fail("started Voilà on a bad port"))
+    assert main(["dashboard", "--port", "70000"]) == 2
+    err = capsys.readouterr().err
+    assert "--port must be in 0..65535" in err and err.count("\n") == 1

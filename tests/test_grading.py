@@ -71,7 +71,9 @@ UNGRADABLE = {
 }
 WRONG_OTHER_KATAS = {
     "global_magnitude_mask": {"per_layer.py": "per_layer", "revives_pruned.py": "revives_pruned",
-                              "uses_torch_prune.py": "uses_torch_prune", "mutates_inputs.py": "mutates_inputs"},
+                              "uses_torch_prune.py": "uses_torch_prune", "mutates_inputs.py": "mutates_inputs",
+                              # issue 12: prune through the grader's oracle, then clear the old call log
+                              "clears_prune_log.py": "uses_torch_prune"},
     "rewind_to_init": {"forgets_mask.py": "forgets_mask", "biases_not_reset.py": "biases_not_reset",
                        "uses_prune_hooks.py": "uses_prune_hooks", "replaces_parameters.py": "replaces_parameters"},
 }
@@ -166,16 +168,31 @@ def test_a_submission_cannot_touch_the_grader(graded):
     runs = next(check for check in report.checks if check.name == "runs_on_any_model")
     assert "write=no, signal=no, read=no, tcp=no" in runs.message, runs.message
     assert not graded["tampered"], "the submission wrote into the grader's package"
-    assert report.sandbox.startswith("landlock ABI")
+    # Issue 12: the report says which isolation was used (Landlock is one layer of it).
+    assert report.sandbox.startswith(("bubblewrap", "fallback")) and "landlock ABI" in report.sandbox
 
 
 def test_grade_function_matches_the_file_face(graded):
     """A function object graded from memory gets the same verdict as the same code in a file."""
+    import importlib.util
+
+    path = SUBMISSIONS / "find_winning_ticket_step" / "correct_by_hand.py"
+    spec = importlib.util.spec_from_file_location("learner_module_not_on_sys_path", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    report = grade_function(module.find_winning_ticket_step, limits=LIMITS)
+    file_report = graded["find_winning_ticket_step"]["correct_by_hand.py"]
+    assert [(c.name, c.status) for c in report.checks] == [(c.name, c.status) for c in file_report.checks]
+    assert report.passed
+
+
+def test_the_reference_solution_from_a_notebook_scores_nothing():
+    """Issue 12: check(lthkit.kata.find_winning_ticket_step) is the kit's answer, not the learner's."""
     from lthkit.kata import find_winning_ticket_step
 
     report = grade_function(find_winning_ticket_step, limits=LIMITS)
-    file_report = graded["find_winning_ticket_step"]["correct_reference.py"]
-    assert [(c.name, c.status) for c in report.checks] == [(c.name, c.status) for c in file_report.checks]
+    assert report.status == "reference" and report.score == 0, report.to_text()
+    assert "reference solutions (lthkit.kata) are not available" in report.message
 
 
 def test_cli_folder_json_csv_and_exit_status(tmp_path, capsys):

@@ -18,7 +18,8 @@ from lthkit.cli import main
 from lthkit.grading.grader import evaluate, prepared_inputs
 from lthkit.grading.katas import get_kata, kata_names
 from lthkit.grading.oracle import same_masks, torch_prune_masks
-from lthkit.grading.report import JSON_SCHEMA, gradescope_results, report_html, reports_json, summary_csv
+from lthkit.grading.report import (JSON_SCHEMA, gradescope_results, report_html, reports_json, summary_csv,
+                                   summary_table)
 from lthkit.grading.sandbox import Limits, Outcome, _kill_group, _plain_tree, _supervise
 from lthkit.grading.source import (definitions_only, load_submission, submission_from_function,
                                    submission_from_notebook)
@@ -41,12 +42,13 @@ def test_definitions_only_keeps_definitions_and_line_numbers():
             "if __name__ == '__main__':\n    f(1)\n"
             "check(f)\n")
     kept = definitions_only(text, "s.py").splitlines()
-    assert kept[0] == "import torch" and kept[1] == "" and kept[2] == "AMOUNT = 0.2"
+    # Issue 12: a constant built by a call to an imported name (line 2) now runs too (guarded).
+    assert kept[0] == "import torch" and kept[1] == "model = torch.nn.Linear(2, 2)" and kept[2] == "AMOUNT = 0.2"
     assert kept[3].startswith("LAYERS") and kept[4] == "@torch.no_grad()" and kept[5] == "def f(x):"
     assert kept[7] == "try:" and kept[11:14] == ["", "", ""]
     namespace = {}
     exec(compile("\n".join(kept), "s.py", "exec"), namespace)
-    assert namespace["f"](3) == 3 and "model" not in namespace
+    assert namespace["f"](3) == 3 and "trained" not in namespace
 
 
 def test_assignments_must_read_only_definitions():
@@ -69,8 +71,11 @@ def test_notebook_cells_magics_and_broken_cells():
     assert submission.chunks[2][1].splitlines() == ["LATER = torch"]
     assert submission.chunks[0][1].splitlines() == ["", "import torch"]
     assert "m = train()" not in submission.chunks[1][1]
-    assert len(submission.notes) == 1
+    # Issue 12: besides the broken cell, a note says which statements were skipped, and why.
+    assert len(submission.notes) == 2
     assert "skipped cell 3" in submission.notes[0] and "SyntaxError" in submission.notes[0]
+    assert "cell 4 line 3 `m = train()`: it calls train, which is neither a builtin nor an imported name" \
+        in submission.notes[1] and "cell 5 line 2 `STATE = m`: it reads m" in submission.notes[1]
 
     notebook["cells"][3]["source"] = "def find_winning_ticket_step(:\n    pass"
     broken = submission_from_notebook(json.dumps(notebook), "nb.ipynb", "find_winning_ticket_step")
@@ -344,6 +349,14 @@ def test_grade_usage_errors_are_one_line_exit_2(argv, message, capsys):
     assert message in err and err.count("\n") == 1, err
 
 
+def test_every_report_says_which_isolation_was_used():
+    report = _report()
+    assert report.to_text().splitlines()[-2] == "  isolation: landlock ABI 7"
+    assert "isolation: landlock ABI 7" in gradescope_results([report])["output"]
+    assert reports_json([report])["submissions"][0]["katas"][0]["sandbox"] == "landlock ABI 7"
+    assert summary_table([report]).splitlines()[-1] == "isolation: landlock ABI 7"
+
+
 def test_gradescope_needs_exactly_one_submission(tmp_path, capsys):
     for name in ("a.py", "b.py"):
         (tmp_path / name).write_text("x = 1\n")
@@ -351,3 +364,27 @@ def test_gradescope_needs_exactly_one_submission(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "--gradescope grades one student's submission" in err and err.count("\n") == 1
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="seccomp is Linux's")
+def test_the_seccomp_filter_allows_threads_but_no_processes_or_sockets():
+    """The filter every sandbox installs (lthkit.grading.isolation.restrict_syscalls), in a throwaway process."""
+    code = ("import os, socket, subprocess, threading\n"
+            "from lthkit.grading.isolation import restrict_syscalls\n"
+            "print(restrict_syscalls())\n"
+            "t = threading.Thread(target=print, args=('thread',)); t.start(); t.join()\n"
+            "for name, attempt in [('fork', os.fork), ('spawn', lambda: subprocess.run(['true'])),\n"
+            "                      ('udp', lambda: socket.socket(socket.AF_INET, socket.SOCK_DGRAM)),\n"
+            "                      ('mptcp', lambda: socket.socket(socket.AF_INET, socket.SOCK_STREAM, 262)),\n"
+            "                      ('unix', lambda: socket.socket(socket.AF_UNIX))]:\n"
+            "    try:\n"
+            "        attempt() or os._exit(0) if name == 'fork' else attempt()\n"
+            "        print(name, 'allowed')\n"
+            "    except PermissionError:\n"
+            "        print(name, 'denied')\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    lines = result.stdout.split("\n")
+    if not lines[0].startswith("seccomp:"):
+        pytest.skip(f"no seccomp here: {lines[0]}")
+    assert lines[1:] == ["thread", "fork denied", "spawn denied", "udp denied", "mptcp denied", "unix denied", ""], \
+        result.stdout + result.stderr

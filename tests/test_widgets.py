@@ -35,8 +35,8 @@ def trainings(monkeypatch):
 
 @pytest.fixture
 def make_dashboard(tiny_data, tmp_path):
-    def make(**kwargs):
-        return Dashboard(BASE, data=tiny_data, cache_dir=tmp_path / "cache", progress=False, **kwargs)
+    def make(base=BASE, **kwargs):
+        return Dashboard(base, data=tiny_data, cache_dir=tmp_path / "cache", progress=False, **kwargs)
     return make
 
 
@@ -251,3 +251,142 @@ def test_every_progress_bar_of_a_run_renders_inside_the_dashboard(tiny_data, tmp
     assert dashboard.log.msg_id == ""  # capture ended with the run
     captured = capsys.readouterr()
     assert "IMP" not in captured.err and "IMP" not in captured.out  # no text bar either
+
+
+# --- trials, bands, the reference, overlapping curves ------------------------------------------------
+
+
+#: Trainings too short to reach 100% on the tiny data, so that the seeds differ and the bands have a width.
+SHORT = BASE.replace(train=TrainConfig(iterations=4, eval_every=2, batch_size=8))
+
+
+def test_trials_train_the_missing_seeds_and_draw_mean_and_min_max_band(make_dashboard, trainings):
+    dashboard = make_dashboard(base=SHORT)
+    select(dashboard, trials=3)
+    configs = dashboard.trial_configs()
+    assert [config.seed for config in configs] == [0, 1, 2]
+    assert "Run trains 9 network(s)" in dashboard.status.value  # 3 trials × (round 0 + 2 rounds)
+    dashboard.run_button.click()
+    assert len(trainings) == 9
+    label = run_label(configs[0])
+    curve = f"{label} (3 trials)"
+    results = dashboard.groups[label]
+    assert [result.config.seed for result in results] == [0, 1, 2]
+    # The oracle: the runs' own accuracies, per round, in percent.
+    accuracies = 100 * np.array([[r.test_acc_early_stop for r in result.rounds] for result in results])
+    densities, means = dashboard.plotted()[curve]
+    assert np.allclose(means, accuracies.mean(0)) and np.allclose(densities, results[0].densities)
+    band_densities, lows, highs = dashboard.plotted(bands=True)[curve]
+    assert np.allclose(band_densities, densities)
+    assert np.allclose(lows, accuracies.min(0)) and np.allclose(highs, accuracies.max(0))
+    stops = np.array([result.early_stop_iterations for result in results])
+    _, stop_lows, stop_highs = dashboard.plotted("early_stop", bands=True)[curve]
+    assert np.allclose(stop_lows, stops.min(0)) and np.allclose(stop_highs, stops.max(0))
+    assert np.any(highs > lows) or np.any(stop_highs > stop_lows), "the seeds all measured the same: no band"
+    assert f"Trials per curve: {label}: 3" in dashboard.status.value
+
+    # One more trial: Run trains only the missing seed, and the curve now has four.
+    select(dashboard, trials=4)
+    assert "has 3 of 4 trials in the cache: Run trains 3 network(s)" in dashboard.status.value
+    dashboard.run_button.click()
+    assert len(trainings) == 12
+    assert f"{label} (4 trials)" in dashboard.plotted() and len(dashboard.groups[label]) == 4
+    assert f"Trials per curve: {label}: 4" in dashboard.status.value
+    # A single trial draws no band.
+    select(dashboard, trials=1)
+    assert dashboard.plotted(bands=True).keys() == {f"{label} (4 trials)"}
+
+
+def test_reference_draws_the_committed_csv_means_and_bands_behind_the_runs(make_dashboard):
+    import csv
+    from collections import defaultdict
+
+    from lthkit.widgets import REFERENCE_CSV
+
+    # The oracle: the committed file, read with the csv module.
+    cells = defaultdict(list)
+    with open(REFERENCE_CSV, newline="") as file:
+        for row in csv.DictReader(file):
+            cells[row["control"], int(row["round"])].append((float(row["density"]), float(row["test_acc_early_stop"])))
+    names = {"ticket": "winning ticket", "reinit": "random re-init"}
+
+    dashboard = make_dashboard()
+    assert dashboard.plotted() == {}
+    dashboard.controls["reference"].value = True
+    lines, bands = dashboard.plotted(), dashboard.plotted(bands=True)
+    assert set(lines) == {f"reference: {name} (full protocol, 5 trials, P_m)" for name in names.values()}
+    for control, name in names.items():
+        rounds = sorted(r for c, r in cells if c == control)
+        per_round = [np.array(cells[control, r]) for r in rounds]
+        densities, means = lines[f"reference: {name} (full protocol, 5 trials, P_m)"]
+        assert np.allclose(densities, [cell[:, 0].mean() for cell in per_round])
+        assert np.allclose(means, [100 * cell[:, 1].mean() for cell in per_round])
+        _, lows, highs = bands[f"reference: {name} (full protocol, 5 trials, P_m)"]
+        assert np.allclose(lows, [100 * cell[:, 1].min() for cell in per_round])
+        assert np.allclose(highs, [100 * cell[:, 1].max() for cell in per_round])
+
+    # Behind the learner's run: lower in the drawing order, lighter.
+    dashboard.run_button.click()
+    axis = dashboard.figure.axes[0]
+    mine = next(line for line in axis.get_lines() if not line.get_label().startswith("reference"))
+    for line in axis.get_lines():
+        if line.get_label().startswith("reference"):
+            assert line.get_zorder() < mine.get_zorder() and line.get_alpha() < 1
+    # One curve per control: each in its control's color, the reference's.
+    from matplotlib.colors import same_color
+
+    from lthkit.plots import CONTROL_COLORS
+    assert same_color(mine.get_color(), CONTROL_COLORS["ticket"])
+    # Only the plotted runs' controls: the ticket alone now.
+    assert [label for label in dashboard.plotted() if label.startswith("reference")] == [
+        "reference: winning ticket (full protocol, 5 trials, P_m)"]
+    dashboard.controls["reference"].value = False
+    assert not any(label.startswith("reference") for label in dashboard.plotted())
+
+
+def fake_curve(control, accuracies_per_trial, densities=(1.0, 0.5, 0.25)):
+    """Results of several trials with these accuracies per round (what the plots and the overlap check read)."""
+    from types import SimpleNamespace
+
+    return [SimpleNamespace(config=BASE.replace(control=control, seed=seed), rounds=[
+        SimpleNamespace(round=r, density=d, early_stop_iteration=100, test_acc_early_stop=a, test_acc_final=a)
+        for r, (d, a) in enumerate(zip(densities, accuracies))]) for seed, accuracies in enumerate(accuracies_per_trial)]
+
+
+def test_overlapping_curves_names_the_densities_where_the_bands_meet():
+    from lthkit.widgets import overlapping_curves
+
+    ticket = fake_curve("ticket", [(0.90, 0.95, 0.96), (0.91, 0.96, 0.97)])
+    # Separated at 50% (0.93-0.94 below 0.95-0.96), overlapping at 25%; the dense round is left out.
+    reinit = fake_curve("reinit", [(0.90, 0.93, 0.955), (0.91, 0.94, 0.965)])
+    assert overlapping_curves({"ticket": ticket, "re-init": reinit}) == [("ticket", "re-init", [0.25])]
+    apart = fake_curve("reinit", [(0.90, 0.80, 0.70), (0.91, 0.81, 0.71)])
+    assert overlapping_curves({"ticket": ticket, "re-init": apart}) == []
+    # One trial has no spread: nothing to say.
+    assert overlapping_curves({"ticket": ticket, "re-init": reinit[:1]}) == []
+
+
+def test_status_line_says_when_the_spread_of_trials_hides_a_difference(make_dashboard):
+    from lthkit.widgets import overlapping_curves
+
+    dashboard = make_dashboard(base=SHORT)
+    select(dashboard, trials=2)
+    dashboard.run_button.click()
+    select(dashboard, control="reinit")
+    dashboard.run_button.click()
+    groups = dashboard.groups
+    assert len(groups) == 2 and all(len(group) == 2 for group in groups.values())
+    # The oracle, computed from the runs themselves: do the min/max intervals meet at a pruned round?
+    ticket, reinit = (100 * np.array([[r.test_acc_early_stop for r in result.rounds] for result in group])
+                      for group in groups.values())
+    meet = [i for i in range(1, ticket.shape[1])
+            if max(ticket[:, i].min(), reinit[:, i].min()) <= min(ticket[:, i].max(), reinit[:, i].max())]
+    said = "winning ticket and random re-init overlap at these densities" in dashboard.status.value
+    assert said == bool(meet), (meet, dashboard.status.value)
+    assert said == bool(overlapping_curves(groups))
+    # The plain-words message, on curves known to overlap.
+    dashboard.groups = {"a": fake_curve("ticket", [(0.9, 0.95, 0.96), (0.9, 0.96, 0.97)]),
+                        "b": fake_curve("reinit", [(0.9, 0.955, 0.965), (0.9, 0.965, 0.975)])}
+    note = dashboard._curves_note()
+    assert "winning ticket and random re-init overlap at these densities (50.0%, 25.0%)" in note
+    assert "more trials or rounds would tell them apart" in note

@@ -14,7 +14,8 @@ instructor grades files and folders with ``python -m lthkit grade SUBMISSION ...
 * :mod:`.hidden`   the hidden models
 * :mod:`.oracle`   ``torch.nn.utils.prune`` as the oracle, comparisons
 * :mod:`.source`   which code of a file, notebook or live function is run
-* :mod:`.sandbox`  the separate process: timeout, memory limit, Landlock, plain tensors back
+* :mod:`.sandbox`  the separate process: timeout, limits, descriptors in and out, plain tensors back
+* :mod:`.isolation` bubblewrap, or the fallback (dropped uid, Landlock), and the seccomp filter
 * :mod:`.grader`   running and judging; :func:`check`
 * :mod:`.report`   text, HTML, JSON, Gradescope and CSV
 

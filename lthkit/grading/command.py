@@ -26,14 +26,10 @@ DEFAULT_TIMEOUT, DEFAULT_MEMORY_MB = 20.0, 2048
 
 
 def _katas(text: str) -> list[str]:
+    from ..cli import comma_separated
     from .katas import kata_names
 
-    names = kata_names() if text == "all" else [name.strip() for name in text.split(",") if name.strip()]
-    unknown = [name for name in names if name not in kata_names()]
-    if unknown or not names:
-        raise argparse.ArgumentTypeError(f"unknown kata {', '.join(unknown) or text!r}; choose from "
-                                         f"{', '.join(kata_names())} or all")
-    return names
+    return comma_separated(text, kata_names(), "kata")
 
 
 def add_grade_command(commands) -> None:
@@ -60,6 +56,8 @@ def add_grade_command(commands) -> None:
     grade.add_argument("--memory-mb", type=parse_positive(int), default=DEFAULT_MEMORY_MB,
                        help=f"memory each submission may allocate, in MiB (default: {DEFAULT_MEMORY_MB})")
     grade.add_argument("--workers", type=parse_positive(int), help="sandboxes run at once (default: cores, at most 4)")
+    grade.add_argument("--require-isolation", action="store_true",
+                       help="refuse to grade unless bubblewrap can isolate the submissions (no fallback)")
     grade.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     grade.set_defaults(handler=command_grade)
 
@@ -76,7 +74,8 @@ def command_grade(args: argparse.Namespace) -> int:
                           f"({', '.join(str(path) for path in files[:3])}{', ...' if len(files) > 3 else ''})")
     if args.memory_mb < 64:
         raise LthkitError(f"--memory-mb must be at least 64, got {args.memory_mb}")
-    limits = Limits(timeout=args.timeout, memory_mb=args.memory_mb)
+    limits = Limits(timeout=args.timeout, memory_mb=args.memory_mb,
+                    isolation="bubblewrap" if args.require_isolation else "")
     try:
         with single_threaded_torch():
             reports = grade_paths(files, args.kata, limits, workers=args.workers,

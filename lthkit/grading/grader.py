@@ -27,6 +27,7 @@ from pathlib import Path
 
 from .. import LthkitError
 from .katas import DEFAULT_KATA, get_kata, kata_names
+from .isolation import REFERENCE_MESSAGE, choose_isolation
 from .sandbox import Limits, Outcome, run_in_sandbox
 from .source import SUFFIXES, Submission, load_submission, submission_from_function
 from .spec import CheckResult, Finding, GradeReport, KataSpec, Mismatch
@@ -126,28 +127,46 @@ def _aggregate(kata: KataSpec, check, findings) -> CheckResult:
     return CheckResult(check.name, check.title, status, 0, check.points, message, hint, finding.mistake)
 
 
+def _isolation(outcome: Outcome) -> str:
+    """What isolated the sandbox: the parent's description, with the child's details when they agree."""
+    told = outcome.results.get("isolation") if isinstance(outcome.results, dict) else None
+    if isinstance(told, str) and outcome.isolation and told.startswith(outcome.isolation):
+        return told[:600]
+    return outcome.isolation
+
+
 def evaluate(kata: KataSpec, name: str, outcome: Outcome, inputs: list[dict], notes=()) -> GradeReport:
     """Judge a sandbox :class:`~lthkit.grading.sandbox.Outcome` into a :class:`GradeReport`."""
     notes = list(notes)
     if outcome.status != "ok":
-        return _failed_report(kata, name, outcome.status, outcome.message, notes, outcome.seconds)
+        return _failed_report(kata, name, outcome.status, outcome.message, notes, outcome.seconds,
+                              outcome.isolation)
     results = outcome.results
+    told = results.get("notes")
+    if isinstance(told, list):
+        notes += [str(note)[:300] for note in told[:20] if isinstance(note, str)]
     cases = results.get("cases")
     if not isinstance(cases, list) or len(cases) != len(kata.cases):
         return _failed_report(kata, name, "crash", "the sandbox returned results for the wrong number of cases",
-                              notes, outcome.seconds)
+                              notes, outcome.seconds, outcome.isolation)
     raised = [_valid_error(record.get("error")) if isinstance(record, dict) else None for record in cases]
+    if raised and all(error and error["type"] in ("ImportError", "ModuleNotFoundError")
+                      and REFERENCE_MESSAGE in error["message"] for error in raised):
+        return _failed_report(kata, name, "reference", f"calls the kit's reference solution{raised[0]['where']}: "
+                              f"{REFERENCE_MESSAGE}", notes, outcome.seconds, outcome.isolation)
     if raised and all(error and error["type"] == "NotImplementedError" for error in raised):
         # An exercise placeholder: say so once, instead of once per check.
         return _failed_report(kata, name, "missing", f"{kata.function} is not written yet: it raises "
                               f"NotImplementedError (write your code where it says # YOUR CODE HERE)",
-                              notes, outcome.seconds)
-    if results.get("function_module") == "lthkit.kata":
-        notes.append("this is the kit's reference solution, lthkit.kata." + kata.function)
+                              notes, outcome.seconds, outcome.isolation)
     findings = {check.name: [] for check in kata.checks}
-    for case, case_inputs, record, error in zip(kata.cases, inputs, cases, raised):
+    watched = outcome.watched if isinstance(outcome.watched, list) and len(outcome.watched) == len(cases) else None
+    for index, (case, case_inputs, record, error) in enumerate(zip(kata.cases, inputs, cases, raised)):
         record = record if isinstance(record, dict) else {}
-        outputs = record.get("outputs") if isinstance(record.get("outputs"), dict) else {}
+        outputs = dict(record.get("outputs")) if isinstance(record.get("outputs"), dict) else {}
+        outputs.pop("inputs_after", None)  # only the grader says what the shared memory holds
+        if watched is not None:
+            outputs["inputs_after"] = watched[index]
         try:
             context = kata.context(case, case_inputs, outputs, error)
         except Exception as problem:  # noqa: BLE001
@@ -164,7 +183,7 @@ def evaluate(kata: KataSpec, name: str, outcome: Outcome, inputs: list[dict], no
             findings[check.name].append((case, finding))
     checks = tuple(_aggregate(kata, check, findings[check.name]) for check in kata.checks)
     return GradeReport(kata.name, name, checks, "graded", "", tuple(dict.fromkeys(notes)), outcome.seconds,
-                       str(results.get("isolation", "")))
+                       _isolation(outcome))
 
 
 def grade_submission(submission: Submission, kata: str | KataSpec = DEFAULT_KATA,
@@ -177,8 +196,13 @@ def grade_submission(submission: Submission, kata: str | KataSpec = DEFAULT_KATA
         return _failed_report(kata, submission.name, status, message, submission.notes)
     with single_threaded_torch():
         inputs = prepared_inputs(kata)
-        outcome = run_in_sandbox(submission, kata, limits, inputs)
-        report = evaluate(kata, submission.name, outcome, inputs, submission.notes)
+        outcome = run_in_sandbox(submission, kata, limits, inputs)  # LthkitError: isolation required, missing
+        try:
+            report = evaluate(kata, submission.name, outcome, inputs, submission.notes)
+        except Exception as error:  # noqa: BLE001 - one submission's trouble never stops the grader
+            report = _failed_report(kata, submission.name, "crash", f"the grader could not judge the results "
+                                    f"({type(error).__name__}: {str(error)[:200]})", submission.notes,
+                                    outcome.seconds, outcome.isolation)
     return _with_seconds(report, time.monotonic() - started)
 
 
@@ -269,9 +293,17 @@ def grade_paths(paths, katas=(DEFAULT_KATA,), limits: Limits = Limits(), workers
 
         bar = tqdm(total=len(jobs), desc="grading", unit="submission")
 
+    choose_isolation(limits.isolation)  # a required isolation that is missing stops the batch before it starts
+
     def work(job):
         path, spec = job
-        report = grade_submission(load_submission(path, spec.function), spec, limits)
+        try:
+            report = grade_submission(load_submission(path, spec.function), spec, limits)
+        except LthkitError:
+            raise
+        except Exception as error:  # noqa: BLE001 - the batch always finishes, with this one as a crash
+            report = _failed_report(spec, str(path), "crash", f"the grader failed on this submission "
+                                    f"({type(error).__name__}: {str(error)[:200]})")
         if bar is not None:
             bar.update(1)
         return report

@@ -44,7 +44,8 @@ _KATA_SCHEMA = {
                  "sandbox", "checks"],
     "properties": {
         "kata": {"type": "string"}, "submission": {"type": "string"},
-        "status": {"enum": ["graded", "syntax", "import", "error", "missing", "timeout", "memory", "crash"]},
+        "status": {"enum": ["graded", "syntax", "import", "reference", "error", "missing", "timeout", "memory",
+                            "crash"]},
         "message": {"type": "string"}, "score": {"type": "number"}, "max_score": {"type": "number"},
         "passed": {"type": "boolean"}, "seconds": {"type": "number"}, "sandbox": {"type": "string"},
         "notes": {"type": "array", "items": {"type": "string"}},
@@ -94,8 +95,15 @@ def report_text(report) -> str:
                 lines += _wrapped(f"hint: {check.hint}", " " * 13)
     for note in report.notes:
         lines += _wrapped(f"note: {note}", "  ")
+    if report.sandbox:
+        lines += _wrapped(f"isolation: {isolation_summary(report.sandbox)}", "  ")
     lines.append(f"  total  {report.score}/{report.max_score}")
     return "\n".join(lines)
+
+
+def isolation_summary(sandbox: str) -> str:
+    """The first part of a report's ``sandbox`` line: which isolation, in a few words."""
+    return sandbox.split(";")[0].split(" (")[0] if sandbox else "unknown"
 
 
 _COLORS = {"pass": "#1a7f37", "fail": "#cf222e", "error": "#9a6700"}
@@ -165,6 +173,8 @@ def gradescope_results(reports) -> dict:
                           "status": "passed" if check.status == "pass" else "failed",
                           "output": text, "output_format": "text", "visibility": "visible"})
         output.extend(f"note: {note}" for note in report.notes)
+        if report.sandbox:
+            output.append(f"isolation: {report.sandbox}")
     return {"score": sum(r.score for r in reports), "execution_time": round(sum(r.seconds for r in reports), 2),
             "output": "\n".join(output), "stdout_visibility": "hidden", "tests": tests}
 
@@ -205,4 +215,7 @@ def summary_table(reports) -> str:
                      f"{row['status']:<7}  {detail}".rstrip())
     passed = sum(1 for report in reports if report.passed)
     lines.append(f"{passed} of {len(reports)} passed every check")
+    used = sorted({isolation_summary(report.sandbox) for report in reports if report.sandbox})
+    if used:
+        lines.append(f"isolation: {', '.join(used)}")
     return "\n".join(lines)

@@ -2,9 +2,13 @@
 
 **Files.** Of a ``.py`` file or an ``.ipynb`` notebook the sandbox runs only the *definitions*
 at the top level: imports, ``def`` and ``class`` statements, and assignments whose value calls
-nothing (``AMOUNT = 0.2``, ``LAYERS = (nn.Linear, nn.Conv2d)``). Everything else (loading
-MNIST, training, plotting, ``check(...)`` calls) is skipped: it is slow, it is not what is
-graded, and it would run the grader inside the grader. A notebook's IPython magics
+nothing (``AMOUNT = 0.2``, ``LAYERS = (nn.Linear, nn.Conv2d)``); a constant assignment built by
+calls to builtins or imported names (``LAYERS = tuple([nn.Linear, nn.Conv2d])``,
+``DEVICE = torch.device("cpu")``) runs too, guarded: if it fails or takes more than a moment it is
+skipped with a note. Everything else (loading MNIST, training, plotting, ``check(...)`` calls) is
+skipped, and the report's notes say which line and why: it is slow, it is not what is graded,
+and it would run the grader inside the grader. Files are read as ``utf-8-sig`` (a BOM is fine).
+A notebook's IPython magics
 (``%matplotlib``, ``!pip``) are skipped too; a cell that does not parse is skipped with a note,
 unless it is the cell that defines the graded function. Line numbers are kept, so an error names
 the cell and the line the learner sees.
@@ -22,7 +26,7 @@ does, the sandbox's ``NameError`` comes with a note naming it. A function from a
 module (such as the reference, :func:`lthkit.kata.find_winning_ticket_step`) is sent as an import.
 
 Example:
-    >>> submission = submission_from_text("import torch\\nmodel = torch.nn.Linear(2, 2)\\ndef f(x):\\n    return x\\n",
+    >>> submission = submission_from_text("import torch\\nmodel = Net()\\ndef f(x):\\n    return x\\n",
     ...                                   name="solution.py")
     >>> print(submission.chunks[0][1])
     import torch
@@ -30,6 +34,8 @@ Example:
     def f(x):
         return x
     <BLANKLINE>
+    >>> print(submission.notes[0])  # doctest: +ELLIPSIS
+    solution.py: skipped (only definitions run in the grader): line 2 `model = Net()`: it calls Net, ...
 """
 
 from __future__ import annotations
@@ -61,12 +67,15 @@ class Submission:
         chunks: ``(label, source)`` pairs; the label is the file name errors show (``"cell 4"``).
         notes: remarks for the report (skipped cells, globals not sent).
         error: ``(status, message)`` when the submission cannot be run at all.
+        guarded: indices of the chunks that are one guarded constant assignment each (see
+            :func:`definitions_segments`): a failure there skips it with a note.
     """
 
     name: str
     chunks: tuple[tuple[str, str], ...] = ()
     notes: tuple[str, ...] = field(default_factory=tuple)
     error: tuple[str, str] | None = None
+    guarded: tuple[int, ...] = ()
 
 
 # ------------------------------------------------------------------------------------- files
@@ -108,44 +117,141 @@ def _is_definition(statement: ast.stmt, defined: set[str]) -> bool:
                               ast.Pass)):
         return True
     if isinstance(statement, (ast.Assign, ast.AnnAssign)):
-        targets = statement.targets if isinstance(statement, ast.Assign) else [statement.target]
-        return statement.value is not None and all(isinstance(t, (ast.Name, ast.Tuple)) for t in targets) \
-            and not _calls_something(statement.value) and _reads_only(statement.value, defined)
+        return _plain_targets(statement) and not _calls_something(statement.value) \
+            and _reads_only(statement.value, defined)
     if isinstance(statement, ast.Try):  # try: import x / except ImportError: ...
         bodies = [statement.body, statement.orelse, statement.finalbody] + [h.body for h in statement.handlers]
         return all(_is_definition(inner, defined | _bound_names(statement)) for body in bodies for inner in body)
     return False
 
 
-def definitions_only(text: str, label: str, defined: set[str] | None = None) -> str:
-    """``text`` with every top-level statement but the definitions blanked out (line numbers kept).
+def _plain_targets(statement: ast.stmt) -> bool:
+    targets = statement.targets if isinstance(statement, ast.Assign) else [statement.target]
+    return statement.value is not None and all(isinstance(t, (ast.Name, ast.Tuple)) for t in targets)
+
+
+def _callee_root(node: ast.AST) -> str | None:
+    """``torch`` for ``torch.nn.Linear``, ``tuple`` for ``tuple``; None for anything else."""
+    while isinstance(node, ast.Attribute):
+        node = node.value
+    return node.id if isinstance(node, ast.Name) else None
+
+
+def _why_not_constant(statement: ast.stmt, defined: set[str], imported: set[str]) -> str | None:
+    """None when ``statement`` is a constant assignment built by calls to builtins or imported names
+    (``LAYERS = tuple([nn.Linear, nn.Conv2d])``, ``DEVICE = torch.device("cpu")``); else why not."""
+    if not isinstance(statement, (ast.Assign, ast.AnnAssign)) or not _plain_targets(statement):
+        return f"a{'n' if type(statement).__name__[0] in 'AEIOU' else ''} {type(statement).__name__} statement, " \
+               "not a definition"
+    for node in ast.walk(statement.value):
+        if isinstance(node, (ast.Await, ast.Yield, ast.YieldFrom, ast.NamedExpr)):
+            return "not a constant"
+        if isinstance(node, ast.Call):
+            root = _callee_root(node.func)
+            if root is None or not (root in imported or (root not in defined and hasattr(builtins, root))):
+                return f"it calls {ast.unparse(node.func)[:40]}, which is neither a builtin nor an imported name"
+    missing = [child.id for child in ast.walk(statement.value) if isinstance(child, ast.Name)
+               and isinstance(child.ctx, ast.Load) and child.id not in defined and not hasattr(builtins, child.id)]
+    return f"it reads {missing[0]}, which no definition before it binds" if missing else None
+
+
+def _imported_names(statement: ast.stmt) -> set[str]:
+    if isinstance(statement, (ast.Import, ast.ImportFrom)):
+        return _bound_names(statement)
+    if isinstance(statement, ast.Try):
+        return {name for body in [statement.body, statement.orelse] for inner in body
+                for name in _imported_names(inner)}
+    return set()
+
+
+def _segment(lines: list[str], statement: ast.stmt) -> tuple[int, int, list[str]]:
+    """The source lines of a top-level statement (first, last, text), decorators included."""
+    first = min([statement.lineno] + [d.lineno for d in getattr(statement, "decorator_list", [])])
+    last = statement.end_lineno
+    # Column offsets are UTF-8 byte offsets; they matter only around a ';' on the same line.
+    segment = [line.encode() for line in lines[first - 1:last]]
+    start = statement.col_offset if first == statement.lineno else 0
+    segment[-1] = segment[-1][:statement.end_col_offset]
+    segment[0] = segment[0][start:]
+    return first, last, [line.decode(errors="replace") for line in segment]
+
+
+def definitions_segments(text: str, label: str, defined: set[str] | None = None,
+                         imported: set[str] | None = None) -> tuple[list[tuple[str, bool]], list[str]]:
+    """The code of ``text`` the sandbox runs, in order, and what it skips.
+
+    Definitions (imports, ``def``, ``class``, assignments that call nothing) are kept as they
+    are; a top-level constant assignment built by calls to builtins or imported names
+    (``LAYERS = tuple([nn.Linear, nn.Conv2d])``) is kept as a *guarded* segment of its own: the
+    sandbox runs it with a short time limit and skips it, with a note, if it fails. Every segment
+    has all the lines of ``text`` (blank where it has no code), so line numbers stay the same.
 
     Args:
         text: Python source.
         label: its name in error messages.
         defined: names bound by earlier kept code (a notebook's earlier cells); updated in place.
+        imported: the subset of them bound by imports; updated in place.
+
+    Returns:
+        ``([(segment_text, guarded)], skipped)``: ``skipped`` says, for each top-level statement
+        that does not run, its line and why (``"line 3 `train(model)`: an Expr statement ..."``).
 
     Raises:
         SyntaxError: ``text`` does not parse (its ``filename`` is ``label``).
     """
     defined = set() if defined is None else defined
+    imported = set() if imported is None else imported
     tree = ast.parse(text, filename=label)
     lines = re.split(r"\r\n|\r|\n", text)  # the line breaks the parser counts (not splitlines')
-    kept = [""] * len(lines)
+    segments: list[tuple[list[str], bool]] = []
+    skipped, guarded_names = [], set()
     for statement in tree.body:
-        if not _is_definition(statement, defined):
+        reads_guarded = any(isinstance(node, ast.Name) and node.id in guarded_names
+                            for node in ast.walk(statement)) and isinstance(statement, (ast.Assign, ast.AnnAssign))
+        if _is_definition(statement, defined) and not reads_guarded:
+            guarded = False
+        elif (why := _why_not_constant(statement, defined, imported)) is None:
+            guarded = True
+            guarded_names |= _bound_names(statement)
+        elif isinstance(statement, ast.Expr) and isinstance(statement.value, ast.Constant):
+            continue  # a docstring (or a bare `...`): nothing to run, nothing to say
+        else:
+            code = ast.get_source_segment(text, statement) or ""
+            code = " ".join(code.split())
+            skipped.append(f"line {statement.lineno} `{code[:50]}{'...' if len(code) > 50 else ''}`: {why}")
             continue
         defined |= _bound_names(statement)
-        first = min([statement.lineno] + [d.lineno for d in getattr(statement, "decorator_list", [])])
-        last = statement.end_lineno
-        # Column offsets are UTF-8 byte offsets; they matter only around a ';' on the same line.
-        segment = [line.encode() for line in lines[first - 1:last]]
-        start = statement.col_offset if first == statement.lineno else 0
-        segment[-1] = segment[-1][:statement.end_col_offset]
-        segment[0] = segment[0][start:]
-        segment = [line.decode(errors="replace") for line in segment]
-        kept[first - 1:last] = segment
-    return "\n".join(kept)
+        imported |= _imported_names(statement)
+        first, last, segment = _segment(lines, statement)
+        if guarded or not segments or segments[-1][1]:
+            segments.append(([""] * len(lines), guarded))
+        segments[-1][0][first - 1:last] = segment
+    return [("\n".join(kept), guarded) for kept, guarded in segments], skipped
+
+
+def definitions_only(text: str, label: str, defined: set[str] | None = None) -> str:
+    """``text`` with every top-level statement the sandbox does not run blanked out (line numbers
+    kept): the segments of :func:`definitions_segments` merged into one text.
+
+    Raises:
+        SyntaxError: ``text`` does not parse (its ``filename`` is ``label``).
+    """
+    segments, _ = definitions_segments(text, label, defined)
+    return merge_sources([segment for segment, _ in segments]) if segments else \
+        "\n".join([""] * len(re.split(r"\r\n|\r|\n", text)))
+
+
+def merge_sources(texts: list[str]) -> str:
+    """Texts of the same lines, blank where they have no code, merged line by line."""
+    rows = [text.split("\n") for text in texts]
+    return "\n".join(next((line for line in column if line), "") for column in zip(*rows))
+
+
+def _skipped_note(label: str, skipped: list[str], limit: int = 6) -> str | None:
+    if not skipped:
+        return None
+    shown = "; ".join(skipped[:limit]) + (f"; and {len(skipped) - limit} more" if len(skipped) > limit else "")
+    return f"{label}: skipped (only definitions run in the grader): {shown}"
 
 
 _MAGIC = re.compile(r"^\s*(%|!|\?)|^\s*\w[\w.]*\?{1,2}\s*$")
@@ -156,10 +262,22 @@ def _without_magics(cell: str) -> str:
     return "\n".join("" if _MAGIC.match(line) else line for line in cell.splitlines())
 
 
+def _with_segments(label: str, segments, chunks: list, guarded: list) -> None:
+    for text, is_guarded in segments:
+        if is_guarded:
+            guarded.append(len(chunks))
+        chunks.append((label, text))
+
+
 def submission_from_text(text: str, name: str, function: str | None = None) -> Submission:
     """The definitions of one Python source text (a ``.py`` file's content)."""
+    label = Path(name).name
     try:
-        return Submission(name, ((Path(name).name, definitions_only(text, Path(name).name)),))
+        segments, skipped = definitions_segments(text.removeprefix("\ufeff"), label)
+        chunks, guarded = [], []
+        _with_segments(label, segments, chunks, guarded)
+        note = _skipped_note(label, skipped)
+        return Submission(name, tuple(chunks), (note,) if note else (), guarded=tuple(guarded))
     except SyntaxError as error:
         return Submission(name, error=("syntax", _syntax_message(error, Path(name).name)))
     except (ValueError, RecursionError, MemoryError) as error:
@@ -183,28 +301,41 @@ def submission_from_notebook(text: str, name: str, function: str | None = None) 
         cells = notebook["cells"]
         if not isinstance(cells, list):
             raise TypeError("'cells' is not a list")
-    except (ValueError, KeyError, TypeError) as error:
-        return Submission(name, error=("error", f"{Path(name).name} is not a Jupyter notebook ({error})"))
-    chunks, notes = [], []
+    except RecursionError:
+        return Submission(name, error=("error", f"{Path(name).name} is not a Jupyter notebook (its JSON is nested "
+                                                "too deeply)"))
+    except (ValueError, KeyError, TypeError, MemoryError) as error:
+        return Submission(name, error=("error", f"{Path(name).name} is not a Jupyter notebook "
+                                                f"({type(error).__name__}: {str(error)[:200]})"))
+    chunks, notes, guarded, skipped = [], [], [], []
     defined: set[str] = set()  # names the kept cells bind, in order
+    imported: set[str] = set()
     code_number = 0
     for cell in cells:
         if not isinstance(cell, dict) or cell.get("cell_type") != "code":
             continue
         code_number += 1
         source = cell.get("source", "")
-        source = "".join(source) if isinstance(source, list) else str(source)
         label = f"cell {code_number}"
+        if isinstance(source, list) and all(isinstance(line, str) for line in source):
+            source = "".join(source)
+        elif not isinstance(source, str):
+            notes.append(f"skipped {label}: its source is a {type(source).__name__} of "
+                         f"{'non-text items' if isinstance(source, list) else 'something else'}, not text")
+            continue
         if source.lstrip().startswith("%%"):
             continue  # a cell magic: the whole cell is not Python
         try:
-            chunks.append((label, definitions_only(_without_magics(source), label, defined)))
+            segments, cell_skipped = definitions_segments(_without_magics(source), label, defined, imported)
+            _with_segments(label, segments, chunks, guarded)
+            skipped += [f"{label} {item}" for item in cell_skipped]
         except (SyntaxError, ValueError, RecursionError, MemoryError) as error:
             message = _syntax_message(error, label) if isinstance(error, SyntaxError) else f"{label}: {error}"
             if function and re.search(rf"\bdef\s+{re.escape(function)}\b", source):
                 return Submission(name, error=("syntax", message))
             notes.append(f"skipped {label}, which does not parse ({message})")
-    return Submission(name, tuple(chunks), tuple(notes))
+    note = _skipped_note(Path(name).name, skipped)
+    return Submission(name, tuple(chunks), tuple(notes) + ((note,) if note else ()), guarded=tuple(guarded))
 
 
 def load_submission(path, function: str | None = None) -> Submission:
@@ -213,7 +344,7 @@ def load_submission(path, function: str | None = None) -> Submission:
     try:
         if path.stat().st_size > MAX_SOURCE_BYTES:
             return Submission(str(path), error=("error", f"{path.name} is larger than {MAX_SOURCE_BYTES:,} bytes"))
-        text = path.read_bytes().decode("utf-8")
+        text = path.read_bytes().decode("utf-8-sig")  # a BOM (some Windows editors write one) is not code
     except UnicodeDecodeError:
         return Submission(str(path), error=("error", f"{path.name} is not UTF-8 text"))
     except OSError as error:

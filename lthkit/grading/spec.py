@@ -135,8 +135,10 @@ class KataSpec:
         prepare: ``prepare(case) -> dict`` of plain inputs (grader's process).
         run: ``run(function, case, inputs, outputs)`` (sandbox).
         context: ``context(case, inputs, outputs, error) -> object`` handed to every judge.
-        forbidden_calls: dotted names of functions the learner must not call (the sandbox
-            records calls to them in ``outputs["forbidden_calls"]``).
+        watched_inputs: keys of ``prepare``'s dicts of tensors the learner's function must only
+            read: the sandbox hands them over as tensors on memory it shares with the grader,
+            which reads them back after the run (``outputs["inputs_after"]`` in ``context``).
+        by_hand: the kata is done without ``torch.nn.utils.prune``: the sandbox has none.
     """
 
     name: str
@@ -147,7 +149,8 @@ class KataSpec:
     prepare: Callable[[Case], dict]
     run: Callable[..., None]
     context: Callable[..., Any]
-    forbidden_calls: tuple[str, ...] = ()
+    watched_inputs: tuple[str, ...] = ()
+    by_hand: bool = False
 
     def __post_init__(self):
         known = {mistake.name for mistake in self.mistakes}
@@ -208,11 +211,12 @@ class GradeReport:
         submission: where the code came from (a path, or ``"find_winning_ticket_step (notebook)"``).
         checks: one :class:`CheckResult` per check.
         status: ``"graded"``, or why the submission could not be graded at all (``"syntax"``,
-            ``"import"``, ``"timeout"``, ``"memory"``, ``"crash"``, ``"missing"``, ``"error"``).
+            ``"import"``, ``"reference"`` (it uses the kit's reference solution), ``"timeout"``,
+            ``"memory"``, ``"crash"``, ``"missing"``, ``"error"``).
         message: for a submission that could not be graded, what happened, in one line.
         notes: remarks that do not change the score (skipped notebook cells, ...).
         seconds: wall time of the grading, sandbox included.
-        sandbox: what confined the sandbox (see :func:`lthkit.grading.landlock.confine`).
+        sandbox: what isolated and confined the sandbox (see :mod:`lthkit.grading.isolation`).
     """
 
     kata: str

@@ -34,6 +34,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -338,4 +339,148 @@ def test_dashboard_runs_in_jupyterlab(jupyter_lab):
             assert widget_front_end_problem(page) is None
         finally:
             page.screenshot(path=str(ARTIFACTS / "page-final.png"), full_page=True)
+            browser.close()
+
+
+#: What Voilà logs once its port accepts connections (it logs it right after binding the port).
+VOILA_LISTENING = "Voilà is running at"
+
+
+@pytest.fixture(scope="module")
+def voila_app(tmp_path_factory):
+    """``python -m lthkit dashboard`` (Voilà) on a free loopback port with a token, fast mode, fresh cache."""
+    scratch = tmp_path_factory.mktemp("voila")
+    port, token = free_port(), os.urandom(16).hex()
+    env = dict(os.environ, LTHKIT_FAST="1", LTHKIT_CACHE=str(scratch / "cache"),
+               JUPYTER_CONFIG_DIR=str(scratch / "config"), JUPYTER_RUNTIME_DIR=str(scratch / "runtime"),
+               IPYTHONDIR=str(scratch / "ipython"), LTHKIT_BROWSER_TEST=str(scratch),
+               PYTHONPATH=os.pathsep.join([str(REPO), *filter(None, [os.environ.get("PYTHONPATH")])]))
+    log_path = scratch / "voila.log"
+    server = subprocess.Popen([sys.executable, "-m", "lthkit", "dashboard", "--no-browser", f"--port={port}",
+                               f"--token={token}"], cwd=scratch, env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, start_new_session=True)
+    listening = threading.Event()
+    printed = []
+
+    def copy_log():
+        with open(log_path, "wb") as log:
+            for line in server.stdout:
+                log.write(line)
+                log.flush()
+                printed.append(line.decode(errors="replace"))
+                if VOILA_LISTENING.encode() in line:
+                    listening.set()
+        listening.set()
+
+    copier = threading.Thread(target=copy_log, daemon=True)
+    copier.start()
+    if not listening.wait(SERVER_TIMEOUT) or server.poll() is not None:
+        os.killpg(server.pid, signal.SIGKILL)
+        server.wait()
+        pytest.fail(f"lthkit dashboard did not start (exit {server.poll()}); log: {log_path.read_text()[-2000:]}")
+    url = f"http://127.0.0.1:{port}/?token={token}"
+    yield {"url": url, "printed": "".join(printed), "port": port, "token": token}
+
+    server.send_signal(signal.SIGINT)  # Voilà stops its kernels, then itself
+    try:
+        server.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        os.killpg(server.pid, signal.SIGKILL)
+        server.wait()
+    copier.join(timeout=10)
+    wait_for_exit([pid for pid, _ in processes_mentioning(str(scratch))], timeout=20)
+    leftovers = processes_mentioning(str(scratch))
+    for pid, _ in leftovers:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    assert not leftovers, f"processes left behind after stopping lthkit dashboard: {leftovers}"
+
+
+def test_dashboard_app_served_by_voila(voila_app):
+    from playwright.sync_api import expect, sync_playwright
+
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    # The command prints the URL it serves, with its token; without the token the page is refused.
+    assert voila_app["url"] in voila_app["printed"], voila_app["printed"]
+    class NoRedirect(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, *args, **kwargs):
+            return None
+
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.build_opener(NoRedirect).open(f"http://127.0.0.1:{voila_app['port']}/", timeout=30)
+    assert refused.value.code in (302, 401, 403) and "login" in refused.value.headers.get("Location", "login")
+    ui = UI_TIMEOUT * 1000
+    with sync_playwright() as driver:
+        browser = driver.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1400})
+        page_errors = []
+        page.on("pageerror", lambda error: page_errors.append(str(error)))
+        try:
+            page.goto(voila_app["url"])
+            dashboard = page.locator(".lthkit-dashboard")
+            expect(dashboard).to_have_count(1, timeout=SERVER_TIMEOUT * 1000)
+            for part in ("status", "progress", "training-log", "plot", "errors", "run", "clear"):
+                expect(dashboard.locator(f".lthkit-{part}")).to_have_count(1)
+            assert dashboard.locator(".widget-slider").count() >= 3, "the sliders did not render as widgets"
+            assert dashboard.locator(".widget-dropdown select").count() >= 3, "the dropdowns did not render"
+            # No code: Voilà shows the cells' outputs only.
+            assert "from lthkit.widgets import Dashboard" not in page.content()
+            status = dashboard.locator(".lthkit-status")
+            expect(status).to_contain_text("has not run yet", timeout=ui)
+            plot = dashboard.locator("img.lthkit-plot")
+            plot_before_run = plot.get_attribute("src")
+            before = plot.screenshot()
+            dashboard.screenshot(path=str(ARTIFACTS / "voila-before.png"))
+
+            run = dashboard.get_by_role("button", name="Run", exact=True)
+            expect(run).to_be_enabled()
+            run.click()
+            expect(status).to_contain_text(re.compile(r": trained in [\d.]+ s"), timeout=RUN_TIMEOUT * 1000)
+            expect(run).to_be_enabled(timeout=ui)
+            expect(dashboard.locator(".lthkit-progress")).to_contain_text(re.compile(r"\b(\d+)/\1\b"), timeout=ui)
+            plot.scroll_into_view_if_needed()
+            page.wait_for_function(PLOT_REPLACED, arg=[plot.element_handle(), plot_before_run], timeout=ui)
+            assert plot.screenshot() != before, "the plot did not change"
+            dashboard.screenshot(path=str(ARTIFACTS / "voila-after.png"))
+
+            # Three trials of the ticket and of re-init at 95% sparsity, the reference behind them.
+            sparsity = dashboard.locator(".lthkit-control-sparsity")
+            readout = sparsity.locator(".widget-readout")
+            handle = sparsity.get_by_role("slider")
+            handle.focus()
+            for _ in range(95 - int(readout.inner_text().strip().rstrip("%"))):
+                handle.press("ArrowRight")
+            expect(readout).to_have_text("95%", timeout=ui)
+            trials = dashboard.locator(".lthkit-control-trials")
+            trials.get_by_role("slider").focus()
+            for _ in range(2):
+                trials.get_by_role("slider").press("ArrowRight")
+            expect(trials.locator(".widget-readout")).to_have_text("3", timeout=ui)
+            dashboard.get_by_role("button", name="Clear plot", exact=True).click()
+            expect(status).to_contain_text("plot cleared", timeout=ui)
+            dashboard.get_by_label(re.compile("^reference")).check()
+            for control in ("winning ticket", "random re-init"):
+                dashboard.get_by_label("train", exact=True).select_option(label=control)
+                label = f"{control}, layer-wise, rewind θ₀, 95% in "
+                if control != "winning ticket":  # selected already: no change, no new status line
+                    expect(status).to_contain_text(label, timeout=ui)
+                    expect(status).to_contain_text("has not run yet", timeout=ui)
+                plot_before_run = plot.get_attribute("src")
+                run.click()
+                expect(status).to_contain_text(re.compile(re.escape(label) + r"\d+ rounds: trained in [\d.]+ s"),
+                                               timeout=RUN_TIMEOUT * 1000)
+                page.wait_for_function(PLOT_REPLACED, arg=[plot.element_handle(), plot_before_run], timeout=ui)
+            # Both curves have three trials, said in the status line.
+            expect(status).to_contain_text(re.compile(r"Trials per curve: winning ticket[^:]*: 3; random re-init[^:]*: 3"),
+                                           timeout=ui)
+            plot.scroll_into_view_if_needed()
+            dashboard.screenshot(path=str(ARTIFACTS / "voila-trials-reference.png"))
+            # No error anywhere in the page: none in the dashboard, no cell error, no script error.
+            assert dashboard.locator(".lthkit-errors").inner_text().strip() == ""
+            assert "Traceback" not in page.locator("body").inner_text()
+            assert page_errors == [], page_errors
+        finally:
+            page.screenshot(path=str(ARTIFACTS / "voila-final.png"), full_page=True)
             browser.close()

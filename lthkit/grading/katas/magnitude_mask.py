@@ -16,8 +16,10 @@ import torch
 
 from ..capture import describe_type, state_dict_copy
 from ..hidden import architecture, hidden_state, prunable_names
-from ..oracle import first_change, count, percent, same_masks, survivors, torch_prune_masks, total
+from ..oracle import count, percent, same_masks, survivors, torch_prune_masks, total
+from ..isolation import PRUNE_MESSAGE_START
 from ..spec import PASS, Case, Check, KataSpec, Mismatch, Mistake, fail
+from .common import inputs_unchanged
 
 NAME = "global_magnitude_mask"
 UNPRUNED, ZEROS, STALE = "unpruned", "pruned before, zeros", "pruned before, stale values"
@@ -74,8 +76,7 @@ def prepare(case: Case) -> dict:
 
 
 def run(function, case: Case, inputs: dict, outputs: dict) -> None:
-    weights = {name: value.clone() for name, value in inputs["weights"].items()}
-    masks = {name: value.clone() for name, value in inputs["masks"].items()}
+    weights, masks = dict(inputs["weights"]), dict(inputs["masks"])  # on the memory shared with the grader
     returned = function(weights, masks, case.amount)
     outputs["returned_type"] = "None" if returned is None else describe_type(returned)
     outputs["returned"] = state_dict_copy(returned) if isinstance(returned, dict) else None
@@ -207,15 +208,14 @@ def judge_exact_count(ev: Evidence):
 def judge_inputs_unchanged(ev: Evidence):
     if not ev.finished:
         return None
-    change = first_change([("weights", ev.weights, ev.outputs.get("weights_after")),
-                           ("masks", ev.masks, ev.outputs.get("masks_after"))])
-    return fail(change, "mutates_inputs") if change else PASS
+    return inputs_unchanged((("weights", "weights"), ("masks", "masks")), ev.inputs, ev.outputs, "mutates_inputs")
 
 
 def judge_by_hand(ev: Evidence):
-    used = ev.outputs.get("forbidden_calls") or []
-    if used:
-        return fail(f"called {', '.join(map(str, used))}", "uses_torch_prune")
+    # The sandbox of this kata has no torch.nn.utils.prune: using it raises there.
+    if ev.error and str(ev.error.get("message", "")).startswith(PRUNE_MESSAGE_START):
+        return fail(f"used torch.nn.utils.prune, which this kata does without: {ev.error['type']}"
+                    f"{ev.error.get('where', '')}", "uses_torch_prune")
     return PASS if ev.finished else None
 
 
@@ -227,8 +227,8 @@ SPEC = KataSpec(
     prepare=prepare,
     run=run,
     context=Evidence,
-    forbidden_calls=tuple(f"torch.nn.utils.prune.{name}" for name in (
-        "global_unstructured", "l1_unstructured", "random_unstructured", "ln_structured", "custom_from_mask")),
+    watched_inputs=("weights", "masks"),
+    by_hand=True,
     checks=(
         Check("returns_masks", "returns a dict of bool masks, one per weight", 1,
               "Return {name: bool tensor of the weight's shape} for every name in weights.",
@@ -248,6 +248,6 @@ SPEC = KataSpec(
               judge_inputs_unchanged, mistakes=("mutates_inputs",)),
         Check("by_hand", "computes the threshold by hand (no torch.nn.utils.prune)", 1,
               "Compute the threshold yourself instead of calling torch.nn.utils.prune.",
-              judge_by_hand, mistakes=("uses_torch_prune",)),
+              judge_by_hand, mistakes=("uses_torch_prune",), about_errors=True),
     ),
 )

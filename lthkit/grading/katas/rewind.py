@@ -17,8 +17,9 @@ from torch.nn.utils import prune
 
 from ..capture import attribute, describe_type, plain, probe_forward, state_dict_copy, submodule
 from ..hidden import PROBE_SHAPE, architecture, hidden_state, prunable_names
-from ..oracle import first_change, close, count, torch_prune_masks
+from ..oracle import close, count, torch_prune_masks
 from ..spec import PASS, Case, Check, KataSpec, Mismatch, Mistake, fail
+from .common import inputs_unchanged, returns_model
 
 NAME = "rewind_to_init"
 
@@ -74,8 +75,7 @@ def run(function, case: Case, inputs: dict, outputs: dict) -> None:
     model = architecture(case.model)
     model.load_state_dict(inputs["state"])
     objects = dict(model.named_parameters())
-    theta0 = {key: value.clone() for key, value in inputs["theta0"].items()}
-    masks = {key: value.clone() for key, value in inputs["masks"].items()}
+    theta0, masks = dict(inputs["theta0"]), dict(inputs["masks"])  # on the memory shared with the grader
     returned = function(model, theta0, masks)
     outputs["returned_model"] = returned is model
     outputs["returned_type"] = "None" if returned is None else describe_type(returned)
@@ -108,13 +108,7 @@ class Evidence:
 
 
 def judge_returns_model(ev: Evidence):
-    if not ev.finished:
-        return None
-    if ev.outputs.get("returned_model"):
-        return PASS
-    returned = ev.outputs.get("returned_type")
-    return fail(f"returned {'None' if returned == 'None' else f'a {returned} object'}, not the model it was given",
-                "returns_other")
+    return returns_model(ev.outputs, "the function") if ev.finished else None
 
 
 def judge_masked_weights(ev: Evidence):
@@ -165,9 +159,8 @@ def judge_plain_in_place(ev: Evidence):
 def judge_inputs_unchanged(ev: Evidence):
     if not ev.finished:
         return None
-    change = first_change([("initial_state_dict", ev.theta0, ev.outputs.get("theta0_after")),
-                           ("masks", ev.masks, ev.outputs.get("masks_after"))])
-    return fail(change, "mutates_inputs") if change else PASS
+    return inputs_unchanged((("initial_state_dict", "theta0"), ("masks", "masks")), ev.inputs, ev.outputs,
+                            "mutates_inputs")
 
 
 SPEC = KataSpec(
@@ -178,6 +171,7 @@ SPEC = KataSpec(
     prepare=prepare,
     run=run,
     context=Evidence,
+    watched_inputs=("theta0", "masks"),
     checks=(
         Check("returns_model", "returns the model it was given", 1, "Return the model.",
               judge_returns_model, mistakes=("returns_other",)),

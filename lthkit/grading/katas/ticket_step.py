@@ -20,9 +20,10 @@ from torch import nn
 
 from ..capture import attribute, describe_type, layer_state, plain, probe_forward, state_dict_copy, submodule
 from ..hidden import PROBE_SHAPE, architecture, hidden_state, prunable_names, stand_in_deltas
-from ..oracle import (changed_entries, close, count, differing, percent, same_masks, survivors, torch_prune_masks,
+from ..oracle import (close, count, differing, percent, same_masks, survivors, torch_prune_masks,
                       total)
 from ..spec import PASS, Case, Check, KataSpec, Mismatch, Mistake, fail
+from .common import inputs_unchanged, returns_model
 
 NAME = "find_winning_ticket_step"
 CALLS = ("first", "second")
@@ -120,7 +121,7 @@ def run(function, case: Case, inputs: dict, outputs: dict) -> None:
     """Call the learner's function twice, with a stand-in round of training in between."""
     model = architecture(case.model)
     model.load_state_dict(inputs["trained"])
-    theta0 = {key: value.clone() for key, value in inputs["theta0"].items()}
+    theta0 = dict(inputs["theta0"])  # the tensors on the memory shared with the grader
     layers = inputs["layers"]
     outputs["calls"] = []
     subject = model
@@ -167,6 +168,7 @@ class Evidence:
         self.theta0 = {name: inputs["theta0"][f"{name}.weight"] for name in self.layers}
         self.trained = {name: inputs["trained"][f"{name}.weight"] for name in self.layers}
         self.calls = [call for call in outputs.get("calls", []) if isinstance(call, dict) and not call.get("raised")]
+        self.outputs = outputs
 
     # -- what the submission left on the model
     def shape(self, name):
@@ -428,19 +430,24 @@ def judge_effective_weights(ev: Evidence):
 
 
 def judge_initial_state(ev: Evidence):
+    if not ev.calls:
+        return None
+    pairs = (("initial_state_dict", "theta0"),)
     for index, call in enumerate(ev.calls):
-        change = changed_entries("initial_state_dict", ev.inputs["theta0"], call.get("theta0_after"))
-        if change:
-            return fail(f"after the {_nth(index)} call, {change}", "mutates_initial_state")
-    return PASS if ev.calls else None
+        finding = inputs_unchanged(pairs, ev.inputs, {}, "mutates_initial_state", {"theta0": call.get("theta0_after")})
+        if finding.status != "pass":
+            return fail(f"after the {_nth(index)} call, {finding.message}", finding.mistake)
+    # What the memory shared with the grader holds after both calls (nothing in the sandbox can hide a change).
+    finding = inputs_unchanged(pairs, ev.inputs, {"inputs_after": ev.outputs.get("inputs_after")},
+                               "mutates_initial_state", {"theta0": ev.inputs["theta0"]})
+    return finding if finding.status == "pass" else fail(f"after the calls, {finding.message}", finding.mistake)
 
 
 def judge_returns_model(ev: Evidence):
     for index, call in enumerate(ev.calls):
-        if not call.get("returned_model"):
-            returned = call.get("returned_type")
-            what = "None" if returned == "None" else f"a {returned} object"
-            return fail(f"the {_nth(index)} call returned {what}, not the model it was given", "returns_other")
+        finding = returns_model(call, f"the {_nth(index)} call")
+        if finding.status != "pass":
+            return finding
     return PASS if ev.calls else None
 
 
@@ -452,6 +459,7 @@ SPEC = KataSpec(
     prepare=prepare,
     run=run,
     context=Evidence,
+    watched_inputs=("theta0",),
     checks=(
         Check("runs_on_any_model", "runs on any model: a Sequential MLP, other layer names, a conv net", 1,
               "The function raised on a hidden model. It must work on any network of nn.Linear and nn.Conv2d "

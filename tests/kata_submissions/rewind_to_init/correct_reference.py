@@ -1,1 +1,185 @@
-from lthkit.kata import rewind_to_init  # noqa: F401
+# The kit's reference solutions (lthkit/kata.py), copied into a file: it must pass every check. (Importing
+# them from lthkit.kata is refused in the sandbox: see hostile/imports_reference.py.)
+"""The reference solution of the one-step lottery-ticket kata (ML-Katas).
+
+The exercise: given a trained ``model`` and a deep copy of its weights at initialization
+(``initial_state_dict``, θ₀), perform one step of iterative magnitude pruning with
+:mod:`torch.nn.utils.prune`:
+
+1. prune ``prune_amount`` of the still-surviving weights of *every* Linear and Conv2d layer,
+   ranked together by magnitude (one global threshold: ``prune.global_unstructured`` with
+   ``prune.L1Unstructured``); biases are not pruned;
+2. reset the survivors to θ₀ by writing θ₀ into ``weight_orig`` (writing ``weight`` would be
+   overwritten by the pruning hook at the next forward pass).
+
+Calling it again prunes ``prune_amount`` of what is left, so the pruned fraction compounds:
+0.2 → 0.36 → 0.488.
+
+At the end of the module, separate from it, are the reference solutions of the other graded katas
+(:mod:`lthkit.grading.katas`): :func:`global_magnitude_mask` (notebook 2) and
+:func:`rewind_to_init` (notebook 4).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+from torch.nn.utils import prune
+
+from lthkit import LthkitError
+from lthkit.masks import prunable_layers
+
+
+def _check_initial_state(model: nn.Module, initial_state_dict) -> None:
+    """Every prunable weight needs a θ₀ tensor of its shape; name the first that has none."""
+    if not isinstance(initial_state_dict, dict):
+        raise LthkitError(f"initial_state_dict must be a dict of tensors, got {type(initial_state_dict).__name__}")
+    for name, module in prunable_layers(model).items():
+        key = f"{name}.weight"
+        weight = module.weight_orig if hasattr(module, "weight_orig") else module.weight
+        if key not in initial_state_dict:
+            raise LthkitError(f"initial_state_dict has no entry {key!r}")
+        value = initial_state_dict[key]
+        if not isinstance(value, torch.Tensor) or tuple(value.shape) != tuple(weight.shape):
+            shape = tuple(value.shape) if isinstance(value, torch.Tensor) else type(value).__name__
+            raise LthkitError(f"initial_state_dict[{key!r}] has shape {shape}, the model's weight has "
+                              f"{tuple(weight.shape)}")
+
+
+def find_winning_ticket_step(model: nn.Module, initial_state_dict: dict, prune_amount: float = 0.2) -> nn.Module:
+    """One IMP step: globally prune the smallest trained weights, then rewind survivors to θ₀.
+
+    Args:
+        model: a trained network; its Linear and Conv2d weights are pruned in place (through
+            ``torch.nn.utils.prune``: ``weight_orig``, ``weight_mask`` and a forward pre-hook).
+            It may already be pruned by an earlier call.
+        initial_state_dict: θ₀, as ``copy.deepcopy(model.state_dict())`` taken before training
+            and before any pruning (keys like ``"fc1.weight"``). It is only read, never changed.
+        prune_amount: fraction of the *remaining* weights to prune, in [0, 1).
+
+    Returns:
+        ``model``: survivors hold their θ₀ values in ``weight_orig`` and ``module.weight`` is
+        already θ₀ ⊙ mask. Other parameters found in ``initial_state_dict`` (biases) are reset to
+        θ₀ as well, so the whole network restarts from its original initialization.
+
+    Example:
+        >>> theta0 = copy.deepcopy(model.state_dict())  # doctest: +SKIP
+        >>> train(model)                                 # doctest: +SKIP
+        >>> find_winning_ticket_step(model, theta0, 0.2) # 20% of the weights pruned  # doctest: +SKIP
+        >>> find_winning_ticket_step(model, theta0, 0.2) # 36% pruned                 # doctest: +SKIP
+    """
+    if isinstance(prune_amount, bool) or not isinstance(prune_amount, (int, float)) or math.isnan(prune_amount) \
+            or not 0 <= prune_amount < 1:
+        raise LthkitError(f"prune_amount must be a number in [0, 1), got {prune_amount!r}")
+    layers = prunable_layers(model)
+    _check_initial_state(model, initial_state_dict)
+
+    prune.global_unstructured([(module, "weight") for module in layers.values()],
+                              pruning_method=prune.L1Unstructured, amount=float(prune_amount))
+
+    with torch.no_grad():
+        for name, module in layers.items():
+            module.weight_orig.copy_(initial_state_dict[f"{name}.weight"])
+            # The hook recomputes this at the next forward; doing it now keeps `weight` honest.
+            module.weight = module.weight_orig * module.weight_mask
+        for name, parameter in model.named_parameters():
+            if not name.endswith("weight_orig") and name in initial_state_dict:
+                parameter.copy_(initial_state_dict[name])
+    return model
+
+
+# ---------------------------------------------------------------------------------------------------
+# Reference solutions of the other graded katas (see lthkit.grading.katas). They are separate from
+# find_winning_ticket_step above and share only the input checks' one-line errors.
+
+
+def global_magnitude_mask(weights: dict, masks: dict, amount: float) -> dict:
+    """Prune ``amount`` of the surviving weights with one magnitude threshold across all layers.
+
+    The exercise of notebook 2, done by hand (no ``torch.nn.utils.prune``): every weight still
+    alive (``masks`` True) in every layer is ranked together by ``|w|``, and the
+    ``round(amount * surviving)`` smallest are pruned. Weights already pruned stay pruned,
+    whatever value ``weights`` holds for them. This is :func:`lthkit.masks.magnitude_masks` with
+    ``scope="global"``.
+
+    Args:
+        weights: the trained weights, by weight name (``{"fc1.weight": tensor, ...}``).
+        masks: the current bool masks, same names and shapes (True = alive).
+        amount: fraction of the surviving weights to prune, in [0, 1).
+
+    Returns:
+        New bool masks; ``weights`` and ``masks`` are left unchanged.
+
+    Example:
+        >>> w = {"a": torch.tensor([0.1, -0.5, 0.3, 2.0]), "b": torch.tensor([-0.2, 1.0])}
+        >>> alive = {name: torch.ones_like(value, dtype=torch.bool) for name, value in w.items()}
+        >>> new = global_magnitude_mask(w, alive, 0.5)
+        >>> new["a"].tolist(), new["b"].tolist()
+        ([False, True, False, True], [False, True])
+    """
+    from lthkit.masks import check_fraction, magnitude_masks
+
+    amount = check_fraction(amount, "amount")
+    if not isinstance(weights, dict) or not isinstance(masks, dict):
+        raise LthkitError("weights and masks must be dicts of tensors keyed by weight name")
+    bool_masks = {}
+    for name, mask in masks.items():
+        if not isinstance(mask, torch.Tensor):
+            raise LthkitError(f"masks[{name!r}] is a {type(mask).__name__}, not a tensor")
+        bool_masks[name] = mask != 0
+    return magnitude_masks(weights, bool_masks, amount, scope="global")
+
+
+def rewind_to_init(model: nn.Module, initial_state_dict: dict, masks: dict) -> nn.Module:
+    """Set a pruned network back to its initialization: θ₀ ⊙ mask for masked weights, θ₀ elsewhere.
+
+    The exercise of notebook 4: rewinding a ticket without ``torch.nn.utils.prune`` hooks. Every
+    parameter is written *in place* (the same ``nn.Parameter`` objects, so an optimizer built on
+    them keeps working): a weight named in ``masks`` gets ``θ₀ * mask``, every other parameter
+    (biases) gets θ₀. A model still carrying pruning hooks has them removed first, so the result is
+    always a plain model.
+
+    Args:
+        model: the network (modified in place).
+        initial_state_dict: θ₀, as ``copy.deepcopy(model.state_dict())`` before training; only read.
+        masks: bool masks by weight name (``"fc1.weight"``), True = alive; only read.
+
+    Returns:
+        ``model``.
+
+    Example:
+        >>> model = nn.Linear(3, 2)
+        >>> theta0 = {k: torch.ones_like(v) for k, v in model.state_dict().items()}
+        >>> mask = {"weight": torch.tensor([[True, False, True], [False, True, True]])}
+        >>> rewind_to_init(model, theta0, mask).weight.tolist()
+        [[1.0, 0.0, 1.0], [0.0, 1.0, 1.0]]
+    """
+    if not isinstance(initial_state_dict, dict) or not isinstance(masks, dict):
+        raise LthkitError("initial_state_dict and masks must be dicts of tensors keyed by parameter name")
+    # Under torch.nn.utils.prune a weight is the parameter "<name>_orig": check against the plain names.
+    shapes = {name[:-len("_orig")] if name.endswith("_orig") else name: tuple(parameter.shape)
+              for name, parameter in model.named_parameters()}
+    for name in masks:
+        if name not in shapes:
+            raise LthkitError(f"masks has an entry {name!r}, which is not a parameter of the model")
+        if tuple(getattr(masks[name], "shape", ())) != shapes[name]:
+            raise LthkitError(f"masks[{name!r}] has shape {tuple(getattr(masks[name], 'shape', ()))}; the parameter "
+                              f"has {shapes[name]}")
+    for name, shape in shapes.items():
+        value = initial_state_dict.get(name)
+        if not isinstance(value, torch.Tensor) or tuple(value.shape) != shape:
+            found = "no entry" if value is None else f"shape {tuple(getattr(value, 'shape', ()))}"
+            raise LthkitError(f"initial_state_dict[{name!r}] has {found}; the parameter has shape {shape}")
+    for module in model.modules():
+        for hook in list(module._forward_pre_hooks.values()):
+            if isinstance(hook, prune.BasePruningMethod):
+                prune.remove(module, hook._tensor_name)
+    with torch.no_grad():
+        for name, parameter in model.named_parameters():
+            value = initial_state_dict[name]
+            if name in masks:
+                value = value * (masks[name] != 0).to(value.dtype)
+            parameter.copy_(value)
+    return model
