@@ -47,6 +47,8 @@ run_once() {  # run_once PHASE
     failures=$((failures + 1))
     printf 'run %2d (%s): FAIL (pytest exit %d), %d s: %s\n' "$run" "$1" "$rc" "$seconds" \
       "$(grep -m1 -E '^E ' "$log" | cut -c1-200)"
+    # What the page showed instead (Playwright's "Actual value"), to tell load from a wrong state.
+    grep -m2 -iE 'actual value|received' "$log" | cut -c1-300 | sed 's/^/    /' || true
   fi
 }
 

@@ -52,8 +52,11 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--
 CELLS_TIMEOUT = 600
 RUN_TIMEOUT = 600
 #: Seconds to wait for JupyterLab to start, for a kernel, and for the front end to show a change.
+#: Bounds, not delays: each wait ends as soon as its end state shows. A change can queue several
+#: redraws in the kernel (one per slider step), which took over 60 s once on a 2-core machine
+#: loaded by a parallel test suite, so the bound is generous.
 SERVER_TIMEOUT = 120
-UI_TIMEOUT = 60
+UI_TIMEOUT = 180
 #: JupyterLab settings of the scratch server: every cell stays in the page (no windowing, so
 #: the cells' prompts can all be read), and no news or update pop-ups over the notebook.
 LAB_SETTINGS = {
