@@ -7,6 +7,7 @@ clear message, and the grader itself never hangs or crashes.
 """
 
 import json
+import re
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -79,11 +80,27 @@ WRONG_OTHER_KATAS = {
 }
 
 
+def reference_submission(folder: Path) -> Path:
+    """The kit's reference solutions (lthkit/kata.py) as a learner's file, made from the current source.
+
+    Importing them from lthkit.kata is refused in the sandbox (hostile/imports_reference.py), so the
+    reference is graded as a copy, its package-relative imports made absolute.
+    """
+    source = (Path(sys.modules["lthkit"].__file__).parent / "kata.py").read_text()
+    source = re.sub(r"^(\s*)from \.(\w*) import", lambda m: f"{m[1]}from lthkit{'.' + m[2] if m[2] else ''} import",
+                    source, flags=re.M)
+    path = folder / "correct_reference.py"
+    path.write_text(source)
+    return path
+
+
 @pytest.fixture(scope="module")
-def graded():
+def graded(tmp_path_factory):
     """kata → {file name: report}: every submission graded once, two sandboxes at a time."""
     tampered = Path(sys.modules["lthkit"].__file__).parent / "grading" / "TAMPERED"
+    reference = reference_submission(tmp_path_factory.mktemp("reference"))
     jobs = [(path, kata) for kata in kata_names() for path in sorted((SUBMISSIONS / kata).glob("*.py"))]
+    jobs += [(reference, kata) for kata in kata_names()]
     jobs.sort(key=lambda job: job[0].name != "hang.py")  # the slowest first, so the pool never idles on it
     with single_threaded_torch(), ThreadPoolExecutor(max_workers=2) as pool:
         reports = list(pool.map(lambda job: grade_file(job[0], job[1], LIMITS), jobs))
