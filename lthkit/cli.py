@@ -138,11 +138,13 @@ def _workers(text: str) -> int:
     return value
 
 
-def sweep_options(args: argparse.Namespace, device: str = "cpu") -> dict:
+def sweep_options(args: argparse.Namespace, device: str = "cpu", runs: int | None = None) -> dict:
     """``workers`` and ``scheduler`` for :func:`lthkit.experiments.run_experiments` from the flags and environment.
 
-    Without ``--workers`` nor ``$LTHKIT_WORKERS``: one worker per core on a CPU, and on a GPU one
-    (this process, which trains the runs of each round batched).
+    Without ``--workers`` nor ``$LTHKIT_WORKERS``: one worker per core on a CPU, but no more than the
+    ``runs`` the command trains side by side (a lone run cannot be split, so it trains in this
+    process, with no cluster to start); on a GPU one (this process, which trains the runs of each
+    round batched).
 
     Raises:
         LthkitError: ``$LTHKIT_WORKERS`` is not a number of workers, or the scheduler address is malformed.
@@ -155,7 +157,8 @@ def sweep_options(args: argparse.Namespace, device: str = "cpu") -> dict:
     if workers is None:
         text = os.environ.get("LTHKIT_WORKERS")
         try:
-            workers = _workers(text) if text else (os.cpu_count() or 1) if device == "cpu" else 1
+            workers = _workers(text) if text else min(os.cpu_count() or 1, runs or os.cpu_count() or 1) \
+                if device == "cpu" else 1
         except argparse.ArgumentTypeError as error:
             raise LthkitError(f"$LTHKIT_WORKERS: {error}") from None
     scheduler = scheduler_address(args.scheduler or os.environ.get("LTHKIT_SCHEDULER") or None)
@@ -182,7 +185,7 @@ def add_lottery_flags(parser: argparse.ArgumentParser, default_preset: str = "fa
     parser.add_argument("--workers", type=_workers, default=None,
                         help="single-threaded worker processes of a local Dask cluster, each training one round "
                              "of one run at a time; 1 trains in this process (default: $LTHKIT_WORKERS, else "
-                             "the number of cores on a CPU and 1 on a GPU)")
+                             "the number of cores on a CPU, at most one per run, and 1 on a GPU)")
     parser.add_argument("--scheduler", default=None, metavar="tcp://HOST:PORT",
                         help="run the sweep on an existing Dask cluster whose workers share the cache folder "
                              "(default: $LTHKIT_SCHEDULER; none: a local cluster of --workers)")
@@ -256,7 +259,7 @@ def command_run(args: argparse.Namespace) -> int:
     configs = [config.replace(control=control, seed=args.seed + trial)
                for trial in range(args.trials) for control in controls]
     results = run_experiments(configs, cache_dir=args.cache, device=device, data_root=args.data,
-                              progress=not args.no_progress, **sweep_options(args, device))
+                              progress=not args.no_progress, **sweep_options(args, device, runs=len(configs)))
     # matplotlib only once the runs are done: its import is not part of the start-up to the first training step.
     import matplotlib
 
@@ -308,7 +311,7 @@ def command_reproduce(args: argparse.Namespace) -> int:
     reproduce(args.out, base=config, trials=args.trials, controls=args.control, first_seed=args.seed,
               device=device, cache_dir=args.cache, data_root=args.data,
               progress=not args.no_progress, argv=["python", "-m", "lthkit", *(args.argv or [])],
-              **sweep_options(args, device))
+              **sweep_options(args, device, runs=args.trials * len(args.control)))
     print(f"wrote {args.out / 'summary.csv'}, the figures and run_info.json")
     return 0
 

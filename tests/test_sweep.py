@@ -309,6 +309,9 @@ def test_default_workers_are_the_cores_on_a_cpu_and_one_on_a_gpu(monkeypatch):
     monkeypatch.delenv("LTHKIT_WORKERS")
     assert sweep_options(args, "cpu") == {"workers": os.cpu_count(), "scheduler": None}
     assert sweep_options(args, "cuda")["workers"] == 1
+    # A lone run cannot be split: it trains in this process, with no cluster to start.
+    assert sweep_options(args, "cpu", runs=1)["workers"] == 1
+    assert sweep_options(args, "cpu", runs=64)["workers"] == os.cpu_count()
     monkeypatch.setenv("LTHKIT_WORKERS", "3")
     assert sweep_options(args, "cuda")["workers"] == 3
     monkeypatch.setenv("LTHKIT_SCHEDULER", "127.0.0.1:8786")
