@@ -136,6 +136,24 @@ def wait_for_exit(pids, timeout: float) -> None:
             os.close(fd)
 
 
+def reap(server: subprocess.Popen, copier: threading.Thread, scratch: Path, what: str) -> None:
+    """Wait for a server asked to stop (killing its group after 30 s), then check no process of ``scratch`` is left."""
+    try:
+        server.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        os.killpg(server.pid, signal.SIGKILL)
+        server.wait()
+    copier.join(timeout=10)
+    wait_for_exit([pid for pid, _ in processes_mentioning(str(scratch))], timeout=20)
+    leftovers = processes_mentioning(str(scratch))
+    for pid, _ in leftovers:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    assert not leftovers, f"processes left behind after {what}: {leftovers}"
+
+
 def scratch_notebooks(root: Path) -> None:
     """Copy the course notebooks to ``root`` without their saved outputs and execution counts.
 
@@ -204,20 +222,7 @@ def jupyter_lab(tmp_path_factory):
         api(base, token, "/api/shutdown", method="POST")
     except OSError:
         pass
-    try:
-        server.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        os.killpg(server.pid, signal.SIGKILL)
-        server.wait()
-    copier.join(timeout=10)
-    wait_for_exit([pid for pid, _ in processes_mentioning(str(scratch))], timeout=20)
-    leftovers = processes_mentioning(str(scratch))
-    for pid, _ in leftovers:
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-    assert not leftovers, f"processes left behind after shutting JupyterLab down: {leftovers}"
+    reap(server, copier, scratch, "shutting JupyterLab down")
 
 
 def widget_front_end_problem(page) -> str | None:
@@ -385,20 +390,7 @@ def voila_app(tmp_path_factory):
     yield {"url": url, "printed": "".join(printed), "port": port, "token": token}
 
     server.send_signal(signal.SIGINT)  # Voilà stops its kernels, then itself
-    try:
-        server.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        os.killpg(server.pid, signal.SIGKILL)
-        server.wait()
-    copier.join(timeout=10)
-    wait_for_exit([pid for pid, _ in processes_mentioning(str(scratch))], timeout=20)
-    leftovers = processes_mentioning(str(scratch))
-    for pid, _ in leftovers:
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-    assert not leftovers, f"processes left behind after stopping lthkit dashboard: {leftovers}"
+    reap(server, copier, scratch, "stopping lthkit dashboard")
 
 
 def test_dashboard_app_served_by_voila(voila_app):
