@@ -453,6 +453,11 @@ def test_dashboard_app_served_by_voila(voila_app):
             for _ in range(2):
                 trials.get_by_role("slider").press("ArrowRight")
             expect(trials.locator(".widget-readout")).to_have_text("3", timeout=ui)
+            # The readout moves in the page at once; wait until the kernel has the three trials too (its
+            # status counts their trainings), or a late slider update would overwrite Clear's status line.
+            rounds = int(dashboard.locator(".lthkit-control-rounds .widget-readout").inner_text().strip())
+            expect(status).to_contain_text(f"95% in {rounds} rounds has not run yet: Run trains {3 * (rounds + 1)} "
+                                           "network(s)", timeout=ui)
             dashboard.get_by_role("button", name="Clear plot", exact=True).click()
             expect(status).to_contain_text("plot cleared", timeout=ui)
             dashboard.get_by_label(re.compile("^reference")).check()
