@@ -118,24 +118,23 @@ def dataclass_changes(args: argparse.Namespace, cls) -> dict:
 MAX_TRIALS = 1000
 
 
-def _trials(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if not 1 <= value <= MAX_TRIALS:
-        raise argparse.ArgumentTypeError(f"must be from 1 to {MAX_TRIALS} (each trial is a full IMP run), got {text}")
-    return value
+def _whole_number_in(low: int, high: int, *, noun: str, out_of_range: str):
+    """A flag parser for a whole number in [low, high]; ``out_of_range`` is formatted with ``value``."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {noun}, got {text!r}") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(out_of_range.format(value=value))
+        return value
+    return parse
 
 
-def _workers(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number of workers, got {text!r}") from None
-    if not 1 <= value <= 1024:
-        raise argparse.ArgumentTypeError(f"workers must be between 1 and 1024, got {value}")
-    return value
+_trials = _whole_number_in(1, MAX_TRIALS, noun="a whole number",
+                           out_of_range=f"must be from 1 to {MAX_TRIALS} (each trial is a full IMP run), got {{value}}")
+_workers = _whole_number_in(1, 1024, noun="a whole number of workers",
+                            out_of_range="workers must be between 1 and 1024, got {value}")
 
 
 def sweep_options(args: argparse.Namespace, device: str = "cpu", runs: int | None = None) -> dict:

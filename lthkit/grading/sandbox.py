@@ -46,6 +46,7 @@ from __future__ import annotations
 import dataclasses
 import fcntl
 import io
+import math
 import os
 import select
 import shutil
@@ -196,6 +197,11 @@ def _shared_memory(inputs: list[dict], keys) -> tuple[int, list]:
     return _memfd("lthkit-shared", bytes(buffer), read_only=False), layout
 
 
+def _entry_bytes(dtype, shape, torch) -> int:
+    """Bytes of one watched tensor of ``dtype`` and ``shape`` in the shared memory."""
+    return math.prod(shape) * torch.empty((), dtype=dtype).element_size()
+
+
 def _read_shared(fd: int, layout: list, count: int, torch) -> list[dict]:
     """The watched inputs as the parent reads them back from the shared memory."""
     size = os.fstat(fd).st_size
@@ -203,10 +209,7 @@ def _read_shared(fd: int, layout: list, count: int, torch) -> list[dict]:
     watched = [{} for _ in range(count)]
     for index, key, name, offset, dtype, shape in layout:
         dtype = getattr(torch, dtype)
-        numel = 1
-        for extent in shape:
-            numel *= extent
-        nbytes = numel * torch.empty((), dtype=dtype).element_size()
+        nbytes = _entry_bytes(dtype, shape, torch)
         raw = torch.frombuffer(bytearray(data[offset:offset + nbytes]), dtype=torch.uint8) if nbytes else \
             torch.empty(0, dtype=torch.uint8)
         watched[index].setdefault(key, {})[name] = raw.view(dtype).reshape(shape).clone()
@@ -700,10 +703,7 @@ def _shared_inputs(fd: int, layout: list, inputs: list[dict], torch) -> object:
     os.close(fd)
     for index, key, name, offset, dtype, shape in layout:
         dtype = getattr(torch, dtype)
-        numel = 1
-        for extent in shape:
-            numel *= extent
-        nbytes = numel * torch.empty((), dtype=dtype).element_size()
+        nbytes = _entry_bytes(dtype, shape, torch)
         raw = torch.frombuffer(memory, dtype=torch.uint8, count=nbytes, offset=offset) if nbytes else \
             torch.empty(0, dtype=torch.uint8)
         inputs[index].setdefault(key, {})[name] = raw.view(dtype).view(shape)
