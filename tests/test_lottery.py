@@ -232,9 +232,10 @@ def test_patience_never_stops_round_0_before_the_rewind_point(tiny_data, start_w
     assert [call["start"] for call in start_weights] == [0, 45]
     from lthkit.lottery import run_lotteries
 
-    # k = 45, and k = 0.5 × 80 = 40; patience may end the round at the first evaluation at or after k.
-    for rewind, k in (({"rewind": "iteration", "rewind_iteration": 45}, 45),
-                      ({"rewind": "fraction", "rewind_fraction": 0.5}, 40)):
+    # Patience may end the round at the first evaluation (every 10) at or after k: k = 45 → 50;
+    # k = 0.5 × 80 = 40 → 40.
+    for rewind, first_after_k in (({"rewind": "iteration", "rewind_iteration": 45}, 50),
+                                  ({"rewind": "fraction", "rewind_fraction": 0.5}, 40)):
         configs = [config(rounds=1, train=diverging, control=control, **rewind) for control in ("ticket", "random_prune")]
         batched = run_lotteries(configs, tiny_data, batch=True, progress=False)  # the batched loop: the same rule
-        assert all(r.rounds[0].train.iterations >= k for r in batched), rewind
+        assert all(r.rounds[0].train.iterations >= first_after_k for r in batched), rewind
