@@ -41,12 +41,20 @@ def test_subsets(mnist_root):
         load_mnist(DataConfig(validation_size=100, train_size=2000), root=mnist_root, download=False)
 
 
-def test_normalization(mnist_root):
-    data = load_mnist(DataConfig(validation_size=100), root=mnist_root, download=False)
+@pytest.mark.parametrize("inputs, scale", [
+    ("unit", lambda unit: unit),  # the default: the paper's pixels in [0, 1]
+    ("standardized", lambda unit: (unit - 0.1307) / 0.3081),
+])
+def test_normalization(mnist_root, inputs, scale):
+    data = load_mnist(DataConfig(validation_size=100, inputs=inputs), root=mnist_root, download=False)
     images, _ = synthetic_images(1200, seed=1)
-    expected = (images.float() / 255 - 0.1307) / 0.3081
+    expected = scale(images.float() / 255)
     # The same pixel statistics, whatever the permutation.
     assert torch.allclose(torch.cat([data.train_x, data.val_x]).mean(), expected.mean(), atol=1e-5)
+
+
+def test_inputs_default_to_the_papers_unit_pixels():
+    assert DataConfig().inputs == "unit"
 
 
 def test_root_precedence(monkeypatch, tmp_path):
@@ -76,8 +84,8 @@ def test_damaged_gz_is_named(tmp_path):
 
 
 def test_unit_inputs_keep_pixels_in_zero_one_and_the_same_split(mnist_root):
-    standardized = load_mnist(DataConfig(validation_size=100), root=mnist_root, download=False)
-    unit = load_mnist(DataConfig(validation_size=100, inputs="unit"), root=mnist_root, download=False)
+    standardized = load_mnist(DataConfig(validation_size=100, inputs="standardized"), root=mnist_root, download=False)
+    unit = load_mnist(DataConfig(validation_size=100), root=mnist_root, download=False)
     assert unit.train_x.min() >= 0 and unit.train_x.max() <= 1 and unit.train_x.max() > 0.9
     # The same images in the same order, only scaled differently.
     assert torch.allclose(standardized.train_x * 0.3081 + 0.1307, unit.train_x, atol=1e-6)
