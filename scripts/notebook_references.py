@@ -1,0 +1,217 @@
+#!/usr/bin/env python
+"""Record the notebooks' full-mode reference runs, the source of every number their prose states.
+
+Executes each notebook in full mode with ``$LTHKIT_RECORD_REFERENCE`` set, so that the notebook's own
+calls to :func:`lthkit.course.compare_with_reference` write its runs to
+``results/notebooks/<notebook>/<group>.csv`` (one row per run and round) and, for LeNet runs,
+``<group>.connectivity.csv``. Then it writes, per notebook:
+
+* ``run_info.json``: the command, lthkit's code version and git commit, the machine, the wall time of
+  the execution and the training time of its runs;
+* ``facts.json``: every number the notebook's "What we measured" prose states, each computed here
+  from those files (:data:`FACTS`). ``tests/test_notebook_references.py`` checks that the prose
+  states exactly these values and that they follow from the committed files.
+
+Usage:
+    python scripts/notebook_references.py                      # notebooks 02 and 04, into results/notebooks
+    python scripts/notebook_references.py --facts-only         # recompute facts.json from the CSVs
+    python scripts/notebook_references.py --notebook 02_iterative_magnitude_pruning --cache /tmp/refs-cache
+
+An interrupted run resumes: the runs are cached in ``--cache`` (default ``cache/notebook-references``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # run from a checkout without installing
+
+from lthkit.course import RECORD_ENV, REFERENCE_ROOT, read_reference_csv  # noqa: E402
+
+NOTEBOOKS = ("02_iterative_magnitude_pruning", "04_rewinding")
+
+
+# --- the facts: each number the prose states, computed from the reference files -------------------
+
+def _percent(value: float) -> str:
+    return f"{value:.2%}"
+
+
+def _weights(value: float) -> str:
+    """A density as the prose writes it: 7.0%, 41%, 100%."""
+    return f"{value:.0%}" if value >= 0.1 else f"{value:.1%}"
+
+
+def _points(value: float) -> str:
+    return f"{100 * value:.2f}"
+
+
+def _iterations(value: int) -> str:
+    return f"{value:,}"
+
+
+def _by_run(rows) -> dict[str, list[dict]]:
+    runs: dict[str, list[dict]] = {}
+    for row in rows:
+        runs.setdefault(row["run"], []).append(row)
+    return runs
+
+
+def _minutes(seconds: float) -> str:
+    return f"{seconds / 60:.1f}"
+
+
+def facts_02(folder: Path) -> dict[str, str]:
+    runs = _by_run(read_reference_csv(folder / "runs.csv"))
+    ticket, reinit, random_prune = runs["ticket"], runs["reinit"], runs["random_prune"]
+    accuracy = [row["test_acc_early_stop"] for row in ticket]
+    last = len(ticket) - 1
+    # The round where a control first falls more than 0.5 points below the ticket, and stays below.
+    def first_behind(control):
+        for index in range(1, len(ticket)):
+            if all(control[j]["test_acc_early_stop"] < ticket[j]["test_acc_early_stop"] - 0.005
+                   for j in range(index, len(ticket))):
+                return index
+        return None
+    reinit_behind, random_behind = first_behind(reinit), first_behind(random_prune)
+    stops = [row["early_stop_iter"] for row in ticket]
+    fastest = min(range(1, len(ticket)), key=lambda index: (stops[index], index))
+    connectivity = _by_run(read_reference_csv(folder / "runs.connectivity.csv"))["ticket"]
+    info = json.loads((folder / "run_info.json").read_text())
+    facts = {
+        "wall_minutes": _minutes(info["wall_seconds"]),
+        "ticket_low": _percent(min(accuracy)), "ticket_high": _percent(max(accuracy)),
+        "density_last": _weights(ticket[last]["density"]),
+        "ticket_dense": _percent(accuracy[0]), "ticket_last": _percent(accuracy[last]),
+        "ticket_wiggle_points": _points(max(abs(a - b) for a, b in zip(accuracy, accuracy[1:]))),
+        "reinit_last": _percent(reinit[last]["test_acc_early_stop"]),
+        "random_prune_last": _percent(random_prune[last]["test_acc_early_stop"]),
+        "reinit_gap_last_points": _points(accuracy[last] - reinit[last]["test_acc_early_stop"]),
+        "random_prune_gap_last_points": _points(accuracy[last] - random_prune[last]["test_acc_early_stop"]),
+        "reinit_behind_from": _weights(ticket[reinit_behind]["density"]) if reinit_behind else "never",
+        "random_prune_behind_from": _weights(ticket[random_behind]["density"]) if random_behind else "never",
+        "stop_dense": _iterations(stops[0]), "stop_fastest": _iterations(stops[fastest]),
+        "stop_fastest_at": _weights(ticket[fastest]["density"]), "stop_last": _iterations(stops[last]),
+        "controls_later_rounds": str(sum(reinit[i]["early_stop_iter"] > stops[i] and
+                                         random_prune[i]["early_stop_iter"] > stops[i] for i in range(1, last + 1))),
+        "pruned_rounds": str(last),
+        "pixel_mean_last": f"{connectivity[last]['pixel_mean']:.0f}",
+        "pixel_centre_last": f"{connectivity[last]['pixel_centre']:.0f}",
+        "pixel_border_last": f"{connectivity[last]['pixel_border']:.0f}",
+        "pixel_max_last": f"{connectivity[last]['pixel_max']}",
+        "pixel_mean_first": f"{connectivity[1]['pixel_mean']:.0f}",
+        "pixel_border_first": f"{connectivity[1]['pixel_border']:.0f}",
+        "pixel_centre_first": f"{connectivity[1]['pixel_centre']:.0f}",
+    }
+    return facts
+
+
+def facts_04(folder: Path) -> dict[str, str]:
+    facts = {"wall_minutes": _minutes(json.loads((folder / "run_info.json").read_text())["wall_seconds"])}
+    for group in ("lenet", "conv"):
+        runs = _by_run(read_reference_csv(folder / f"{group}.csv"))
+        labels = list(runs)
+        last = len(runs[labels[0]]) - 1
+        facts[f"{group}_density_last"] = _weights(runs[labels[0]][last]["density"])
+        for number, label in enumerate(labels):
+            facts[f"{group}_{number}_last"] = _percent(runs[label][last]["test_acc_early_stop"])
+        strategies = [label for label in labels if "seed 1" not in label]
+        spread = [max(runs[label][index]["test_acc_early_stop"] for label in strategies)
+                  - min(runs[label][index]["test_acc_early_stop"] for label in strategies)
+                  for index in range(1, last + 1)]
+        facts[f"{group}_spread_max_points"] = _points(max(spread))
+        facts[f"{group}_spread_max_at"] = _weights(runs[labels[0]][1 + spread.index(max(spread))]["density"])
+        seed0, seed1 = runs[labels[0]], runs[next(label for label in labels if "seed 1" in label)]
+        facts[f"{group}_seed_gap_points"] = _points(max(abs(a["test_acc_early_stop"] - b["test_acc_early_stop"])
+                                                        for a, b in zip(seed0, seed1)))
+        for number, label in enumerate(labels):
+            facts[f"{group}_{number}_label"] = label
+        minutes = [sum(row["train_seconds"] for row in rows) / 60 for rows in runs.values()]
+        facts[f"{group}_run_minutes_low"] = f"{min(minutes):.1f}"
+        facts[f"{group}_run_minutes_high"] = f"{max(minutes):.1f}"
+    conv = _by_run(read_reference_csv(folder / "conv.csv"))
+    none = conv.get("none", [])
+    facts["conv_none_second_last"] = _percent(none[-2]["test_acc_early_stop"]) if len(none) > 1 else "n/a"
+    facts["conv_density_second_last"] = _weights(none[-2]["density"]) if len(none) > 1 else "n/a"
+    facts["conv_none_stops_at_zero"] = str(sum(row["early_stop_iter"] == 0 for row in none[1:]))
+    return facts
+
+
+#: ``{notebook: facts(folder) -> {name: the number as the prose writes it}}``.
+FACTS = {"02_iterative_magnitude_pruning": facts_02, "04_rewinding": facts_04}
+
+
+def write_facts(notebook: str, out: Path) -> dict[str, str]:
+    facts = FACTS[notebook](out / notebook)
+    (out / notebook / "facts.json").write_text(json.dumps(facts, indent=1, ensure_ascii=False) + "\n")
+    return facts
+
+
+# --- running the notebooks ----------------------------------------------------------------------
+
+def run_notebook(notebook: str, out: Path, cache: Path, timeout: int) -> dict:
+    import nbclient
+    import nbformat
+    import torch
+
+    from lthkit.experiments import code_version
+    from lthkit.paper import git_commit, hardware_description
+
+    path = ROOT / "notebooks" / f"{notebook}.ipynb"
+    environment = {RECORD_ENV: str(out.resolve()), "LTHKIT_CACHE": str(cache.resolve()), "LTHKIT_FAST": "0",
+                   "OMP_NUM_THREADS": "1"}
+    saved = {name: os.environ.get(name) for name in environment}
+    os.environ.update(environment)  # the kernel inherits them
+    began = time.perf_counter()
+    try:
+        document = nbformat.read(path, as_version=4)
+        nbclient.NotebookClient(document, timeout=timeout, kernel_name="python3",
+                                resources={"metadata": {"path": str(path.parent)}}).execute()
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+    wall = time.perf_counter() - began
+    torch.set_num_threads(1)
+    info = {"command": "python scripts/notebook_references.py " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
+            "notebook": f"notebooks/{notebook}.ipynb", "mode": "full", "code_version": code_version(),
+            "git_commit": git_commit(), "hardware": hardware_description("cpu"), "wall_seconds": round(wall, 1)}
+    return info
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--notebook", action="append", choices=NOTEBOOKS,
+                        help="a notebook to run (repeatable; default: all of them)")
+    parser.add_argument("--out", type=Path, default=REFERENCE_ROOT)
+    parser.add_argument("--cache", type=Path, default=ROOT / "cache" / "notebook-references",
+                        help="run caches, one folder per notebook (kept: a second run resumes from them)")
+    parser.add_argument("--timeout", type=int, default=7200, help="seconds one cell may run")
+    parser.add_argument("--facts-only", action="store_true", help="only recompute facts.json from the files")
+    args = parser.parse_args(argv)
+    for notebook in args.notebook or NOTEBOOKS:
+        folder = args.out / notebook
+        if not args.facts_only:
+            cache = args.cache / notebook
+            cache.mkdir(parents=True, exist_ok=True)
+            fresh = not any(cache.iterdir())
+            info = run_notebook(notebook, args.out, cache, args.timeout)
+            info["cache"] = "fresh" if fresh else "reused (some runs may have come from it)"
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / "run_info.json").write_text(json.dumps(info, indent=1, ensure_ascii=False) + "\n")
+            print(f"{notebook}: {info['wall_seconds']:.0f} s", flush=True)
+        print(json.dumps(write_facts(notebook, args.out), ensure_ascii=False))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
