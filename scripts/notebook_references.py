@@ -33,6 +33,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # run from a checkout without installing
 
+from lthkit import LthkitError  # noqa: E402
 from lthkit.course import RECORD_ENV, REFERENCE_ROOT, read_reference_csv  # noqa: E402
 
 NOTEBOOKS = ("02_iterative_magnitude_pruning", "04_rewinding")
@@ -73,74 +74,87 @@ def facts_02(folder: Path) -> dict[str, str]:
     ticket, reinit, random_prune = runs["ticket"], runs["reinit"], runs["random_prune"]
     accuracy = [row["test_acc_early_stop"] for row in ticket]
     last = len(ticket) - 1
-    # The round where a control first falls more than 0.5 points below the ticket, and stays below.
-    def first_behind(control):
-        for index in range(1, len(ticket)):
-            if all(control[j]["test_acc_early_stop"] < ticket[j]["test_acc_early_stop"] - 0.005
-                   for j in range(index, len(ticket))):
-                return index
-        return None
-    reinit_behind, random_behind = first_behind(reinit), first_behind(random_prune)
+    pruned = range(1, last + 1)
+
+    def first_behind(control):  # the first round from which the control stays > 0.5 points behind
+        return next(index for index in list(pruned) + [None]
+                    if index is None or all(control[j]["test_acc_early_stop"] < accuracy[j] - 0.005
+                                            for j in range(index, last + 1)))
+
     stops = [row["early_stop_iter"] for row in ticket]
-    fastest = min(range(1, len(ticket)), key=lambda index: (stops[index], index))
+    fastest = min(pruned, key=lambda index: (stops[index], index))
+    mode = max(sorted(set(stops[1:])), key=stops[1:].count)
+    budget = max(row["early_stop_iter"] for row in reinit + random_prune)
+    at_budget = next(index for index in list(pruned) + [None]
+                     if index is None or all(control[j]["early_stop_iter"] == budget
+                                             for control in (reinit, random_prune) for j in range(index, last + 1)))
     connectivity = _by_run(read_reference_csv(folder / "runs.connectivity.csv"))["ticket"]
     info = json.loads((folder / "run_info.json").read_text())
-    facts = {
+    reinit_behind, random_behind = first_behind(reinit), first_behind(random_prune)
+    return {
         "wall_minutes": _minutes(info["wall_seconds"]),
-        "ticket_low": _percent(min(accuracy)), "ticket_high": _percent(max(accuracy)),
-        "density_last": _weights(ticket[last]["density"]),
-        "ticket_dense": _percent(accuracy[0]), "ticket_last": _percent(accuracy[last]),
-        "ticket_wiggle_points": _points(max(abs(a - b) for a, b in zip(accuracy, accuracy[1:]))),
+        "ticket_dense": _percent(accuracy[0]),
+        "ticket_pruned_low": _percent(min(accuracy[1:])), "ticket_pruned_high": _percent(max(accuracy[1:])),
+        "density_last": _weights(ticket[last]["density"]), "ticket_last": _percent(accuracy[last]),
+        "ticket_wiggle_points": _points(max(abs(a - b) for a, b in zip(accuracy[1:], accuracy[2:]))),
+        "reinit_behind_from": _weights(ticket[reinit_behind]["density"]) if reinit_behind else "never",
+        "random_prune_behind_from": _weights(ticket[random_behind]["density"]) if random_behind else "never",
         "reinit_last": _percent(reinit[last]["test_acc_early_stop"]),
         "random_prune_last": _percent(random_prune[last]["test_acc_early_stop"]),
         "reinit_gap_last_points": _points(accuracy[last] - reinit[last]["test_acc_early_stop"]),
         "random_prune_gap_last_points": _points(accuracy[last] - random_prune[last]["test_acc_early_stop"]),
-        "reinit_behind_from": _weights(ticket[reinit_behind]["density"]) if reinit_behind else "never",
-        "random_prune_behind_from": _weights(ticket[random_behind]["density"]) if random_behind else "never",
-        "stop_dense": _iterations(stops[0]), "stop_fastest": _iterations(stops[fastest]),
-        "stop_fastest_at": _weights(ticket[fastest]["density"]), "stop_last": _iterations(stops[last]),
-        "controls_later_rounds": str(sum(reinit[i]["early_stop_iter"] > stops[i] and
-                                         random_prune[i]["early_stop_iter"] > stops[i] for i in range(1, last + 1))),
-        "pruned_rounds": str(last),
+        "stop_dense": _iterations(stops[0]), "stop_mode": _iterations(mode),
+        "stop_mode_rounds": str(stops[1:].count(mode)), "pruned_rounds": str(last),
+        "stop_fastest": _iterations(stops[fastest]), "stop_fastest_at": _weights(ticket[fastest]["density"]),
+        "stop_last": _iterations(stops[last]),
+        "controls_later_rounds": str(sum(reinit[i]["early_stop_iter"] > stops[i]
+                                         and random_prune[i]["early_stop_iter"] > stops[i] for i in pruned)),
+        "controls_at_budget_from": _weights(ticket[at_budget]["density"]) if at_budget else "never",
+        "budget": _iterations(budget),
         "pixel_mean_last": f"{connectivity[last]['pixel_mean']:.0f}",
         "pixel_centre_last": f"{connectivity[last]['pixel_centre']:.0f}",
         "pixel_border_last": f"{connectivity[last]['pixel_border']:.0f}",
         "pixel_max_last": f"{connectivity[last]['pixel_max']}",
+        "pixel_max_ratio": f"{connectivity[last]['pixel_max'] / connectivity[last]['pixel_mean']:.1f}",
         "pixel_mean_first": f"{connectivity[1]['pixel_mean']:.0f}",
-        "pixel_border_first": f"{connectivity[1]['pixel_border']:.0f}",
         "pixel_centre_first": f"{connectivity[1]['pixel_centre']:.0f}",
+        "pixel_border_first": f"{connectivity[1]['pixel_border']:.0f}",
     }
-    return facts
+
+
+#: Notebook 4's run labels, as fact names.
+STRATEGY_KEYS = {"init (θ₀)": "init", "early (θ_100)": "early", "late (θ at 50%)": "late", "none": "none",
+                 "init (θ₀), seed 1": "init_seed1"}
 
 
 def facts_04(folder: Path) -> dict[str, str]:
     facts = {"wall_minutes": _minutes(json.loads((folder / "run_info.json").read_text())["wall_seconds"])}
     for group in ("lenet", "conv"):
-        runs = _by_run(read_reference_csv(folder / f"{group}.csv"))
-        labels = list(runs)
-        last = len(runs[labels[0]]) - 1
-        facts[f"{group}_density_last"] = _weights(runs[labels[0]][last]["density"])
-        for number, label in enumerate(labels):
-            facts[f"{group}_{number}_last"] = _percent(runs[label][last]["test_acc_early_stop"])
-        strategies = [label for label in labels if "seed 1" not in label]
-        spread = [max(runs[label][index]["test_acc_early_stop"] for label in strategies)
-                  - min(runs[label][index]["test_acc_early_stop"] for label in strategies)
+        runs = {STRATEGY_KEYS[label]: rows for label, rows in _by_run(read_reference_csv(folder / f"{group}.csv")).items()}
+        accuracy = {key: [row["test_acc_early_stop"] for row in rows] for key, rows in runs.items()}
+        densities = [row["density"] for row in runs["init"]]
+        last = len(densities) - 1
+        facts[f"{group}_density_last"] = _weights(densities[last])
+        for key, values in accuracy.items():
+            facts[f"{group}_{key}_last"] = _percent(values[last])
+        strategies = [key for key in accuracy if key != "init_seed1"]
+        spread = [max(accuracy[key][index] for key in strategies) - min(accuracy[key][index] for key in strategies)
                   for index in range(1, last + 1)]
+        widest = 1 + spread.index(max(spread))
         facts[f"{group}_spread_max_points"] = _points(max(spread))
-        facts[f"{group}_spread_max_at"] = _weights(runs[labels[0]][1 + spread.index(max(spread))]["density"])
-        seed0, seed1 = runs[labels[0]], runs[next(label for label in labels if "seed 1" in label)]
-        facts[f"{group}_seed_gap_points"] = _points(max(abs(a["test_acc_early_stop"] - b["test_acc_early_stop"])
-                                                        for a, b in zip(seed0, seed1)))
-        for number, label in enumerate(labels):
-            facts[f"{group}_{number}_label"] = label
+        facts[f"{group}_spread_max_at"] = _weights(densities[widest])
+        facts[f"{group}_seed_gap_points"] = _points(max(abs(a - b) for a, b in zip(accuracy["init"], accuracy["init_seed1"])))
         minutes = [sum(row["train_seconds"] for row in rows) / 60 for rows in runs.values()]
         facts[f"{group}_run_minutes_low"] = f"{min(minutes):.1f}"
         facts[f"{group}_run_minutes_high"] = f"{max(minutes):.1f}"
-    conv = _by_run(read_reference_csv(folder / "conv.csv"))
-    none = conv.get("none", [])
-    facts["conv_none_second_last"] = _percent(none[-2]["test_acc_early_stop"]) if len(none) > 1 else "n/a"
-    facts["conv_density_second_last"] = _weights(none[-2]["density"]) if len(none) > 1 else "n/a"
-    facts["conv_none_stops_at_zero"] = str(sum(row["early_stop_iter"] == 0 for row in none[1:]))
+        if group == "conv":
+            facts["conv_none_second_last"] = _percent(accuracy["none"][last - 1])
+            facts["conv_density_second_last"] = _weights(densities[last - 1])
+            gaps = [accuracy["early"][index] - accuracy["init"][index] for index in range(1, last + 1)]
+            widest = max(range(len(gaps)), key=lambda index: abs(gaps[index]))
+            facts["conv_init_early_gap_points"] = _points(abs(gaps[widest]))
+            facts["conv_init_early_gap_at"] = _weights(densities[1 + widest])
+            facts["conv_init_early_gap_leader"] = "θ_100" if gaps[widest] > 0 else "θ₀"
     return facts
 
 
@@ -198,6 +212,14 @@ def main(argv=None) -> int:
     parser.add_argument("--timeout", type=int, default=7200, help="seconds one cell may run")
     parser.add_argument("--facts-only", action="store_true", help="only recompute facts.json from the files")
     args = parser.parse_args(argv)
+    try:
+        return _run(args)
+    except LthkitError as error:
+        print(f"notebook_references: {error}", file=sys.stderr)
+        return 2
+
+
+def _run(args) -> int:
     for notebook in args.notebook or NOTEBOOKS:
         folder = args.out / notebook
         if not args.facts_only:
