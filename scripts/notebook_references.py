@@ -158,12 +158,87 @@ def facts_04(folder: Path) -> dict[str, str]:
     return facts
 
 
+def _paper_table(path: Path) -> dict[str, dict[int, dict[int, dict]]]:
+    """``{control: {trial: {round: row}}}`` of a reproduce folder's ``summary.csv``."""
+    from lthkit.experiments import read_summary_csv
+
+    table: dict[str, dict[int, dict[int, dict]]] = {}
+    for row in read_summary_csv(path / "summary.csv"):
+        table.setdefault(row["control"], {}).setdefault(row["trial"], {})[row["round"]] = row
+    return table
+
+
+def _round_means(table, control: str, column: str) -> dict[int, float]:
+    rounds: dict[int, list[float]] = {}
+    for per_round in table[control].values():
+        for index, row in per_round.items():
+            rounds.setdefault(index, []).append(row[column])
+    return {index: sum(values) / len(values) for index, values in sorted(rounds.items())}
+
+
+def _paper_facts(table, prefix: str = "") -> dict[str, str]:
+    from lthkit.paper import PAPER_PM
+
+    def pm(index: int) -> str:
+        return f"{PAPER_PM[index]:g}%"
+
+    ticket = _round_means(table, "ticket", "test_acc_early_stop")
+    reinit = _round_means(table, "reinit", "test_acc_early_stop")
+    dense = ticket[0]
+    last = max(ticket)
+    trials = sorted(table["ticket"])
+
+    def paired(round_index: int, column: str = "test_acc_early_stop") -> list[float]:
+        return [table["ticket"][t][round_index][column] - table["ticket"][t][0][column] for t in trials]
+
+    above = [index for index in ticket if index and ticket[index] > dense]
+    reinit_below_dense = None  # the highest P_m from which the re-init mean stays below the dense mean
+    for index in sorted(reinit, reverse=True):
+        if reinit[index] >= dense:
+            break
+        reinit_below_dense = index
+    reinit_below_ticket = None  # ... and below the ticket in every trial, from that P_m down
+    for index in sorted(reinit, reverse=True):
+        if not index or not all(table["reinit"][t][index]["test_acc_early_stop"]
+                                < table["ticket"][t][index]["test_acc_early_stop"] for t in trials):
+            break
+        reinit_below_ticket = index
+    faster = [1 - table["ticket"][t][7]["early_stop_iter"] / table["ticket"][t][0]["early_stop_iter"] for t in trials]
+    pairs = [(t, index) for t in trials for index in range(7, last + 1)]
+    slower = sum(table["reinit"][t][i]["early_stop_iter"] > table["ticket"][t][i]["early_stop_iter"] for t, i in pairs)
+    below_own_dense = sum(table["reinit"][t][i]["test_acc_early_stop"] < table["ticket"][t][0]["test_acc_early_stop"]
+                          for t, i in pairs)
+    facts = {
+        "trials": str(len(trials)), "rounds": str(last), "last_pm": pm(last),
+        "dense_mean": f"{100 * dense:.2f}%",
+        "faster_percent": f"{100 * sum(faster) / len(faster):.0f}%",
+        "above_from": pm(min(above)) if above else "never", "above_to": pm(max(above)) if above else "never",
+        "above_13_5_points": f"{100 * sum(paired(9)) / len(trials):.2f}",
+        "back_3_6_points": f"{100 * sum(paired(15)) / len(trials):.2f}",
+        "last_minus_dense_points": f"{100 * sum(paired(last)) / len(trials):.2f}",
+        "ticket_10_8": f"{100 * ticket[10]:.1f}%",
+        "random_10_8": f"{100 * _round_means(table, 'random_prune', 'test_acc_early_stop')[10]:.1f}%",
+        "reinit_below_dense_from": pm(reinit_below_dense) if reinit_below_dense is not None else "never",
+        "reinit_below_ticket_from": pm(reinit_below_ticket) if reinit_below_ticket is not None else "never",
+        "reinit_slower_pairs": str(slower), "reinit_below_own_dense_pairs": str(below_own_dense),
+        "reinit_pairs": str(len(pairs)),
+    }
+    return {prefix + name: value for name, value in facts.items()}
+
+
+def facts_05(folder: Path) -> dict[str, str]:
+    """Notebook 5 states the paper protocol's results: ``results/paper-lenet300/`` and its standardized run."""
+    results = ROOT / "results" / "paper-lenet300"
+    return {**_paper_facts(_paper_table(results)), **_paper_facts(_paper_table(results / "standardized"), "std_")}
+
+
 #: ``{notebook: facts(folder) -> {name: the number as the prose writes it}}``.
 FACTS = {"02_iterative_magnitude_pruning": facts_02, "04_rewinding": facts_04}
 
 
 def write_facts(notebook: str, out: Path) -> dict[str, str]:
     facts = FACTS[notebook](out / notebook)
+    (out / notebook).mkdir(parents=True, exist_ok=True)
     (out / notebook / "facts.json").write_text(json.dumps(facts, indent=1, ensure_ascii=False) + "\n")
     return facts
 
