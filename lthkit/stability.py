@@ -1,0 +1,400 @@
+"""Instability analysis (linear mode connectivity) and the retraining comparison of notebook 6.
+
+Frankle, Dziugaite, Roy & Carbin ("Linear Mode Connectivity and the Lottery Ticket Hypothesis",
+ICML 2020) ask whether a network is *stable to SGD noise*: train two copies of it from the same
+weights θ_k (iteration k of training; k = 0 is the initialization) with the same mask and the
+same hyperparameters, and let only the order of the training batches differ. Then walk the
+straight line between the two trained networks,
+
+    θ(α) = (1 − α) θ_A + α θ_B,   α ∈ [0, 1],
+
+keeping pruned weights at exactly zero, and measure the test error along it. The **error barrier**
+(the *instability*) is the highest error on the path minus the mean of the two endpoints' errors;
+the network is **stable** when it is below 2 percentage points: the two copies found one linearly
+connected minimum.
+
+In lthkit the two copies are two registered branches of the one IMP driver
+(:mod:`lthkit.branches`): a run (``ticket``, ``random_prune`` or ``reinit`` with its rewind point
+k) is copy A of each of its rounds, and its *twin* (``ticket_twin``, ...) trains every round
+exactly as it does, its first k batches included, and changes the batch order from iteration k
+on (:func:`lthkit.train.batch_order`). Both go through :func:`lthkit.experiments.run_experiments`,
+so they are cached, resumable and swept like every other run; the path's errors are cached beside
+them.
+
+Example:
+    >>> a = {"w": torch.tensor([1.0, 2.0, 3.0]), "b": torch.tensor([0.0])}
+    >>> b = {"w": torch.tensor([3.0, 4.0, 5.0]), "b": torch.tensor([1.0])}
+    >>> interpolate(a, b, 0.5, {"w": torch.tensor([True, False, True])})
+    {'w': tensor([2., 0., 4.]), 'b': tensor([0.5000])}
+    >>> round(error_barrier([0.02, 0.10, 0.04]), 6)
+    0.07
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from . import LthkitError
+from .branches import RETRAINING, TWINS
+from .data import MNISTData
+from .files import atomic_write_json
+from .lottery import LotteryConfig
+from .masks import Masks
+from .models import build_model
+from .train import evaluate
+
+#: The paper's threshold: a network is stable when its error barrier is below 2 percentage points.
+STABLE_THRESHOLD = 0.02
+#: Points on the path, endpoints included (the paper's: 30; 21 puts α on a 0.05 grid).
+DEFAULT_POINTS = 21
+#: The kinds of network instability analysis compares: the dense network and three kinds of subnetwork.
+KINDS = ("dense", "ticket", "random_prune", "reinit")
+
+
+def alpha_grid(points: int = DEFAULT_POINTS) -> list[float]:
+    """``points`` evenly spaced values of α from 0 to 1, both endpoints exactly included.
+
+    Example:
+        >>> alpha_grid(5)
+        [0.0, 0.25, 0.5, 0.75, 1.0]
+    """
+    if isinstance(points, bool) or not isinstance(points, int) or points < 2:
+        raise LthkitError(f"points must be an integer of at least 2 (both endpoints), got {points!r}")
+    return [i / (points - 1) for i in range(points)]
+
+
+def interpolate(state_a: dict, state_b: dict, alpha: float, masks: Masks | None = None) -> dict:
+    """The point ``(1 − alpha) · state_a + alpha · state_b`` of the linear path between two networks.
+
+    Every floating-point tensor of the state dicts is interpolated, biases included; a tensor
+    named in ``masks`` is multiplied by its mask, so pruned weights are exactly zero at every α
+    (even where the states hold something else there). Other tensors (integer buffers) are taken
+    from ``state_a``. At ``alpha = 0`` and ``1`` the result equals the endpoint exactly (masked).
+    Neither input is changed.
+
+    Args:
+        state_a: the first network's ``state_dict`` (α = 0).
+        state_b: the second's, with the same names and shapes (α = 1).
+        alpha: where on the path, a number in [0, 1].
+        masks: ``{weight name: bool tensor}``, True where a weight survives (``None``: dense).
+
+    Returns:
+        A new state dict (fresh tensors), in ``state_a``'s order.
+
+    Raises:
+        LthkitError: the two states do not match, or ``alpha`` is not in [0, 1].
+
+    Example:
+        >>> a, b = {"w": torch.zeros(2)}, {"w": torch.ones(2)}
+        >>> interpolate(a, b, 0.25)["w"]
+        tensor([0.2500, 0.2500])
+    """
+    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0 <= alpha <= 1:
+        raise LthkitError(f"alpha must be a number in [0, 1], got {alpha!r}")
+    if list(state_a) != list(state_b):
+        raise LthkitError("the two states name different tensors: "
+                          f"{sorted(set(state_a) ^ set(state_b))[:4]} are in one only")
+    masks = masks or {}
+    unknown = [name for name in masks if name not in state_a]
+    if unknown:
+        raise LthkitError(f"masks name tensors the states do not have: {unknown[:4]}")
+    point = {}
+    for name, a in state_a.items():
+        b = state_b[name]
+        if a.shape != b.shape:
+            raise LthkitError(f"{name} has shape {tuple(a.shape)} in one state and {tuple(b.shape)} in the other")
+        if not a.is_floating_point():
+            point[name] = a.clone()
+            continue
+        value = torch.lerp(a.detach(), b.detach().to(a.dtype), float(alpha))  # exact at both endpoints
+        if name in masks:
+            value = value * masks[name].to(device=value.device, dtype=value.dtype)
+        point[name] = value
+    return point
+
+
+def error_barrier(errors) -> float:
+    """The instability of a path: its highest error minus the mean of its two endpoints' errors.
+
+    Args:
+        errors: the errors along the path, at evenly spaced α, the endpoints first and last.
+
+    Returns:
+        ``max(errors) − (errors[0] + errors[-1]) / 2``: never negative (the maximum is at least the
+        higher endpoint); for two equally good endpoints, how far the path rises above them; a
+        straight path between unequal endpoints scores half their difference.
+
+    Example:
+        >>> round(error_barrier([0.02, 0.021, 0.03, 0.02]), 6)
+        0.01
+        >>> error_barrier([0.03, 0.03, 0.03])
+        0.0
+    """
+    errors = [float(e) for e in errors]
+    if len(errors) < 2:
+        raise LthkitError(f"a path needs at least its two endpoints' errors, got {len(errors)}")
+    if any(math.isnan(e) for e in errors):
+        return math.nan
+    return max(errors) - (errors[0] + errors[-1]) / 2
+
+
+def is_stable(barrier: float, threshold: float = STABLE_THRESHOLD) -> bool:
+    """Whether an error barrier is below ``threshold`` (the paper's 2 percentage points)."""
+    return bool(barrier < threshold)
+
+
+@torch.no_grad()
+def path_errors(model: nn.Module, state_a: dict, state_b: dict, images: torch.Tensor, labels: torch.Tensor,
+                masks: Masks | None = None, alphas=None) -> list[float]:
+    """Test error (a fraction) of each point :func:`interpolate` gives along ``alphas``.
+
+    Args:
+        model: a network of the states' architecture (only its structure is used; it is not changed).
+        state_a, state_b: the two trained networks.
+        images, labels: the evaluation set (every example counts).
+        masks: the mask both networks share.
+        alphas: where to evaluate (default: :func:`alpha_grid`).
+
+    Returns:
+        One error per α, in order.
+
+    Example:
+        >>> model = build_model("lenet300_100", seed=0)
+        >>> x, y = torch.randn(8, 1, 28, 28), torch.arange(8) % 10
+        >>> errors = path_errors(model, model.state_dict(), model.state_dict(), x, y, alphas=[0, 0.5, 1])
+        >>> error_barrier(errors)
+        0.0
+    """
+    alphas = alpha_grid() if alphas is None else list(alphas)
+    errors = []
+    for alpha in alphas:
+        _, accuracy = evaluate(model, images, labels, state=interpolate(state_a, state_b, alpha, masks))
+        errors.append(1.0 - accuracy.item())
+    return errors
+
+
+# --- the study ----------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Pair:
+    """One instability measurement: a run's round (copy A) and its twin's (copy B)."""
+
+    k: int
+    kind: str
+    trial: int
+    round: int
+    source: LotteryConfig  # copy A's run
+    twin: LotteryConfig  # copy B's run
+
+
+def at_rewind(base: LotteryConfig, k: int) -> LotteryConfig:
+    """``base`` rewinding to θ_k (θ₀ for k = 0)."""
+    return base.replace(rewind="init", rewind_iteration=0) if k == 0 else \
+        base.replace(rewind="iteration", rewind_iteration=int(k))
+
+
+def stability_pairs(base: LotteryConfig, ks, trials: int = 1, controls=("ticket", "random_prune", "reinit"),
+                    first_seed: int = 0) -> list[Pair]:
+    """Every (k, kind, trial, round) the study measures, with the two runs that hold its copies.
+
+    The dense network at k is round 0 of the ticket run (it passes through θ_k) and of its twin
+    (which leaves it at k); the IMP subnetworks are the ticket's later rounds; the controls'
+    rounds 1 ... are their subnetworks at the ticket's densities.
+
+    Args:
+        base: the IMP run (model, rounds, rates, training, data); its rewind fields are replaced.
+        ks: the iterations k to split at.
+        trials: seeds ``first_seed``, ``first_seed + 1``, ...
+        controls: which of ``ticket``, ``random_prune``, ``reinit`` (``ticket`` also gives ``dense``).
+        first_seed: the first trial's seed.
+    """
+    pairs = []
+    for k in ks:
+        for trial in range(first_seed, first_seed + trials):
+            for control in controls:
+                if control not in TWINS:
+                    raise LthkitError(f"unknown control {control!r} for instability; choose from {', '.join(TWINS)}")
+                source = at_rewind(base, k).replace(control=control, seed=trial)
+                twin = source.replace(control=TWINS[control])
+                rounds = range(0 if control == "ticket" else 1, base.rounds + 1)
+                for round_index in rounds:
+                    kind = "dense" if round_index == 0 else control
+                    pairs.append(Pair(k=int(k), kind=kind, trial=trial, round=round_index, source=source, twin=twin))
+    return pairs
+
+
+def _path_key(pair: Pair, alphas, code: str) -> str:
+    from .experiments import cache_key
+
+    payload = json.dumps({"a": cache_key(pair.source, code), "b": cache_key(pair.twin, code), "round": pair.round,
+                          "alphas": list(alphas)}, sort_keys=True)
+    return hashlib.sha256(payload.encode()).hexdigest()[:24]
+
+
+def measure_pair(pair: Pair, data: MNISTData | None, *, cache_dir=None, alphas=None) -> dict:
+    """The path errors of one pair, from the two runs' cached trained weights (cached themselves).
+
+    Returns:
+        ``{"alphas", "errors", "barrier", "density", "endpoint_errors"}``.
+    """
+    from .experiments import DiskStore, cache_entry, cache_root, code_version
+
+    alphas = alpha_grid() if alphas is None else list(alphas)
+    code = code_version()
+    path = cache_root(cache_dir) / "stability" / f"{_path_key(pair, alphas, code)}.json"
+    if path.is_file():
+        try:
+            found = json.loads(path.read_text())
+            if found.get("alphas") == alphas and len(found.get("errors", [])) == len(alphas):
+                return found
+        except (OSError, ValueError):
+            pass  # recomputed below
+    if data is None:
+        raise LthkitError("the path of this pair is not cached: give the data to measure it")
+    records = []
+    for config in (pair.source, pair.twin):
+        record = DiskStore(cache_entry(config, cache_dir), config).load(pair.round)
+        if record is None:
+            raise LthkitError(f"round {pair.round} of {config.control} (trial {config.seed}) is not in the cache")
+        records.append(record)
+    (a, b) = records
+    if any(not torch.equal(a.mask[name], b.mask[name]) for name in a.mask):
+        raise LthkitError(f"{pair.kind} k={pair.k} trial {pair.trial}: the two copies have different masks")
+    model = build_model(pair.source.model, seed=0).to(data.device)
+    state_a = {name: t.to(data.device) for name, t in a.trained_state.items()}
+    state_b = {name: t.to(data.device) for name, t in b.trained_state.items()}
+    masks = {name: m.to(data.device) for name, m in a.mask.items()}
+    errors = path_errors(model, state_a, state_b, data.test_x, data.test_y, masks, alphas)
+    found = {"alphas": alphas, "errors": errors, "barrier": error_barrier(errors), "density": a.result.density,
+             "test_acc_final": [a.result.test_acc_final, b.result.test_acc_final]}
+    atomic_write_json(path, found)
+    return found
+
+
+#: Columns of ``stability.csv``: one row per (k, density, kind, trial, α); errors as fractions.
+STABILITY_COLUMNS = ("k", "round", "density", "control", "trial", "alpha", "test_error", "error_barrier", "stable")
+#: Columns of ``retraining.csv``: one row per (method, trial, round).
+RETRAINING_COLUMNS = ("method", "k", "trial", "round", "density", "test_acc_final", "test_acc_early_stop")
+
+
+def run_stability(base: LotteryConfig, ks, *, trials: int = 1, controls=("ticket", "random_prune", "reinit"),
+                  first_seed: int = 0, alphas=None, threshold: float = STABLE_THRESHOLD, cache_dir=None,
+                  data: MNISTData | None = None, device: str | None = None, data_root=None, progress: bool = True,
+                  workers: int = 1, scheduler: str | None = None) -> list[dict]:
+    """Instability against k: train (or read from the cache) every pair's runs, walk every path.
+
+    Args:
+        base: the IMP run (see :func:`stability_pairs`).
+        ks: the iterations k.
+        trials, controls, first_seed: as for :func:`stability_pairs`.
+        alphas: the path's points (default: :func:`alpha_grid`).
+        threshold: the stability threshold (a fraction: 0.02 is 2 points).
+        cache_dir, data, device, data_root, progress, workers, scheduler: as for
+            :func:`lthkit.experiments.run_experiments`.
+
+    Returns:
+        The rows of ``stability.csv`` (:data:`STABILITY_COLUMNS`).
+
+    Example:
+        >>> rows = run_stability(preset_config("stability", fast=True), ks=(0, 50))  # doctest: +SKIP
+    """
+    from .experiments import get_data, run_experiments
+
+    alphas = alpha_grid() if alphas is None else list(alphas)
+    pairs = stability_pairs(base, ks, trials, controls, first_seed)
+    configs = list(dict.fromkeys(config for pair in pairs for config in (pair.source, pair.twin)))
+    run_experiments(configs, cache_dir=cache_dir, data=data, device=device, data_root=data_root, progress=progress,
+                    workers=workers, scheduler=scheduler)
+    if data is None:
+        data = get_data(base.data, device, data_root)
+    rows = []
+    for pair in tqdm(pairs, desc="linear paths", disable=not progress, unit="path"):
+        found = measure_pair(pair, data, cache_dir=cache_dir, alphas=alphas)
+        for alpha, error in zip(found["alphas"], found["errors"]):
+            rows.append({"k": pair.k, "round": pair.round, "density": found["density"], "control": pair.kind,
+                         "trial": pair.trial, "alpha": alpha, "test_error": error, "error_barrier": found["barrier"],
+                         "stable": is_stable(found["barrier"], threshold)})
+    return rows
+
+
+def retraining_configs(base: LotteryConfig, k: int, *, trials: int = 1, first_seed: int = 0,
+                       methods=RETRAINING) -> list[LotteryConfig]:
+    """The runs of the retraining comparison: each method's IMP chain rewinding to k, per trial."""
+    return [at_rewind(base, k).replace(control=method, seed=seed)
+            for seed in range(first_seed, first_seed + trials) for method in methods]
+
+
+def run_retraining(base: LotteryConfig, k: int, *, trials: int = 1, first_seed: int = 0, methods=RETRAINING,
+                   cache_dir=None, data: MNISTData | None = None, device: str | None = None, data_root=None,
+                   progress: bool = True, workers: int = 1, scheduler: str | None = None) -> list[dict]:
+    """Fine-tuning, weight rewinding and learning-rate rewinding, each retraining T − k iterations a round.
+
+    Returns:
+        The rows of ``retraining.csv`` (:data:`RETRAINING_COLUMNS`).
+    """
+    from .experiments import run_experiments
+
+    configs = retraining_configs(base, k, trials=trials, first_seed=first_seed, methods=methods)
+    results = run_experiments(configs, cache_dir=cache_dir, data=data, device=device, data_root=data_root,
+                              progress=progress, workers=workers, scheduler=scheduler)
+    return [{"method": result.config.control, "k": k, "trial": result.config.seed, "round": r.round,
+             "density": r.density, "test_acc_final": r.test_acc_final, "test_acc_early_stop": r.test_acc_early_stop}
+            for result in results for r in result.rounds]
+
+
+def csv_text(rows, columns) -> str:
+    """Rows as CSV text with ``columns`` (header first)."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n", extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(rows)
+    return buffer.getvalue()
+
+
+def read_rows(path) -> list[dict]:
+    """A ``stability.csv`` or ``retraining.csv`` back, numbers as numbers.
+
+    Raises:
+        LthkitError: the file is missing or not such a CSV.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise LthkitError(f"no results file at {path}")
+    numbers = {"k": int, "round": int, "trial": int, "density": float, "alpha": float, "test_error": float,
+               "error_barrier": float, "test_acc_final": float, "test_acc_early_stop": float}
+    rows = []
+    try:
+        for raw in csv.DictReader(io.StringIO(path.read_text(encoding="utf-8"))):
+            row = {key: numbers[key](value) if key in numbers else value for key, value in raw.items()}
+            if "stable" in row:
+                row["stable"] = row["stable"] == "True"
+            rows.append(row)
+    except (ValueError, UnicodeError, csv.Error) as error:
+        raise LthkitError(f"{path} is not a results CSV of lthkit.stability ({error})") from None
+    return rows
+
+
+def barrier_table(rows) -> list[dict]:
+    """One entry per (control, k, round): density, and the error barrier's mean, min and max over trials."""
+    seen = {}
+    for row in rows:
+        key = (row["control"], row["k"], row["round"])
+        seen.setdefault(key, {}).setdefault(row["trial"], (row["density"], row["error_barrier"]))
+    table = []
+    for (control, k, round_index), trials in seen.items():
+        barriers = [barrier for _, barrier in trials.values()]
+        densities = [density for density, _ in trials.values()]
+        table.append({"control": control, "k": k, "round": round_index, "density": sum(densities) / len(densities),
+                      "trials": len(barriers), "barrier_mean": sum(barriers) / len(barriers),
+                      "barrier_min": min(barriers), "barrier_max": max(barriers)})
+    return sorted(table, key=lambda entry: (KINDS.index(entry["control"]), entry["round"], entry["k"]))
