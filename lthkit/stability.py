@@ -281,6 +281,13 @@ def measure_pair(pair: Pair, data: MNISTData | None, *, cache_dir=None, alphas=N
     return found
 
 
+#: The study's defaults by mode (``lthkit stability`` and notebook 6): the ks, the trials, the subnetworks
+#: measured, and the k of the retraining comparison (each method then retrains T − k iterations a round).
+STUDY = {
+    "full": {"ks": (0, 100, 500), "trials": 3, "controls": ("ticket", "random_prune"), "retrain_k": 500},
+    "fast": {"ks": (0, 50), "trials": 1, "controls": ("ticket", "random_prune"), "retrain_k": 50},
+}
+
 #: Columns of ``stability.csv``: one row per (k, density, kind, trial, α); errors as fractions.
 STABILITY_COLUMNS = ("k", "round", "density", "control", "trial", "alpha", "test_error", "error_barrier", "stable")
 #: Columns of ``retraining.csv``: one row per (method, trial, round).
