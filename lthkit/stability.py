@@ -160,6 +160,33 @@ def stability_pairs(base: LotteryConfig, ks, trials: int = 1, controls=("ticket"
     return pairs
 
 
+def pair_for(base: LotteryConfig, k: int, round_index: int, control: str = "ticket", trial: int = 0) -> Pair:
+    """The one pair of the explorer: ``control``'s subnetwork after ``round_index`` rounds (0: dense) at k.
+
+    Its runs are ``base`` cut to ``max(1, round_index)`` rounds, so that the explorer trains no
+    round it does not show (the rounds it shares with a longer run have the same masks and weights).
+
+    Example:
+        >>> pair = pair_for(LotteryConfig(rounds=5), k=100, round_index=2, control="random_prune")
+        >>> pair.kind, pair.source.rounds, pair.twin.control, pair.source.rewind_iteration
+        ('random_prune', 2, 'random_prune_twin', 100)
+    """
+    if round_index == 0:
+        control = "ticket"
+    if control not in TWINS:
+        raise LthkitError(f"unknown control {control!r} for instability; choose from {', '.join(TWINS)}")
+    source = at_rewind(base.replace(rounds=max(1, round_index)), k).replace(control=control, seed=trial)
+    return Pair(k=int(k), kind="dense" if round_index == 0 else control, trial=trial, round=round_index,
+                source=source, twin=source.replace(control=TWINS[control]))
+
+
+def pair_rows(pair: Pair, found: dict, threshold: float = STABLE_THRESHOLD) -> list[dict]:
+    """:func:`measure_pair`'s result as rows of ``stability.csv``."""
+    return [{"k": pair.k, "round": pair.round, "density": found["density"], "control": pair.kind,
+             "trial": pair.trial, "alpha": alpha, "test_error": error, "error_barrier": found["barrier"],
+             "stable": is_stable(found["barrier"], threshold)} for alpha, error in zip(found["alphas"], found["errors"])]
+
+
 def _path_key(pair: Pair, alphas, code: str) -> str:
     from .experiments import cache_key
 
@@ -253,11 +280,7 @@ def run_stability(base: LotteryConfig, ks, *, trials: int = 1, controls=("ticket
         data = get_data(base.data, device, data_root)
     rows = []
     for pair in tqdm(pairs, desc="linear paths", disable=not progress, unit="path"):
-        found = measure_pair(pair, data, cache_dir=cache_dir, alphas=alphas)
-        for alpha, error in zip(found["alphas"], found["errors"]):
-            rows.append({"k": pair.k, "round": pair.round, "density": found["density"], "control": pair.kind,
-                         "trial": pair.trial, "alpha": alpha, "test_error": error, "error_barrier": found["barrier"],
-                         "stable": is_stable(found["barrier"], threshold)})
+        rows.extend(pair_rows(pair, measure_pair(pair, data, cache_dir=cache_dir, alphas=alphas), threshold))
     return rows
 
 
