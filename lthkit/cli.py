@@ -377,7 +377,7 @@ def command_dashboard(args: argparse.Namespace) -> int:
 
 #: The files ``stability`` writes into ``--out``, as one set.
 STABILITY_OUTPUTS = ("stability.csv", "retraining.csv", "error_along_path.png", "instability_vs_k.png",
-                     "retraining_vs_density.png", "run_info.json")
+                     "retraining_vs_density.png", "run_info.json", "README.md")
 
 
 def _iterations_list(text: str) -> list[int]:
@@ -447,8 +447,8 @@ def command_stability(args: argparse.Namespace) -> int:
 
     from .experiments import load_cached
     from .files import atomic_write_files, figure_png, json_bytes
-    from .stability import (RETRAINING_COLUMNS, STABILITY_COLUMNS, barrier_table, csv_text, retraining_configs,
-                            run_retraining, run_stability, stability_pairs)
+    from .stability import (RETRAINING_COLUMNS, STABILITY_COLUMNS, barrier_table, csv_text, report_text,
+                            retraining_configs, run_retraining, run_stability, stability_pairs)
 
     check_paths(args, STABILITY_OUTPUTS)
     plan = stability_plan(args)
@@ -492,7 +492,7 @@ def command_stability(args: argparse.Namespace) -> int:
     for name, figure in figures.items():
         files[args.out / name] = figure_png(figure, dpi=120)
         plt.close(figure)
-    files[args.out / "run_info.json"] = json_bytes({
+    info = {
         "command": " ".join(["python", "-m", "lthkit", *(args.argv or [])]), "lthkit_version": __version__,
         "git_commit": git_commit(), "mode": plan["mode"], "config": base.to_dict(), "ks": plan["ks"],
         "trials": plan["trials"], "controls": plan["controls"], "retrain_k": plan["retrain_k"],
@@ -500,7 +500,9 @@ def command_stability(args: argparse.Namespace) -> int:
         "machine": platform.node(), "trainings": len(seconds), "training_seconds": round(sum(seconds), 1),
         "seconds_per_training": round(sum(seconds) / len(seconds), 2) if seconds else None,
         "wall_seconds_this_invocation": round(time.time() - began, 1),
-        "finished": time.strftime("%Y-%m-%d %H:%M:%S %Z")})
+        "finished": time.strftime("%Y-%m-%d %H:%M:%S %Z")}
+    files[args.out / "run_info.json"] = json_bytes(info)
+    files[args.out / "README.md"] = report_text(rows, retraining, info).encode()
     atomic_write_files(files)
     print(f"{'kind':<13} {'k':>6} {'density':>8} {'trials':>6} {'barrier (points), mean [min, max]':>34}")
     for entry in barrier_table(rows):
@@ -521,7 +523,8 @@ def add_stability_command(commands) -> None:
                     "between them and measure its error barrier, for the dense network, IMP subnetworks and the "
                     "controls at each k; then compare fine-tuning, weight rewinding and learning-rate rewinding at "
                     "equal retraining budgets. Cached and resumable; writes stability.csv (one row per k, "
-                    "sparsity, control, trial and α), retraining.csv, three figures and run_info.json into --out.")
+                    "sparsity, control, trial and α), retraining.csv, three figures, run_info.json and a README.md "
+                    "report into --out.")
     command.add_argument("--fast", action="store_true",
                          help="the small fast mode of the stability preset (seconds), instead of the full one")
     command.add_argument("--k", type=_iterations_list, default=None, metavar="K,K,...",
@@ -529,7 +532,7 @@ def add_stability_command(commands) -> None:
                               f"fast: {','.join(map(str, STUDY['fast']['ks']))})")
     command.add_argument("--controls", type=lambda text: comma_separated(text, list(TWINS), "control"), default=None,
                          help="comma-separated subnetworks to measure: ticket (also gives the dense network), "
-                              "random_prune, reinit, or all (default: ticket,random_prune)")
+                              "random_prune, reinit, or all (default: all; fast: ticket,random_prune)")
     command.add_argument("--trials", type=_trials, default=None,
                          help=f"trials per point (default: {STUDY['full']['trials']}; fast: {STUDY['fast']['trials']})")
     command.add_argument("--seed", type=_parse_typed(int, False), default=0, help="seed of the first trial (default: 0)")

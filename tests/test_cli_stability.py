@@ -27,6 +27,9 @@ def test_stability_writes_the_csv_and_figures_and_is_cached(mnist_root, tmp_path
     for name in STABILITY_OUTPUTS:
         if name.endswith(".png"):
             assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", name
+    report = (out / "README.md").read_text()
+    assert "| dense | 0 | 100.0% | 1 |" in report and "python -m lthkit stability --fast" in report
+    assert "learning-rate rewinding matches or beats weight rewinding" in report
     info = json.loads((out / "run_info.json").read_text())
     assert info["ks"] == [0, 20] and info["trainings"] > 0 and info["seconds_per_training"] > 0
     assert "wrote" in capsys.readouterr().out
