@@ -187,11 +187,16 @@ def pair_rows(pair: Pair, found: dict, threshold: float = STABLE_THRESHOLD) -> l
              "stable": is_stable(found["barrier"], threshold)} for alpha, error in zip(found["alphas"], found["errors"])]
 
 
+def _own_source_hash() -> str:
+    return hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:12]
+
+
 def _path_key(pair: Pair, alphas, code: str) -> str:
     from .experiments import cache_key
 
+    # The core's code version covers the trained runs; this module's own source covers how the path is measured.
     payload = json.dumps({"a": cache_key(pair.source, code), "b": cache_key(pair.twin, code), "round": pair.round,
-                          "alphas": list(alphas)}, sort_keys=True)
+                          "alphas": list(alphas), "measured_by": _own_source_hash()}, sort_keys=True)
     return hashlib.sha256(payload.encode()).hexdigest()[:24]
 
 
