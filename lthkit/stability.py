@@ -188,7 +188,9 @@ def pair_rows(pair: Pair, found: dict, threshold: float = STABLE_THRESHOLD) -> l
 
 
 def _own_source_hash() -> str:
-    return hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:12]
+    """A hash of this module's and :mod:`lthkit.kata`'s source (``interpolate`` lives there)."""
+    here = Path(__file__).resolve().parent
+    return hashlib.sha256(b"".join((here / name).read_bytes() for name in ("stability.py", "kata.py"))).hexdigest()[:12]
 
 
 def _path_key(pair: Pair, alphas, code: str) -> str:
