@@ -76,7 +76,19 @@ def alpha_grid(points: int = DEFAULT_POINTS) -> list[float]:
 
 
 def is_stable(barrier: float, threshold: float = STABLE_THRESHOLD) -> bool:
-    """Whether an error barrier is below ``threshold`` (the paper's 2 percentage points)."""
+    """Whether an error barrier is below ``threshold`` (the paper's 2 percentage points).
+
+    Args:
+        barrier: an error barrier, as a fraction (0.02 is 2 points).
+        threshold: the bound, as a fraction.
+
+    Returns:
+        ``barrier < threshold``.
+
+    Example:
+        >>> is_stable(0.004), is_stable(0.05)
+        (True, False)
+    """
     return bool(barrier < threshold)
 
 
@@ -144,6 +156,16 @@ def stability_pairs(base: LotteryConfig, ks, trials: int = 1, controls=("ticket"
         trials: seeds ``first_seed``, ``first_seed + 1``, ...
         controls: which of ``ticket``, ``random_prune``, ``reinit`` (``ticket`` also gives ``dense``).
         first_seed: the first trial's seed.
+
+    Returns:
+        One :class:`Pair` per measurement, by k, then trial, then control, then round.
+
+    Example:
+        >>> pairs = stability_pairs(LotteryConfig(rounds=2), ks=(0, 100), controls=("ticket", "random_prune"))
+        >>> [(p.k, p.kind, p.round) for p in pairs][:4], len(pairs)
+        ([(0, 'dense', 0), (0, 'ticket', 1), (0, 'ticket', 2), (0, 'random_prune', 1)], 10)
+        >>> pairs[-1].source.control, pairs[-1].twin.control, pairs[-1].source.rewind_iteration
+        ('random_prune', 'random_prune_twin', 100)
     """
     pairs = []
     for k in ks:
@@ -294,7 +316,12 @@ def run_stability(base: LotteryConfig, ks, *, trials: int = 1, controls=("ticket
 
 def retraining_configs(base: LotteryConfig, k: int, *, trials: int = 1, first_seed: int = 0,
                        methods=RETRAINING) -> list[LotteryConfig]:
-    """The runs of the retraining comparison: each method's IMP chain rewinding to k, per trial."""
+    """The runs of the retraining comparison: each method's IMP chain rewinding to k, per trial.
+
+    Example:
+        >>> [(c.control, c.seed, c.rewind_iteration) for c in retraining_configs(LotteryConfig(), 100)]
+        [('finetune', 0, 100), ('weight_rewind', 0, 100), ('lr_rewind', 0, 100)]
+    """
     return [at_rewind(base, k).replace(control=method, seed=seed)
             for seed in range(first_seed, first_seed + trials) for method in methods]
 
@@ -350,7 +377,22 @@ def read_rows(path) -> list[dict]:
 
 
 def barrier_table(rows) -> list[dict]:
-    """One entry per (control, k, round): density, and the error barrier's mean, min and max over trials."""
+    """One entry per (control, k, round): density, and the error barrier's mean, min and max over trials.
+
+    Args:
+        rows: rows of ``stability.csv`` (every α of a pair repeats its barrier; each pair counts once).
+
+    Returns:
+        Dicts with ``control``, ``k``, ``round``, ``density``, ``trials``, ``barrier_mean``,
+        ``barrier_min`` and ``barrier_max``, dense first.
+
+    Example:
+        >>> rows = [{"control": "ticket", "k": 0, "round": 1, "trial": t, "density": 0.5, "error_barrier": b,
+        ...          "alpha": a} for t, b in ((0, 0.01), (1, 0.03)) for a in (0.0, 1.0)]
+        >>> entry = barrier_table(rows)[0]
+        >>> entry["trials"], round(entry["barrier_mean"], 6), entry["barrier_max"]
+        (2, 0.02, 0.03)
+    """
     seen = {}
     for row in rows:
         key = (row["control"], row["k"], row["round"])
