@@ -19,7 +19,9 @@ k) is copy A of each of its rounds, and its *twin* (``ticket_twin``, ...) trains
 exactly as it does, its first k batches included, and changes the batch order from iteration k
 on (:func:`lthkit.train.batch_order`). Both go through :func:`lthkit.experiments.run_experiments`,
 so they are cached, resumable and swept like every other run; the path's errors are cached beside
-them. :func:`interpolate` and :func:`error_barrier` are notebook 6's katas; their reference
+them. On a CPU a run's θ_k and its twin's are bit for bit the same (``tests/test_stability.py``);
+on a GPU, where the runs of a round may train batched while a twin trains alone, they agree up to
+float rounding. :func:`interpolate` and :func:`error_barrier` are notebook 6's katas; their reference
 solutions live in :mod:`lthkit.kata` and are re-exported here.
 
 Example:

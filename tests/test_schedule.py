@@ -97,3 +97,24 @@ def test_a_constant_schedule_trains_exactly_as_before(tiny_data):
     train(a, tiny_data, plain, progress=False)
     train(b, tiny_data, flat, progress=False)
     assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))
+
+
+def test_the_fast_path_follows_the_schedule_bit_for_bit(tiny_data, monkeypatch):
+    """The direct fused-Adam step caches the rate: set_lr must reach it (else fast and public paths differ)."""
+    from lthkit import fastpath
+
+    if not fastpath.ENABLED:
+        import pytest as _pytest
+        _pytest.skip("the fast path is off for this torch version")
+    config = TrainConfig(iterations=40, eval_every=20, batch_size=32, lr=0.01, lr_milestones=(10, 25),
+                         warmup_iterations=5)
+    states = []
+    for enabled in (True, False):
+        monkeypatch.setattr(fastpath, "ENABLED", enabled)
+        model = build_model("lenet300_100", seed=2)
+        train(model, tiny_data, config, progress=False)
+        states.append(model.state_dict())
+    assert all(torch.equal(states[0][n], states[1][n]) for n in states[0])
+    unscheduled = build_model("lenet300_100", seed=2)
+    train(unscheduled, tiny_data, TrainConfig(iterations=40, eval_every=20, batch_size=32, lr=0.01), progress=False)
+    assert not torch.equal(unscheduled.state_dict()["fc1.weight"], states[0]["fc1.weight"])
