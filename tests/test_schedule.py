@@ -118,3 +118,14 @@ def test_the_fast_path_follows_the_schedule_bit_for_bit(tiny_data, monkeypatch):
     unscheduled = build_model("lenet300_100", seed=2)
     train(unscheduled, tiny_data, TrainConfig(iterations=40, eval_every=20, batch_size=32, lr=0.01), progress=False)
     assert not torch.equal(unscheduled.state_dict()["fc1.weight"], states[0]["fc1.weight"])
+
+
+def test_schedule_flags_reach_the_config_and_are_absent_by_default():
+    from lthkit.cli import build_parser, config_from_args
+
+    args = build_parser().parse_args(["run", "--lr-milestone", "200", "--lr-milestone", "100",
+                                      "--warmup-iterations", "50", "--lr-gamma", "0.5", "--out", "/tmp/never"])
+    train_config = config_from_args(args).train
+    assert (train_config.lr_milestones, train_config.lr_gamma, train_config.warmup_iterations) == ((100, 200), 0.5, 50)
+    plain = config_from_args(build_parser().parse_args(["run", "--out", "/tmp/never"]))
+    assert not plain.train.scheduled and "lr_milestones" not in plain.to_dict()["train"]
