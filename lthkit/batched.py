@@ -347,6 +347,9 @@ class _BatchRuns:
     def train_mode(self) -> None:
         self.batched.twin.train()
 
+    def set_lr(self, lr: float) -> None:
+        self.masked_step.set_lr(lr)
+
     def step(self, index: torch.Tensor) -> torch.Tensor:
         losses = self.batched.losses(self.data.train_x[index], self.data.train_y[index])
         losses.sum().backward()  # run k's parameters get exactly run k's gradient

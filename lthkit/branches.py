@@ -37,6 +37,7 @@ from .models import build_model
 
 if TYPE_CHECKING:  # only for annotations: lottery imports this module
     from .lottery import LotteryConfig, RoundRecord
+    from .train import TrainConfig
 
 
 def derive_seed(*parts) -> int:
@@ -58,6 +59,7 @@ class RoundInputs:
         previous: the previous round of this run (its mask and trained weights); ``None`` in round 0.
         needed_masks: for each branch in :attr:`Branch.needs`, that run's mask of this round.
         layer_rates: the config's per-layer rate overrides, as a dict.
+        total_iterations: the training budget T in iterations on the run's data.
     """
 
     config: "LotteryConfig"
@@ -68,6 +70,7 @@ class RoundInputs:
     previous: "RoundRecord | None"
     needed_masks: dict[str, Masks] = field(default_factory=dict)
     layer_rates: dict = field(default_factory=dict)
+    total_iterations: int | None = None
 
     def model(self, seed: int | None = None) -> nn.Module:
         """A freshly built network of the run's model: θ₀ by default, or initialized from ``seed``."""
@@ -76,11 +79,18 @@ class RoundInputs:
 
 @dataclass
 class RoundStart:
-    """What a branch returns: the network at its starting weights, its mask, where training starts."""
+    """What a branch returns: the network at its starting weights, its mask, where training starts.
+
+    ``train`` replaces the run's training config for this round (``None``: the run's own), and
+    ``reorder = (iteration, seed)`` changes the batch order at that iteration
+    (:func:`lthkit.train.batch_order`).
+    """
 
     model: nn.Module
     mask: Masks
     start_iteration: int = 0
+    train: "TrainConfig | None" = None
+    reorder: tuple | None = None
 
 
 @dataclass(frozen=True)
@@ -176,3 +186,95 @@ def random_prune(inputs: RoundInputs) -> RoundStart:
         return _rewound(inputs, inputs.model(), ticket_mask)
     generator = torch.Generator().manual_seed(derive_seed(inputs.config.seed, "random_prune", inputs.round))
     return _rewound(inputs, inputs.model(), random_masks_like(ticket_mask, generator))
+
+
+# --- retraining after pruning (Renda, Frankle & Carbin 2020) ---------------------------------------
+#
+# Three ways to retrain the pruned network of each round, each its own IMP chain, with one budget:
+# every round after the first trains T − k iterations (k: the run's rewind point, T: the budget).
+
+def _pruned_trained(inputs: RoundInputs) -> tuple[nn.Module, Masks]:
+    """The previous round's trained weights and this round's magnitude mask of them."""
+    model = inputs.model()
+    model.load_state_dict(inputs.previous.trained_state)
+    mask = magnitude_masks(prunable_weights(model), inputs.previous.mask, inputs.config.per_round_rate,
+                           scope=inputs.config.scope, layer_rates=inputs.layer_rates)
+    return model, mask
+
+
+def final_rate_config(config: "TrainConfig", total_iterations: int) -> "TrainConfig":
+    """``config`` at a constant learning rate: the rate its schedule reaches at its last step."""
+    import dataclasses
+
+    return dataclasses.replace(config, lr=config.lr_at(total_iterations - 1), lr_milestones=(), warmup_iterations=0)
+
+
+@register_branch("finetune", uses_rewind_point=False, requires_rewind_point=True)
+def finetune(inputs: RoundInputs) -> RoundStart:
+    """Fine-tuning: keep the trained weights, train T − k more iterations at the final learning rate."""
+    if inputs.round == 0:
+        return _rewound(inputs, inputs.model(), full_masks(inputs.model()))
+    model, mask = _pruned_trained(inputs)
+    return RoundStart(model, mask, start_iteration=inputs.rewind_k,
+                      train=final_rate_config(inputs.config.train, inputs.total_iterations))
+
+
+@register_branch("weight_rewind", requires_rewind_point=True)
+def weight_rewind(inputs: RoundInputs) -> RoundStart:
+    """Weight rewinding: survivors back to θ_k, the schedule replayed from k (IMP's ticket, by this name)."""
+    if inputs.round == 0:
+        return _rewound(inputs, inputs.model(), full_masks(inputs.model()))
+    model, mask = _pruned_trained(inputs)
+    return _rewound(inputs, model, mask)
+
+
+@register_branch("lr_rewind", uses_rewind_point=False, requires_rewind_point=True)
+def lr_rewind(inputs: RoundInputs) -> RoundStart:
+    """Learning-rate rewinding: keep the trained weights, replay the learning-rate schedule from k."""
+    if inputs.round == 0:
+        return _rewound(inputs, inputs.model(), full_masks(inputs.model()))
+    model, mask = _pruned_trained(inputs)
+    return RoundStart(model, mask, start_iteration=inputs.rewind_k)
+
+
+#: The three retraining branches, in Renda et al.'s order.
+RETRAINING = ("finetune", "weight_rewind", "lr_rewind")
+
+
+# --- instability analysis (Frankle, Dziugaite, Roy & Carbin 2020) ------------------------------------
+#
+# The twin of a run trains each round exactly as that run does (its mask, its starting weights, its
+# schedule, its first k batches) and only changes the batch order from iteration k on: the two are
+# the copies A and B of instability analysis, sharing θ_k and the mask and differing in SGD noise.
+
+def twin_seed(seed: int) -> int:
+    """The seed of a twin's batch order after k (another order than the run's own ``seed``)."""
+    return derive_seed(seed, "twin")
+
+
+def _twin(inputs: RoundInputs, start: RoundStart) -> RoundStart:
+    start.reorder = (inputs.rewind_k, twin_seed(inputs.config.seed))
+    return start
+
+
+@register_branch("ticket_twin", needs=("ticket",), requires_rewind_point=True)
+def ticket_twin(inputs: RoundInputs) -> RoundStart:
+    """The winning ticket's round (its mask, from θ_k), with another batch order from k on."""
+    return _twin(inputs, _rewound(inputs, inputs.model(), inputs.needed_masks["ticket"]))
+
+
+@register_branch("random_prune_twin", needs=("random_prune",), requires_rewind_point=True)
+def random_prune_twin(inputs: RoundInputs) -> RoundStart:
+    """The random-pruning control's round (its random mask, from θ_k), with another batch order from k on."""
+    return _twin(inputs, _rewound(inputs, inputs.model(), inputs.needed_masks["random_prune"]))
+
+
+@register_branch("reinit_twin", needs=("reinit",), uses_rewind_point=False, requires_rewind_point=True)
+def reinit_twin(inputs: RoundInputs) -> RoundStart:
+    """The re-init control's round (the ticket's mask, fresh weights, from iteration 0), another order from k on."""
+    seed = derive_seed(inputs.config.seed, "reinit", inputs.round)
+    return _twin(inputs, RoundStart(inputs.model(seed=seed), inputs.needed_masks["reinit"]))
+
+
+#: Each run of instability analysis and its twin.
+TWINS = {"ticket": "ticket_twin", "random_prune": "random_prune_twin", "reinit": "reinit_twin"}

@@ -14,7 +14,8 @@ Presets (:data:`NOTEBOOK_PRESETS`; each a :class:`~lthkit.lottery.LotteryConfig`
 * ``kata``: notebook 1's dense LeNet-300-100 (only its ``model``, ``train`` and ``data`` are used);
 * ``imp``: notebook 2's IMP run of LeNet-300-100 (the paper's layer-wise 20%/10% rates, θ₀);
 * ``explore``: the starting point of notebook 3's dashboard;
-* ``rewind_lenet``, ``rewind_conv``: notebook 4's rewinding comparisons.
+* ``rewind_lenet``, ``rewind_conv``: notebook 4's rewinding comparisons;
+* ``stability``: notebook 6's instability analysis and retraining comparison.
 
 Example:
     >>> config = notebook_preset("imp", fast=True)
@@ -71,7 +72,7 @@ def notebook_preset(name: str, *, fast: bool | None = None, **changes) -> Lotter
 
     Args:
         name: one of :data:`NOTEBOOK_PRESETS` (``kata``, ``imp``, ``explore``, ``rewind_lenet``,
-            ``rewind_conv``).
+            ``rewind_conv``, ``stability``).
         fast: force a mode; default: :func:`fast_mode`.
         **changes: fields to change, as for :meth:`LotteryConfig.replace` (``train`` and
             ``data`` may be dicts of changes).

@@ -42,6 +42,7 @@ from filelock import FileLock, Timeout
 
 from . import LthkitError, __version__
 from .files import atomic_save_tensors, atomic_write_bytes, atomic_write_json
+from .branches import get_branch
 from .data import REPO_ROOT, DataConfig, MNISTData, load_mnist
 from .lottery import (CONTROLS, LotteryConfig, LotteryResult, RoundRecord, RoundResult, model_layout, run_lotteries,
                       with_dependencies)
@@ -334,7 +335,7 @@ class DiskStore:
     def _needs_rewind_state(self) -> bool:
         """Whether round 0 must hold θ_k (known without the data only for an iteration budget)."""
         config = self.config
-        if config.control == "reinit" or config.rewind in ("init", "none"):
+        if not get_branch(config.control).uses_rewind_point or config.rewind in ("init", "none"):
             return False
         if config.rewind == "iteration":
             return config.rewind_iteration > 0

@@ -16,6 +16,10 @@ only by the CLI:
 * ``replaces``: giving this flag (and not that one) sets the named field to ``None``, as
   ``--epochs`` does with the preset's ``iterations``.
 
+One key is read by :func:`config_dict`: ``omit_default``: the field is left out of the config's
+dict (hence of its hash and cache key) while it holds its default, so that a field added later
+with a default that changes nothing leaves every existing key as it was.
+
 The ``check_*`` functions validate a field's value at construction and raise a one-line
 :class:`~lthkit.LthkitError` that names the field.
 
@@ -143,6 +147,21 @@ def nested_config(value, cls, name: str):
             raise LthkitError(f"{name} has no field {', '.join(map(repr, unknown))}; its fields are {', '.join(known)}")
         return cls(**value)
     raise LthkitError(f"{name} must be a {cls.__name__} or a dict of its fields, got {type(value).__name__}")
+
+
+def config_dict(instance) -> dict:
+    """``dataclasses.asdict(instance)`` without the ``omit_default`` fields that hold their default.
+
+    Example:
+        >>> from lthkit.train import TrainConfig
+        >>> "lr_milestones" in config_dict(TrainConfig()), config_dict(TrainConfig(lr_milestones=(5,)))["lr_milestones"]
+        (False, (5,))
+    """
+    data = dataclasses.asdict(instance)
+    for field in dataclasses.fields(instance):
+        if field.metadata.get("omit_default") and getattr(instance, field.name) == field.default:
+            del data[field.name]
+    return data
 
 
 def field_help(field: dataclasses.Field) -> str:

@@ -41,8 +41,8 @@ from . import LthkitError, __version__, batched
 from .branches import RoundInputs, derive_seed, get_branch  # noqa: F401 (derive_seed: lthkit.lottery's API)
 from .data import DataConfig, MNISTData
 from .files import atomic_save_tensors, atomic_write_json
-from .fields import (SEED_LIMIT, check_bool, check_choice, check_fraction, check_int, check_number, document_fields,
-                     nested_config, parse_fraction, parse_layer_rate, parse_positive, set_fields)
+from .fields import (SEED_LIMIT, check_bool, check_choice, check_fraction, check_int, check_number, config_dict,
+                     document_fields, nested_config, parse_fraction, parse_layer_rate, parse_positive, set_fields)
 from .masks import SCOPES, Masks, density, full_masks, layer_densities, layer_rate_overrides, prunable_weights
 from .models import MODELS, build_model
 from .train import TrainConfig, TrainResult, train
@@ -158,6 +158,7 @@ class LotteryConfig:
 
     def to_dict(self) -> dict:
         data = asdict(self)
+        data["train"] = config_dict(self.train)  # schedule fields at their defaults stay out of the key
         data["layer_rates"] = [list(pair) for pair in self.layer_rates]
         return data
 
@@ -553,10 +554,11 @@ def _train_round(runs: list["_Run"], round_index: int, data: MNISTData, *, batch
             plans.append((run, run.plan(round_index)))
     groups: dict[tuple, list] = {}
     for run, plan in plans:
-        key = (run.config.model, run.config.train, plan.start_iteration, tuple(sorted(plan.snapshot_at)))
+        key = (run.config.model, plan.train, plan.start_iteration, tuple(sorted(plan.snapshot_at)), plan.reorder)
         groups.setdefault(key, []).append((run, plan))
-    for (_, train_config, start_iteration, snapshot_at), members in groups.items():
-        if batch is True or (batch == "auto" and batched.use_batched(data.device, len(members))):
+    for (_, train_config, start_iteration, snapshot_at, reorder), members in groups.items():
+        # A run whose batch order changes mid-way (reorder) trains alone: batches draw one order per run.
+        if reorder is None and (batch is True or (batch == "auto" and batched.use_batched(data.device, len(members)))):
             outcomes = batched.train_batched([plan.model for _, plan in members], data, train_config,
                                              masks=[plan.mask for _, plan in members],
                                              seeds=[run.config.seed for run, _ in members],
@@ -565,7 +567,7 @@ def _train_round(runs: list["_Run"], round_index: int, data: MNISTData, *, batch
         else:
             outcomes = [train(plan.model, data, train_config, masks=plan.mask, seed=run.config.seed,
                               start_iteration=start_iteration, snapshot_at=snapshot_at, progress=progress,
-                              description=plan.description) for run, plan in members]
+                              description=plan.description, reorder=plan.reorder) for run, plan in members]
         for (run, plan), outcome in zip(members, outcomes):
             run.finish(plan, outcome)
 
@@ -580,6 +582,10 @@ class RoundPlan:
     start_iteration: int
     snapshot_at: set
     description: str
+    #: the round's training config (the run's, unless its branch chose another: fine-tuning's final rate)
+    train: TrainConfig | None = None
+    #: ``(iteration, seed)``: the batch order changes there (see :func:`lthkit.train.batch_order`)
+    reorder: tuple | None = None
 
 
 class _Run:
@@ -593,7 +599,8 @@ class _Run:
         self.branch = get_branch(config.control)
         self.store = store if store is not None else MemoryStore()
         self.needed_masks = needed_masks or {}
-        self.rewind_k = config.rewind_point(config.train.total_iterations(len(data.train_y)))
+        self.total_iterations = config.train.total_iterations(len(data.train_y))
+        self.rewind_k = config.rewind_point(self.total_iterations)
         # Round 0 captures θ_k for a branch that starts from it, when k > 0.
         self.captures_rewind_state = bool(self.rewind_k) and self.branch.uses_rewind_point
         model = build_model(config.model, seed=config.seed)
@@ -624,12 +631,13 @@ class _Run:
         inputs = RoundInputs(config=self.config, round=round_index, theta0=self.theta0, rewind_k=self.rewind_k,
                              rewind_state=self.rewind_state, previous=self.previous,
                              needed_masks={name: masks_of(round_index) for name, masks_of in self.needed_masks.items()},
-                             layer_rates=self.layer_rates)
+                             layer_rates=self.layer_rates, total_iterations=self.total_iterations)
         start = self.branch.start_round(inputs)
         snapshot_at = {self.rewind_k} if (round_index == 0 and self.captures_rewind_state) else set()
         self.planned = RoundPlan(round=round_index, model=start.model, mask=start.mask,
                                  start_iteration=start.start_iteration, snapshot_at=snapshot_at,
-                                 description=f"round {round_index} ({density(start.mask):.1%} left)")
+                                 description=f"round {round_index} ({density(start.mask):.1%} left)",
+                                 train=start.train or self.config.train, reorder=start.reorder)
         return self.planned
 
     def finish(self, plan: RoundPlan, outcome: TrainResult) -> None:

@@ -13,7 +13,9 @@ rows of a ``summary.csv``.
 Besides the paper's two figures (:func:`accuracy_vs_density`, :func:`early_stop_vs_density`, and
 both side by side: :func:`accuracy_and_early_stop`), there are figures of one run's masks:
 :func:`layer_density_plot` (how IMP thins each layer) and :func:`first_layer_connectivity` (how
-many outgoing connections each input pixel keeps).
+many outgoing connections each input pixel keeps). Notebook 6's figures take the rows of
+:mod:`lthkit.stability`'s CSVs: :func:`error_along_path`, :func:`instability_vs_k` and
+:func:`retraining_vs_density`.
 """
 
 from __future__ import annotations
@@ -343,3 +345,127 @@ def first_layer_connectivity(source, *, rounds: Sequence[int] | None = None, ax=
     if title:
         figure.suptitle(title)
     return figure
+
+
+# --- notebook 6: instability analysis and retraining -----------------------------------------------
+
+#: Display names and colors of the kinds of network in instability analysis.
+KIND_LABELS = {"dense": "dense network", "ticket": "IMP subnetwork", "random_prune": "random pruning",
+               "reinit": "random re-init"}
+KIND_COLORS = {"dense": "#7f7f7f", "ticket": "#1f77b4", "random_prune": "#2ca02c", "reinit": "#d62728"}
+#: Display names of the retraining branches (Renda et al.).
+METHOD_LABELS = {"finetune": "fine-tuning", "weight_rewind": "weight rewinding", "lr_rewind": "learning-rate rewinding"}
+
+
+def _groups(rows, key):
+    grouped = defaultdict(list)
+    for row in rows:
+        grouped[key(row)].append(row)
+    return grouped
+
+
+def _kind_label(kind: str, density: float) -> str:
+    return KIND_LABELS.get(kind, kind) + ("" if kind == "dense" else f", {_percent(density)} left")
+
+
+def _linestyle(index: int) -> str:
+    return ("-", "--", ":", "-.")[index % 4]
+
+
+def error_along_path(rows, *, ax=None, select=None, title: str | None = None):
+    """Test error (percent) along the linear path between two copies, against α.
+
+    One line per (kind, density, k) of ``rows`` (the rows of ``stability.csv``, see
+    :func:`lthkit.stability.run_stability`), the mean over trials with a min/max band.
+
+    Args:
+        rows: the rows.
+        ax: draw into this Axes (default: a new figure).
+        select: keep only rows for which ``select(row)`` is true.
+        title: the axes title.
+
+    Example:
+        >>> fig = error_along_path(rows, select=lambda r: r["k"] == 0)  # doctest: +SKIP
+    """
+    owns_figure = ax is None
+    figure, ax = _new_axes(ax)
+    rows = [row for row in rows if select is None or select(row)]
+    if not rows:
+        raise LthkitError("no rows to plot")
+    groups = _groups(rows, lambda r: (r["control"], r["round"], r["k"]))
+    styles = {k: _linestyle(i) for i, k in enumerate(sorted({r["k"] for r in rows}))}
+    for (kind, _, k), members in sorted(groups.items(), key=lambda item: (list(KIND_LABELS).index(item[0][0])
+                                                                           if item[0][0] in KIND_LABELS else 9,
+                                                                           item[0][1], item[0][2])):
+        by_trial = _groups(members, lambda r: r["trial"])
+        alphas = sorted({r["alpha"] for r in members})
+        values = np.array([[100 * {r["alpha"]: r["test_error"] for r in trial}[a] for a in alphas]
+                           for trial in by_trial.values()])
+        density = float(np.mean([r["density"] for r in members]))
+        color = KIND_COLORS.get(kind, "#333333")
+        label = f"{_kind_label(kind, density)}, k={k}" + (f" ({len(values)} trials)" if len(values) > 1 else "")
+        ax.plot(alphas, values.mean(0), color=color, linestyle=styles[k], marker="o", markersize=3, label=label)
+        if len(values) > 1:
+            ax.fill_between(alphas, values.min(0), values.max(0), color=color, alpha=0.15, linewidth=0)
+    ax.set_xlabel("α (0: copy A, 1: copy B)")
+    ax.set_ylabel("test error (%)")
+    ax.grid(True, alpha=0.3)
+    if title:
+        ax.set_title(title)
+    ax.legend(frameon=False, fontsize="small")
+    if owns_figure:
+        figure.tight_layout()
+    return figure
+
+
+def instability_vs_k(rows, *, ax=None, threshold: float = 0.02, title: str | None = None):
+    """Error barrier (percentage points) against the iteration k the copies split at.
+
+    One line per (kind, density) of the rows of ``stability.csv``, the mean over trials with a
+    min/max band; k on a symmetric-log axis (k = 0 included); the stability threshold dashed.
+
+    Example:
+        >>> fig = instability_vs_k(read_rows("results/stability/stability.csv"))  # doctest: +SKIP
+    """
+    owns_figure = ax is None
+    figure, ax = _new_axes(ax)
+    if not rows:
+        raise LthkitError("no rows to plot")
+    groups = _groups(rows, lambda r: (r["control"], r["round"]))
+    for index, ((kind, round_index), members) in enumerate(sorted(groups.items(), key=lambda item: (
+            list(KIND_LABELS).index(item[0][0]) if item[0][0] in KIND_LABELS else 9, item[0][1]))):
+        ks = sorted({r["k"] for r in members})
+        barrier = {(r["k"], r["trial"]): 100 * r["error_barrier"] for r in members}
+        trials = sorted({r["trial"] for r in members})
+        values = np.array([[barrier.get((k, t), np.nan) for k in ks] for t in trials])
+        density = float(np.mean([r["density"] for r in members]))
+        color = KIND_COLORS.get(kind, "#333333")
+        style = _linestyle(round_index - 1 if kind != "dense" else 0)
+        label = _kind_label(kind, density) + (f" ({len(trials)} trials)" if len(trials) > 1 else "")
+        ax.plot(ks, np.nanmean(values, 0), color=color, linestyle=style, marker="o", markersize=4, label=label)
+        if len(trials) > 1:
+            ax.fill_between(ks, np.nanmin(values, 0), np.nanmax(values, 0), color=color, alpha=0.15, linewidth=0)
+    ax.axhline(100 * threshold, color="black", linestyle="--", linewidth=1, label=f"stable below {100 * threshold:g} points")
+    positive = [r["k"] for r in rows if r["k"] > 0]
+    ax.set_xscale("symlog", linthresh=max(1, min(positive)) if positive else 1)
+    ax.set_xlabel("k: the iteration the two copies split at (symlog)")
+    ax.set_ylabel("instability: error barrier (points)")
+    ax.grid(True, alpha=0.3)
+    if title:
+        ax.set_title(title)
+    ax.legend(frameon=False, fontsize="small")
+    if owns_figure:
+        figure.tight_layout()
+    return figure
+
+
+def retraining_vs_density(rows, *, ax=None, metric: str = "test_acc_final", title: str | None = None):
+    """Test accuracy (percent) against weights remaining for the three retraining methods.
+
+    ``rows`` are those of ``retraining.csv`` (:func:`lthkit.stability.run_retraining`); one line per
+    method, the mean over trials with a min/max band.
+    """
+    relabeled = [dict(row, control=METHOD_LABELS.get(row["method"], row["method"])) for row in rows]
+    when = "at the end of training" if metric == "test_acc_final" else "at early stop"
+    return plot_metric_vs_density(relabeled, metric, ax=ax, ylabel=f"test accuracy {when} (%)", scale=100.0,
+                                  title=title)

@@ -18,7 +18,8 @@ Names:
 * ``kata``: notebook 1's dense LeNet-300-100 (only its ``model``, ``train`` and ``data`` are used);
 * ``imp``: notebook 2's IMP run of LeNet-300-100;
 * ``explore``: the starting point of notebook 3's dashboard;
-* ``rewind_lenet``, ``rewind_conv``: notebook 4's rewinding comparisons.
+* ``rewind_lenet``, ``rewind_conv``: notebook 4's rewinding comparisons;
+* ``stability``: notebook 6's instability analysis and retraining comparison (and ``lthkit stability``).
 
 Example:
     >>> preset_config("imp", fast=True).train.iterations
@@ -71,6 +72,16 @@ PRESETS: dict[str, dict[str, LotteryConfig]] = {
         "fast": PAPER.replace(rounds=2, prune_rate=0.3, train=TrainConfig(iterations=200, eval_every=50),
                               data=_FAST_DATA),
     },
+    "stability": {
+        # Notebook 6 and `lthkit stability`: the paper's LeNet and rates at 65% a round (3 rounds: 35%, 12% and 4.3%
+        # of the hidden weights left), a 2,000-iteration budget with the rate cut tenfold at 50% and 75% of it (a
+        # schedule for learning-rate rewinding to replay), the whole training set and test set.
+        "full": PAPER.replace(rounds=3, prune_rate=0.65,
+                              train={"iterations": 2000, "eval_every": 250, "lr_milestones": (1000, 1500)}),
+        "fast": PAPER.replace(rounds=1, prune_rate=0.65,
+                              train=TrainConfig(iterations=200, eval_every=100, lr_milestones=(100, 150)),
+                              data=DataConfig(validation_size=1000, train_size=5000, test_size=2000)),
+    },
     "rewind_conv": {
         "full": LotteryConfig(model="conv2_small", rounds=5, target_sparsity=0.95, scope="global",
                               layer_rates=(("output", 0.1),), rewind="init",
@@ -87,7 +98,7 @@ PRESETS: dict[str, dict[str, LotteryConfig]] = {
 #: The names the command line offers (``--preset``).
 CLI_PRESETS = ("paper", "fast")
 #: The names the course notebooks use (:func:`lthkit.course.notebook_preset`).
-NOTEBOOK_PRESET_NAMES = ("kata", "imp", "explore", "rewind_lenet", "rewind_conv")
+NOTEBOOK_PRESET_NAMES = ("kata", "imp", "explore", "rewind_lenet", "rewind_conv", "stability")
 
 
 def preset_config(name: str, *, fast: bool = False, names=None, **changes) -> LotteryConfig:

@@ -26,6 +26,7 @@ the loop against a per-sample ``DataLoader`` pipeline and against the FLOP bound
 
 from __future__ import annotations
 
+import itertools
 import math
 import time
 from dataclasses import asdict, dataclass, field
@@ -38,7 +39,8 @@ from tqdm.auto import tqdm
 
 from . import LthkitError, fastpath
 from .data import MNISTData, batches
-from .fields import check_bool, check_choice, check_int, check_number, document_fields, set_fields
+from .fields import (check_bool, check_choice, check_int, check_number, document_fields, parse_positive,
+                     set_fields)
 from .masks import Masks, check_masks_fit
 
 OPTIMIZERS = ("adam", "sgd")
@@ -70,6 +72,16 @@ class TrainConfig:
                 "(None: always train the whole budget)"})
     test_every_eval: bool = field(default=False, metadata={
         "help": "also evaluate the test set at every evaluation point (for a test curve)"})
+    lr_milestones: tuple = field(default=(), metadata={
+        "help": "iterations at which the learning rate is multiplied by lr_gamma (step decay; repeatable)",
+        "doc": "Default: none, a constant learning rate. Left out of the config's dict (and so of its cache "
+               "key) while at the default, like the other schedule fields.",
+        "flag": "--lr-milestone", "parse": parse_positive(int), "repeat": True, "metavar": "ITERATION",
+        "omit_default": True})
+    lr_gamma: float = field(default=0.1, metadata={
+        "help": "the factor of each step-decay milestone", "omit_default": True})
+    warmup_iterations: int = field(default=0, metadata={
+        "help": "linear learning-rate warm-up over this many iterations (0: none)", "omit_default": True})
 
     def __post_init__(self):
         check_choice(self.optimizer, "optimizer", OPTIMIZERS, what="optimizer")
@@ -81,15 +93,51 @@ class TrainConfig:
                    epochs=check_number(self.epochs, "epochs", positive=True, optional=True),
                    eval_every=check_int(self.eval_every, "eval_every", minimum=1),
                    patience=check_int(self.patience, "patience", minimum=1, optional=True),
-                   test_every_eval=check_bool(self.test_every_eval, "test_every_eval"))
+                   test_every_eval=check_bool(self.test_every_eval, "test_every_eval"),
+                   lr_milestones=_milestones(self.lr_milestones),
+                   lr_gamma=check_number(self.lr_gamma, "lr_gamma", positive=True),
+                   warmup_iterations=check_int(self.warmup_iterations, "warmup_iterations", minimum=0))
         if (self.iterations is None) == (self.epochs is None):
             raise LthkitError("give exactly one training budget: iterations or epochs")
+
+    @property
+    def scheduled(self) -> bool:
+        """Whether the learning rate changes during training (step decay or warm-up)."""
+        return bool(self.lr_milestones) or self.warmup_iterations > 0
+
+    def lr_at(self, iteration: int) -> float:
+        """The learning rate of the step taken at ``iteration`` (the step from ``iteration`` to ``iteration + 1``).
+
+        ``lr × min(1, (iteration + 1) / warmup_iterations) × lr_gamma ** (milestones ≤ iteration)``:
+        what ``torch.optim.lr_scheduler.LinearLR`` (warm-up) chained with ``MultiStepLR`` give after
+        ``iteration`` scheduler steps. A run rewound to θ_k starts at ``iteration = k``, so it replays
+        the schedule from k.
+
+        Example:
+            >>> config = TrainConfig(lr=0.1, lr_milestones=(100,), warmup_iterations=10)
+            >>> [round(config.lr_at(i), 6) for i in (0, 9, 99, 100)]
+            [0.01, 0.1, 0.1, 0.01]
+        """
+        factor = min(1.0, (iteration + 1) / self.warmup_iterations) if self.warmup_iterations else 1.0
+        passed = sum(1 for milestone in self.lr_milestones if milestone <= iteration)
+        return self.lr * factor * self.lr_gamma ** passed
 
     def total_iterations(self, num_train: int) -> int:
         """The budget in iterations for a training set of ``num_train`` images."""
         if self.iterations is not None:
             return self.iterations
         return max(1, math.ceil(self.epochs * num_train / self.batch_size))
+
+
+def _milestones(value) -> tuple:
+    """Step-decay milestones as a sorted tuple of distinct positive ints (from a tuple, a list or one int)."""
+    items = (value,) if isinstance(value, int) and not isinstance(value, bool) else value
+    if isinstance(items, (str, bytes)) or not isinstance(items, (tuple, list)):
+        raise LthkitError(f"lr_milestones must be a list of positive iterations, got {value!r}")
+    checked = [check_int(item, "each of lr_milestones", minimum=1) for item in items]
+    if len(set(checked)) != len(checked):
+        raise LthkitError(f"lr_milestones repeats an iteration: {sorted(checked)}")
+    return tuple(sorted(checked))
 
 
 @dataclass
@@ -229,6 +277,13 @@ class MaskedStep:
             raise LthkitError("MaskedStep needs one mask per masked parameter")
         self._direct = None  # the fast path's direct step once the optimizer state exists; False: none
 
+    def set_lr(self, lr: float) -> None:
+        """Use learning rate ``lr`` from the next step on (every parameter group, and the direct step)."""
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        if self._direct:
+            self._direct.options["lr"] = lr
+
     @torch.no_grad()
     def __call__(self) -> None:
         grads = [p.grad for p in self.params]
@@ -280,7 +335,7 @@ def check_schedule(config: TrainConfig, data: MNISTData, start_iteration: int, s
 
 def train(model: nn.Module, data: MNISTData, config: TrainConfig, *, masks: Masks | None = None,
           seed: int = 0, start_iteration: int = 0, snapshot_at=(), progress: bool = True,
-          description: str = "train") -> TrainResult:
+          description: str = "train", reorder: tuple[int, int] | None = None) -> TrainResult:
     """Train ``model`` in place with ``masks`` enforced, and record early-stopping metrics.
 
     Args:
@@ -296,6 +351,9 @@ def train(model: nn.Module, data: MNISTData, config: TrainConfig, *, masks: Mask
             before the last of them.
         progress: show a tqdm progress bar (a widget in notebooks, text in a terminal).
         description: the progress bar's label.
+        reorder: ``(iteration, seed)``: from that iteration on, the batches come from a fresh order
+            seeded by ``seed`` (see :func:`batch_order`): two runs that share everything up to
+            the iteration and then differ only in the SGD noise (instability analysis).
 
     Returns:
         A :class:`TrainResult`.
@@ -317,12 +375,32 @@ def train(model: nn.Module, data: MNISTData, config: TrainConfig, *, masks: Mask
             mask_values.append(mask.to(device=device, dtype=parameters[name].dtype))
     masked_step = masked_step_for(list(parameters.values()), masked_params, mask_values, config)
     forward_backward = fastpath.lenet_pass(model) or autograd_pass(model)
-    batch_indices = batches(len(data.train_y), config.batch_size, torch.Generator().manual_seed(int(seed)),
-                            device=device)
+    batch_indices = batch_order(len(data.train_y), config.batch_size, seed, device=device, reorder=reorder)
     (result,) = training_loop(_LoneRun(model, data, forward_backward, masked_step), data, config, batch_indices,
                               total=total, start_iteration=start_iteration, snapshot_at=snapshot_at,
                               progress=progress, description=description)
     return result
+
+
+def batch_order(num_examples: int, batch_size: int, seed: int, *, device=None, reorder: tuple[int, int] | None = None):
+    """The endless batch order of a run: :func:`lthkit.data.batches` seeded by ``seed``.
+
+    With ``reorder = (k, seed2)``, the first ``k`` batches are those of ``seed`` and every later
+    one comes from a fresh order seeded by ``seed2``.
+
+    Example:
+        >>> a = [b.tolist() for b in itertools.islice(batch_order(6, 2, 0), 4)]
+        >>> b = [b.tolist() for b in itertools.islice(batch_order(6, 2, 0, reorder=(2, 1)), 4)]
+        >>> a[:2] == b[:2], a[2:] == b[2:]
+        (True, False)
+    """
+    stream = batches(num_examples, batch_size, torch.Generator().manual_seed(int(seed)), device=device)
+    if reorder is None:
+        return stream
+    at, second_seed = reorder
+    return itertools.chain(itertools.islice(stream, int(at)),
+                           batches(num_examples, batch_size, torch.Generator().manual_seed(int(second_seed)),
+                                   device=device))
 
 
 class _LoneRun:
@@ -335,6 +413,9 @@ class _LoneRun:
 
     def train_mode(self) -> None:
         self.model.train()
+
+    def set_lr(self, lr: float) -> None:
+        self.masked_step.set_lr(lr)
 
     def step(self, index: torch.Tensor) -> torch.Tensor:
         loss = self.forward_backward(self.data.train_x[index], self.data.train_y[index])
@@ -371,6 +452,7 @@ def training_loop(trainee, data: MNISTData, config: TrainConfig, batch_indices, 
     Args:
         trainee: ``runs`` (K), ``train_mode()``, ``step(index) -> losses`` (K or scalar, no host
             sync), ``evaluate(images, labels) -> (losses, accuracies)`` as ``(K,)`` tensors,
+            ``set_lr(lr)`` (the learning rate of the next steps; called only for a scheduled config),
             ``state(run)`` (a copy of a run's weights), ``stop(run)`` (a run stops before the end:
             keep its weights), ``finish()`` (training is over: final weights in place) and
             ``accuracies(images, labels, states) -> list`` (``None`` in ``states``: the final weights).
@@ -422,7 +504,11 @@ def training_loop(trainee, data: MNISTData, config: TrainConfig, batch_indices, 
     iteration = start_iteration
     trainee.train_mode()
     try:
+        lr_now = None
         while iteration < total and active:
+            if config.scheduled and config.lr_at(iteration) != lr_now:
+                lr_now = config.lr_at(iteration)  # the schedule from start_iteration on: replayed from k
+                trainee.set_lr(lr_now)
             iteration += 1
             loss_sums += trainee.step(next(batch_indices))
             steps_since_eval += 1

@@ -11,6 +11,10 @@ Moving a control never trains: it only looks the selected config up in the cache
 if it is there. Training starts on the **Run** button alone. Errors raised in a callback are
 shown in the dashboard's error area, never lost in a log.
 
+Notebook 6's :class:`StabilityExplorer` is a smaller face of the same kind over
+:func:`lthkit.stability.pair_for`, :func:`lthkit.experiments.run_experiments` and
+:func:`lthkit.plots.error_along_path`: choose k and the sparsity, press **Run**.
+
 Example:
     >>> from lthkit.widgets import Dashboard
     >>> dashboard = Dashboard()       # doctest: +SKIP
@@ -723,5 +727,143 @@ class Dashboard:
 
     def _set_status(self, message: str, kind: str = "info") -> None:
         # Mid-tone colors: readable on light and dark themes alike.
+        colors = {"info": "inherit", "success": "#43a047", "warning": "#ef8f00", "danger": "#e53935"}
+        self.status.value = f'<span style="color: {colors[kind]}">{message}</span>'
+
+
+class StabilityExplorer:
+    """Notebook 6's interactive: the linear path between two copies of one network, for a chosen k and sparsity.
+
+    Choosing never trains; **Run** trains the network and its twin (or reads both from the cache),
+    with a progress bar inside the explorer, then draws the test error along the path and says
+    whether the pair is stable. Parts: ``controls`` (``"k"``, ``"round"``: the sparsity, as IMP
+    rounds, 0 dense; ``"control"``: IMP subnetwork or random pruning), ``run_button``, ``status``,
+    ``progress``, ``image``, ``errors``; ``last`` holds the rows of the last pair drawn.
+
+    Example (what the tests do)::
+
+        explorer = StabilityExplorer(base, ks=(0, 20))
+        explorer.controls["k"].value = 20
+        explorer.run_button.click()      # trains (or reads the cache), then draws
+        explorer.last[0]["error_barrier"]
+
+    Args:
+        base: the IMP run (default: ``notebook_preset("stability")``).
+        ks: the choices of k.
+        cache_dir, data, device: as for :class:`Dashboard`.
+    """
+
+    def __init__(self, base: LotteryConfig | None = None, *, ks=(0, 50), cache_dir=None, data=None, device=None):
+        from .stability import STABLE_THRESHOLD
+
+        self.base = notebook_preset("stability") if base is None else base
+        self.cache_dir, self.data, self.device = cache_dir, data, device
+        self.threshold = STABLE_THRESHOLD
+        self.last: list[dict] = []
+        self._bar = None
+        wide = {"style": {"description_width": "120px"}, "layout": widgets.Layout(width="380px")}
+        rate = self.base.per_round_rate
+        rounds = [(f"{(1 - rate) ** r:.1%} of the hidden weights left ({r} IMP rounds)" if r else "dense (100%)", r)
+                  for r in range(self.base.rounds + 1)]
+        self.controls = {
+            "k": widgets.Dropdown(options=[(f"k = {k:,}", int(k)) for k in ks], value=int(ks[0]),
+                                  description="split at", **wide),
+            "round": widgets.Dropdown(options=rounds, value=min(1, self.base.rounds), description="sparsity", **wide),
+            "control": widgets.Dropdown(options=(("IMP subnetwork", "ticket"), ("random pruning", "random_prune")),
+                                        value="ticket", description="subnetwork", **wide),
+        }
+        self.run_button = widgets.Button(description="Run", button_style="primary",
+                                         tooltip="Train the two copies (or draw them from the cache)")
+        self.status = widgets.HTML()
+        self.progress = widgets.Box(layout=widgets.Layout(width="100%"))
+        self.image = widgets.Image(format="png", layout=widgets.Layout(max_width="100%"))
+        self.errors = widgets.Output()
+        for name, control in self.controls.items():
+            control.add_class(f"lthkit-control-{name}")
+            control.observe(self._on_change, names="value")
+        self.run_button.add_class("lthkit-run")
+        self.run_button.on_click(self._on_run)
+        title = widgets.HTML("<b>Instability explorer</b>: two copies from θ_k, different batch orders; "
+                             "choosing never trains, <b>Run</b> does")
+        self.widget = widgets.VBox([title, widgets.HBox([widgets.VBox(list(self.controls.values())),
+                                                          self.run_button]),
+                                    self.status, self.progress, self.image, self.errors])
+        self.widget.add_class("lthkit-stability-explorer")
+        self._set_bar(self._new_bar(1, "ready: nothing trained yet"))
+        self._on_change()
+
+    def _repr_mimebundle_(self, **kwargs):
+        bundle = self.widget._repr_mimebundle_(**kwargs)
+        bundle["text/plain"] = "<lthkit StabilityExplorer>"
+        return bundle
+
+    def pair(self):
+        """The selected pair (:class:`lthkit.stability.Pair`)."""
+        from .stability import pair_for
+
+        return pair_for(self.base, self.controls["k"].value, self.controls["round"].value,
+                        self.controls["control"].value)
+
+    def report_error(self, error: BaseException) -> None:
+        self.errors.outputs = ()
+        with self.errors:
+            traceback.print_exception(type(error), error, error.__traceback__)
+        self._set_status(f"error: {html.escape(str(error).splitlines()[0] if str(error) else type(error).__name__)}",
+                         "danger")
+
+    @_reports_errors
+    def _on_change(self, _change=None) -> None:
+        pair = self.pair()
+        missing = runs_to_train([pair.source, pair.twin], cache_dir=self.cache_dir)
+        trainings = sum(config.rounds + 1 for config in missing)
+        self._set_status(f"{pair.kind} at k = {pair.k:,}: " + (f"Run trains {trainings} network(s)" if trainings
+                                                               else "in the cache: Run draws it at once"), "info")
+
+    @_reports_errors
+    def _on_run(self, _button=None) -> None:
+        from .experiments import get_data
+        from .plots import error_along_path
+        from .stability import error_barrier, measure_pair, pair_rows
+
+        self.errors.outputs = ()
+        pair = self.pair()
+        began = time.perf_counter()
+        missing = runs_to_train([pair.source, pair.twin], cache_dir=self.cache_dir)
+        bar = self._new_bar(max(1, sum(config.rounds + 1 for config in missing)), f"training {pair.kind}, k={pair.k}")
+        self._set_bar(bar)
+        self.run_button.disabled = True
+        try:
+            with bar:
+                run_experiments([pair.source, pair.twin], cache_dir=self.cache_dir, data=self.data, device=self.device,
+                                progress=False, batch=False, on_round=lambda *_: bar.update(1))
+                data = self.data if self.data is not None else get_data(self.base.data, self.device)
+                rows = pair_rows(pair, measure_pair(pair, data, cache_dir=self.cache_dir), self.threshold)
+        finally:
+            self.run_button.disabled = False
+        self.last = rows
+        import matplotlib.pyplot as plt
+
+        figure = error_along_path(rows, title=f"{pair.kind}, k = {pair.k:,}")
+        self.image.value = figure_png(figure)
+        plt.close(figure)
+        barrier = error_barrier([row["test_error"] for row in rows])
+        verdict = "stable" if barrier < self.threshold else "unstable"
+        self._set_status(f"{pair.kind} at k = {pair.k:,}, {rows[0]['density']:.1%} of the weights left: error barrier "
+                         f"{100 * barrier:.2f} points, <b>{verdict}</b> (threshold {100 * self.threshold:g}); "
+                         f"{'trained' if missing else 'from the cache'} in {time.perf_counter() - began:.1f} s",
+                         "success" if verdict == "stable" else "warning")
+
+    def _new_bar(self, total: int, description: str):
+        from tqdm.notebook import tqdm as notebook_tqdm
+
+        return notebook_tqdm(total=total, desc=description, unit="training", display=False, mininterval=0)
+
+    def _set_bar(self, bar) -> None:
+        if self._bar is not None and self._bar is not bar:
+            self._bar.close()
+        self._bar = bar
+        self.progress.children = (bar.container,)
+
+    def _set_status(self, message: str, kind: str = "info") -> None:
         colors = {"info": "inherit", "success": "#43a047", "warning": "#ef8f00", "danger": "#e53935"}
         self.status.value = f'<span style="color: {colors[kind]}">{message}</span>'

@@ -35,7 +35,7 @@ def raises_one_line(message):
     (lambda: LotteryConfig(train={"lr": "fast"}), "lr must be a positive number, got 'fast'"),
     (lambda: LotteryConfig(train={"colour": 1}),
      "train has no field 'colour'; its fields are optimizer, lr, momentum, weight_decay, batch_size, iterations, "
-     "epochs, eval_every, patience, test_every_eval"),
+     "epochs, eval_every, patience, test_every_eval, lr_milestones, lr_gamma, warmup_iterations"),
     (lambda: LotteryConfig(train="adam"), "train must be a TrainConfig or a dict of its fields, got str"),
     (lambda: LotteryConfig(data=[1000]), "data must be a DataConfig or a dict of its fields, got list"),
     (lambda: TrainConfig(momentum="x"), "momentum must be a non-negative number, got 'x'"),

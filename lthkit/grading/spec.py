@@ -107,19 +107,24 @@ class Case:
         seed: seed of its initialization and of its stand-in training.
         amount: the fraction passed to the learner's function.
         variant: a kata-specific flavour of the case (``""`` for none).
+        about: how the label names ``amount`` when it is not a pruning amount (``"alpha"``), or
+            ``"-"`` for a case without a model, seed or amount to name (the label is then ``variant``).
     """
 
     model: str
     seed: int
     amount: float
     variant: str = ""
+    about: str = "amount"
 
     @property
     def label(self) -> str:
         from .hidden import describe
 
+        if self.about == "-":
+            return self.variant
         extra = f", {self.variant}" if self.variant else ""
-        return f"{describe(self.model)}, seed {self.seed}, amount {self.amount:g}{extra}"
+        return f"{describe(self.model)}, seed {self.seed}, {self.about} {self.amount:g}{extra}"
 
 
 @dataclass(frozen=True)

@@ -3,13 +3,14 @@
 * ``find_winning_ticket_step`` (notebook 1): :mod:`.ticket_step`
 * ``global_magnitude_mask`` (notebook 2): :mod:`.magnitude_mask`
 * ``rewind_to_init`` (notebook 4): :mod:`.rewind`
+* ``interpolate`` and ``error_barrier`` (notebook 6): :mod:`.interpolate`, :mod:`.barrier`
 
 To add a kata, write a module with a :class:`~lthkit.grading.spec.KataSpec` named ``SPEC`` and
 list it in :data:`KATA_MODULES`.
 
 Example:
     >>> sorted(kata_names())
-    ['find_winning_ticket_step', 'global_magnitude_mask', 'rewind_to_init']
+    ['error_barrier', 'find_winning_ticket_step', 'global_magnitude_mask', 'interpolate', 'rewind_to_init']
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ KATA_MODULES = {
     "find_winning_ticket_step": ".ticket_step",
     "global_magnitude_mask": ".magnitude_mask",
     "rewind_to_init": ".rewind",
+    "interpolate": ".interpolate",
+    "error_barrier": ".barrier",
 }
 DEFAULT_KATA = "find_winning_ticket_step"
 

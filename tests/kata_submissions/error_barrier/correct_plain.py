@@ -1,0 +1,2 @@
+def error_barrier(errors):
+    return max(errors) - (errors[0] + errors[-1]) / 2
