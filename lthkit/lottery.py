@@ -38,7 +38,8 @@ import torch
 from tqdm.auto import tqdm
 
 from . import LthkitError, __version__, batched
-from .branches import RoundInputs, derive_seed, get_branch  # noqa: F401 (derive_seed: lthkit.lottery's API)
+from .branches import RoundInputs, derive_seed, get_branch
+from .criteria import CRITERIA, DEFAULT_CRITERION  # noqa: F401 (derive_seed: lthkit.lottery's API)
 from .data import DataConfig, MNISTData
 from .files import atomic_save_tensors, atomic_write_json
 from .fields import (SEED_LIMIT, check_bool, check_choice, check_fraction, check_int, check_number, document_fields,
@@ -94,6 +95,12 @@ class LotteryConfig:
         "help": "fraction of training for --rewind fraction", "parse": parse_fraction})
     control: str = field(default="ticket", metadata={
         "help": 'what each round trains: "ticket", "reinit" or "random_prune"', "cli": False})
+    criterion: str = field(default=DEFAULT_CRITERION, metadata={
+        "help": "which surviving weights IMP keeps each round: large_final (the magnitude of the trained weights, "
+                "IMP's), large_init, magnitude_increase, movement, large_final_same_sign or random",
+        "doc": "See :mod:`lthkit.criteria`. The default is left out of :meth:`to_dict`, so configs that do not "
+               "change it keep the cache keys they had before it existed.",
+        "choices": tuple(CRITERIA)})
     train: TrainConfig = field(default=TrainConfig(), metadata={
         "help": "the training hyperparameters of every round", "cli": False})
     data: DataConfig = field(default=DataConfig(), metadata={"help": "the data split", "cli": False})
@@ -115,6 +122,7 @@ class LotteryConfig:
         layer_rate_overrides(list(model_layout(self.model)[0]), dict(self.layer_rates))  # unknown layers fail here
         check_choice(self.scope, "scope", SCOPES, what="scope")
         check_choice(self.rewind, "rewind", REWINDS, what="rewind strategy")
+        check_choice(self.criterion, "criterion", tuple(CRITERIA), what="mask criterion")
         branch = get_branch(self.control)  # the registered branches (lthkit.branches), not only the paper's three
         check_int(self.rewind_iteration, "rewind_iteration", minimum=0)
         set_fields(self, rewind_fraction=check_fraction(self.rewind_fraction, "rewind_fraction"))
@@ -159,6 +167,8 @@ class LotteryConfig:
     def to_dict(self) -> dict:
         data = asdict(self)
         data["layer_rates"] = [list(pair) for pair in self.layer_rates]
+        if self.criterion == DEFAULT_CRITERION:  # absent by default: every earlier config keeps its key
+            del data["criterion"]
         return data
 
     @classmethod
@@ -553,10 +563,12 @@ def _train_round(runs: list["_Run"], round_index: int, data: MNISTData, *, batch
             plans.append((run, run.plan(round_index)))
     groups: dict[tuple, list] = {}
     for run, plan in plans:
-        key = (run.config.model, run.config.train, plan.start_iteration, tuple(sorted(plan.snapshot_at)))
+        key = (run.config.model, run.config.train, plan.start_iteration, tuple(sorted(plan.snapshot_at)),
+               plan.batchable or id(plan))  # a network of its own layers (frozen weights) trains alone
         groups.setdefault(key, []).append((run, plan))
-    for (_, train_config, start_iteration, snapshot_at), members in groups.items():
-        if batch is True or (batch == "auto" and batched.use_batched(data.device, len(members))):
+    for (_, train_config, start_iteration, snapshot_at, batchable), members in groups.items():
+        if batchable is True and (batch is True or (batch == "auto" and batched.use_batched(data.device,
+                                                                                          len(members)))):
             outcomes = batched.train_batched([plan.model for _, plan in members], data, train_config,
                                              masks=[plan.mask for _, plan in members],
                                              seeds=[run.config.seed for run, _ in members],
@@ -580,6 +592,7 @@ class RoundPlan:
     start_iteration: int
     snapshot_at: set
     description: str
+    batchable: bool = True
 
 
 class _Run:
@@ -590,6 +603,7 @@ class _Run:
 
     def __init__(self, config: LotteryConfig, data: MNISTData, store: RoundStore | None, needed_masks=None):
         self.config = config
+        self.data = data
         self.branch = get_branch(config.control)
         self.store = store if store is not None else MemoryStore()
         self.needed_masks = needed_masks or {}
@@ -624,12 +638,13 @@ class _Run:
         inputs = RoundInputs(config=self.config, round=round_index, theta0=self.theta0, rewind_k=self.rewind_k,
                              rewind_state=self.rewind_state, previous=self.previous,
                              needed_masks={name: masks_of(round_index) for name, masks_of in self.needed_masks.items()},
-                             layer_rates=self.layer_rates)
+                             layer_rates=self.layer_rates, data=self.data)
         start = self.branch.start_round(inputs)
         snapshot_at = {self.rewind_k} if (round_index == 0 and self.captures_rewind_state) else set()
         self.planned = RoundPlan(round=round_index, model=start.model, mask=start.mask,
                                  start_iteration=start.start_iteration, snapshot_at=snapshot_at,
-                                 description=f"round {round_index} ({density(start.mask):.1%} left)")
+                                 description=f"round {round_index} ({density(start.mask):.1%} left)",
+                                 batchable=start.batchable)
         return self.planned
 
     def finish(self, plan: RoundPlan, outcome: TrainResult) -> None:
