@@ -2,7 +2,8 @@
 
 Each *experiment* of :data:`EXPERIMENTS` is a list of labelled series, each series one kind of run
 (a :class:`~lthkit.lottery.LotteryConfig` differing from the base in ``criterion`` or
-``control``), trained for every trial through :func:`lthkit.experiments.run_experiments` (cached,
+``control``; the resets, zeros and the IMP ticket beside pruning at init use the base's criterion,
+``large_final`` by default), trained for every trial through :func:`lthkit.experiments.run_experiments` (cached,
 resumable, one driver). The experiments and the question each answers:
 
 * ``criteria``: which weights should a ticket keep? IMP with each mask criterion of
@@ -63,7 +64,6 @@ def _criteria(base: LotteryConfig) -> list[tuple[str, LotteryConfig]]:
 
 
 def _resets(base: LotteryConfig) -> list[tuple[str, LotteryConfig]]:
-    base = base.replace(criterion="large_final")
     return [("θ₀ (the ticket)", base.replace(control="ticket")),
             ("signs of θ₀ × layer constant", base.replace(control="sign_constant")),
             ("θ₀ shuffled in each layer", base.replace(control="shuffled_init")),
@@ -71,14 +71,12 @@ def _resets(base: LotteryConfig) -> list[tuple[str, LotteryConfig]]:
 
 
 def _zeros(base: LotteryConfig) -> list[tuple[str, LotteryConfig]]:
-    base = base.replace(criterion="large_final")
     return [("pruned weights zero", base.replace(control="ticket")),
             ("pruned weights frozen at θ₀", base.replace(control="frozen_pruned"))]
 
 
 def _pai(check: str, imp_control: str):
     def series(base: LotteryConfig) -> list[tuple[str, LotteryConfig]]:
-        base = base.replace(criterion="large_final")
         runs = [(PAI_LABELS["imp"], base.replace(control=imp_control))]
         return runs + [(PAI_LABELS[m], base.replace(control=f"pai_{m}{check}")) for m in PAI_METHODS]
     return series

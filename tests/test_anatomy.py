@@ -293,3 +293,71 @@ def test_pai_branches_and_sanity_checks_run_through_the_driver(tiny_data):
         assert all(torch.equal(reinit.masks[r][k], snip.masks[r][k]) for k in snip.masks[r])
         assert layer_densities(snip.masks[r]) != layer_densities(ticket.masks[r])  # global, not the ticket's
     assert density(snip.masks[0]) == 1.0
+
+
+# --- the study and its command line ------------------------------------------------------------------
+
+TINY_FLAGS = ["--preset", "fast", "--rounds", "1", "--validation-size", "200", "--train-size", "600", "--test-size",
+              "100", "--iterations", "20", "--eval-every", "10", "--batch-size", "32", "--no-progress",
+              "--workers", "1"]
+
+
+def test_anatomy_command_writes_csvs_and_figures_and_resumes(mnist_root, tmp_path, capsys):
+    from lthkit.anatomy import read_study_csv
+    from lthkit.cli import main
+
+    out, cache = tmp_path / "out", tmp_path / "cache"
+    argv = ["anatomy", *TINY_FLAGS, "--experiments", "criteria,zeros", "--data", str(mnist_root),
+            "--cache", str(cache), "--out", str(out)]
+    assert main(argv) == 0
+    rows = read_study_csv(out / "summary.csv")
+    assert {row["experiment"] for row in rows} == {"criteria", "zeros"}
+    assert len(rows) == (6 + 2) * 2  # 6 criteria + 2 zeros series, 2 rounds each, 1 trial
+    supermask = read_study_csv(out / "supermask.csv")
+    assert len(supermask) == 6 * 2 * 2 and {row["weights"] for row in supermask} == {"theta0", "sign_constant"}
+    for name in ("criteria.png", "zeros.png", "supermask.png", "run_info.json"):
+        assert (out / name).is_file()
+    assert not (out / "pruning_at_init.png").exists()
+    entries = sorted(path.name for path in cache.iterdir())
+    assert main(argv) == 0  # from the cache: nothing new trained
+    assert sorted(path.name for path in cache.iterdir()) == entries
+    assert read_study_csv(out / "summary.csv") == rows
+
+
+def test_prune_at_init_command_runs_the_three_pai_experiments(mnist_root, tmp_path):
+    from lthkit.anatomy import read_study_csv
+    from lthkit.cli import main
+
+    out = tmp_path / "out"
+    assert main(["prune-at-init", *TINY_FLAGS, "--data", str(mnist_root), "--cache", str(tmp_path / "cache"),
+                 "--out", str(out)]) == 0
+    rows = read_study_csv(out / "summary.csv")
+    assert {row["experiment"] for row in rows} == {"pai", "pai_shuffled", "pai_reinit"}
+    assert {row["series"] for row in rows} == {"IMP ticket", "SNIP", "GraSP", "SynFlow", "magnitude at init",
+                                               "random at init"}
+    assert (out / "pruning_at_init.png").is_file() and not (out / "criteria.png").exists()
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["--experiments", "nope"], "unknown experiment 'nope'"),
+    (["--preset", "paper"], "invalid choice: 'paper'"),
+    (["--criterion", "biggest"], "invalid choice: 'biggest'"),
+])
+def test_anatomy_bad_arguments_one_line_exit_2(argv, message, tmp_path, capsys):
+    from lthkit.cli import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["anatomy", "--out", str(tmp_path / "out"), *argv])
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and message in err and err.count("\n") == 1
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_anatomy_bad_folder_is_one_line_and_changes_nothing(tmp_path, capsys):
+    from lthkit.cli import main
+
+    (tmp_path / "out").write_text("a file")
+    status = main(["anatomy", "--out", str(tmp_path / "out"), "--cache", str(tmp_path / "cache"), "--workers", "1"])
+    err = capsys.readouterr().err
+    assert status == 2 and err.startswith("lthkit anatomy: error: --out") and err.count("\n") == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"] and (tmp_path / "out").read_text() == "a file"
