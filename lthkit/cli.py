@@ -488,7 +488,7 @@ def add_anatomy_commands(commands) -> None:
                         "(one row per experiment, series, trial and round), supermask.csv, one figure per question and "
                         "run_info.json into --out.")
         add_lottery_flags(command, default_preset="anatomy", presets=ANATOMY_PRESETS,
-                          preset_help="starting configuration: 'anatomy' (LeNet-300-100, 7 rounds of 40%%, 1,500 "
+                          preset_help="starting configuration: 'anatomy' (LeNet-300-100, 6 rounds of 45%%, 1,500 "
                                       "iterations on 10,000 images) or 'fast'")
         command.add_argument("--experiments", type=_experiments, default=default,
                              help=f"comma-separated experiments, or all: {', '.join(EXPERIMENTS)} "

@@ -3,13 +3,14 @@
 * ``find_winning_ticket_step`` (notebook 1): :mod:`.ticket_step`
 * ``global_magnitude_mask`` (notebook 2): :mod:`.magnitude_mask`
 * ``rewind_to_init`` (notebook 4): :mod:`.rewind`
+* ``snip_scores`` and ``sign_constant_reinit`` (notebook 7): :mod:`.snip`, :mod:`.sign_reinit`
 
 To add a kata, write a module with a :class:`~lthkit.grading.spec.KataSpec` named ``SPEC`` and
 list it in :data:`KATA_MODULES`.
 
 Example:
     >>> sorted(kata_names())
-    ['find_winning_ticket_step', 'global_magnitude_mask', 'rewind_to_init']
+    ['find_winning_ticket_step', 'global_magnitude_mask', 'rewind_to_init', 'sign_constant_reinit', 'snip_scores']
 """
 
 from __future__ import annotations
@@ -23,6 +24,9 @@ KATA_MODULES = {
     "find_winning_ticket_step": ".ticket_step",
     "global_magnitude_mask": ".magnitude_mask",
     "rewind_to_init": ".rewind",
+    # notebook 7 (ticket anatomy, issue 16)
+    "snip_scores": ".snip",
+    "sign_constant_reinit": ".sign_reinit",
 }
 DEFAULT_KATA = "find_winning_ticket_step"
 
