@@ -361,3 +361,49 @@ def test_anatomy_bad_folder_is_one_line_and_changes_nothing(tmp_path, capsys):
     err = capsys.readouterr().err
     assert status == 2 and err.startswith("lthkit anatomy: error: --out") and err.count("\n") == 1
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"] and (tmp_path / "out").read_text() == "a file"
+
+
+# --- notebook 7: the explorer and the exercises ---------------------------------------------------------
+
+def test_explorer_trains_only_on_run(tiny_data, tmp_path):
+    from lthkit.anatomy_widgets import AnatomyExplorer, explorer_config
+
+    explorer = AnatomyExplorer(LOTTERY, cache_dir=tmp_path / "cache", data=tiny_data, progress=False)
+    explorer.controls["criterion"].value = "movement"
+    explorer.controls["reset"].value = "shuffled_init"
+    explorer.controls["density"].value = 0.3
+    assert explorer.trained == 0 and not (tmp_path / "cache").exists()
+    assert "not trained yet" in explorer.status.value
+    explorer.run_button.click()
+    assert explorer.trained == 1, explorer.status.value
+    (label,) = explorer.plotted()
+    densities, accuracies = explorer.plotted()[label]
+    assert len(densities) == LOTTERY.rounds + 1 and densities[-1] == pytest.approx(0.3, abs=0.05)
+    assert explorer.image.value[:8] == b"\x89PNG\r\n\x1a\n"
+    config = explorer.config()
+    assert (config.criterion, config.control) == ("movement", "shuffled_init")
+    explorer.controls["density"].value = 0.31
+    explorer.controls["density"].value = 0.3
+    assert "in the cache" in explorer.status.value
+    with pytest.raises(LthkitError, match="density must be a number in"):
+        explorer_config(LOTTERY, criterion="movement", reset="ticket", density=1.5)
+    with pytest.raises(LthkitError, match="unknown reset"):
+        explorer_config(LOTTERY, criterion="movement", reset="flip", density=0.5)
+
+
+def test_notebook_7_exercises_keep_their_contract_signatures():
+    import ast
+    from pathlib import Path
+
+    import nbformat
+
+    notebooks = Path(__file__).resolve().parent.parent / "notebooks"
+    for path, solved in ((notebooks / "07_ticket_anatomy.ipynb", True),
+                         (notebooks / "exercises" / "07_ticket_anatomy.ipynb", False)):
+        functions = {node.name: node for cell in nbformat.read(path, as_version=4).cells
+                     if cell.cell_type == "code" for node in ast.parse(cell.source).body
+                     if isinstance(node, ast.FunctionDef)}
+        for name, args in (("snip_scores", ["model", "inputs", "targets"]),
+                           ("sign_constant_reinit", ["model", "initial_state_dict", "masks"])):
+            assert [a.arg for a in functions[name].args.args] == args
+            assert ("raise NotImplementedError" in ast.unparse(functions[name])) is not solved
