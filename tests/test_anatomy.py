@@ -407,3 +407,11 @@ def test_notebook_7_exercises_keep_their_contract_signatures():
                            ("sign_constant_reinit", ["model", "initial_state_dict", "masks"])):
             assert [a.arg for a in functions[name].args.args] == args
             assert ("raise NotImplementedError" in ast.unparse(functions[name])) is not solved
+
+
+def test_the_new_core_modules_are_part_of_the_cache_key():
+    from lthkit import experiments
+
+    names = {path.name for path in experiments.core_modules()}
+    assert {"criteria.py", "pai.py", "resets.py", "branches.py"} <= names
+    assert not names & {"anatomy.py", "anatomy_widgets.py"}  # the study and its face train nothing themselves
