@@ -243,6 +243,11 @@ def run_study(out=None, *, base: LotteryConfig, trials: int = 3, first_seed: int
 
     Returns:
         A :class:`Study`.
+
+    Example:
+        >>> from lthkit.presets import preset_config
+        >>> study = run_study("results/ticket-anatomy", base=preset_config("anatomy"), trials=3)  # doctest: +SKIP
+        >>> anatomy_plot(study.rows, "criteria")  # lthkit.plots  # doctest: +SKIP
     """
     experiments = check_experiments(experiments)
     configs = study_configs(base, trials=trials, first_seed=first_seed, experiments=experiments)

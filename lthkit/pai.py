@@ -104,6 +104,12 @@ def hessian_gradient(model: nn.Module, inputs: torch.Tensor, targets: torch.Tens
 
     Returns:
         ``(g, Hg)``, each ``{weight name: tensor}``.
+
+    Example:
+        >>> net = nn.Sequential(nn.Linear(3, 2, bias=False))
+        >>> g, hg = hessian_gradient(net, torch.ones(4, 3), torch.tensor([0, 1, 0, 1]), temperature=1.0)
+        >>> list(hg), tuple(hg["0.weight"].shape)
+        (['0.weight'], (2, 3))
     """
     _check_batch(inputs, targets)
     weights = _weights_of(model)
@@ -126,6 +132,12 @@ def grasp_scores(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor,
 
     Returns:
         ``{weight name: scores}`` (signed).
+
+    Example:
+        >>> net = nn.Sequential(nn.Linear(3, 2, bias=False))
+        >>> scores = grasp_scores(net, torch.ones(4, 3), torch.tensor([0, 1, 0, 1]))
+        >>> tuple(scores["0.weight"].shape)
+        (2, 3)
     """
     _, hg = hessian_gradient(model, inputs, targets, temperature)
     weights = _weights_of(model)
@@ -146,6 +158,12 @@ def synflow_scores(model: nn.Module, masks: Mapping[str, torch.Tensor] | None = 
 
     Returns:
         ``{weight name: scores}``, non-negative.
+
+    Example (a linear network: every layer's scores sum to the same value, the output ``R``):
+        >>> net = nn.Sequential(nn.Linear(3, 2, bias=False), nn.Linear(2, 1, bias=False))
+        >>> sums = [float(s.sum()) for s in synflow_scores(net, input_shape=(3,)).values()]
+        >>> abs(sums[0] - sums[1]) < 1e-5
+        True
     """
     linear = copy.deepcopy(model).double().eval()
     with torch.no_grad():
@@ -191,6 +209,12 @@ def prune_at_init(method: str, model: nn.Module, *, keep: int, inputs: torch.Ten
 
     Returns:
         A mask set of ``model`` with exactly ``keep`` survivors.
+
+    Example:
+        >>> net = nn.Sequential(nn.Linear(4, 3), nn.ReLU(), nn.Linear(3, 2))
+        >>> masks = prune_at_init("snip", net, keep=6, inputs=torch.randn(5, 4), targets=torch.tensor([0, 1, 1, 0, 1]))
+        >>> sum(int(m.sum()) for m in masks.values())
+        6
     """
     if method not in PAI_METHODS:
         raise LthkitError(f"unknown pruning-at-init method {method!r}; choose one of {', '.join(PAI_METHODS)}")
