@@ -21,8 +21,8 @@ experiment *untrained*: the test accuracy of θ₀ ⊙ mask, and of sign(θ₀)�
 §5, the supermask).
 
 :func:`run_study` runs them all and, given a folder, writes ``summary.csv`` (one row per
-experiment, series, trial and round), ``supermask.csv``, one figure per question and
-``run_info.json``; ``python -m lthkit anatomy`` (and ``prune-at-init``) is its command line.
+experiment, series, trial and round), ``supermask.csv``, ``tables.md`` (the measured
+numbers as tables, for the report), one figure per question and ``run_info.json``; ``python -m lthkit anatomy`` (and ``prune-at-init``) is its command line.
 
 Example:
     >>> from lthkit.presets import preset_config
@@ -113,7 +113,7 @@ SUPERMASK_WEIGHTS = {"theta0": "θ₀ ⊙ mask", "sign_constant": "sign(θ₀)·
 #: Every file :func:`run_study` writes into its folder.
 STUDY_FIGURES = {"criteria": "criteria.png", "resets": "resets.png", "zeros": "zeros.png",
                  "supermask": "supermask.png", "pai": "pruning_at_init.png"}
-STUDY_OUTPUTS = ("summary.csv", "supermask.csv", "run_info.json", *STUDY_FIGURES.values())
+STUDY_OUTPUTS = ("summary.csv", "supermask.csv", "tables.md", "run_info.json", *STUDY_FIGURES.values())
 
 
 def check_experiments(names) -> list[str]:
@@ -302,11 +302,49 @@ def study_figures(rows, supermask) -> dict[str, bytes]:
     return pngs
 
 
+def _table(rows, series_key: str, value_key: str, title: str) -> str:
+    """One markdown table: a row per round (mean density), a column per series, mean [min, max] in percent."""
+    series = list(dict.fromkeys(row[series_key] for row in rows))
+    rounds = sorted({row["round"] for row in rows})
+    lines = [f"### {title}", "", "| round | weights left | " + " | ".join(series) + " |",
+             "| --- | --- | " + " | ".join("---" for _ in series) + " |"]
+    for round_index in rounds:
+        at = [row for row in rows if row["round"] == round_index]
+        density = sum(row["density"] for row in at) / len(at)
+        cells = []
+        for name in series:
+            values = [100 * row[value_key] for row in at if row[series_key] == name]
+            cells.append(f"{sum(values) / len(values):.2f} [{min(values):.2f}, {max(values):.2f}]" if values else "")
+        lines.append(f"| {round_index} | {100 * density:.1f}% | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def tables_markdown(rows, supermask) -> str:
+    """Every experiment's test accuracy (%) per round and series, mean [min, max] over trials, as markdown.
+
+    Example:
+        >>> rows = [{"experiment": "zeros", "series": "zero", "round": 0, "density": 1.0, "test_acc_early_stop": 0.9}]
+        >>> print(tables_markdown(rows, []).splitlines()[6])
+        | 0 | 100.0% | 90.00 [90.00, 90.00] |
+    """
+    parts = ["Test accuracy at early stop in percent, mean [min, max] over the trials (`lthkit.anatomy`).", ""]
+    for name in EXPERIMENTS:
+        picked = [row for row in rows if row["experiment"] == name]
+        if picked:
+            parts.append(_table(picked, "series", "test_acc_early_stop", f"{name}: {QUESTIONS[name]}"))
+    for weights, label in SUPERMASK_WEIGHTS.items():
+        picked = [row for row in supermask if row["weights"] == weights]
+        if picked:
+            parts.append(_table(picked, "criterion", "test_acc", f"supermask, untrained {label}"))
+    return "\n".join(parts)
+
+
 def write_study(out, study: Study) -> None:
     """Write the study's CSVs, figures and ``run_info.json`` into ``out``, as one set."""
     out = Path(out)
     files = {out / "summary.csv": csv_text(study.rows, SUMMARY_COLUMNS).encode(),
              out / "supermask.csv": csv_text(study.supermask, SUPERMASK_COLUMNS).encode(),
+             out / "tables.md": tables_markdown(study.rows, study.supermask).encode(),
              out / "run_info.json": json_bytes(study.info)}
     files.update({out / name: png for name, png in study_figures(study.rows, study.supermask).items()})
     atomic_write_files(files)

@@ -315,7 +315,7 @@ def test_anatomy_command_writes_csvs_and_figures_and_resumes(mnist_root, tmp_pat
     assert len(rows) == (6 + 2) * 2  # 6 criteria + 2 zeros series, 2 rounds each, 1 trial
     supermask = read_study_csv(out / "supermask.csv")
     assert len(supermask) == 6 * 2 * 2 and {row["weights"] for row in supermask} == {"theta0", "sign_constant"}
-    for name in ("criteria.png", "zeros.png", "supermask.png", "run_info.json"):
+    for name in ("criteria.png", "zeros.png", "supermask.png", "run_info.json", "tables.md"):
         assert (out / name).is_file()
     assert not (out / "pruning_at_init.png").exists()
     entries = sorted(path.name for path in cache.iterdir())
