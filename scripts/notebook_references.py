@@ -1,0 +1,314 @@
+#!/usr/bin/env python
+"""Record the notebooks' full-mode reference runs, the source of every number their prose states.
+
+Executes each notebook in full mode with ``$LTHKIT_RECORD_REFERENCE`` set, so that the notebook's own
+calls to :func:`lthkit.course.compare_with_reference` write its runs to
+``results/notebooks/<notebook>/<group>.csv`` (one row per run and round) and, for LeNet runs,
+``<group>.connectivity.csv``. Then it writes, per notebook:
+
+* ``run_info.json``: the command, lthkit's code version and git commit, the machine, the wall time of
+  the execution and the training time of its runs;
+* ``facts.json``: every number the notebook's "What we measured" prose states, each computed here
+  from those files (:data:`FACTS`). ``tests/test_notebook_references.py`` checks that the prose
+  states exactly these values and that they follow from the committed files.
+
+Usage:
+    python scripts/notebook_references.py                      # notebooks 02 and 04, into results/notebooks
+    python scripts/notebook_references.py --facts-only         # recompute facts.json from the CSVs
+    python scripts/notebook_references.py --notebook 02_iterative_magnitude_pruning --cache /tmp/refs-cache
+
+An interrupted run resumes: the runs are cached in ``--cache`` (default ``cache/notebook-references``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # run from a checkout without installing
+
+from lthkit import LthkitError  # noqa: E402
+from lthkit.course import RECORD_ENV, REFERENCE_ROOT, read_reference_csv  # noqa: E402
+
+NOTEBOOKS = ("02_iterative_magnitude_pruning", "04_rewinding")
+
+
+# --- the facts: each number the prose states, computed from the reference files -------------------
+
+def _percent(value: float) -> str:
+    return f"{value:.2%}"
+
+
+def _weights(value: float) -> str:
+    """A density as the prose writes it: 7.0%, 41%, 100%."""
+    return f"{value:.0%}" if value >= 0.1 else f"{value:.1%}"
+
+
+def _points(value: float) -> str:
+    return f"{100 * value:.2f}"
+
+
+def _iterations(value: int) -> str:
+    return f"{value:,}"
+
+
+def _by_run(rows) -> dict[str, list[dict]]:
+    runs: dict[str, list[dict]] = {}
+    for row in rows:
+        runs.setdefault(row["run"], []).append(row)
+    return runs
+
+
+def _minutes(seconds: float) -> str:
+    return f"{seconds / 60:.1f}"
+
+
+def facts_02(folder: Path) -> dict[str, str]:
+    runs = _by_run(read_reference_csv(folder / "runs.csv"))
+    ticket, reinit, random_prune = runs["ticket"], runs["reinit"], runs["random_prune"]
+    accuracy = [row["test_acc_early_stop"] for row in ticket]
+    last = len(ticket) - 1
+    pruned = range(1, last + 1)
+
+    def first_behind(control):  # the first round from which the control stays > 0.5 points behind
+        return next(index for index in list(pruned) + [None]
+                    if index is None or all(control[j]["test_acc_early_stop"] < accuracy[j] - 0.005
+                                            for j in range(index, last + 1)))
+
+    stops = [row["early_stop_iter"] for row in ticket]
+    fastest = min(pruned, key=lambda index: (stops[index], index))
+    mode = max(sorted(set(stops[1:])), key=stops[1:].count)
+    budget = max(row["early_stop_iter"] for row in reinit + random_prune)
+    at_budget = next(index for index in list(pruned) + [None]
+                     if index is None or all(control[j]["early_stop_iter"] == budget
+                                             for control in (reinit, random_prune) for j in range(index, last + 1)))
+    connectivity = _by_run(read_reference_csv(folder / "runs.connectivity.csv"))["ticket"]
+    info = json.loads((folder / "run_info.json").read_text())
+    reinit_behind, random_behind = first_behind(reinit), first_behind(random_prune)
+    return {
+        "wall_minutes": _minutes(info["wall_seconds"]),
+        "ticket_dense": _percent(accuracy[0]),
+        "ticket_pruned_low": _percent(min(accuracy[1:])), "ticket_pruned_high": _percent(max(accuracy[1:])),
+        "density_last": _weights(ticket[last]["density"]), "ticket_last": _percent(accuracy[last]),
+        "ticket_wiggle_points": _points(max(abs(a - b) for a, b in zip(accuracy[1:], accuracy[2:]))),
+        "reinit_behind_from": _weights(ticket[reinit_behind]["density"]) if reinit_behind else "never",
+        "random_prune_behind_from": _weights(ticket[random_behind]["density"]) if random_behind else "never",
+        "reinit_last": _percent(reinit[last]["test_acc_early_stop"]),
+        "random_prune_last": _percent(random_prune[last]["test_acc_early_stop"]),
+        "reinit_gap_last_points": _points(accuracy[last] - reinit[last]["test_acc_early_stop"]),
+        "random_prune_gap_last_points": _points(accuracy[last] - random_prune[last]["test_acc_early_stop"]),
+        "stop_dense": _iterations(stops[0]), "stop_mode": _iterations(mode),
+        "stop_mode_rounds": str(stops[1:].count(mode)), "pruned_rounds": str(last),
+        "stop_fastest": _iterations(stops[fastest]), "stop_fastest_at": _weights(ticket[fastest]["density"]),
+        "stop_last": _iterations(stops[last]),
+        "controls_later_rounds": str(sum(reinit[i]["early_stop_iter"] > stops[i]
+                                         and random_prune[i]["early_stop_iter"] > stops[i] for i in pruned)),
+        "controls_at_budget_from": _weights(ticket[at_budget]["density"]) if at_budget else "never",
+        "budget": _iterations(budget),
+        "pixel_mean_last": f"{connectivity[last]['pixel_mean']:.0f}",
+        "pixel_centre_last": f"{connectivity[last]['pixel_centre']:.0f}",
+        "pixel_border_last": f"{connectivity[last]['pixel_border']:.0f}",
+        "pixel_max_last": f"{connectivity[last]['pixel_max']}",
+        "pixel_max_ratio": f"{connectivity[last]['pixel_max'] / connectivity[last]['pixel_mean']:.1f}",
+        "pixel_mean_first": f"{connectivity[1]['pixel_mean']:.0f}",
+        "pixel_centre_first": f"{connectivity[1]['pixel_centre']:.0f}",
+        "pixel_border_first": f"{connectivity[1]['pixel_border']:.0f}",
+    }
+
+
+#: Notebook 4's run labels, as fact names.
+STRATEGY_KEYS = {"init (θ₀)": "init", "early (θ_100)": "early", "late (θ at 50%)": "late", "none": "none",
+                 "init (θ₀), seed 1": "init_seed1"}
+
+
+def facts_04(folder: Path) -> dict[str, str]:
+    facts = {"wall_minutes": _minutes(json.loads((folder / "run_info.json").read_text())["wall_seconds"])}
+    for group in ("lenet", "conv"):
+        runs = {STRATEGY_KEYS[label]: rows for label, rows in _by_run(read_reference_csv(folder / f"{group}.csv")).items()}
+        accuracy = {key: [row["test_acc_early_stop"] for row in rows] for key, rows in runs.items()}
+        densities = [row["density"] for row in runs["init"]]
+        last = len(densities) - 1
+        facts[f"{group}_density_last"] = _weights(densities[last])
+        for key, values in accuracy.items():
+            facts[f"{group}_{key}_last"] = _percent(values[last])
+        strategies = [key for key in accuracy if key != "init_seed1"]
+        spread = [max(accuracy[key][index] for key in strategies) - min(accuracy[key][index] for key in strategies)
+                  for index in range(1, last + 1)]
+        widest = 1 + spread.index(max(spread))
+        facts[f"{group}_spread_max_points"] = _points(max(spread))
+        facts[f"{group}_spread_max_at"] = _weights(densities[widest])
+        facts[f"{group}_seed_gap_points"] = _points(max(abs(a - b) for a, b in zip(accuracy["init"], accuracy["init_seed1"])))
+        minutes = [sum(row["train_seconds"] for row in rows) / 60 for rows in runs.values()]
+        facts[f"{group}_run_minutes_low"] = f"{min(minutes):.1f}"
+        facts[f"{group}_run_minutes_high"] = f"{max(minutes):.1f}"
+        if group == "conv":
+            facts["conv_none_second_last"] = _percent(accuracy["none"][last - 1])
+            facts["conv_density_second_last"] = _weights(densities[last - 1])
+            gaps = [accuracy["early"][index] - accuracy["init"][index] for index in range(1, last + 1)]
+            widest = max(range(len(gaps)), key=lambda index: abs(gaps[index]))
+            facts["conv_init_early_gap_points"] = _points(abs(gaps[widest]))
+            facts["conv_init_early_gap_at"] = _weights(densities[1 + widest])
+            facts["conv_init_early_gap_leader"] = "θ_100" if gaps[widest] > 0 else "θ₀"
+    return facts
+
+
+def _paper_table(path: Path) -> dict[str, dict[int, dict[int, dict]]]:
+    """``{control: {trial: {round: row}}}`` of a reproduce folder's ``summary.csv``."""
+    from lthkit.experiments import read_summary_csv
+
+    table: dict[str, dict[int, dict[int, dict]]] = {}
+    for row in read_summary_csv(path / "summary.csv"):
+        table.setdefault(row["control"], {}).setdefault(row["trial"], {})[row["round"]] = row
+    return table
+
+
+def _round_means(table, control: str, column: str) -> dict[int, float]:
+    rounds: dict[int, list[float]] = {}
+    for per_round in table[control].values():
+        for index, row in per_round.items():
+            rounds.setdefault(index, []).append(row[column])
+    return {index: sum(values) / len(values) for index, values in sorted(rounds.items())}
+
+
+def _paper_facts(table, prefix: str = "") -> dict[str, str]:
+    from lthkit.paper import PAPER_PM
+
+    def pm(index: int) -> str:
+        return f"{PAPER_PM[index]:g}%"
+
+    ticket = _round_means(table, "ticket", "test_acc_early_stop")
+    reinit = _round_means(table, "reinit", "test_acc_early_stop")
+    dense = ticket[0]
+    last = max(ticket)
+    trials = sorted(table["ticket"])
+
+    def paired(round_index: int, column: str = "test_acc_early_stop") -> list[float]:
+        return [table["ticket"][t][round_index][column] - table["ticket"][t][0][column] for t in trials]
+
+    above = [index for index in ticket if index and ticket[index] > dense]
+    reinit_below_dense = None  # the highest P_m from which the re-init mean stays below the dense mean
+    for index in sorted(reinit, reverse=True):
+        if reinit[index] >= dense:
+            break
+        reinit_below_dense = index
+    reinit_below_ticket = None  # ... and below the ticket in every trial, from that P_m down
+    for index in sorted(reinit, reverse=True):
+        if not index or not all(table["reinit"][t][index]["test_acc_early_stop"]
+                                < table["ticket"][t][index]["test_acc_early_stop"] for t in trials):
+            break
+        reinit_below_ticket = index
+    faster = [1 - table["ticket"][t][7]["early_stop_iter"] / table["ticket"][t][0]["early_stop_iter"] for t in trials]
+    pairs = [(t, index) for t in trials for index in range(7, last + 1)]
+    slower = sum(table["reinit"][t][i]["early_stop_iter"] > table["ticket"][t][i]["early_stop_iter"] for t, i in pairs)
+    below_own_dense = sum(table["reinit"][t][i]["test_acc_early_stop"] < table["ticket"][t][0]["test_acc_early_stop"]
+                          for t, i in pairs)
+    facts = {
+        "trials": str(len(trials)), "rounds": str(last), "last_pm": pm(last),
+        "dense_mean": f"{100 * dense:.2f}%",
+        "faster_percent": f"{100 * sum(faster) / len(faster):.0f}%",
+        "above_from": pm(min(above)) if above else "never", "above_to": pm(max(above)) if above else "never",
+        "above_13_5_points": f"{100 * sum(paired(9)) / len(trials):.2f}",
+        "back_3_6_points": f"{100 * sum(paired(15)) / len(trials):.2f}",
+        "last_minus_dense_points": f"{100 * sum(paired(last)) / len(trials):.2f}",
+        "ticket_10_8": f"{100 * ticket[10]:.1f}%",
+        "random_10_8": f"{100 * _round_means(table, 'random_prune', 'test_acc_early_stop')[10]:.1f}%",
+        "reinit_below_dense_from": pm(reinit_below_dense) if reinit_below_dense is not None else "never",
+        "reinit_below_ticket_from": pm(reinit_below_ticket) if reinit_below_ticket is not None else "never",
+        "reinit_slower_pairs": str(slower), "reinit_below_own_dense_pairs": str(below_own_dense),
+        "reinit_pairs": str(len(pairs)),
+    }
+    return {prefix + name: value for name, value in facts.items()}
+
+
+def facts_05(folder: Path) -> dict[str, str]:
+    """Notebook 5 states the paper protocol's results: ``results/paper-lenet300/`` and its standardized run."""
+    results = ROOT / "results" / "paper-lenet300"
+    return {**_paper_facts(_paper_table(results)), **_paper_facts(_paper_table(results / "standardized"), "std_")}
+
+
+#: ``{notebook: facts(folder) -> {name: the number as the prose writes it}}``.
+FACTS = {"02_iterative_magnitude_pruning": facts_02, "04_rewinding": facts_04}
+
+
+def write_facts(notebook: str, out: Path) -> dict[str, str]:
+    facts = FACTS[notebook](out / notebook)
+    (out / notebook).mkdir(parents=True, exist_ok=True)
+    (out / notebook / "facts.json").write_text(json.dumps(facts, indent=1, ensure_ascii=False) + "\n")
+    return facts
+
+
+# --- running the notebooks ----------------------------------------------------------------------
+
+def run_notebook(notebook: str, out: Path, cache: Path, timeout: int) -> dict:
+    import nbclient
+    import nbformat
+    import torch
+
+    from lthkit.experiments import code_version
+    from lthkit.paper import git_commit, hardware_description
+
+    path = ROOT / "notebooks" / f"{notebook}.ipynb"
+    environment = {RECORD_ENV: str(out.resolve()), "LTHKIT_CACHE": str(cache.resolve()), "LTHKIT_FAST": "0",
+                   "OMP_NUM_THREADS": "1"}
+    saved = {name: os.environ.get(name) for name in environment}
+    os.environ.update(environment)  # the kernel inherits them
+    began = time.perf_counter()
+    try:
+        document = nbformat.read(path, as_version=4)
+        nbclient.NotebookClient(document, timeout=timeout, kernel_name="python3",
+                                resources={"metadata": {"path": str(path.parent)}}).execute()
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+    wall = time.perf_counter() - began
+    torch.set_num_threads(1)
+    info = {"command": "python scripts/notebook_references.py " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
+            "notebook": f"notebooks/{notebook}.ipynb", "mode": "full", "code_version": code_version(),
+            "git_commit": git_commit(), "hardware": hardware_description("cpu"), "wall_seconds": round(wall, 1)}
+    return info
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--notebook", action="append", choices=NOTEBOOKS,
+                        help="a notebook to run (repeatable; default: all of them)")
+    parser.add_argument("--out", type=Path, default=REFERENCE_ROOT)
+    parser.add_argument("--cache", type=Path, default=ROOT / "cache" / "notebook-references",
+                        help="run caches, one folder per notebook (kept: a second run resumes from them)")
+    parser.add_argument("--timeout", type=int, default=7200, help="seconds one cell may run")
+    parser.add_argument("--facts-only", action="store_true", help="only recompute facts.json from the files")
+    args = parser.parse_args(argv)
+    try:
+        return _run(args)
+    except LthkitError as error:
+        print(f"notebook_references: {error}", file=sys.stderr)
+        return 2
+
+
+def _run(args) -> int:
+    for notebook in args.notebook or NOTEBOOKS:
+        folder = args.out / notebook
+        if not args.facts_only:
+            cache = args.cache / notebook
+            cache.mkdir(parents=True, exist_ok=True)
+            fresh = not any(cache.iterdir())
+            info = run_notebook(notebook, args.out, cache, args.timeout)
+            info["cache"] = "fresh" if fresh else "reused (some runs may have come from it)"
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / "run_info.json").write_text(json.dumps(info, indent=1, ensure_ascii=False) + "\n")
+            print(f"{notebook}: {info['wall_seconds']:.0f} s", flush=True)
+        print(json.dumps(write_facts(notebook, args.out), ensure_ascii=False))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,73 @@
+"""Every measured number a notebook's prose states comes from a committed reference run.
+
+A number in a "What we measured" cell is written ``96.25%<!--ref ticket_dense-->``: the HTML comment
+(invisible in the rendered notebook) names the fact, and ``scripts/notebook_references.py``
+computes each fact from the committed files (``results/notebooks/<notebook>/``). The tests check
+that the committed ``facts.json`` follows from those files, that every tagged number equals its
+fact, and that no decimal number in those cells goes untagged.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+_spec = importlib.util.spec_from_file_location("notebook_references", ROOT / "scripts" / "notebook_references.py")
+references = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(references)
+
+#: A tagged number: the number, then the fact's name in an HTML comment.
+TAG = re.compile(r"(\d[\d.,]*%?)<!--ref (\w+)-->")
+#: A number that reads as a measurement: decimals (accuracies, points, minutes).
+DECIMAL = re.compile(r"(?<![\w.])\d+\.\d+")
+#: What holds numbers that are not measurements: code spans (settings, ``lr 5e-3``), links, arXiv ids.
+NOT_MEASURED = re.compile(r"`[^`]*`|\]\([^)]*\)|arXiv:\S+")
+
+
+def prose(notebook: str) -> list[str]:
+    """The markdown cells of ``notebooks/<notebook>.ipynb``."""
+    cells = json.loads((ROOT / "notebooks" / f"{notebook}.ipynb").read_text())["cells"]
+    return ["".join(cell["source"]) for cell in cells if cell["cell_type"] == "markdown"]
+
+
+def untagged_numbers(text: str) -> list[str]:
+    return DECIMAL.findall(NOT_MEASURED.sub("", TAG.sub("", text)))
+
+
+@pytest.mark.parametrize("notebook", list(references.FACTS))
+def test_the_committed_facts_follow_from_the_committed_runs(notebook):
+    folder = references.REFERENCE_ROOT / notebook
+    committed = json.loads((folder / "facts.json").read_text())
+    assert committed == references.FACTS[notebook](folder), "rerun scripts/notebook_references.py --facts-only"
+
+
+@pytest.mark.parametrize("notebook", list(references.FACTS))
+def test_every_measured_number_in_the_prose_is_a_committed_fact(notebook):
+    facts = json.loads((references.REFERENCE_ROOT / notebook / "facts.json").read_text())
+    cells = prose(notebook)
+    assert any("What we measured" in text for text in cells), f"{notebook} has no 'What we measured' cell"
+    tagged = 0
+    for text in cells:
+        for value, name in TAG.findall(text):
+            assert name in facts, f"{notebook}: the prose cites a fact {name!r} that facts.json lacks"
+            assert value == facts[name], f"{notebook}: the prose says {value} for {name}, the reference run {facts[name]}"
+            tagged += 1
+        untagged = untagged_numbers(text)
+        assert not untagged, f"{notebook}: measured numbers {untagged} have no committed source (tag them)"
+    assert tagged >= 5
+
+
+@pytest.mark.parametrize("notebook", ["01_one_pruning_step", "03_explore"])
+def test_notebooks_without_a_reference_run_state_no_measured_number(notebook):
+    assert not [number for text in prose(notebook) for number in untagged_numbers(text)]
+
+
+def test_the_checks_catch_a_wrong_or_untagged_number():
+    text = "dense 95.46%<!--ref ticket_dense-->, pruned 96.10%, `lr 1.2e-3`, [x](a/1.5.md), arXiv:1803.03635"
+    assert TAG.findall(text) == [("95.46%", "ticket_dense")]
+    assert untagged_numbers(text) == ["96.10"]
