@@ -32,10 +32,12 @@ import torch
 from torch import nn
 
 from . import LthkitError
+from .criteria import DEFAULT_CRITERION, criterion_masks
 from .masks import Masks, full_masks, magnitude_masks, prunable_weights, random_masks_like
 from .models import build_model
 
 if TYPE_CHECKING:  # only for annotations: lottery imports this module
+    from .data import MNISTData
     from .lottery import LotteryConfig, RoundRecord
     from .train import TrainConfig
 
@@ -60,6 +62,7 @@ class RoundInputs:
         needed_masks: for each branch in :attr:`Branch.needs`, that run's mask of this round.
         layer_rates: the config's per-layer rate overrides, as a dict.
         total_iterations: the training budget T in iterations on the run's data.
+        data: the run's data, for branches that read a batch to choose their mask (SNIP, GraSP).
     """
 
     config: "LotteryConfig"
@@ -71,6 +74,8 @@ class RoundInputs:
     needed_masks: dict[str, Masks] = field(default_factory=dict)
     layer_rates: dict = field(default_factory=dict)
     total_iterations: int | None = None
+    #: the run's data (MNIST in memory), for branches that look at a batch before training (SNIP, GraSP).
+    data: "MNISTData | None" = None
 
     def model(self, seed: int | None = None) -> nn.Module:
         """A freshly built network of the run's model: θ₀ by default, or initialized from ``seed``."""
@@ -91,6 +96,9 @@ class RoundStart:
     start_iteration: int = 0
     train: "TrainConfig | None" = None
     reorder: tuple | None = None
+    #: whether the network may be trained as part of a batched model (a plain copy of the
+    #: registered model); ``False`` for networks with layers of their own (frozen pruned weights).
+    batchable: bool = True
 
 
 @dataclass(frozen=True)
@@ -157,15 +165,27 @@ def _rewound(inputs: RoundInputs, model: nn.Module, mask: Masks) -> RoundStart:
 
 @register_branch("ticket")
 def ticket(inputs: RoundInputs) -> RoundStart:
-    """The winning ticket: prune the previous round's trained weights by magnitude, then rewind."""
+    """The winning ticket: prune the previous round's trained weights by magnitude, then rewind.
+
+    With another mask criterion (``config.criterion``, :mod:`lthkit.criteria`) the surviving
+    weights are ranked by it instead, from the weights the previous round started and ended with.
+    """
     config, previous = inputs.config, inputs.previous
     model = inputs.model()
     if inputs.round == 0:
         return _rewound(inputs, model, full_masks(model))
     # Rank the previous round's trained weights, never θ₀.
     model.load_state_dict(previous.trained_state)
-    mask = magnitude_masks(prunable_weights(model), previous.mask, config.per_round_rate, scope=config.scope,
-                           layer_rates=inputs.layer_rates)
+    if config.criterion == DEFAULT_CRITERION:
+        mask = magnitude_masks(prunable_weights(model), previous.mask, config.per_round_rate, scope=config.scope,
+                               layer_rates=inputs.layer_rates)
+    else:
+        started = inputs.rewind_state if inputs.rewind_state is not None else inputs.theta0
+        generator = torch.Generator().manual_seed(derive_seed(config.seed, "criterion", config.criterion,
+                                                              inputs.round))
+        mask = criterion_masks(config.criterion, started, previous.trained_state, previous.mask,
+                               config.per_round_rate, scope=config.scope, layer_rates=inputs.layer_rates,
+                               generator=generator)
     if inputs.rewind_k is None:  # rewind "none": keep the trained weights (pruning + fine-tuning)
         return RoundStart(model, mask)
     return _rewound(inputs, model, mask)
@@ -278,3 +298,92 @@ def reinit_twin(inputs: RoundInputs) -> RoundStart:
 
 #: Each run of instability analysis and its twin.
 TWINS = {"ticket": "ticket_twin", "random_prune": "random_prune_twin", "reinit": "reinit_twin"}
+# --- Ticket anatomy (issue 16): resets, frozen zeros, pruning at initialization -----------------
+# Zhou et al. 2019 (resets of the ticket's survivors, pruned weights frozen at θ₀) and the
+# pruning-at-initialization methods with the sanity checks of Frankle et al. 2021; the scores live
+# in lthkit.resets and lthkit.pai. Every branch here starts from θ₀ (k = 0).
+
+from . import pai as _pai  # noqa: E402
+from . import resets as _resets  # noqa: E402
+
+#: Images in the batch SNIP and GraSP score θ₀ on (Lee et al.: one batch of 100 for MNIST).
+PAI_BATCH_SIZE = 100
+
+
+@register_branch("sign_constant", needs=("ticket",), uses_rewind_point=False)
+def sign_constant(inputs: RoundInputs) -> RoundStart:
+    """The ticket's mask with its survivors at sign(θ₀) × the layer's θ₀ standard deviation."""
+    mask = inputs.needed_masks["ticket"]
+    return RoundStart(_resets.sign_constant_reinit(inputs.model(), inputs.theta0, mask), mask)
+
+
+@register_branch("shuffled_init", needs=("ticket",), uses_rewind_point=False)
+def shuffled_init(inputs: RoundInputs) -> RoundStart:
+    """The ticket's mask with θ₀'s surviving values shuffled within each layer."""
+    mask = inputs.needed_masks["ticket"]
+    generator = torch.Generator().manual_seed(derive_seed(inputs.config.seed, "shuffled_init", inputs.round))
+    return RoundStart(_resets.shuffle_survivors(inputs.model(), inputs.theta0, mask, generator), mask)
+
+
+@register_branch("frozen_pruned", needs=("ticket",), uses_rewind_point=False)
+def frozen_pruned(inputs: RoundInputs) -> RoundStart:
+    """The ticket's mask and θ₀, with the pruned weights frozen at θ₀ instead of zero."""
+    mask = inputs.needed_masks["ticket"]
+    return RoundStart(_resets.freeze_pruned_at_init(inputs.model(), inputs.theta0, mask), mask, batchable=False)
+
+
+def ticket_survivors(config: "LotteryConfig", round_index: int, model: nn.Module) -> int:
+    """How many weights the IMP ticket of ``config`` keeps in round ``round_index`` (counts only, no training).
+
+    The counts of magnitude pruning depend on the rates and the scope, never on the weights, so
+    pruning θ₀ round after round gives the ticket's counts.
+    """
+    mask = full_masks(model)
+    for _ in range(round_index):
+        mask = magnitude_masks(prunable_weights(model), mask, config.per_round_rate, scope=config.scope,
+                               layer_rates=dict(config.layer_rates))
+    return sum(int(part.sum()) for part in mask.values())
+
+
+def _pai_branch(method: str):
+    def start_round(inputs: RoundInputs) -> RoundStart:
+        model = inputs.model()
+        if inputs.round == 0:
+            return RoundStart(model, full_masks(model))
+        keep = ticket_survivors(inputs.config, inputs.round, model)
+        batch = (None, None)
+        if method in _pai.DATA_METHODS:
+            if inputs.data is None:
+                raise LthkitError(f"pai_{method} needs the run's data to score θ₀ on a batch")
+            generator = torch.Generator().manual_seed(derive_seed(inputs.config.seed, "pai_batch"))
+            batch = _pai.pai_batch(inputs.data, PAI_BATCH_SIZE, generator)
+        generator = torch.Generator().manual_seed(derive_seed(inputs.config.seed, "pai_random", inputs.round))
+        mask = _pai.prune_at_init(method, model, keep=keep, inputs=batch[0], targets=batch[1], generator=generator)
+        return RoundStart(model, mask)
+    start_round.__doc__ = (f"θ₀ pruned once by {method} (lthkit.pai) to the IMP ticket's count of the round "
+                           "(one global threshold), trained from θ₀.")
+    return start_round
+
+
+def _pai_shuffled(method: str):
+    def start_round(inputs: RoundInputs) -> RoundStart:
+        mask = inputs.needed_masks[f"pai_{method}"]
+        generator = torch.Generator().manual_seed(derive_seed(inputs.config.seed, "pai_shuffled", inputs.round))
+        return RoundStart(inputs.model(), random_masks_like(mask, generator) if inputs.round else mask)
+    start_round.__doc__ = f"pai_{method}'s mask shuffled within each layer (its per-layer counts kept), from θ₀."
+    return start_round
+
+
+def _pai_reinit(method: str):
+    def start_round(inputs: RoundInputs) -> RoundStart:
+        seed = derive_seed(inputs.config.seed, "reinit", inputs.round)
+        return RoundStart(inputs.model(seed=seed), inputs.needed_masks[f"pai_{method}"])
+    start_round.__doc__ = f"pai_{method}'s mask with a fresh random initialization."
+    return start_round
+
+
+for _method in _pai.PAI_METHODS:
+    register_branch(f"pai_{_method}", uses_rewind_point=False)(_pai_branch(_method))
+    register_branch(f"pai_{_method}_shuffled", needs=(f"pai_{_method}",), uses_rewind_point=False)(
+        _pai_shuffled(_method))
+    register_branch(f"pai_{_method}_reinit", needs=(f"pai_{_method}",), uses_rewind_point=False)(_pai_reinit(_method))

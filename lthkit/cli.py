@@ -169,13 +169,20 @@ def sweep_options(args: argparse.Namespace, device: str = "cpu", runs: int | Non
     return {"workers": workers, "scheduler": scheduler}
 
 
-def add_lottery_flags(parser: argparse.ArgumentParser, default_preset: str = "fast") -> None:
-    """The IMP flags shared by ``run`` and ``reproduce``: the preset, the configs' fields and the run's options."""
+def add_lottery_flags(parser: argparse.ArgumentParser, default_preset: str = "fast", presets=None,
+                      preset_help: str | None = None) -> None:
+    """The IMP flags shared by ``run`` and ``reproduce``: the preset, the configs' fields and the run's options.
+
+    ``presets`` (names of :data:`lthkit.presets.PRESETS`) replaces the command line's two presets;
+    :func:`config_from_args` then reads those.
+    """
     from .experiments import PRESETS
 
-    parser.add_argument("--preset", choices=sorted(PRESETS), default=default_preset,
-                        help="starting configuration: 'fast' (a 10k-image subset, 1,500 iterations) or 'paper' "
-                             f"(Frankle & Carbin's LeNet protocol); the flags below change it (default: {default_preset})")
+    parser.add_argument("--preset", choices=sorted(presets or PRESETS), default=default_preset,
+                        help=(preset_help or "starting configuration: 'fast' (a 10k-image subset, 1,500 iterations) "
+                              "or 'paper' (Frankle & Carbin's LeNet protocol)") +
+                        f"; the flags below change it (default: {default_preset})")
+    parser.set_defaults(preset_names=tuple(presets) if presets else None)
     add_dataclass_flags(parser, LotteryConfig)
     parser.add_argument("--seed", type=_parse_typed(int, False), default=0,
                         help="seed of the first trial (default: 0)")
@@ -209,7 +216,13 @@ def config_from_args(args: argparse.Namespace) -> LotteryConfig:
     changes = dataclass_changes(args, LotteryConfig)
     changes["train"] = dataclass_changes(args, TrainConfig)
     changes["data"] = dataclass_changes(args, DataConfig)
-    config = preset(args.preset, **changes)
+    names = getattr(args, "preset_names", None)
+    if names is None:
+        config = preset(args.preset, **changes)
+    else:
+        from .presets import preset_config
+
+        config = preset_config(args.preset, names=names, **changes)
     last_seed = args.seed + getattr(args, "trials", 1) - 1
     for seed in {args.seed, last_seed}:
         config.replace(seed=seed)  # a seed out of range fails here, before any work
@@ -622,11 +635,67 @@ def build_parser() -> Parser:
     dashboard.set_defaults(handler=command_dashboard)
 
     add_stability_command(commands)
+    add_anatomy_commands(commands)  # ticket anatomy (issue 16): the block below
 
     from .grading.command import add_grade_command  # kata grading: lthkit/grading/command.py
 
     add_grade_command(commands)
     return parser
+
+
+# --- Ticket anatomy (issue 16): `anatomy` and `prune-at-init` ---------------------------------------
+
+def _experiments(text: str) -> list[str]:
+    from .anatomy import EXPERIMENTS
+
+    return comma_separated(text, list(EXPERIMENTS), "experiment")
+
+
+def command_anatomy(args: argparse.Namespace) -> int:
+    from .anatomy import STUDY_OUTPUTS, run_study, study_configs
+
+    check_paths(args, STUDY_OUTPUTS)
+    base = config_from_args(args)
+    device = resolve_device(args.device)
+    runs = len(study_configs(base, trials=args.trials, first_seed=args.seed, experiments=args.experiments))
+    study = run_study(args.out, base=base, trials=args.trials, first_seed=args.seed, experiments=args.experiments,
+                      device=device, cache_dir=args.cache, data_root=args.data, progress=not args.no_progress,
+                      argv=["python", "-m", "lthkit", *(args.argv or [])], **sweep_options(args, device, runs=runs))
+    means: dict = {}
+    for row in study.rows:
+        key = (row["experiment"], row["series"], row["round"])
+        means.setdefault(key, []).append((row["density"], row["test_acc_early_stop"]))
+    print(f"{'experiment':<13} {'series':<30} {'round':>5} {'density':>8} {'test acc':>8}  (mean over trials)")
+    for (experiment, series, round_index), values in means.items():
+        print(f"{experiment:<13} {series:<30} {round_index:>5} {sum(d for d, _ in values) / len(values):>8.3f} "
+              f"{sum(a for _, a in values) / len(values):>8.4f}")
+    print(f"wrote {', '.join(name for name in STUDY_OUTPUTS if (args.out / name).exists())} into {args.out}")
+    return 0
+
+
+def add_anatomy_commands(commands) -> None:
+    """``anatomy`` (every experiment of :mod:`lthkit.anatomy`) and ``prune-at-init`` (its three PaI experiments)."""
+    from .anatomy import EXPERIMENTS, PAI_EXPERIMENTS
+    from .presets import ANATOMY_PRESETS
+
+    for name, summary, default in (
+            ("anatomy", "what a ticket is made of: mask criteria, resets, zeros, supermasks and pruning at init",
+             list(EXPERIMENTS)),
+            ("prune-at-init", "SNIP, GraSP, SynFlow, magnitude and random at init beside IMP, and their sanity "
+                              "checks (the anatomy study's pai experiments)", list(PAI_EXPERIMENTS))):
+        command = commands.add_parser(
+            name, help=summary,
+            description=f"{summary[0].upper()}{summary[1:]}. Every run is cached and resumable; writes summary.csv "
+                        "(one row per experiment, series, trial and round), supermask.csv, one figure per question and "
+                        "run_info.json into --out.")
+        add_lottery_flags(command, default_preset="anatomy", presets=ANATOMY_PRESETS,
+                          preset_help="starting configuration: 'anatomy' (LeNet-300-100, 6 rounds of 45%%, 1,500 "
+                                      "iterations on 10,000 images) or 'fast'")
+        command.add_argument("--experiments", type=_experiments, default=default,
+                             help=f"comma-separated experiments, or all: {', '.join(EXPERIMENTS)} "
+                                  f"(default: {','.join(default)})")
+        command.add_argument("--out", type=Path, required=True, help="folder for the results")
+        command.set_defaults(handler=command_anatomy)
 
 
 def main(argv=None) -> int:

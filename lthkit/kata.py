@@ -15,8 +15,9 @@ Calling it again prunes ``prune_amount`` of what is left, so the pruned fraction
 
 At the end of the module, separate from it, are the reference solutions of the other graded katas
 (:mod:`lthkit.grading.katas`): :func:`global_magnitude_mask` (notebook 2),
-:func:`rewind_to_init` (notebook 4), and :func:`interpolate` and :func:`error_barrier`
-(notebook 6, re-exported by :mod:`lthkit.stability`).
+:func:`rewind_to_init` (notebook 4), :func:`interpolate` and :func:`error_barrier`
+(notebook 6, re-exported by :mod:`lthkit.stability`), then :func:`snip_scores` and
+:func:`sign_constant_reinit` (notebook 7).
 """
 
 from __future__ import annotations
@@ -280,3 +281,82 @@ def error_barrier(errors) -> float:
     if any(math.isnan(e) for e in errors):
         return math.nan
     return max(errors) - (errors[0] + errors[-1]) / 2
+# ---------------------------------------------------------------------------------------------------
+# Notebook 7 (ticket anatomy): SNIP's scores and Zhou et al.'s signed-constant reset.
+
+
+def snip_scores(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor) -> dict:
+    """SNIP's connection sensitivity ``|∂L/∂w ⊙ w|`` of every Linear and Conv2d weight, on one batch.
+
+    ``L`` is the mean cross-entropy of ``model(inputs)`` against ``targets``; biases get no score.
+    The model's weights are not changed (no optimizer step; its ``.grad`` fields are left alone).
+
+    Args:
+        model: the network at θ₀.
+        inputs, targets: one batch of images and their labels.
+
+    Returns:
+        ``{parameter name: scores}`` for every prunable weight (``"fc1.weight"``), each of the
+        weight's shape, non-negative.
+
+    Example:
+        >>> net = nn.Sequential(nn.Linear(2, 2))
+        >>> _ = net.load_state_dict({"0.weight": torch.tensor([[1.0, -1.0], [0.5, 2.0]]), "0.bias": torch.zeros(2)})
+        >>> scores = snip_scores(net, torch.tensor([[1.0, 0.0]]), torch.tensor([0]))
+        >>> list(scores), [[round(v, 4) for v in row] for row in scores["0.weight"].tolist()]
+        (['0.weight'], [[0.3775, 0.0], [0.1888, 0.0]])
+    """
+    _check_module(model)
+    if not isinstance(inputs, torch.Tensor) or not isinstance(targets, torch.Tensor):
+        raise LthkitError("inputs and targets must be tensors (one batch)")
+    layers = prunable_layers(model)
+    weights = {f"{name}.weight": module.weight for name, module in layers.items()}
+    loss = torch.nn.functional.cross_entropy(model(inputs), targets)
+    grads = torch.autograd.grad(loss, list(weights.values()))
+    return {name: (grad * weight).detach().abs() for (name, weight), grad in zip(weights.items(), grads)}
+
+
+def sign_constant_reinit(model: nn.Module, initial_state_dict: dict, masks: dict) -> nn.Module:
+    """Reset survivors to ``sign(θ₀) × σ``, σ the standard deviation of the layer's θ₀; pruned weights to zero.
+
+    Zhou et al.'s signed-constant reset: the magnitudes of θ₀ are forgotten, its signs kept. Every
+    weight named in ``masks`` becomes ``sign(θ₀) * θ₀[name].std() * mask`` (the constant is taken
+    over the whole layer's θ₀, never over the trained weights); every other parameter goes back to
+    θ₀. In place, on the same ``nn.Parameter`` objects.
+
+    Args:
+        model: the network (modified in place).
+        initial_state_dict: θ₀; only read.
+        masks: bool masks by weight name, True = alive; only read.
+
+    Returns:
+        ``model``.
+
+    Example:
+        >>> net = nn.Sequential(nn.Linear(2, 2))
+        >>> theta0 = {"0.weight": torch.tensor([[1.0, -3.0], [2.0, 0.5]]), "0.bias": torch.zeros(2)}
+        >>> masks = {"0.weight": torch.tensor([[True, True], [False, True]])}
+        >>> [[round(v, 3) for v in row] for row in sign_constant_reinit(net, theta0, masks)[0].weight.tolist()]
+        [[2.175, -2.175], [0.0, 2.175]]
+    """
+    _check_module(model)
+    if not isinstance(initial_state_dict, dict) or not isinstance(masks, dict):
+        raise LthkitError("initial_state_dict and masks must be dicts of tensors keyed by parameter name")
+    shapes = {name: tuple(parameter.shape) for name, parameter in model.named_parameters()}
+    for name in masks:
+        if name not in shapes:
+            raise LthkitError(f"masks has an entry {name!r}, which is not a parameter of the model")
+        _check_tensor(f"masks[{name!r}]", masks[name], shapes[name], "the parameter")
+    for name, shape in shapes.items():
+        if name not in initial_state_dict:
+            raise LthkitError(f"initial_state_dict[{name!r}] is missing; the parameter has shape {shape}")
+        _check_tensor(f"initial_state_dict[{name!r}]", initial_state_dict[name], shape, "the parameter")
+    with torch.no_grad():
+        for name, parameter in model.named_parameters():
+            initial = initial_state_dict[name]
+            if name in masks:
+                constant = initial.double().std().item()
+                parameter.copy_(initial.sign() * constant * (masks[name] != 0).to(initial.dtype))
+            else:
+                parameter.copy_(initial)
+    return model

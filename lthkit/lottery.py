@@ -38,7 +38,8 @@ import torch
 from tqdm.auto import tqdm
 
 from . import LthkitError, __version__, batched
-from .branches import RoundInputs, derive_seed, get_branch  # noqa: F401 (derive_seed: lthkit.lottery's API)
+from .branches import RoundInputs, derive_seed, get_branch
+from .criteria import CRITERIA, DEFAULT_CRITERION  # noqa: F401 (derive_seed: lthkit.lottery's API)
 from .data import DataConfig, MNISTData
 from .files import atomic_save_tensors, atomic_write_json
 from .fields import (SEED_LIMIT, check_bool, check_choice, check_fraction, check_int, check_number, config_dict,
@@ -94,6 +95,12 @@ class LotteryConfig:
         "help": "fraction of training for --rewind fraction", "parse": parse_fraction})
     control: str = field(default="ticket", metadata={
         "help": 'what each round trains: "ticket", "reinit" or "random_prune"', "cli": False})
+    criterion: str = field(default=DEFAULT_CRITERION, metadata={
+        "help": "which surviving weights IMP keeps each round: large_final (the magnitude of the trained weights, "
+                "IMP's), large_init, magnitude_increase, movement, large_final_same_sign or random",
+        "doc": "See :mod:`lthkit.criteria`. The default is left out of :meth:`to_dict`, so configs that do not "
+               "change it keep the cache keys they had before it existed.",
+        "choices": tuple(CRITERIA)})
     train: TrainConfig = field(default=TrainConfig(), metadata={
         "help": "the training hyperparameters of every round", "cli": False})
     data: DataConfig = field(default=DataConfig(), metadata={"help": "the data split", "cli": False})
@@ -115,6 +122,7 @@ class LotteryConfig:
         layer_rate_overrides(list(model_layout(self.model)[0]), dict(self.layer_rates))  # unknown layers fail here
         check_choice(self.scope, "scope", SCOPES, what="scope")
         check_choice(self.rewind, "rewind", REWINDS, what="rewind strategy")
+        check_choice(self.criterion, "criterion", tuple(CRITERIA), what="mask criterion")
         branch = get_branch(self.control)  # the registered branches (lthkit.branches), not only the paper's three
         check_int(self.rewind_iteration, "rewind_iteration", minimum=0)
         set_fields(self, rewind_fraction=check_fraction(self.rewind_fraction, "rewind_fraction"))
@@ -160,6 +168,8 @@ class LotteryConfig:
         data = asdict(self)
         data["train"] = config_dict(self.train)  # schedule fields at their defaults stay out of the key
         data["layer_rates"] = [list(pair) for pair in self.layer_rates]
+        if self.criterion == DEFAULT_CRITERION:  # absent by default: every earlier config keeps its key
+            del data["criterion"]
         return data
 
     @classmethod
@@ -554,11 +564,13 @@ def _train_round(runs: list["_Run"], round_index: int, data: MNISTData, *, batch
             plans.append((run, run.plan(round_index)))
     groups: dict[tuple, list] = {}
     for run, plan in plans:
-        key = (run.config.model, plan.train, plan.start_iteration, tuple(sorted(plan.snapshot_at)), plan.reorder)
+        key = (run.config.model, plan.train, plan.start_iteration, tuple(sorted(plan.snapshot_at)), plan.reorder,
+               plan.batchable or id(plan))  # a network of its own layers (frozen weights) trains alone
         groups.setdefault(key, []).append((run, plan))
-    for (_, train_config, start_iteration, snapshot_at, reorder), members in groups.items():
+    for (_, train_config, start_iteration, snapshot_at, reorder, batchable), members in groups.items():
         # A run whose batch order changes mid-way (reorder) trains alone: batches draw one order per run.
-        if reorder is None and (batch is True or (batch == "auto" and batched.use_batched(data.device, len(members)))):
+        if reorder is None and batchable is True and (
+                batch is True or (batch == "auto" and batched.use_batched(data.device, len(members)))):
             outcomes = batched.train_batched([plan.model for _, plan in members], data, train_config,
                                              masks=[plan.mask for _, plan in members],
                                              seeds=[run.config.seed for run, _ in members],
@@ -586,6 +598,7 @@ class RoundPlan:
     train: TrainConfig | None = None
     #: ``(iteration, seed)``: the batch order changes there (see :func:`lthkit.train.batch_order`)
     reorder: tuple | None = None
+    batchable: bool = True
 
 
 class _Run:
@@ -596,6 +609,7 @@ class _Run:
 
     def __init__(self, config: LotteryConfig, data: MNISTData, store: RoundStore | None, needed_masks=None):
         self.config = config
+        self.data = data
         self.branch = get_branch(config.control)
         self.store = store if store is not None else MemoryStore()
         self.needed_masks = needed_masks or {}
@@ -631,13 +645,14 @@ class _Run:
         inputs = RoundInputs(config=self.config, round=round_index, theta0=self.theta0, rewind_k=self.rewind_k,
                              rewind_state=self.rewind_state, previous=self.previous,
                              needed_masks={name: masks_of(round_index) for name, masks_of in self.needed_masks.items()},
-                             layer_rates=self.layer_rates, total_iterations=self.total_iterations)
+                             layer_rates=self.layer_rates, total_iterations=self.total_iterations, data=self.data)
         start = self.branch.start_round(inputs)
         snapshot_at = {self.rewind_k} if (round_index == 0 and self.captures_rewind_state) else set()
         self.planned = RoundPlan(round=round_index, model=start.model, mask=start.mask,
                                  start_iteration=start.start_iteration, snapshot_at=snapshot_at,
                                  description=f"round {round_index} ({density(start.mask):.1%} left)",
-                                 train=start.train or self.config.train, reorder=start.reorder)
+                                 train=start.train or self.config.train, reorder=start.reorder,
+                                 batchable=start.batchable)
         return self.planned
 
     def finish(self, plan: RoundPlan, outcome: TrainResult) -> None:

@@ -162,11 +162,13 @@ def _check_same_layers(weights: Mapping[str, torch.Tensor], masks: Mapping[str, 
                               f"weight has {tuple(weight.shape)}")
 
 
-def _prune_smallest(scores: list[torch.Tensor], masks: list[torch.Tensor], rate: float) -> list[torch.Tensor]:
+def _prune_smallest(scores: list[torch.Tensor], masks: list[torch.Tensor], rate: float,
+                    signed: bool = False) -> list[torch.Tensor]:
     """Prune ``round(rate * surviving)`` of the surviving entries with the smallest |score|.
 
     The tensors are ranked together (one threshold), in the order given; this is exactly the
-    computation of ``torch.nn.utils.prune.global_unstructured`` with ``L1Unstructured``.
+    computation of ``torch.nn.utils.prune.global_unstructured`` with ``L1Unstructured``. With
+    ``signed`` the scores themselves are ranked (the smallest, most negative, go first).
     """
     flat_scores = torch.cat([score.detach().reshape(-1) for score in scores])
     flat_mask = torch.cat([mask.reshape(-1) for mask in masks])
@@ -175,7 +177,8 @@ def _prune_smallest(scores: list[torch.Tensor], masks: list[torch.Tensor], rate:
     count = round(rate * surviving.numel())
     new_flat = flat_mask.clone()
     if count > 0:
-        smallest = torch.topk(flat_scores[surviving].abs(), k=count, largest=False).indices
+        ranked = flat_scores[surviving] if signed else flat_scores[surviving].abs()
+        smallest = torch.topk(ranked, k=count, largest=False).indices
         new_flat[surviving[smallest]] = False
     return [part.view_as(mask) for part, mask in zip(new_flat.split([m.numel() for m in masks]), masks)]
 
@@ -202,6 +205,37 @@ def magnitude_masks(weights: Mapping[str, torch.Tensor], masks: Mapping[str, tor
         >>> m["a"].tolist(), m["b"].tolist()
         ([False, True, False, True], [False, True])
     """
+    return _ranked_masks(weights, masks, rate, scope=scope, layer_rates=layer_rates, signed=False)
+
+
+def score_masks(scores: Mapping[str, torch.Tensor], masks: Mapping[str, torch.Tensor], rate: float,
+                *, scope: str = "global", layer_rates: Mapping[str, float] | None = None) -> Masks:
+    """Prune the surviving weights with the lowest *signed* scores (a mask criterion's ranking).
+
+    The same arithmetic as :func:`magnitude_masks` (counts, scopes, per-layer overrides, ties
+    broken by ``torch.topk``), but the scores are ranked as they are, not by absolute value: a
+    score of -3 goes before a score of 1. ``score_masks({k: w.abs()}, ...)`` is
+    ``magnitude_masks(w, ...)``.
+
+    Args:
+        scores: one score tensor per weight, by name (higher survives).
+        masks: the current masks (same names and shapes); pruned weights stay pruned.
+        rate: fraction of the *surviving* weights to remove, in [0, 1).
+        scope: ``"global"`` or ``"layer"``, as for :func:`magnitude_masks`.
+        layer_rates: per-layer overrides, as for :func:`magnitude_masks`.
+
+    Returns:
+        A new mask set; the inputs are not modified.
+
+    Example:
+        >>> s = {"a": torch.tensor([-2.0, 0.5, 1.0, 3.0])}
+        >>> score_masks(s, {"a": torch.ones(4, dtype=torch.bool)}, 0.5)["a"].tolist()
+        [False, False, True, True]
+    """
+    return _ranked_masks(scores, masks, rate, scope=scope, layer_rates=layer_rates, signed=True)
+
+
+def _ranked_masks(weights, masks, rate, *, scope, layer_rates, signed: bool) -> Masks:
     if scope not in SCOPES:
         raise LthkitError(f"unknown pruning scope {scope!r}; choose one of {', '.join(SCOPES)}")
     _check_same_layers(weights, masks)
@@ -211,11 +245,11 @@ def magnitude_masks(weights: Mapping[str, torch.Tensor], masks: Mapping[str, tor
     shared = [name for name in weights if name not in overridden] if scope == "global" else []
     if shared:
         for name, mask in zip(shared, _prune_smallest([weights[n] for n in shared], [masks[n] for n in shared],
-                                                      rates[shared[0]])):
+                                                      rates[shared[0]], signed)):
             new_masks[name] = mask
     for name in weights:
         if name not in new_masks:
-            new_masks[name] = _prune_smallest([weights[name]], [masks[name]], rates[name])[0]
+            new_masks[name] = _prune_smallest([weights[name]], [masks[name]], rates[name], signed)[0]
     return {name: new_masks[name] for name in weights}
 
 

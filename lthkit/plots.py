@@ -413,6 +413,62 @@ def error_along_path(rows, *, ax=None, select=None, title: str | None = None):
     if title:
         ax.set_title(title)
     ax.legend(frameon=False, fontsize="small")
+# --- Ticket anatomy (issue 16, notebook 7): rows of lthkit.anatomy's summary.csv and supermask.csv ----
+
+def _experiment_rows(rows, experiment: str) -> list[dict]:
+    """The rows of one experiment of a ticket-anatomy ``summary.csv``, labelled by their series."""
+    picked = [dict(row, control=row["series"]) for row in rows if row["experiment"] == experiment]
+    if not picked:
+        raise LthkitError(f"the rows hold no experiment {experiment!r}")
+    return picked
+
+
+def anatomy_plot(rows, experiment: str, *, ax=None, title: str | None = None,
+                 metric: str = "test_acc_early_stop"):
+    """Test accuracy against weights remaining, one line per series of a ticket-anatomy experiment.
+
+    Args:
+        rows: rows of a ticket-anatomy ``summary.csv`` (:func:`lthkit.anatomy.read_study_csv`, or
+            ``Study.rows``).
+        experiment: ``"criteria"``, ``"resets"``, ``"zeros"``, ``"pai"``, ``"pai_shuffled"`` or
+            ``"pai_reinit"``.
+        ax: draw into this Axes (default: a new figure).
+        title: the axes title.
+        metric: the accuracy column.
+
+    Returns:
+        The :class:`~matplotlib.figure.Figure`.
+
+    Example:
+        >>> fig = anatomy_plot(study.rows, "criteria", title="mask criteria")  # doctest: +SKIP
+    """
+    return accuracy_vs_density(_experiment_rows(rows, experiment), ax=ax, metric=metric, title=title)
+
+
+def supermask_plot(rows, *, axes=None, title: str | None = None):
+    """Untrained test accuracy of each criterion's masks against density: θ₀ ⊙ mask, and sign(θ₀)·σ ⊙ mask.
+
+    Args:
+        rows: rows of a ticket-anatomy ``supermask.csv``.
+        axes: two Axes to draw into (default: a new figure with two panels).
+        title: the figure's title.
+
+    Returns:
+        The :class:`~matplotlib.figure.Figure`.
+    """
+    owns_figure = axes is None
+    if owns_figure:
+        figure, axes = plt.subplots(1, 2, figsize=(12, 4.2), facecolor="white", sharey=True)
+    else:
+        figure = axes[0].figure
+    for ax, (weights, label) in zip(axes, (("theta0", "θ₀ ⊙ mask"), ("sign_constant", "sign(θ₀)·σ ⊙ mask"))):
+        picked = [dict(row, control=row["criterion"]) for row in rows if row["weights"] == weights]
+        if picked:
+            plot_metric_vs_density(picked, "test_acc", ax=ax, ylabel="test accuracy, untrained (%)", scale=100.0,
+                                   title=f"weights: {label}")
+        ax.axhline(10, color="grey", linestyle=":", linewidth=1)  # chance on 10 classes
+    if title:
+        figure.suptitle(title)
     if owns_figure:
         figure.tight_layout()
     return figure
@@ -469,3 +525,35 @@ def retraining_vs_density(rows, *, ax=None, metric: str = "test_acc_final", titl
     when = "at the end of training" if metric == "test_acc_final" else "at early stop"
     return plot_metric_vs_density(relabeled, metric, ax=ax, ylabel=f"test accuracy {when} (%)", scale=100.0,
                                   title=title)
+def pai_plot(rows, *, axes=None, title: str | None = None):
+    """Pruning at initialization against the IMP ticket: as found, masks shuffled in each layer, survivors re-initialized.
+
+    One panel per sanity check of Frankle et al. (2021), the same methods (and colors) in each.
+
+    Args:
+        rows: rows of a ticket-anatomy ``summary.csv`` holding ``pai``, ``pai_shuffled`` and/or ``pai_reinit``.
+        axes: Axes to draw into, one per experiment present (default: a new figure).
+        title: the figure's title.
+
+    Returns:
+        The :class:`~matplotlib.figure.Figure`.
+    """
+    panels = [(name, label) for name, label in (("pai", "as found"), ("pai_shuffled", "mask shuffled in each layer"),
+                                                ("pai_reinit", "survivors re-initialized"))
+              if any(row["experiment"] == name for row in rows)]
+    if not panels:
+        raise LthkitError("the rows hold no pruning-at-init experiment (pai, pai_shuffled, pai_reinit)")
+    owns_figure = axes is None
+    if owns_figure:
+        figure, axes = plt.subplots(1, len(panels), figsize=(6 * len(panels), 4.4), facecolor="white", sharey=True,
+                                    squeeze=False)
+        axes = axes[0]
+    else:
+        figure = axes[0].figure
+    for ax, (name, label) in zip(axes, panels):
+        anatomy_plot(rows, name, ax=ax, title=label)
+    if title:
+        figure.suptitle(title)
+    if owns_figure:
+        figure.tight_layout()
+    return figure

@@ -20,6 +20,8 @@ Names:
 * ``explore``: the starting point of notebook 3's dashboard;
 * ``rewind_lenet``, ``rewind_conv``: notebook 4's rewinding comparisons;
 * ``stability``: notebook 6's instability analysis and retraining comparison (and ``lthkit stability``).
+* ``anatomy``: the ticket-anatomy study (``python -m lthkit anatomy``, :mod:`lthkit.anatomy`);
+  ``anatomy_live``: notebook 7's live version of it.
 
 Example:
     >>> preset_config("imp", fast=True).train.iterations
@@ -95,10 +97,24 @@ PRESETS: dict[str, dict[str, LotteryConfig]] = {
     },
 }
 
+# --- Ticket anatomy (issue 16, notebook 7) ---------------------------------------------------------
+#: The study of ``python -m lthkit anatomy``: the fast preset's network, data and budget, layer-wise
+#: 45% per round (the output layer at the paper's 10%) for 6 rounds, down to about 3% of the weights.
+_ANATOMY = FAST.replace(rounds=6, prune_rate=0.45)
+#: A few seconds per experiment: for tests and fast-mode notebooks.
+_ANATOMY_FAST = PAPER.replace(rounds=2, prune_rate=0.6, train=TrainConfig(iterations=60, eval_every=30),
+                              data=DataConfig(validation_size=1000, train_size=5000, test_size=2000))
+PRESETS["anatomy"] = {"full": _ANATOMY, "fast": _ANATOMY_FAST}
+#: Notebook 7's live version when the committed study is absent: one trial of a shorter schedule.
+PRESETS["anatomy_live"] = {"full": _ANATOMY.replace(rounds=4, prune_rate=0.55, train={"iterations": 1000}),
+                           "fast": _ANATOMY_FAST}
+#: The presets ``python -m lthkit anatomy`` offers.
+ANATOMY_PRESETS = ("anatomy", "fast")
+
 #: The names the command line offers (``--preset``).
 CLI_PRESETS = ("paper", "fast")
 #: The names the course notebooks use (:func:`lthkit.course.notebook_preset`).
-NOTEBOOK_PRESET_NAMES = ("kata", "imp", "explore", "rewind_lenet", "rewind_conv", "stability")
+NOTEBOOK_PRESET_NAMES = ("kata", "imp", "explore", "rewind_lenet", "rewind_conv", "stability", "anatomy_live")
 
 
 def preset_config(name: str, *, fast: bool = False, names=None, **changes) -> LotteryConfig:

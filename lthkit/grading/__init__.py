@@ -10,7 +10,8 @@ instructor grades files and folders with ``python -m lthkit grade SUBMISSION ...
 ``--gradescope DIR``, a summary table and CSV for a folder): see :mod:`lthkit.grading.command`.
 
 * :mod:`.spec`     declarative kata specs, findings and reports
-* :mod:`.katas`    the katas: ``find_winning_ticket_step``, ``global_magnitude_mask``, ``rewind_to_init``
+* :mod:`.katas`    the katas: ``find_winning_ticket_step``, ``global_magnitude_mask``, ``rewind_to_init``,
+                  ``snip_scores``, ``sign_constant_reinit``
 * :mod:`.hidden`   the hidden models
 * :mod:`.oracle`   ``torch.nn.utils.prune`` as the oracle, comparisons
 * :mod:`.source`   which code of a file, notebook or live function is run

@@ -4,13 +4,15 @@
 * ``global_magnitude_mask`` (notebook 2): :mod:`.magnitude_mask`
 * ``rewind_to_init`` (notebook 4): :mod:`.rewind`
 * ``interpolate`` and ``error_barrier`` (notebook 6): :mod:`.interpolate`, :mod:`.barrier`
+* ``snip_scores`` and ``sign_constant_reinit`` (notebook 7): :mod:`.snip`, :mod:`.sign_reinit`
 
 To add a kata, write a module with a :class:`~lthkit.grading.spec.KataSpec` named ``SPEC`` and
 list it in :data:`KATA_MODULES`.
 
 Example:
     >>> sorted(kata_names())
-    ['error_barrier', 'find_winning_ticket_step', 'global_magnitude_mask', 'interpolate', 'rewind_to_init']
+    ['error_barrier', 'find_winning_ticket_step', 'global_magnitude_mask', 'interpolate', 'rewind_to_init',
+     'sign_constant_reinit', 'snip_scores']
 """
 
 from __future__ import annotations
@@ -26,6 +28,9 @@ KATA_MODULES = {
     "rewind_to_init": ".rewind",
     "interpolate": ".interpolate",
     "error_barrier": ".barrier",
+    # notebook 7 (ticket anatomy, issue 16)
+    "snip_scores": ".snip",
+    "sign_constant_reinit": ".sign_reinit",
 }
 DEFAULT_KATA = "find_winning_ticket_step"
 

@@ -1,0 +1,364 @@
+"""The ticket-anatomy study: what a ticket is made of, and pruning at initialization (notebook 7).
+
+Each *experiment* of :data:`EXPERIMENTS` is a list of labelled series, each series one kind of run
+(a :class:`~lthkit.lottery.LotteryConfig` differing from the base in ``criterion`` or
+``control``; the resets, zeros and the IMP ticket beside pruning at init use the base's criterion,
+``large_final`` by default), trained for every trial through :func:`lthkit.experiments.run_experiments` (cached,
+resumable, one driver). The experiments and the question each answers:
+
+* ``criteria``: which weights should a ticket keep? IMP with each mask criterion of
+  :mod:`lthkit.criteria` (Zhou et al. 2019, §2);
+* ``resets``: what must the survivors be reset to? θ₀, the signs of θ₀ with a constant per layer,
+  θ₀ shuffled within the layer, a fresh init (Zhou et al. §3, :mod:`lthkit.resets`);
+* ``zeros``: do pruned weights need to be zero? zero vs frozen at θ₀ (Zhou et al. §4);
+* ``pai``, ``pai_shuffled``, ``pai_reinit``: can a mask be found without training? SNIP, GraSP,
+  SynFlow, magnitude and random at init beside the IMP ticket at the same densities, and the same
+  masks shuffled within each layer or with re-initialized survivors (Frankle et al. 2021,
+  :mod:`lthkit.pai`).
+
+Besides these trained runs, :func:`supermask_rows` measures every mask of the ``criteria``
+experiment *untrained*: the test accuracy of θ₀ ⊙ mask, and of sign(θ₀)·σ ⊙ mask (Zhou et al.
+§5, the supermask).
+
+:func:`run_study` runs them all and, given a folder, writes ``summary.csv`` (one row per
+experiment, series, trial and round), ``supermask.csv``, ``tables.md`` (the measured
+numbers as tables, for the report), one figure per question and ``run_info.json``; ``python -m lthkit anatomy`` (and ``prune-at-init``) is its command line.
+
+Example:
+    >>> from lthkit.presets import preset_config
+    >>> [label for label, _ in EXPERIMENTS["zeros"](preset_config("anatomy"))]
+    ['pruned weights zero', 'pruned weights frozen at θ₀']
+    >>> len(study_configs(preset_config("anatomy"), trials=3))
+    78
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import platform
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from . import LthkitError, __version__
+from .criteria import CRITERIA
+from .experiments import get_data, run_experiments, summary_rows
+from .files import atomic_write_files, json_bytes
+from .lottery import LotteryConfig, LotteryResult
+from .models import build_model
+from .pai import PAI_METHODS
+from .resets import sign_constant_reinit, supermask_accuracy
+
+#: Labels of the pruning-at-init methods (and IMP) in figures, in order.
+PAI_LABELS = {"imp": "IMP ticket", "snip": "SNIP", "grasp": "GraSP", "synflow": "SynFlow",
+              "magnitude": "magnitude at init", "random": "random at init"}
+
+
+def _criteria(base: LotteryConfig) -> list[tuple[str, LotteryConfig]]:
+    return [(name, base.replace(control="ticket", criterion=name)) for name in CRITERIA]
+
+
+def _resets(base: LotteryConfig) -> list[tuple[str, LotteryConfig]]:
+    return [("θ₀ (the ticket)", base.replace(control="ticket")),
+            ("signs of θ₀ × layer constant", base.replace(control="sign_constant")),
+            ("θ₀ shuffled in each layer", base.replace(control="shuffled_init")),
+            ("random re-init", base.replace(control="reinit"))]
+
+
+def _zeros(base: LotteryConfig) -> list[tuple[str, LotteryConfig]]:
+    return [("pruned weights zero", base.replace(control="ticket")),
+            ("pruned weights frozen at θ₀", base.replace(control="frozen_pruned"))]
+
+
+def _pai(check: str, imp_control: str):
+    def series(base: LotteryConfig) -> list[tuple[str, LotteryConfig]]:
+        runs = [(PAI_LABELS["imp"], base.replace(control=imp_control))]
+        return runs + [(PAI_LABELS[m], base.replace(control=f"pai_{m}{check}")) for m in PAI_METHODS]
+    return series
+
+
+#: Every experiment of the study: ``name -> (base config -> [(series label, config), ...])``.
+EXPERIMENTS: dict[str, Callable[[LotteryConfig], list[tuple[str, LotteryConfig]]]] = {
+    "criteria": _criteria,
+    "resets": _resets,
+    "zeros": _zeros,
+    "pai": _pai("", "ticket"),
+    "pai_shuffled": _pai("_shuffled", "random_prune"),  # IMP's mask shuffled in each layer: random pruning
+    "pai_reinit": _pai("_reinit", "reinit"),
+}
+#: The experiments of ``python -m lthkit prune-at-init``.
+PAI_EXPERIMENTS = ("pai", "pai_shuffled", "pai_reinit")
+#: What each experiment asks, in plain words (figure titles).
+QUESTIONS = {
+    "criteria": "Which weights should a ticket keep? (mask criteria)",
+    "resets": "What must the survivors be reset to?",
+    "zeros": "Must the pruned weights be zero?",
+    "pai": "Pruning at initialization against the IMP ticket",
+    "pai_shuffled": "... with each mask shuffled within its layers",
+    "pai_reinit": "... with the survivors re-initialized",
+    "supermask": "How good is a mask without any training? (supermask)",
+}
+#: Columns of the study's ``summary.csv``.
+SUMMARY_COLUMNS = ("experiment", "series", "control", "criterion", "trial", "round", "density", "early_stop_iter",
+                   "test_acc_early_stop", "test_acc_final")
+#: Columns of ``supermask.csv``.
+SUPERMASK_COLUMNS = ("criterion", "weights", "trial", "round", "density", "test_acc")
+#: What ``supermask.csv``'s ``weights`` column holds: the untrained weights a mask is put on.
+SUPERMASK_WEIGHTS = {"theta0": "θ₀ ⊙ mask", "sign_constant": "sign(θ₀)·σ ⊙ mask"}
+#: Every file :func:`run_study` writes into its folder.
+STUDY_FIGURES = {"criteria": "criteria.png", "resets": "resets.png", "zeros": "zeros.png",
+                 "supermask": "supermask.png", "pai": "pruning_at_init.png"}
+STUDY_OUTPUTS = ("summary.csv", "supermask.csv", "tables.md", "run_info.json", *STUDY_FIGURES.values())
+
+
+def check_experiments(names) -> list[str]:
+    """``names`` as a list, each an experiment of :data:`EXPERIMENTS` (a one-line error otherwise)."""
+    names = list(names)
+    unknown = [name for name in names if name not in EXPERIMENTS]
+    if unknown or not names:
+        raise LthkitError(f"unknown experiment {', '.join(map(repr, unknown)) or 'none given'}; choose from "
+                          f"{', '.join(EXPERIMENTS)}")
+    return names
+
+
+def study_configs(base: LotteryConfig, *, trials: int = 3, first_seed: int = 0, experiments=tuple(EXPERIMENTS)):
+    """Every distinct run of the study's experiments for seeds ``first_seed ...``, in order.
+
+    Example:
+        >>> from lthkit.presets import preset_config
+        >>> [c.control for c in study_configs(preset_config("anatomy"), trials=1, experiments=["zeros"])]
+        ['ticket', 'frozen_pruned']
+    """
+    configs = []
+    for name in check_experiments(experiments):
+        for _, config in EXPERIMENTS[name](base):
+            for trial in range(trials):
+                configs.append(config.replace(seed=first_seed + trial))
+    return list(dict.fromkeys(configs))
+
+
+def study_rows(results: dict[LotteryConfig, LotteryResult], base: LotteryConfig, *, trials: int, first_seed: int = 0,
+               experiments=tuple(EXPERIMENTS)) -> list[dict]:
+    """One row per experiment, series, trial and round (:data:`SUMMARY_COLUMNS`) of finished runs."""
+    rows = []
+    for name in check_experiments(experiments):
+        for label, config in EXPERIMENTS[name](base):
+            for trial in range(trials):
+                run = config.replace(seed=first_seed + trial)
+                for row in summary_rows([results[run]]):
+                    rows.append({"experiment": name, "series": label, "criterion": run.criterion, **row})
+    return [{column: row[column] for column in SUMMARY_COLUMNS} for row in rows]
+
+
+def supermask_rows(results, data) -> list[dict]:
+    """The untrained accuracy of every mask of the given ticket runs (:data:`SUPERMASK_COLUMNS`).
+
+    For each run and round: θ₀ ⊙ mask and sign(θ₀)·σ ⊙ mask (:func:`lthkit.resets.sign_constant_reinit`)
+    on the test set, without any training.
+    """
+    rows = []
+    for result in results:
+        config = result.config
+        theta0 = build_model(config.model, seed=config.seed).state_dict()
+        for round_index, (round_result, mask) in enumerate(zip(result.rounds, result.masks)):
+            for weights in SUPERMASK_WEIGHTS:
+                model = build_model(config.model, seed=config.seed)
+                if weights == "sign_constant":
+                    sign_constant_reinit(model, theta0, mask)
+                accuracy = supermask_accuracy(model, mask, data.test_x, data.test_y)
+                rows.append({"criterion": config.criterion, "weights": weights, "trial": config.seed,
+                             "round": round_index, "density": round_result.density, "test_acc": accuracy})
+    return rows
+
+
+def csv_text(rows, columns) -> str:
+    """``rows`` as CSV text with ``columns`` (header first)."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return buffer.getvalue()
+
+
+def read_study_csv(path) -> list[dict]:
+    """Read a study's ``summary.csv`` or ``supermask.csv`` back, numbers as numbers.
+
+    Raises:
+        LthkitError: the file is missing or is not such a CSV.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as error:
+        raise LthkitError(f"cannot read {path}: {error.strerror or error}") from None
+    rows = list(csv.DictReader(io.StringIO(text)))
+    columns = SUMMARY_COLUMNS if path.name != "supermask.csv" else SUPERMASK_COLUMNS
+    if not rows or set(columns) - set(rows[0]):
+        raise LthkitError(f"{path} is not a ticket-anatomy {path.name} (columns {', '.join(columns)})")
+    integers, floats = {"trial", "round", "early_stop_iter"}, {"density", "test_acc_early_stop", "test_acc_final",
+                                                               "test_acc"}
+    try:
+        return [{key: int(value) if key in integers else float(value) if key in floats else value
+                 for key, value in row.items()} for row in rows]
+    except ValueError as error:
+        raise LthkitError(f"{path}: {error}") from None
+
+
+@dataclass
+class Study:
+    """What :func:`run_study` measured.
+
+    Attributes:
+        rows: ``summary.csv``'s rows (:data:`SUMMARY_COLUMNS`).
+        supermask: ``supermask.csv``'s rows (:data:`SUPERMASK_COLUMNS`), empty without ``criteria``.
+        results: every finished run, by config.
+        info: what ``run_info.json`` records (command, machine, time).
+    """
+
+    rows: list[dict]
+    supermask: list[dict]
+    results: dict = field(repr=False)
+    info: dict = field(default_factory=dict)
+
+
+def run_study(out=None, *, base: LotteryConfig, trials: int = 3, first_seed: int = 0, experiments=tuple(EXPERIMENTS),
+              device: str | None = None, cache_dir=None, data_root=None, progress: bool = True, workers: int = 1,
+              scheduler: str | None = None, argv=None) -> Study:
+    """Train (or read from the cache) every run of the chosen experiments, then measure the supermasks.
+
+    Args:
+        out: a folder to write :data:`STUDY_OUTPUTS` into (``None``: write nothing).
+        base: the config every series changes (``preset_config("anatomy")``).
+        trials: independent trials (seeds ``first_seed`` ...).
+        first_seed: the seed of the first trial.
+        experiments: names of :data:`EXPERIMENTS`.
+        device, cache_dir, data_root, progress, workers, scheduler: as for
+            :func:`lthkit.experiments.run_experiments`.
+        argv: the command line, recorded in ``run_info.json``.
+
+    Returns:
+        A :class:`Study`.
+
+    Example:
+        >>> from lthkit.presets import preset_config
+        >>> study = run_study("results/ticket-anatomy", base=preset_config("anatomy"), trials=3)  # doctest: +SKIP
+        >>> anatomy_plot(study.rows, "criteria")  # lthkit.plots  # doctest: +SKIP
+    """
+    experiments = check_experiments(experiments)
+    configs = study_configs(base, trials=trials, first_seed=first_seed, experiments=experiments)
+    started = time.time()
+    finished = run_experiments(configs, cache_dir=cache_dir, device=device, data_root=data_root, progress=progress,
+                               workers=workers, scheduler=scheduler)
+    results = dict(zip(configs, finished))
+    rows = study_rows(results, base, trials=trials, first_seed=first_seed, experiments=experiments)
+    supermask = []
+    if "criteria" in experiments:
+        data = get_data(base.data, device or ("cuda" if torch.cuda.is_available() else "cpu"), data_root)
+        supermask = supermask_rows([results[c.replace(seed=first_seed + t)] for _, c in _criteria(base)
+                                    for t in range(trials)], data)
+    seconds = sum(r.train.seconds for result in finished for r in result.rounds)
+    info = {"lthkit_version": __version__, "command": argv, "experiments": experiments, "trials": trials,
+            "first_seed": first_seed, "runs": len(configs), "trainings": sum(len(r.rounds) for r in finished),
+            "training_seconds_recorded": round(seconds, 1), "wall_seconds_this_call": round(time.time() - started, 1),
+            "base_config": base.to_dict(),
+            "machine": {"platform": platform.platform(), "python": platform.python_version(),
+                        "torch": torch.__version__, "torch_threads": torch.get_num_threads()}}
+    study = Study(rows=rows, supermask=supermask, results=results, info=info)
+    if out is not None:
+        write_study(out, study)
+    return study
+
+
+def study_figures(rows, supermask) -> dict[str, bytes]:
+    """The study's figures as PNG bytes, by file name (those whose experiments have rows)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from .files import figure_png
+    from .plots import anatomy_plot, pai_plot, supermask_plot
+
+    present = {row["experiment"] for row in rows}
+    pngs = {}
+    for name in ("criteria", "resets", "zeros"):
+        if name in present:
+            figure = anatomy_plot(rows, name, title=QUESTIONS[name])
+            pngs[STUDY_FIGURES[name]] = figure_png(figure, dpi=120)
+            plt.close(figure)
+    if supermask:
+        figure = supermask_plot(supermask, title=QUESTIONS["supermask"])
+        pngs[STUDY_FIGURES["supermask"]] = figure_png(figure, dpi=120)
+        plt.close(figure)
+    if present & set(PAI_EXPERIMENTS):
+        figure = pai_plot(rows)
+        pngs[STUDY_FIGURES["pai"]] = figure_png(figure, dpi=120)
+        plt.close(figure)
+    return pngs
+
+
+def _table(rows, series_key: str, value_key: str, title: str) -> str:
+    """One markdown table: a row per round (mean density), a column per series, mean [min, max] in percent."""
+    series = list(dict.fromkeys(row[series_key] for row in rows))
+    rounds = sorted({row["round"] for row in rows})
+    lines = [f"### {title}", "", "| round | weights left | " + " | ".join(series) + " |",
+             "| --- | --- | " + " | ".join("---" for _ in series) + " |"]
+    for round_index in rounds:
+        at = [row for row in rows if row["round"] == round_index]
+        density = sum(row["density"] for row in at) / len(at)
+        cells = []
+        for name in series:
+            values = [100 * row[value_key] for row in at if row[series_key] == name]
+            cells.append(f"{sum(values) / len(values):.2f} [{min(values):.2f}, {max(values):.2f}]" if values else "")
+        lines.append(f"| {round_index} | {100 * density:.1f}% | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def tables_markdown(rows, supermask) -> str:
+    """Every experiment's test accuracy (%) per round and series, mean [min, max] over trials, as markdown.
+
+    Example:
+        >>> rows = [{"experiment": "zeros", "series": "zero", "round": 0, "density": 1.0, "test_acc_early_stop": 0.9}]
+        >>> print(tables_markdown(rows, []).splitlines()[6])
+        | 0 | 100.0% | 90.00 [90.00, 90.00] |
+    """
+    parts = ["Test accuracy at early stop in percent, mean [min, max] over the trials (`lthkit.anatomy`).", ""]
+    for name in EXPERIMENTS:
+        picked = [row for row in rows if row["experiment"] == name]
+        if picked:
+            parts.append(_table(picked, "series", "test_acc_early_stop", f"{name}: {QUESTIONS[name]}"))
+    for weights, label in SUPERMASK_WEIGHTS.items():
+        picked = [row for row in supermask if row["weights"] == weights]
+        if picked:
+            parts.append(_table(picked, "criterion", "test_acc", f"supermask, untrained {label}"))
+    return "\n".join(parts)
+
+
+def write_study(out, study: Study) -> None:
+    """Write the study's CSVs, figures and ``run_info.json`` into ``out``, as one set."""
+    out = Path(out)
+    files = {out / "summary.csv": csv_text(study.rows, SUMMARY_COLUMNS).encode(),
+             out / "supermask.csv": csv_text(study.supermask, SUPERMASK_COLUMNS).encode(),
+             out / "tables.md": tables_markdown(study.rows, study.supermask).encode(),
+             out / "run_info.json": json_bytes(study.info)}
+    files.update({out / name: png for name, png in study_figures(study.rows, study.supermask).items()})
+    atomic_write_files(files)
+
+
+def load_study(folder) -> tuple[list[dict], list[dict]] | None:
+    """``(summary rows, supermask rows)`` of a committed study folder, or ``None`` when it has none."""
+    folder = Path(folder)
+    if not (folder / "summary.csv").is_file():
+        return None
+    supermask = read_study_csv(folder / "supermask.csv") if (folder / "supermask.csv").is_file() else []
+    return read_study_csv(folder / "summary.csv"), supermask
+
+
+def dumps_info(study: Study) -> str:
+    """``run_info.json``'s text."""
+    return json.dumps(study.info, indent=2)
