@@ -416,8 +416,3 @@ def test_the_new_core_modules_are_part_of_the_cache_key():
     assert {"criteria.py", "pai.py", "resets.py", "branches.py"} <= names
     assert not names & {"anatomy.py", "anatomy_widgets.py"}  # the study and its face train nothing themselves
 
-
-def test_notebook_7_prose_states_no_measured_number():
-    from test_notebook_references import prose, untagged_numbers
-
-    assert not [number for text in prose("07_ticket_anatomy") for number in untagged_numbers(text)]
