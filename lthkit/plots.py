@@ -413,6 +413,64 @@ def error_along_path(rows, *, ax=None, select=None, title: str | None = None):
     if title:
         ax.set_title(title)
     ax.legend(frameon=False, fontsize="small")
+    if owns_figure:
+        figure.tight_layout()
+    return figure
+
+
+def instability_vs_k(rows, *, ax=None, threshold: float = 0.02, title: str | None = None):
+    """Error barrier (percentage points) against the iteration k the copies split at.
+
+    One line per (kind, density) of the rows of ``stability.csv``, the mean over trials with a
+    min/max band; k on a symmetric-log axis (k = 0 included); the stability threshold dashed.
+
+    Example:
+        >>> fig = instability_vs_k(read_rows("results/stability/stability.csv"))  # doctest: +SKIP
+    """
+    owns_figure = ax is None
+    figure, ax = _new_axes(ax)
+    if not rows:
+        raise LthkitError("no rows to plot")
+    groups = _groups(rows, lambda r: (r["control"], r["round"]))
+    for index, ((kind, round_index), members) in enumerate(sorted(groups.items(), key=lambda item: (
+            list(KIND_LABELS).index(item[0][0]) if item[0][0] in KIND_LABELS else 9, item[0][1]))):
+        ks = sorted({r["k"] for r in members})
+        barrier = {(r["k"], r["trial"]): 100 * r["error_barrier"] for r in members}
+        trials = sorted({r["trial"] for r in members})
+        values = np.array([[barrier.get((k, t), np.nan) for k in ks] for t in trials])
+        density = float(np.mean([r["density"] for r in members]))
+        color = KIND_COLORS.get(kind, "#333333")
+        style = _linestyle(round_index - 1 if kind != "dense" else 0)
+        label = _kind_label(kind, density) + (f" ({len(trials)} trials)" if len(trials) > 1 else "")
+        ax.plot(ks, np.nanmean(values, 0), color=color, linestyle=style, marker="o", markersize=4, label=label)
+        if len(trials) > 1:
+            ax.fill_between(ks, np.nanmin(values, 0), np.nanmax(values, 0), color=color, alpha=0.15, linewidth=0)
+    ax.axhline(100 * threshold, color="black", linestyle="--", linewidth=1, label=f"stable below {100 * threshold:g} points")
+    positive = [r["k"] for r in rows if r["k"] > 0]
+    ax.set_xscale("symlog", linthresh=max(1, min(positive)) if positive else 1)
+    ax.set_xlabel("k: the iteration the two copies split at (symlog)")
+    ax.set_ylabel("instability: error barrier (points)")
+    ax.grid(True, alpha=0.3)
+    if title:
+        ax.set_title(title)
+    ax.legend(frameon=False, fontsize="small")
+    if owns_figure:
+        figure.tight_layout()
+    return figure
+
+
+def retraining_vs_density(rows, *, ax=None, metric: str = "test_acc_final", title: str | None = None):
+    """Test accuracy (percent) against weights remaining for the three retraining methods.
+
+    ``rows`` are those of ``retraining.csv`` (:func:`lthkit.stability.run_retraining`); one line per
+    method, the mean over trials with a min/max band.
+    """
+    relabeled = [dict(row, control=METHOD_LABELS.get(row["method"], row["method"])) for row in rows]
+    when = "at the end of training" if metric == "test_acc_final" else "at early stop"
+    return plot_metric_vs_density(relabeled, metric, ax=ax, ylabel=f"test accuracy {when} (%)", scale=100.0,
+                                  title=title)
+
+
 # --- Ticket anatomy (issue 16, notebook 7): rows of lthkit.anatomy's summary.csv and supermask.csv ----
 
 def _experiment_rows(rows, experiment: str) -> list[dict]:
@@ -474,57 +532,6 @@ def supermask_plot(rows, *, axes=None, title: str | None = None):
     return figure
 
 
-def instability_vs_k(rows, *, ax=None, threshold: float = 0.02, title: str | None = None):
-    """Error barrier (percentage points) against the iteration k the copies split at.
-
-    One line per (kind, density) of the rows of ``stability.csv``, the mean over trials with a
-    min/max band; k on a symmetric-log axis (k = 0 included); the stability threshold dashed.
-
-    Example:
-        >>> fig = instability_vs_k(read_rows("results/stability/stability.csv"))  # doctest: +SKIP
-    """
-    owns_figure = ax is None
-    figure, ax = _new_axes(ax)
-    if not rows:
-        raise LthkitError("no rows to plot")
-    groups = _groups(rows, lambda r: (r["control"], r["round"]))
-    for index, ((kind, round_index), members) in enumerate(sorted(groups.items(), key=lambda item: (
-            list(KIND_LABELS).index(item[0][0]) if item[0][0] in KIND_LABELS else 9, item[0][1]))):
-        ks = sorted({r["k"] for r in members})
-        barrier = {(r["k"], r["trial"]): 100 * r["error_barrier"] for r in members}
-        trials = sorted({r["trial"] for r in members})
-        values = np.array([[barrier.get((k, t), np.nan) for k in ks] for t in trials])
-        density = float(np.mean([r["density"] for r in members]))
-        color = KIND_COLORS.get(kind, "#333333")
-        style = _linestyle(round_index - 1 if kind != "dense" else 0)
-        label = _kind_label(kind, density) + (f" ({len(trials)} trials)" if len(trials) > 1 else "")
-        ax.plot(ks, np.nanmean(values, 0), color=color, linestyle=style, marker="o", markersize=4, label=label)
-        if len(trials) > 1:
-            ax.fill_between(ks, np.nanmin(values, 0), np.nanmax(values, 0), color=color, alpha=0.15, linewidth=0)
-    ax.axhline(100 * threshold, color="black", linestyle="--", linewidth=1, label=f"stable below {100 * threshold:g} points")
-    positive = [r["k"] for r in rows if r["k"] > 0]
-    ax.set_xscale("symlog", linthresh=max(1, min(positive)) if positive else 1)
-    ax.set_xlabel("k: the iteration the two copies split at (symlog)")
-    ax.set_ylabel("instability: error barrier (points)")
-    ax.grid(True, alpha=0.3)
-    if title:
-        ax.set_title(title)
-    ax.legend(frameon=False, fontsize="small")
-    if owns_figure:
-        figure.tight_layout()
-    return figure
-
-
-def retraining_vs_density(rows, *, ax=None, metric: str = "test_acc_final", title: str | None = None):
-    """Test accuracy (percent) against weights remaining for the three retraining methods.
-
-    ``rows`` are those of ``retraining.csv`` (:func:`lthkit.stability.run_retraining`); one line per
-    method, the mean over trials with a min/max band.
-    """
-    relabeled = [dict(row, control=METHOD_LABELS.get(row["method"], row["method"])) for row in rows]
-    when = "at the end of training" if metric == "test_acc_final" else "at early stop"
-    return plot_metric_vs_density(relabeled, metric, ax=ax, ylabel=f"test accuracy {when} (%)", scale=100.0,
-                                  title=title)
 def pai_plot(rows, *, axes=None, title: str | None = None):
     """Pruning at initialization against the IMP ticket: as found, masks shuffled in each layer, survivors re-initialized.
 

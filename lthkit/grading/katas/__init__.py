@@ -10,7 +10,7 @@ To add a kata, write a module with a :class:`~lthkit.grading.spec.KataSpec` name
 list it in :data:`KATA_MODULES`.
 
 Example:
-    >>> sorted(kata_names())
+    >>> sorted(kata_names())  # doctest: +NORMALIZE_WHITESPACE
     ['error_barrier', 'find_winning_ticket_step', 'global_magnitude_mask', 'interpolate', 'rewind_to_init',
      'sign_constant_reinit', 'snip_scores']
 """
