@@ -101,6 +101,29 @@ def write_figures(out: Path, runs) -> None:
     atomic_write_files({Path(out) / name: png for name, png in figure_files(runs).items()})
 
 
+def trial_groups(seeds: list[int], controls: int, *, device: str = "cpu", workers: int = 1,
+                 scheduler: str | None = None) -> list[list[int]]:
+    """How :func:`reproduce` splits its trials: each group trains at once, then the outputs are rewritten.
+
+    On a GPU every trial and control of a round trains at once, batched (:mod:`lthkit.batched`), and
+    on a cluster (``scheduler``) of unknown size the whole graph goes at once. Otherwise the groups
+    are just large enough to keep the local workers busy (a trial has ``controls`` chains of rounds),
+    so the outputs grow trial by trial and an interrupted run keeps its finished trials on disk.
+
+    Example:
+        >>> trial_groups([0, 1, 2, 3, 4], 3, workers=2)
+        [[0], [1], [2], [3], [4]]
+        >>> trial_groups([0, 1, 2, 3, 4], 3, workers=8)
+        [[0, 1, 2], [3, 4]]
+        >>> trial_groups([0, 1, 2], 3, scheduler="tcp://10.0.0.1:8786")
+        [[0, 1, 2]]
+    """
+    if device == "cuda" or scheduler:
+        return [list(seeds)]
+    size = max(1, math.ceil(workers / max(1, controls)))
+    return [list(seeds[index:index + size]) for index in range(0, len(seeds), size)]
+
+
 def reproduce(out, *, base=None, trials: int = 5, rounds: int = 20, controls=CONTROLS, first_seed: int = 0,
               device: str = "cpu", cache_dir=None, data_root=None, progress: bool = True, argv=None,
               workers: int = 1, scheduler: str | None = None) -> list:
@@ -118,7 +141,7 @@ def reproduce(out, *, base=None, trials: int = 5, rounds: int = 20, controls=CON
         progress: show progress bars.
         argv: the command line, recorded in ``run_info.json``.
         workers, scheduler: a sweep on Dask workers (see :func:`lthkit.experiments.run_experiments`);
-            the trials then run together and the outputs are written when all are done.
+            the trials run in groups (:func:`trial_groups`) and the outputs are rewritten after each.
 
     Returns:
         The :class:`~lthkit.lottery.LotteryResult` of every run.
@@ -130,11 +153,8 @@ def reproduce(out, *, base=None, trials: int = 5, rounds: int = 20, controls=CON
             "code_version": code_version(), "git_commit": git_commit(), "config": base.to_dict(),
             "trials": trials, "controls": list(controls), "hardware": hardware_description(device),
             "workers": None if scheduler else workers, "scheduler": scheduler, "runs": []}
-    # On a GPU every trial and control of a round trains at once, batched (lthkit.batched); on a
-    # CPU batching does not pay, so trials go one after another and the outputs grow trial by trial.
     seeds = list(range(first_seed, first_seed + trials))
-    sweep = workers != 1 or bool(scheduler)
-    groups = [seeds] if device == "cuda" or sweep else [[seed] for seed in seeds]
+    groups = trial_groups(seeds, len(controls), device=device, workers=workers, scheduler=scheduler)
     results = []
     for group in groups:
         group_began = time.time()

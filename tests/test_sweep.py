@@ -252,7 +252,7 @@ def test_bad_workers_and_scheduler_arguments(tmp_path):
                         data=object())
 
 
-def test_run_and_reproduce_with_two_workers_write_what_one_worker_writes(sequential, tmp_path):
+def test_run_and_reproduce_with_two_workers_write_what_one_worker_writes(sequential, tmp_path, capsys):
     from lthkit.cli import main
     from lthkit.paper import reproduce
 
@@ -264,9 +264,13 @@ def test_run_and_reproduce_with_two_workers_write_what_one_worker_writes(sequent
                      "--out", str(tmp_path / f"run{workers}")]) == 0
     assert (tmp_path / "run1" / "summary.csv").read_text() == (tmp_path / "run2" / "summary.csv").read_text()
     base = tiny_configs(trials=1, controls=("ticket",))[0]
+    capsys.readouterr()
     for workers in (1, 2):
         reproduce(tmp_path / f"reproduce{workers}", base=base, trials=2, controls=("ticket", "reinit"),
                   cache_dir=tmp_path / f"paper-cache{workers}", data_root=root, progress=False, workers=workers)
+        # Two workers, two chains per trial: the outputs are rewritten after each trial, as with one.
+        finished = [line for line in capsys.readouterr().err.splitlines() if " done in " in line]
+        assert [line.split("trial(s) ")[1].split(" done")[0] for line in finished] == ["0", "1"]
     assert (tmp_path / "reproduce1" / "summary.csv").read_text() == \
         (tmp_path / "reproduce2" / "summary.csv").read_text()
     info = json.loads((tmp_path / "reproduce2" / "run_info.json").read_text())
