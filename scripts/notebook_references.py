@@ -214,9 +214,11 @@ def _paper_facts(table, prefix: str = "") -> dict[str, str]:
         "dense_mean": f"{100 * dense:.2f}%",
         "faster_percent": f"{100 * sum(faster) / len(faster):.0f}%",
         "above_from": pm(min(above)) if above else "never", "above_to": pm(max(above)) if above else "never",
-        "above_13_5_points": f"{100 * sum(paired(9)) / len(trials):.2f}",
-        "back_3_6_points": f"{100 * sum(paired(15)) / len(trials):.2f}",
-        "last_minus_dense_points": f"{100 * sum(paired(last)) / len(trials):.2f}",
+        # Differences to dense, paired within a trial: the size here, the side in words.
+        **{f"{name}_points": f"{abs(100 * sum(paired(index)) / len(trials)):.2f}" for name, index in
+           (("above_13_5", 9), ("back_3_6", 15), ("last_minus_dense", last))},
+        **{f"{name}_side": "above" if sum(paired(index)) >= 0 else "below" for name, index in
+           (("above_13_5", 9), ("back_3_6", 15), ("last_minus_dense", last))},
         "ticket_10_8": f"{100 * ticket[10]:.1f}%",
         "random_10_8": f"{100 * _round_means(table, 'random_prune', 'test_acc_early_stop')[10]:.1f}%",
         "reinit_below_dense_from": pm(reinit_below_dense) if reinit_below_dense is not None else "never",
