@@ -158,6 +158,24 @@ def global_magnitude_mask(weights: dict, masks: dict, amount: float) -> dict:
     return magnitude_masks(weights, bool_masks, amount, scope="global")
 
 
+def _check_rewind_arguments(model, initial_state_dict, masks, *, plain_names: bool = False) -> None:
+    """``model`` a module, ``initial_state_dict`` one tensor of the right shape per parameter, ``masks``
+    tensors of their parameters' shapes (with ``plain_names``, ``<name>_orig`` counts as ``<name>``)."""
+    _check_module(model)
+    if not isinstance(initial_state_dict, dict) or not isinstance(masks, dict):
+        raise LthkitError("initial_state_dict and masks must be dicts of tensors keyed by parameter name")
+    shapes = {(_plain_parameter_name(name) if plain_names else name): tuple(parameter.shape)
+              for name, parameter in model.named_parameters()}
+    for name in masks:
+        if name not in shapes:
+            raise LthkitError(f"masks has an entry {name!r}, which is not a parameter of the model")
+        _check_tensor(f"masks[{name!r}]", masks[name], shapes[name], "the parameter")
+    for name, shape in shapes.items():
+        if name not in initial_state_dict:
+            raise LthkitError(f"initial_state_dict[{name!r}] is missing; the parameter has shape {shape}")
+        _check_tensor(f"initial_state_dict[{name!r}]", initial_state_dict[name], shape, "the parameter")
+
+
 def rewind_to_init(model: nn.Module, initial_state_dict: dict, masks: dict) -> nn.Module:
     """Set a pruned network back to its initialization: θ₀ ⊙ mask for masked weights, θ₀ elsewhere.
 
@@ -182,19 +200,8 @@ def rewind_to_init(model: nn.Module, initial_state_dict: dict, masks: dict) -> n
         >>> rewind_to_init(model, theta0, mask).weight.tolist()
         [[1.0, 0.0, 1.0], [0.0, 1.0, 1.0]]
     """
-    _check_module(model)
-    if not isinstance(initial_state_dict, dict) or not isinstance(masks, dict):
-        raise LthkitError("initial_state_dict and masks must be dicts of tensors keyed by parameter name")
     # Under torch.nn.utils.prune a weight is the parameter "<name>_orig": check against the plain names.
-    shapes = {_plain_parameter_name(name): tuple(parameter.shape) for name, parameter in model.named_parameters()}
-    for name in masks:
-        if name not in shapes:
-            raise LthkitError(f"masks has an entry {name!r}, which is not a parameter of the model")
-        _check_tensor(f"masks[{name!r}]", masks[name], shapes[name], "the parameter")
-    for name, shape in shapes.items():
-        if name not in initial_state_dict:
-            raise LthkitError(f"initial_state_dict[{name!r}] is missing; the parameter has shape {shape}")
-        _check_tensor(f"initial_state_dict[{name!r}]", initial_state_dict[name], shape, "the parameter")
+    _check_rewind_arguments(model, initial_state_dict, masks, plain_names=True)
     for module in model.modules():
         for hook in list(module._forward_pre_hooks.values()):
             if isinstance(hook, prune.BasePruningMethod):
@@ -339,18 +346,7 @@ def sign_constant_reinit(model: nn.Module, initial_state_dict: dict, masks: dict
         >>> [[round(v, 3) for v in row] for row in sign_constant_reinit(net, theta0, masks)[0].weight.tolist()]
         [[2.175, -2.175], [0.0, 2.175]]
     """
-    _check_module(model)
-    if not isinstance(initial_state_dict, dict) or not isinstance(masks, dict):
-        raise LthkitError("initial_state_dict and masks must be dicts of tensors keyed by parameter name")
-    shapes = {name: tuple(parameter.shape) for name, parameter in model.named_parameters()}
-    for name in masks:
-        if name not in shapes:
-            raise LthkitError(f"masks has an entry {name!r}, which is not a parameter of the model")
-        _check_tensor(f"masks[{name!r}]", masks[name], shapes[name], "the parameter")
-    for name, shape in shapes.items():
-        if name not in initial_state_dict:
-            raise LthkitError(f"initial_state_dict[{name!r}] is missing; the parameter has shape {shape}")
-        _check_tensor(f"initial_state_dict[{name!r}]", initial_state_dict[name], shape, "the parameter")
+    _check_rewind_arguments(model, initial_state_dict, masks)
     with torch.no_grad():
         for name, parameter in model.named_parameters():
             initial = initial_state_dict[name]

@@ -305,7 +305,28 @@ def _short_names(config_a: LotteryConfig, config_b: LotteryConfig, label_a: str,
     return label_a, label_b
 
 
-class Dashboard:
+class _ProgressAndStatus:
+    """The progress bar and status line of an interactive (``self.progress``, ``self.status``, ``self._bar``)."""
+
+    def _new_bar(self, total: int, description: str):
+        from tqdm.notebook import tqdm as notebook_tqdm
+
+        # display=False: the bar's widget goes into the dashboard instead of the cell's output.
+        return notebook_tqdm(total=total, desc=description, unit="training", display=False, mininterval=0)
+
+    def _set_bar(self, bar) -> None:
+        if self._bar is not None and self._bar is not bar:
+            self._bar.close()
+        self._bar = bar
+        self.progress.children = (bar.container,)
+
+    def _set_status(self, message: str, kind: str = "info") -> None:
+        # Mid-tone colors: readable on light and dark themes alike.
+        colors = {"info": "inherit", "success": "#43a047", "warning": "#ef8f00", "danger": "#e53935"}
+        self.status.value = f'<span style="color: {colors[kind]}">{message}</span>'
+
+
+class Dashboard(_ProgressAndStatus):
     """Interactive IMP sweeps: choose a config, press Run, compare accuracy against density.
 
     Display it by making it the last expression of a cell. Its parts are public, so that a test
@@ -713,25 +734,8 @@ class Dashboard:
         self._selected = (label, list(results))
         self.redraw()
 
-    def _new_bar(self, total: int, description: str):
-        from tqdm.notebook import tqdm as notebook_tqdm
 
-        # display=False: the bar's widget goes into the dashboard instead of the cell's output.
-        return notebook_tqdm(total=total, desc=description, unit="training", display=False, mininterval=0)
-
-    def _set_bar(self, bar) -> None:
-        if self._bar is not None and self._bar is not bar:
-            self._bar.close()
-        self._bar = bar
-        self.progress.children = (bar.container,)
-
-    def _set_status(self, message: str, kind: str = "info") -> None:
-        # Mid-tone colors: readable on light and dark themes alike.
-        colors = {"info": "inherit", "success": "#43a047", "warning": "#ef8f00", "danger": "#e53935"}
-        self.status.value = f'<span style="color: {colors[kind]}">{message}</span>'
-
-
-class StabilityExplorer:
+class StabilityExplorer(_ProgressAndStatus):
     """Notebook 6's interactive: the linear path between two copies of one network, for a chosen k and sparsity.
 
     Choosing never trains; **Run** trains the network and its twin (or reads both from the cache),
@@ -852,18 +856,3 @@ class StabilityExplorer:
                          f"{100 * barrier:.2f} points, <b>{verdict}</b> (threshold {100 * self.threshold:g}); "
                          f"{'trained' if missing else 'from the cache'} in {time.perf_counter() - began:.1f} s",
                          "success" if verdict == "stable" else "warning")
-
-    def _new_bar(self, total: int, description: str):
-        from tqdm.notebook import tqdm as notebook_tqdm
-
-        return notebook_tqdm(total=total, desc=description, unit="training", display=False, mininterval=0)
-
-    def _set_bar(self, bar) -> None:
-        if self._bar is not None and self._bar is not bar:
-            self._bar.close()
-        self._bar = bar
-        self.progress.children = (bar.container,)
-
-    def _set_status(self, message: str, kind: str = "info") -> None:
-        colors = {"info": "inherit", "success": "#43a047", "warning": "#ef8f00", "danger": "#e53935"}
-        self.status.value = f'<span style="color: {colors[kind]}">{message}</span>'
