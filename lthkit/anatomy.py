@@ -48,7 +48,7 @@ import torch
 from . import LthkitError, __version__
 from .criteria import CRITERIA
 from .experiments import get_data, run_experiments, summary_rows
-from .files import atomic_write_files, json_bytes
+from .files import atomic_write_files, json_bytes, with_kept_notes
 from .lottery import LotteryConfig, LotteryResult
 from .models import build_model
 from .pai import PAI_METHODS
@@ -113,7 +113,7 @@ SUPERMASK_WEIGHTS = {"theta0": "θ₀ ⊙ mask", "sign_constant": "sign(θ₀)·
 #: Every file :func:`run_study` writes into its folder.
 STUDY_FIGURES = {"criteria": "criteria.png", "resets": "resets.png", "zeros": "zeros.png",
                  "supermask": "supermask.png", "pai": "pruning_at_init.png"}
-STUDY_OUTPUTS = ("summary.csv", "supermask.csv", "tables.md", "run_info.json", *STUDY_FIGURES.values())
+STUDY_OUTPUTS = ("summary.csv", "supermask.csv", "tables.md", "run_info.json", "README.md", *STUDY_FIGURES.values())
 
 
 def check_experiments(names) -> list[str]:
@@ -261,13 +261,16 @@ def run_study(out=None, *, base: LotteryConfig, trials: int = 3, first_seed: int
         data = get_data(base.data, device or ("cuda" if torch.cuda.is_available() else "cpu"), data_root)
         supermask = supermask_rows([results[c.replace(seed=first_seed + t)] for _, c in _criteria(base)
                                     for t in range(trials)], data)
+    from .paper import git_commit, hardware_description
+
     seconds = sum(r.train.seconds for result in finished for r in result.rounds)
-    info = {"lthkit_version": __version__, "command": argv, "experiments": experiments, "trials": trials,
+    info = {"lthkit_version": __version__, "git_commit": git_commit(), "command": argv, "experiments": experiments, "trials": trials,
             "first_seed": first_seed, "runs": len(configs), "trainings": sum(len(r.rounds) for r in finished),
             "training_seconds_recorded": round(seconds, 1), "wall_seconds_this_call": round(time.time() - started, 1),
             "base_config": base.to_dict(),
             "machine": {"platform": platform.platform(), "python": platform.python_version(),
-                        "torch": torch.__version__, "torch_threads": torch.get_num_threads()}}
+                        "torch": torch.__version__, "torch_threads": torch.get_num_threads()},
+            "hardware": hardware_description(device or "cpu")}
     study = Study(rows=rows, supermask=supermask, results=results, info=info)
     if out is not None:
         write_study(out, study)
@@ -345,7 +348,9 @@ def write_study(out, study: Study) -> None:
     files = {out / "summary.csv": csv_text(study.rows, SUMMARY_COLUMNS).encode(),
              out / "supermask.csv": csv_text(study.supermask, SUPERMASK_COLUMNS).encode(),
              out / "tables.md": tables_markdown(study.rows, study.supermask).encode(),
-             out / "run_info.json": json_bytes(study.info)}
+             out / "run_info.json": json_bytes(study.info),
+             out / "README.md": with_kept_notes(out / "README.md", report_text(study.rows, study.supermask,
+                                                                               study.info)).encode()}
     files.update({out / name: png for name, png in study_figures(study.rows, study.supermask).items()})
     atomic_write_files(files)
 
@@ -362,3 +367,272 @@ def load_study(folder) -> tuple[list[dict], list[dict]] | None:
 def dumps_info(study: Study) -> str:
     """``run_info.json``'s text."""
     return json.dumps(study.info, indent=2)
+
+
+# --- the report: each finding of the two papers beside ours ------------------------------------------
+
+#: A paired difference (variant minus reference, mean over trials) smaller than this counts as no
+#: difference: about twice the standard error of a 3-trial mean of one training's accuracy here.
+TOLERANCE = 0.005
+#: The accuracy of guessing on MNIST's ten classes, beside which a supermask is judged.
+CHANCE = 0.1
+
+
+def _series_table(rows, experiment: str) -> dict[str, dict[int, dict[int, float]]]:
+    """``{series: {trial: {round: test accuracy at early stop}}}`` of one experiment."""
+    table: dict[str, dict[int, dict[int, float]]] = {}
+    for row in rows:
+        if row["experiment"] == experiment:
+            table.setdefault(row["series"], {}).setdefault(row["trial"], {})[row["round"]] = row["test_acc_early_stop"]
+    return table
+
+
+def paired_difference(rows, experiment: str, variant: str, reference: str) -> dict | None:
+    """How far ``variant`` sits from ``reference`` in one experiment, paired within each trial.
+
+    Only the pruned rounds (round ≥ 1) count, and only trials and rounds both series have.
+
+    Args:
+        rows: the study's ``summary.csv`` rows.
+        experiment, variant, reference: an experiment and two of its series labels.
+
+    Returns:
+        ``None`` when the two share no pruned round; else ``{"mean": mean over rounds of the mean
+        over trials of variant − reference, "sparsest": that mean at the sparsest shared round,
+        "sparsest_min"/"sparsest_max": the lowest and highest trial there, "sparsest_round",
+        "rounds", "trials"}`` (accuracies as fractions).
+
+    Example:
+        >>> rows = [{"experiment": "zeros", "series": s, "trial": t, "round": r, "test_acc_early_stop": a}
+        ...         for s, base in (("zero", 0.9), ("frozen", 0.8)) for t in (0, 1) for r, a in ((0, 0.9), (1, base))]
+        >>> {key: round(value, 3) for key, value in paired_difference(rows, "zeros", "frozen", "zero").items()}
+        {'mean': -0.1, 'sparsest': -0.1, 'sparsest_min': -0.1, 'sparsest_max': -0.1, 'sparsest_round': 1, 'rounds': 1, 'trials': 2}
+    """
+    table = _series_table(rows, experiment)
+    if variant not in table or reference not in table:
+        return None
+    trials = sorted(set(table[variant]) & set(table[reference]))
+    rounds = sorted(index for index in set.intersection(*(set(table[s][t]) for s in (variant, reference) for t in trials))
+                    if index >= 1) if trials else []
+    if not rounds:
+        return None
+    per_round = {index: [table[variant][t][index] - table[reference][t][index] for t in trials] for index in rounds}
+    means = {index: sum(values) / len(values) for index, values in per_round.items()}
+    last = rounds[-1]
+    return {"mean": sum(means.values()) / len(means), "sparsest": means[last], "sparsest_min": min(per_round[last]),
+            "sparsest_max": max(per_round[last]), "sparsest_round": last, "rounds": len(rounds), "trials": len(trials)}
+
+
+def _density_of_round(rows, round_index: int) -> float:
+    values = [row["density"] for row in rows if row["round"] == round_index]
+    return sum(values) / len(values)
+
+
+def _difference_text(difference: dict, rows) -> str:
+    return (f"{100 * difference['mean']:+.2f} points over the {difference['rounds']} pruned rounds; "
+            f"{100 * difference['sparsest']:+.2f} [{100 * difference['sparsest_min']:+.2f}, "
+            f"{100 * difference['sparsest_max']:+.2f}] at {_density_of_round(rows, difference['sparsest_round']):.1%} "
+            f"of the weights")
+
+
+def _no_worse(difference: dict, tolerance: float) -> bool:
+    return difference["mean"] >= -tolerance and difference["sparsest"] >= -tolerance
+
+
+def _worse(difference: dict, tolerance: float) -> bool:
+    return difference["mean"] < -tolerance and difference["sparsest"] < -tolerance
+
+
+def _verdict(holds: bool, opposite: bool) -> str:
+    return "agrees" if holds else "opposite" if opposite else "not clear"
+
+
+def _mean_accuracy(rows, experiment: str, series: str, rounds=None) -> float | None:
+    values = [row["test_acc_early_stop"] for row in rows if row["experiment"] == experiment and row["series"] == series
+              and row["round"] >= 1 and (rounds is None or row["round"] in rounds)]
+    return sum(values) / len(values) if values else None
+
+
+def findings(rows, supermask, *, tolerance: float = TOLERANCE) -> list[dict]:
+    """Each finding of Zhou et al. (2019) and Frankle et al. (2021) beside this study's measurement.
+
+    A variant is *no worse* than its reference when its paired difference (:func:`paired_difference`)
+    is at least ``-tolerance`` both on average over the pruned rounds and at the sparsest round, and
+    *worse* when it is below ``-tolerance`` in both. Each finding's verdict is ``"agrees"``,
+    ``"opposite"`` (the measurement says the reverse) or ``"not clear"``; findings whose
+    experiments were not run are left out.
+
+    Args:
+        rows: the study's ``summary.csv`` rows.
+        supermask: its ``supermask.csv`` rows.
+        tolerance: the smallest difference, in accuracy (a fraction), that counts.
+
+    Returns:
+        Dicts with ``paper`` (who), ``finding`` (what they report), ``ours`` (what we measured, in
+        words and numbers) and ``verdict``.
+    """
+    out = []
+    present = {row["experiment"] for row in rows}
+    if "criteria" in present:
+        criteria = [name for name in CRITERIA if _mean_accuracy(rows, "criteria", name) is not None]
+        last = max(row["round"] for row in rows if row["experiment"] == "criteria")
+        overall = sorted(criteria, key=lambda name: -_mean_accuracy(rows, "criteria", name))
+        sparsest = sorted(criteria, key=lambda name: -_mean_accuracy(rows, "criteria", name, {last}))
+        best = set(overall[:2]) | set(sparsest[:2])
+        holds = bool(best & {"large_final", "magnitude_increase"}) and "random" in (overall[-1], sparsest[-1])
+        worst_known = overall[-1] == "random" or sparsest[-1] == "random"
+        out.append({"paper": "Zhou et al. 2019", "finding": "criteria that keep weights with a large final magnitude "
+                    "(`large_final`, IMP's, and `magnitude_increase`) are among the best; `random` is the worst",
+                    "ours": "mean accuracy over the pruned rounds, best first: " + ", ".join(
+                        f"`{name}` {100 * _mean_accuracy(rows, 'criteria', name):.2f}%" for name in overall)
+                    + f"; at {_density_of_round(rows, last):.1%} of the weights: "
+                    + ", ".join(f"`{name}` {100 * _mean_accuracy(rows, 'criteria', name, {last}):.2f}%"
+                                for name in sparsest),
+                    "verdict": _verdict(holds, not worst_known and not best & {"large_final", "magnitude_increase"})})
+    if "resets" in present:
+        ticket = "θ₀ (the ticket)"
+        signs = paired_difference(rows, "resets", "signs of θ₀ × layer constant", ticket)
+        if signs is not None:
+            out.append({"paper": "Zhou et al. 2019", "finding": "the signs of θ₀ with a constant magnitude per layer "
+                        "train about as well as θ₀ itself",
+                        "ours": "signs × constant minus θ₀: " + _difference_text(signs, rows),
+                        "verdict": _verdict(_no_worse(signs, tolerance), _worse(signs, tolerance))})
+        for label, what in (("θ₀ shuffled in each layer", "θ₀'s values shuffled within each layer (random signs)"),
+                            ("random re-init", "a fresh random initialization")):
+            difference = paired_difference(rows, "resets", label, ticket)
+            if difference is not None:
+                out.append({"paper": "Zhou et al. 2019", "finding": f"survivors reset to {what} do worse than θ₀",
+                            "ours": f"{label} minus θ₀: " + _difference_text(difference, rows),
+                            "verdict": _verdict(_worse(difference, tolerance), difference["mean"] > tolerance)})
+    if "zeros" in present:
+        frozen = paired_difference(rows, "zeros", "pruned weights frozen at θ₀", "pruned weights zero")
+        if frozen is not None:
+            out.append({"paper": "Zhou et al. 2019", "finding": "pruned weights must be zero: freezing them at their "
+                        "initial values instead does worse",
+                        "ours": "frozen at θ₀ minus zero: " + _difference_text(frozen, rows),
+                        "verdict": _verdict(_worse(frozen, tolerance), frozen["mean"] > tolerance)})
+    if supermask:
+        for weights, label in SUPERMASK_WEIGHTS.items():
+            picked = [row for row in supermask if row["weights"] == weights and row["round"] >= 1]
+            if not picked:
+                continue
+            means: dict[tuple[str, int], list[float]] = {}
+            for row in picked:
+                means.setdefault((row["criterion"], row["round"]), []).append(row["test_acc"])
+            (criterion, round_index), best = max(((key, sum(v) / len(v)) for key, v in means.items()),
+                                                 key=lambda item: item[1])
+            random_best = max((sum(v) / len(v) for (name, _), v in means.items() if name == "random"), default=None)
+            by_criterion = {}
+            for (name, _), values in means.items():
+                by_criterion[name] = max(by_criterion.get(name, 0.0), sum(values) / len(values))
+            leader = max(by_criterion, key=by_criterion.get)
+            out.append({"paper": "Zhou et al. 2019", "finding": f"untrained {label} (a supermask) is far above chance on "
+                        "MNIST (86% at best), best with `large_final_same_sign`",
+                        "ours": f"best: `{criterion}` at {_density_of_round(picked, round_index):.1%} of the weights, "
+                                f"{100 * best:.2f}% (chance {100 * CHANCE:g}%)"
+                                + (f"; `random` at most {100 * random_best:.2f}%" if random_best is not None else "")
+                                + "; best per criterion: " + ", ".join(
+                                    f"`{name}` {100 * value:.2f}%" for name, value in
+                                    sorted(by_criterion.items(), key=lambda item: -item[1])),
+                        "verdict": _verdict(best > CHANCE + 0.2 and leader == "large_final_same_sign", best < CHANCE + 0.05)})
+    if "pai" in present:
+        imp = PAI_LABELS["imp"]
+        methods = [PAI_LABELS[name] for name in PAI_METHODS if name != "random"]
+        below_imp = {m: paired_difference(rows, "pai", m, imp) for m in methods}
+        above_random = {m: paired_difference(rows, "pai", m, PAI_LABELS["random"]) for m in methods}
+        if all(below_imp.values()) and all(above_random.values()):
+            out.append({"paper": "Frankle et al. 2021", "finding": "pruning at initialization (SNIP, GraSP, SynFlow, "
+                        "magnitude) beats random pruning at initialization",
+                        "ours": "; ".join(f"{m} minus random at init: {_difference_text(above_random[m], rows)}"
+                                          for m in methods),
+                        "verdict": _verdict(all(d["mean"] > tolerance for d in above_random.values()),
+                                            all(d["mean"] < -tolerance for d in above_random.values()))})
+            out.append({"paper": "Frankle et al. 2021", "finding": "... but stays below the IMP ticket (pruning after "
+                        "training) at the same densities",
+                        "ours": "; ".join(f"{m} minus the IMP ticket: {_difference_text(below_imp[m], rows)}"
+                                          for m in methods),
+                        "verdict": _verdict(all(_worse(d, tolerance) for d in below_imp.values()),
+                                            all(d["mean"] > tolerance for d in below_imp.values()))})
+        for check, words in (("pai_shuffled", "shuffling each mask within its layers"),
+                             ("pai_reinit", "re-initializing the survivors")):
+            if check not in present:
+                continue
+            changes = {}
+            for name in ("imp", *PAI_METHODS):  # each series after the check against itself before it
+                label = PAI_LABELS[name]
+                merged = [{**row, "experiment": "merged", "series": "after" if row["experiment"] == check else "before"}
+                          for row in rows if row["experiment"] in ("pai", check) and row["series"] == label]
+                changes[label] = paired_difference(merged, "merged", "after", "before")
+            if not changes.get(imp):
+                continue
+            pai = [m for m in methods if changes.get(m)]
+            holds = _worse(changes[imp], tolerance) and all(_no_worse(changes[m], tolerance) for m in pai)
+            out.append({"paper": "Frankle et al. 2021", "finding": f"{words} does not hurt the pruning-at-init methods "
+                        "(what they find is each layer's density), but it hurts the IMP ticket",
+                        "ours": "; ".join(f"{label} after minus before: {_difference_text(change, rows)}"
+                                          for label, change in changes.items() if change),
+                        "verdict": _verdict(holds, not _worse(changes[imp], tolerance)
+                                            and all(_worse(changes[m], tolerance) for m in pai))})
+    return out
+
+
+def report_text(rows, supermask, info: dict, *, tolerance: float = TOLERANCE) -> str:
+    """``README.md`` of a ticket-anatomy folder: how it was made, each paper finding beside ours, the tables.
+
+    Every number is computed from ``rows`` (``summary.csv``), ``supermask`` (``supermask.csv``) and
+    ``info`` (``run_info.json``); the papers' findings are quoted in words (with the one number
+    their abstract gives). ``python -m lthkit report DIR`` rewrites it from those files.
+    """
+    machine = info.get("hardware") or info.get("machine") or {}
+    base = info.get("base_config") or {}
+    train = base.get("train", {})
+    lines = ["# What a ticket is made of, measured", "",
+             "Generated from this folder's files by `python -m lthkit report` (also written by `python -m lthkit "
+             "anatomy`). Zhou, Lan, Liu & Yosinski, \"Deconstructing Lottery Tickets: Zeros, Signs, and the "
+             "Supermask\" (NeurIPS 2019, arXiv:1905.01067) and Frankle, Dziugaite, Roy & Carbin, \"Pruning Neural "
+             "Networks at Initialization: Why Are We Missing the Mark?\" (ICLR 2021, arXiv:2009.08576), each "
+             "finding beside this study's measurement. Notebook "
+             "[`07_ticket_anatomy`](../../notebooks/07_ticket_anatomy.ipynb) draws the same files.", "",
+             f"* command: `{' '.join(info['command']) if isinstance(info.get('command'), list) else info.get('command')}`",
+             f"* the study: {info.get('trials')} trials (seeds {info.get('first_seed', 0)}–"
+             f"{info.get('first_seed', 0) + (info.get('trials') or 1) - 1}), {info.get('runs')} IMP runs, "
+             f"{info.get('trainings')} trainings; {base.get('model', '?')}, {base.get('rounds', '?')} rounds of "
+             f"{base.get('prune_rate', '?')} (layer-wise), {train.get('iterations', '?')} iterations per training",
+             "* machine: " + ", ".join(part for part in (
+                 machine.get("cpu") or machine.get("platform"),
+                 f"{machine['cpu_count']} cores" if machine.get("cpu_count") else None,
+                 f"{machine['torch_threads']} torch thread(s) per process" if machine.get("torch_threads") else None,
+                 f"torch {machine['torch']}" if machine.get("torch") else None) if part),
+             f"* time: {info.get('training_seconds_recorded')} s of training in all; the command took "
+             f"{info.get('wall_seconds_this_call')} s of wall time", "",
+             "## The papers' findings beside ours", "",
+             f"Differences are paired within a trial (same θ₀, same data order), over the pruned rounds; brackets "
+             f"hold the lowest and highest trial. A difference under {100 * tolerance:g} points counts as none. "
+             "Verdicts: *agrees*, *opposite* (we measured the reverse), *not clear* (neither).", "",
+             "| paper | finding | ours | verdict |", "| --- | --- | --- | --- |"]
+    for entry in findings(rows, supermask, tolerance=tolerance):
+        lines.append(f"| {entry['paper']} | {entry['finding']} | {entry['ours']} | {entry['verdict']} |")
+    lines += ["", "## Every experiment, round by round", "", tables_markdown(rows, supermask),
+              "Files: `summary.csv` (one row per experiment, series, trial and round), `supermask.csv`, `tables.md` "
+              "(the tables above), " + ", ".join(f"`{name}`" for name in STUDY_FIGURES.values()) + ", `run_info.json`.",
+              ""]
+    return "\n".join(lines)
+
+
+def write_report(folder) -> Path:
+    """Rewrite ``folder/README.md`` from its ``summary.csv``, ``supermask.csv`` and ``run_info.json``.
+
+    Raises:
+        LthkitError: the folder holds no ticket-anatomy study, or a file is malformed.
+    """
+    folder = Path(folder)
+    loaded = load_study(folder)
+    if loaded is None:
+        raise LthkitError(f"{folder} holds no summary.csv of a ticket-anatomy study")
+    try:
+        info = json.loads((folder / "run_info.json").read_text()) if (folder / "run_info.json").is_file() else {}
+    except (OSError, ValueError) as error:
+        raise LthkitError(f"cannot read {folder / 'run_info.json'}: {error}") from None
+    readme = folder / "README.md"
+    atomic_write_files({readme: with_kept_notes(readme, report_text(*loaded, info)).encode()})
+    return readme

@@ -341,6 +341,39 @@ def command_paper_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def report_kind(directory: Path) -> str:
+    """What a results folder holds: ``"stability"``, ``"anatomy"`` or ``"paper"`` (a ``reproduce`` folder).
+
+    Raises:
+        LthkitError: it is not a folder, or holds none of them.
+    """
+    if not directory.is_dir():
+        raise LthkitError(f"{directory} {'is a file' if directory.exists() else 'does not exist'}; expected a results "
+                          "folder of reproduce, stability or anatomy")
+    if (directory / "stability.csv").is_file():
+        return "stability"
+    summary = directory / "summary.csv"
+    if summary.is_file():
+        with open(summary, encoding="utf-8", errors="replace") as file:
+            header = file.readline()
+        return "anatomy" if header.split(",")[0].strip() == "experiment" else "paper"
+    raise LthkitError(f"{directory} holds neither stability.csv nor summary.csv; expected a results folder of "
+                      "reproduce, stability or anatomy")
+
+
+def command_report(args: argparse.Namespace) -> int:
+    kind = report_kind(args.directory)
+    if kind == "stability":
+        from .stability import write_report
+    elif kind == "anatomy":
+        from .anatomy import write_report
+    else:
+        from .paper import update_report as write_report
+    readme = write_report(args.directory)
+    print(f"rewrote the {kind} report {readme} from the folder's files")
+    return 0
+
+
 def command_data(args: argparse.Namespace) -> int:
     from .data import data_root, read_mnist_raw
 
@@ -459,7 +492,7 @@ def command_stability(args: argparse.Namespace) -> int:
     import time
 
     from .experiments import load_cached
-    from .files import atomic_write_files, figure_png, json_bytes
+    from .files import atomic_write_files, figure_png, json_bytes, with_kept_notes
     from .stability import (RETRAINING_COLUMNS, STABILITY_COLUMNS, barrier_table, csv_text, report_text,
                             retraining_configs, run_retraining, run_stability, stability_pairs)
 
@@ -515,7 +548,7 @@ def command_stability(args: argparse.Namespace) -> int:
         "wall_seconds_this_invocation": round(time.time() - began, 1),
         "finished": time.strftime("%Y-%m-%d %H:%M:%S %Z")}
     files[args.out / "run_info.json"] = json_bytes(info)
-    files[args.out / "README.md"] = report_text(rows, retraining, info).encode()
+    files[args.out / "README.md"] = with_kept_notes(args.out / "README.md", report_text(rows, retraining, info)).encode()
     atomic_write_files(files)
     print(f"{'kind':<13} {'k':>6} {'density':>8} {'trials':>6} {'barrier (points), mean [min, max]':>34}")
     for entry in barrier_table(rows):
@@ -615,6 +648,13 @@ def build_parser() -> Parser:
                     "(mean [min, max] over trials per control), inside DIRECTORY/README.md.")
     report.add_argument("directory", type=Path, help="a folder written by `reproduce` (holds summary.csv)")
     report.set_defaults(handler=command_paper_report)
+    report = commands.add_parser(
+        "report", help="rewrite the README.md report of a results folder (reproduce, stability or anatomy)",
+        description="Rewrite DIRECTORY/README.md from the folder's CSVs and run_info.json, whichever command wrote "
+                    "them: reproduce (the claims and per-round tables, as paper-report), stability or anatomy "
+                    "(the whole report). Nothing is trained.")
+    report.add_argument("directory", type=Path, help="a folder written by reproduce, stability or anatomy")
+    report.set_defaults(handler=command_report)
 
     data = commands.add_parser(
         "data", help="check that MNIST is in place (extracting or downloading it if needed)",
@@ -686,8 +726,8 @@ def add_anatomy_commands(commands) -> None:
         command = commands.add_parser(
             name, help=summary,
             description=f"{summary[0].upper()}{summary[1:]}. Every run is cached and resumable; writes summary.csv "
-                        "(one row per experiment, series, trial and round), supermask.csv, one figure per question and "
-                        "run_info.json into --out.")
+                        "(one row per experiment, series, trial and round), supermask.csv, tables.md, one figure per question, "
+                        "run_info.json and a README.md report (each paper finding beside ours) into --out.")
         add_lottery_flags(command, default_preset="anatomy", presets=ANATOMY_PRESETS,
                           preset_help="starting configuration: 'anatomy' (LeNet-300-100, 6 rounds of 45%%, 1,500 "
                                       "iterations on 10,000 images) or 'fast'")

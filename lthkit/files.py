@@ -238,3 +238,30 @@ def figure_png(figure, dpi: int) -> bytes:
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=dpi)
     return buffer.getvalue()
+
+
+#: A generated report keeps the hand-written text between these markers when it is written again.
+NOTES_BEGIN, NOTES_END = "<!-- notes:begin -->", "<!-- notes:end -->"
+
+
+def with_kept_notes(readme, text: str) -> str:
+    """``text`` (a generated report) with the notes block of the report already at ``readme``, if any.
+
+    The notes block, from :data:`NOTES_BEGIN` to :data:`NOTES_END`, is what a person wrote about the
+    measurement; regenerating the tables must not lose it. It is put back at the end of ``text``.
+
+    Example:
+        >>> import tempfile
+        >>> path = Path(tempfile.mkdtemp()) / "README.md"
+        >>> _ = path.write_text("# old\\n<!-- notes:begin -->\\nwhy\\n<!-- notes:end -->\\n")
+        >>> with_kept_notes(path, "# new\\n").splitlines()
+        ['# new', '', '<!-- notes:begin -->', 'why', '<!-- notes:end -->']
+    """
+    try:
+        old = Path(readme).read_text(encoding="utf-8")
+    except (OSError, UnicodeError):
+        return text
+    begin, end = old.find(NOTES_BEGIN), old.find(NOTES_END)
+    if begin < 0 or end < begin:
+        return text
+    return text.rstrip("\n") + "\n\n" + old[begin:end + len(NOTES_END)] + "\n"

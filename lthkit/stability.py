@@ -513,3 +513,25 @@ def report_text(rows, retraining, info: dict) -> str:
     lines += ["", "Files: `stability.csv` (one row per k, sparsity, control, trial and α), `retraining.csv`, "
               "`instability_vs_k.png`, `error_along_path.png`, `retraining_vs_density.png`, `run_info.json`.", ""]
     return "\n".join(lines)
+
+
+def write_report(folder) -> Path:
+    """Rewrite ``folder/README.md`` from its ``stability.csv``, ``retraining.csv`` and ``run_info.json``.
+
+    Raises:
+        LthkitError: the folder holds no ``stability.csv``, or a file is malformed.
+    """
+    import json
+
+    from .files import atomic_write_files, with_kept_notes
+
+    folder = Path(folder)
+    rows = read_rows(folder / "stability.csv")
+    retraining = read_rows(folder / "retraining.csv") if (folder / "retraining.csv").is_file() else []
+    try:
+        info = json.loads((folder / "run_info.json").read_text()) if (folder / "run_info.json").is_file() else {}
+    except (OSError, ValueError) as error:
+        raise LthkitError(f"cannot read {folder / 'run_info.json'}: {error}") from None
+    readme = folder / "README.md"
+    atomic_write_files({readme: with_kept_notes(readme, report_text(rows, retraining, info)).encode()})
+    return readme

@@ -416,3 +416,102 @@ def test_the_new_core_modules_are_part_of_the_cache_key():
     assert {"criteria.py", "pai.py", "resets.py", "branches.py"} <= names
     assert not names & {"anatomy.py", "anatomy_widgets.py"}  # the study and its face train nothing themselves
 
+
+
+# --- the report ------------------------------------------------------------------------------------
+
+def synthetic_study(offsets, supermask_best="large_final_same_sign", trials=3, rounds=3):
+    """Rows of a study whose series sit ``offsets[(experiment, series)]`` points from 97% in every pruned round."""
+    from lthkit.anatomy import EXPERIMENTS, SUPERMASK_WEIGHTS
+
+    base = preset("fast")
+    rows, supermask = [], []
+    for experiment, series_of in EXPERIMENTS.items():
+        for label, _ in series_of(base):
+            for trial in range(trials):
+                for round_index in range(rounds + 1):
+                    accuracy = 0.97 + (0 if round_index == 0 else offsets.get((experiment, label), 0.0) / 100)
+                    accuracy += 0.001 * trial  # trials differ; paired differences do not
+                    rows.append({"experiment": experiment, "series": label, "control": "ticket", "criterion": "x",
+                                 "trial": trial, "round": round_index, "density": 0.5 ** round_index,
+                                 "early_stop_iter": 100, "test_acc_early_stop": accuracy, "test_acc_final": accuracy})
+    for name in CRITERIA:
+        for weights in SUPERMASK_WEIGHTS:
+            for trial in range(trials):
+                for round_index in range(rounds + 1):
+                    accuracy = 0.1 if round_index == 0 else (0.6 if name == supermask_best else 0.3)
+                    supermask.append({"criterion": name, "weights": weights, "trial": trial, "round": round_index,
+                                      "density": 0.5 ** round_index, "test_acc": accuracy})
+    return rows, supermask
+
+
+PAPER_LIKE = {("criteria", "large_final"): 0.5, ("criteria", "magnitude_increase"): 0.4,
+              ("criteria", "random"): -3.0, ("resets", "signs of θ₀ × layer constant"): -0.1,
+              ("resets", "θ₀ shuffled in each layer"): -1.5, ("resets", "random re-init"): -1.0,
+              ("zeros", "pruned weights frozen at θ₀"): -2.0,
+              **{("pai", label): -1.0 for label in ("SNIP", "GraSP", "SynFlow", "magnitude at init")},
+              ("pai", "random at init"): -2.0,
+              ("pai_shuffled", "IMP ticket"): -1.0, ("pai_reinit", "IMP ticket"): -1.0,
+              **{(check, label): -1.0 for check in ("pai_shuffled", "pai_reinit")
+                 for label in ("SNIP", "GraSP", "SynFlow", "magnitude at init")},
+              **{(check, "random at init"): -2.0 for check in ("pai_shuffled", "pai_reinit")}}
+
+
+def test_paired_difference_against_a_hand_computation():
+    from lthkit.anatomy import paired_difference
+
+    rows = [{"experiment": "e", "series": s, "trial": t, "round": r, "test_acc_early_stop": a}
+            for s, t, r, a in [("a", 0, 0, 0.9), ("b", 0, 0, 0.5), ("a", 0, 1, 0.8), ("b", 0, 1, 0.7),
+                               ("a", 1, 1, 0.6), ("b", 1, 1, 0.7), ("a", 0, 2, 0.5), ("b", 0, 2, 0.2),
+                               ("a", 1, 2, 0.4), ("b", 1, 2, 0.3)]]
+    difference = paired_difference(rows, "e", "a", "b")
+    # round 1: (0.1 - 0.1) / 2 = 0; round 2: (0.3 + 0.1) / 2 = 0.2; round 0 (dense) never counts
+    assert difference["mean"] == pytest.approx(0.1) and difference["sparsest"] == pytest.approx(0.2)
+    assert (difference["sparsest_min"], difference["sparsest_max"]) == pytest.approx((0.1, 0.3))
+    assert (difference["rounds"], difference["trials"], difference["sparsest_round"]) == (2, 2, 2)
+    assert paired_difference(rows, "e", "a", "missing") is None
+
+
+def test_findings_agree_with_papers_when_the_data_does_and_not_when_it_does_not():
+    from lthkit.anatomy import findings
+
+    agreeing = findings(*synthetic_study(PAPER_LIKE))
+    assert len(agreeing) == 11 and all(entry["verdict"] == "agrees" for entry in agreeing), agreeing
+    # The opposite world: re-init helps, frozen beats zero, PaI beats IMP, shuffling leaves IMP unhurt.
+    opposite = {**PAPER_LIKE, ("resets", "random re-init"): 1.0, ("zeros", "pruned weights frozen at θ₀"): 1.0,
+                **{("pai", label): 1.0 for label in ("SNIP", "GraSP", "SynFlow", "magnitude at init")},
+                ("pai_shuffled", "IMP ticket"): 0.0}
+    verdicts = {entry["finding"]: entry["verdict"] for entry in findings(*synthetic_study(opposite))}
+    assert verdicts["survivors reset to a fresh random initialization do worse than θ₀"] == "opposite"
+    assert verdicts["pruned weights must be zero: freezing them at their initial values instead does worse"] == "opposite"
+    assert verdicts["... but stays below the IMP ticket (pruning after training) at the same densities"] == "opposite"
+    shuffled = [v for f, v in verdicts.items() if f.startswith("shuffling")]
+    assert shuffled == ["opposite"]  # the PaI masks lose 2 points when shuffled, IMP's nothing
+    mixed = {**PAPER_LIKE, ("pai_shuffled", "IMP ticket"): 0.0}  # nobody is hurt by the shuffle
+    verdicts = {entry["finding"]: entry["verdict"] for entry in findings(*synthetic_study(mixed))}
+    assert [v for f, v in verdicts.items() if f.startswith("shuffling")] == ["not clear"]
+    supermask = [e for e in findings(*synthetic_study(PAPER_LIKE, supermask_best="random")) if "supermask" in e["finding"]]
+    assert {e["verdict"] for e in supermask} == {"not clear"}  # far above chance, but not best with same-sign
+
+
+def test_report_command_rewrites_each_kind_of_folder(tmp_path, capsys):
+    from lthkit.anatomy import SUMMARY_COLUMNS, SUPERMASK_COLUMNS, csv_text
+    from lthkit.cli import main
+
+    rows, supermask = synthetic_study(PAPER_LIKE)
+    folder = tmp_path / "anatomy"
+    folder.mkdir()
+    (folder / "summary.csv").write_text(csv_text(rows, SUMMARY_COLUMNS))
+    (folder / "supermask.csv").write_text(csv_text(supermask, SUPERMASK_COLUMNS))
+    (folder / "run_info.json").write_text('{"command": ["python", "-m", "lthkit", "anatomy"], "trials": 3}')
+    assert main(["report", str(folder)]) == 0
+    text = (folder / "README.md").read_text()
+    assert "| Zhou et al. 2019 |" in text and "| Frankle et al. 2021 |" in text and text.count("| agrees |") == 11
+    assert "python -m lthkit anatomy" in text and "### criteria:" in text
+    for bad, message in ((tmp_path / "nothing", "does not exist"), (tmp_path, "holds neither")):
+        assert main(["report", str(bad)]) == 2
+        assert message in capsys.readouterr().err
+    (folder / "run_info.json").write_text("{broken")
+    before = (folder / "README.md").read_text()
+    assert main(["report", str(folder)]) == 2
+    assert "run_info.json" in capsys.readouterr().err and (folder / "README.md").read_text() == before
