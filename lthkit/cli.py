@@ -341,6 +341,14 @@ def command_paper_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def command_merge_runs(args: argparse.Namespace) -> int:
+    from .paper import merge_runs
+
+    out = merge_runs(args.folders, args.out, argv=["python", "-m", "lthkit", *(args.argv or [])])
+    print(f"merged {len(args.folders)} runs into {out}: summary.csv, the figures, run_info.json, README.md")
+    return 0
+
+
 def report_kind(directory: Path) -> str:
     """What a results folder holds: ``"stability"``, ``"anatomy"`` or ``"paper"`` (a ``reproduce`` folder).
 
@@ -648,6 +656,15 @@ def build_parser() -> Parser:
                     "(mean [min, max] over trials per control), inside DIRECTORY/README.md.")
     report.add_argument("directory", type=Path, help="a folder written by `reproduce` (holds summary.csv)")
     report.set_defaults(handler=command_paper_report)
+    merge = commands.add_parser(
+        "merge-runs", help="merge reproduce folders of one protocol that ran different trials (other machines, "
+                           "other sessions)",
+        description="Merge the summary.csv, run records and figures of two or more `reproduce` folders that ran the "
+                    "same protocol (same config but the seed, same controls, same lthkit code version) on different "
+                    "trials, and write the report's tables. Run each part from the same lthkit commit.")
+    merge.add_argument("folders", type=Path, nargs="+", help="the folders written by `reproduce`")
+    merge.add_argument("--out", type=Path, required=True, help="the merged folder (may be one of the folders)")
+    merge.set_defaults(handler=command_merge_runs)
     report = commands.add_parser(
         "report", help="rewrite the README.md report of a results folder (reproduce, stability or anatomy)",
         description="Rewrite DIRECTORY/README.md from the folder's CSVs and run_info.json, whichever command wrote "

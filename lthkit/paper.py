@@ -180,6 +180,95 @@ def reproduce(out, *, base=None, trials: int = 5, rounds: int = 20, controls=CON
     return results
 
 
+def merge_runs(folders, out, *, argv=None) -> Path:
+    """Merge ``reproduce`` folders that ran the same protocol on different trials into one folder.
+
+    The way to split the paper's protocol over machines or working sessions: run ``--seed 0
+    --trials 3`` in one place and ``--seed 3 --trials 2`` in another, from the same lthkit commit,
+    then merge. The parts must agree on everything but the trials: the config (seed aside), the
+    controls and lthkit's code version (so the merged numbers come from one code); their trials
+    must not overlap. ``out`` gets the merged ``summary.csv``, both figures, a ``run_info.json`` that
+    keeps each part's record (command, commit, machine, times) and the report's tables
+    (:func:`report_text`; prose already in ``out/README.md`` is kept).
+
+    Args:
+        folders: two or more folders written by :func:`reproduce`.
+        out: the merged folder (may be one of ``folders``: its files are read before any is written).
+        argv: the command line, recorded in ``run_info.json``.
+
+    Returns:
+        The merged folder.
+
+    Raises:
+        LthkitError: fewer than two folders, a file missing or malformed, parts that disagree, or
+            overlapping trials. Nothing is written then.
+
+    Example:
+        >>> merge_runs(["runs/paper-0-2", "runs/paper-3-4"], "results/paper-lenet300")  # doctest: +SKIP
+        PosixPath('results/paper-lenet300')
+    """
+    import csv
+    import io
+    import json
+
+    from .experiments import SUMMARY_COLUMNS
+
+    folders = [Path(folder) for folder in folders]
+    if len(folders) < 2:
+        raise LthkitError("merging needs at least two reproduce folders")
+    parts = []
+    for folder in folders:
+        rows = read_summary_csv(folder / "summary.csv")
+        try:
+            info = json.loads((folder / "run_info.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError, UnicodeError) as error:
+            raise LthkitError(f"cannot read {folder / 'run_info.json'} ({getattr(error, 'strerror', None) or error})") \
+                from None
+        if not isinstance(info, dict) or not isinstance(info.get("config"), dict):
+            raise LthkitError(f"{folder / 'run_info.json'} is not the run record of `reproduce` (no config)")
+        parts.append((folder, rows, info))
+    first_folder, _, first = parts[0]
+
+    def protocol(info):
+        return {key: value for key, value in info["config"].items() if key != "seed"}
+
+    for folder, _, info in parts[1:]:
+        for what, mine, theirs in (("config", protocol(info), protocol(first)),
+                                   ("controls", info.get("controls"), first.get("controls")),
+                                   ("code version", info.get("code_version"), first.get("code_version"))):
+            if mine != theirs:
+                hint = (" (run the missing trials from the same commit: git worktree add DIR "
+                        f"{first.get('git_commit') or 'COMMIT'})" if what == "code version" else "")
+                raise LthkitError(f"{folder} and {first_folder} differ in their {what}; only runs of one protocol "
+                                  f"merge{hint}")
+    seen: dict[int, Path] = {}
+    for folder, rows, _ in parts:
+        for trial in sorted({row["trial"] for row in rows}):
+            if trial in seen:
+                raise LthkitError(f"trial {trial} is in both {seen[trial]} and {folder}; merged parts must hold "
+                                  "different trials")
+            seen[trial] = folder
+    out = check_writable_folder(out, f"output folder {out}", REPRODUCE_OUTPUTS)
+    rows = sorted((row for _, part_rows, _ in parts for row in part_rows),
+                  key=lambda row: (row["trial"], CONTROLS.index(row["control"]) if row["control"] in CONTROLS else 9,
+                                   row["round"]))  # reproduce's order: trial by trial
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=SUMMARY_COLUMNS, lineterminator="\n", extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(rows)
+    info = {"command": " ".join(argv) if argv else None, "merged_from": [
+                {"folder": str(folder), **{key: value for key, value in part.items() if key != "config"}}
+                for folder, _, part in parts],
+            "lthkit_version": first.get("lthkit_version"), "code_version": first.get("code_version"),
+            "config": first["config"], "trials": len(seen), "controls": first.get("controls"),
+            "runs": [run for _, _, part in parts for run in part.get("runs", [])]}
+    files = {out / "summary.csv": buffer.getvalue().encode(), out / "run_info.json": json_bytes(info),
+             out / "README.md": report_text(out / "README.md", rows).encode()}
+    files.update({out / name: png for name, png in figure_files(rows).items()})
+    atomic_write_files(files)
+    return out
+
+
 # --- the paper's claims, measured ------------------------------------------------------------------
 
 @dataclass

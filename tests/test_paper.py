@@ -182,3 +182,44 @@ def test_dense_probe_truncated_init_keeps_glorot_variance_inside_two_sigma():
     assert weight.abs().max() <= 2 * glorot_std / 0.87962566103423978 + 1e-6, "nothing outside ±2σ"
     assert abs(weight.std().item() / glorot_std - 1) < 0.02, "Glorot's variance"
     assert torch.equal(model.fc1.bias, before), "biases untouched"
+
+
+TINY_REPRODUCE = ["reproduce", "--preset", "paper", "--rounds", "1", "--iterations", "4", "--eval-every", "2",
+                  "--validation-size", "200", "--train-size", "600", "--test-size", "200", "--no-progress",
+                  "--workers", "1"]
+
+
+def test_merge_runs_of_split_trials_equals_the_whole_run(mnist_root, tmp_path, capsys):
+    common = [*TINY_REPRODUCE, "--data", str(mnist_root)]
+    for name, trials in (("whole", ["--trials", "2"]), ("first", ["--trials", "1"]),
+                         ("second", ["--seed", "1", "--trials", "1"])):  # each on its own cache: really trained
+        assert main([*common, *trials, "--cache", str(tmp_path / f"cache-{name}"), "--out", str(tmp_path / name)]) == 0
+    merged = tmp_path / "merged"
+    assert main(["merge-runs", str(tmp_path / "second"), str(tmp_path / "first"), "--out", str(merged)]) == 0
+    assert (merged / "summary.csv").read_text() == (tmp_path / "whole" / "summary.csv").read_text()
+    info = json.loads((merged / "run_info.json").read_text())
+    assert info["trials"] == 2 and len(info["runs"]) == 6 and len(info["merged_from"]) == 2
+    assert [part["folder"] for part in info["merged_from"]] == [str(tmp_path / "second"), str(tmp_path / "first")]
+    assert "| dense network" in (merged / "README.md").read_text()
+    assert (merged / "accuracy_vs_density.png").read_bytes()[:4] == b"\x89PNG"
+    capsys.readouterr()
+
+    def refused(folders, message):
+        before = sorted(path.name for path in tmp_path.iterdir())
+        assert main(["merge-runs", *map(str, folders), "--out", str(tmp_path / "refused")]) == 2
+        err = capsys.readouterr().err
+        assert message in err and len(err.strip().splitlines()) == 1, err
+        assert sorted(path.name for path in tmp_path.iterdir()) == before  # nothing written
+
+    refused([tmp_path / "first"], "at least two")
+    refused([tmp_path / "first", tmp_path / "whole"], "trial 0 is in both")
+    other = json.loads((tmp_path / "second" / "run_info.json").read_text())
+    other["code_version"] = "0.0.1+other"
+    (tmp_path / "second" / "run_info.json").write_text(json.dumps(other))
+    refused([tmp_path / "first", tmp_path / "second"], "differ in their code version")
+    other["code_version"] = info["code_version"]
+    other["config"]["train"]["lr"] = 0.1
+    (tmp_path / "second" / "run_info.json").write_text(json.dumps(other))
+    refused([tmp_path / "first", tmp_path / "second"], "differ in their config")
+    (tmp_path / "second" / "run_info.json").write_text("{")
+    refused([tmp_path / "first", tmp_path / "second"], "cannot read")
