@@ -8,7 +8,9 @@ Three ways in one run, each on its own empty cache (so each trains all 32 traini
    and ``dask worker --nthreads 1`` on loopback), reached through ``--scheduler tcp://127.0.0.1:PORT``.
 
 Each is the whole ``python -m lthkit run`` command (start-up, MNIST, training, outputs), timed
-from outside. Prints each wall time and ``ratio_workers2=X ratio_scheduler=Y`` (the one-worker time
+from outside. Then the machine's own ceiling without Dask: the trials split in two halves, each a
+``--workers 1`` command, both started at once (``ratio_two_processes``): what two single-threaded
+processes on this machine's cores give at best, so the Dask ratios can be read against it. Prints each wall time and ``ratio_workers2=X ratio_scheduler=Y`` (the one-worker time
 over each). The ratios mean something only on a quiet machine: run it with the load average below
 1.5 (the script prints it before and after).
 
@@ -87,7 +89,26 @@ def main() -> None:
             for process in [*workers, scheduler]:
                 process.wait(timeout=30)
         print(f"--scheduler (2 workers started beforehand): {remote:.1f} s")
-    print(f"ratio_workers2={one / two:.2f} ratio_scheduler={one / remote:.2f} load_average={load_average()}")
+        # The machine's own ceiling, without Dask: the same chains split in two halves by seed, each a
+        # one-worker command, both started at once (two single-threaded processes, one per core).
+        half = args.trials // 2
+        halves = [["--seed", "0", "--trials", str(half)], ["--seed", str(half), "--trials", str(args.trials - half)]]
+        began = time.time()
+        processes = []
+        for index, part in enumerate(halves):
+            arguments = [*chains, *part, "--workers", "1"]  # the half's --trials comes last, so it wins
+            command = [sys.executable, "-m", "lthkit", "run", *arguments, "--cache", str(scratch / f"cache-half{index}"),
+                       "--out", str(scratch / f"out-half{index}"), "--no-progress"]
+            processes.append(subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                              text=True))
+        for process in processes:
+            _, error = process.communicate()
+            if process.returncode:
+                sys.exit(f"a half failed: {error.strip()[-600:]}")
+        apart = time.time() - began
+        print(f"two --workers 1 commands at once, half the trials each (no Dask): {apart:.1f} s")
+    print(f"ratio_workers2={one / two:.2f} ratio_scheduler={one / remote:.2f} ratio_two_processes={one / apart:.2f} "
+          f"load_average={load_average()}")
 
 
 if __name__ == "__main__":

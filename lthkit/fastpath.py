@@ -58,9 +58,20 @@ def lenet_pass(model: nn.Module):
     return LeNetPass(model) if ENABLED and LeNetPass.supports(model) else None
 
 
-def fused_adam_step(optimizer: torch.optim.Optimizer):
-    """A :class:`FusedAdamStep` for ``optimizer`` once its state exists, or ``None`` where it does not apply."""
-    return FusedAdamStep.of(optimizer) if ENABLED else None
+def fused_adam_step(optimizer: torch.optim.Optimizer, *, create_state: bool = False):
+    """A :class:`FusedAdamStep` for ``optimizer``, or ``None`` where it does not apply.
+
+    Without ``create_state`` the optimizer's state must exist (after its first ``step()``). With
+    it, a plain fused Adam whose state is still empty gets the state its first ``step()`` would
+    create (:meth:`FusedAdamStep.create_state`), so that even the first step goes through the
+    kernel directly and ``optimizer.step()``, whose first call imports ``torch._dynamo`` (about a
+    second of start-up), never runs.
+    """
+    if not ENABLED:
+        return None
+    if create_state:
+        FusedAdamStep.create_state(optimizer)
+    return FusedAdamStep.of(optimizer)
 
 
 class LeNetPass:
@@ -149,19 +160,48 @@ class FusedAdamStep:
         self.kernel, self.exp_avgs, self.exp_avg_sqs, self.steps, self.options = \
             kernel, exp_avgs, exp_avg_sqs, steps, options
 
+    @staticmethod
+    def _plain(optimizer: torch.optim.Optimizer) -> bool:
+        """A single-group fused Adam with none of the options the direct step leaves out."""
+        if type(optimizer) is not torch.optim.Adam or len(optimizer.param_groups) != 1:
+            return False
+        group = optimizer.param_groups[0]
+        return bool(group.get("fused") and not group.get("amsgrad") and not group.get("maximize")
+                    and not group.get("capturable") and not group.get("differentiable")
+                    and not torch.is_tensor(group["lr"]) and getattr(optimizer, "grad_scale", None) is None
+                    and getattr(optimizer, "found_inf", None) is None)
+
+    @classmethod
+    def create_state(cls, optimizer: torch.optim.Optimizer) -> bool:
+        """Give a plain fused Adam with no state yet the state its first ``step()`` creates.
+
+        Exactly what ``torch.optim.Adam._init_group`` makes for a fused Adam: ``step`` a float32
+        zero on the parameter's device, ``exp_avg`` and ``exp_avg_sq`` zeros like the parameter.
+
+        Returns:
+            Whether the state was created (``False``: not a plain fused Adam, or state exists).
+        """
+        if not cls._plain(optimizer):
+            return False
+        params = optimizer.param_groups[0]["params"]
+        if any(optimizer.state.get(p) for p in params):
+            return False
+        for p in params:
+            optimizer.state[p] = {
+                "step": torch.zeros((), dtype=torch.float32, device=p.device),
+                "exp_avg": torch.zeros_like(p, memory_format=torch.preserve_format),
+                "exp_avg_sq": torch.zeros_like(p, memory_format=torch.preserve_format)}
+        return True
+
     @classmethod
     def of(cls, optimizer: torch.optim.Optimizer) -> "FusedAdamStep | None":
         """The direct step of ``optimizer``, or ``None`` where ``optimizer.step()`` must run."""
-        if type(optimizer) is not torch.optim.Adam or len(optimizer.param_groups) != 1:
+        if not cls._plain(optimizer):
             return None
         group = optimizer.param_groups[0]
         kernel = torch._fused_adamw_ if group.get("decoupled_weight_decay") else torch._fused_adam_
-        plain = (group.get("fused") and not group.get("amsgrad") and not group.get("maximize")
-                 and not group.get("capturable") and not group.get("differentiable")
-                 and not torch.is_tensor(group["lr"]) and getattr(optimizer, "grad_scale", None) is None
-                 and getattr(optimizer, "found_inf", None) is None)
         states = [optimizer.state.get(p, {}) for p in group["params"]]
-        if not plain or not all({"step", "exp_avg", "exp_avg_sq"} <= set(state) for state in states):
+        if not all({"step", "exp_avg", "exp_avg_sq"} <= set(state) for state in states):
             return None
         beta1, beta2 = group["betas"]
         options = dict(amsgrad=False, lr=group["lr"], beta1=beta1, beta2=beta2, weight_decay=group["weight_decay"],

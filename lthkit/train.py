@@ -28,7 +28,9 @@ from __future__ import annotations
 
 import itertools
 import math
+import sys
 import time
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from functools import partial
 
@@ -227,10 +229,33 @@ def make_optimizer(model: nn.Module | list[torch.Tensor], config: TrainConfig) -
     else:
         cls, options = torch.optim.SGD, {"lr": config.lr, "momentum": config.momentum,
                                          "weight_decay": config.weight_decay}
+    with _dynamo_import_deferred():
+        try:
+            return cls(parameters, fused=True, **options)
+        except (RuntimeError, TypeError, ValueError):  # no fused kernel for this device or dtype
+            return cls(parameters, **options)
+
+
+@contextmanager
+def _dynamo_import_deferred():
+    """Build an optimizer without importing ``torch._dynamo`` (about a second of every start-up).
+
+    ``Optimizer.add_param_group`` is wrapped by ``torch._disable_dynamo``, whose first call imports
+    ``torch._dynamo`` to build the disabled function, which it caches on the wrapped function as
+    ``__dynamo_disable``. Outside ``torch.compile`` (where an optimizer is built) the disabled
+    function behaves as the function itself, so for the construction the cache is given the function
+    itself, and taken away again afterwards: later calls, compiled or not, behave as torch made them.
+    Where torch's internals differ, this does nothing.
+    """
+    function = getattr(torch.optim.Optimizer.add_param_group, "__wrapped__", None)
+    if function is None or "torch._dynamo" in sys.modules or hasattr(function, "__dynamo_disable"):
+        yield
+        return
+    function.__dynamo_disable = function
     try:
-        return cls(parameters, fused=True, **options)
-    except (RuntimeError, TypeError, ValueError):  # no fused kernel for this device or dtype
-        return cls(parameters, **options)
+        yield
+    finally:
+        del function.__dynamo_disable
 
 
 def autograd_pass(model: nn.Module):
@@ -292,9 +317,12 @@ class MaskedStep:
         if self._direct and all(g is not None for g in grads):
             self._direct(self.params, grads)
         else:
-            self.optimizer.step()
-            if self._direct is None:
-                self._direct = fastpath.fused_adam_step(self.optimizer) or False
+            if self._direct is None:  # the first step: through the kernel too where the fast path applies
+                self._direct = fastpath.fused_adam_step(self.optimizer, create_state=True) or False
+            if self._direct and all(g is not None for g in grads):
+                self._direct(self.params, grads)
+            else:
+                self.optimizer.step()
         if self.masked_params:
             torch._foreach_mul_(self.masked_params, self.mask_values)
         for p in self.params:

@@ -78,3 +78,55 @@ def test_fused_adam_step_is_adam_step_bit_for_bit():
             direct(params, [p.grad for p in params])
     for a, b in zip(direct_model.parameters(), plain_model.parameters()):
         assert torch.equal(a, b)
+
+
+def test_created_state_is_adams_first_step_state_and_steps_bit_for_bit():
+    direct_model, plain_model = build_model("lenet300_100", seed=2), build_model("lenet300_100", seed=2)
+    config = TrainConfig(weight_decay=0.001)
+    direct_opt, plain_opt = make_optimizer(direct_model, config), make_optimizer(plain_model, config)
+    direct = fastpath.fused_adam_step(direct_opt, create_state=True)  # before any step: even the first is direct
+    assert direct is not None
+    assert not fastpath.FusedAdamStep.create_state(direct_opt)  # the state exists now: left alone
+    for step in range(3):
+        images = torch.rand(8, 1, 28, 28, generator=torch.Generator().manual_seed(step))
+        labels = torch.arange(8)
+        for model in (direct_model, plain_model):
+            model.zero_grad()
+            F.cross_entropy(model(images), labels).backward()
+        plain_opt.step()
+        params = list(direct_model.parameters())
+        direct(params, [p.grad for p in params])
+        for p, q in zip(direct_opt.param_groups[0]["params"], plain_opt.param_groups[0]["params"]):
+            for key in ("step", "exp_avg", "exp_avg_sq"):  # torch's own state, value, dtype and device alike
+                mine, torchs = direct_opt.state[p][key], plain_opt.state[q][key]
+                assert torch.equal(mine, torchs) and mine.dtype == torchs.dtype and mine.device == torchs.device
+    for a, b in zip(direct_model.parameters(), plain_model.parameters()):
+        assert torch.equal(a, b)
+    sgd = torch.optim.SGD(build_model("lenet300_100", seed=0).parameters(), lr=0.1)
+    assert not fastpath.FusedAdamStep.create_state(sgd) and not sgd.state
+
+
+def test_training_never_imports_dynamo_and_leaves_torch_as_it_was():
+    """torch._dynamo costs about a second of start-up; lthkit's training path must not import it."""
+    if not fastpath.ENABLED:
+        pytest.skip("the fast path is off for this torch version: the first step is optimizer.step()")
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = (
+        "import sys\n"
+        "sys.path.insert(0, 'tests')\n"
+        "import torch\n"
+        "from conftest import make_tiny_data\n"
+        "from lthkit.models import build_model\n"
+        "from lthkit.train import TrainConfig, train\n"
+        "train(build_model('lenet300_100', seed=0), make_tiny_data(), TrainConfig(iterations=20, eval_every=10,"
+        " batch_size=32), seed=0, progress=False)\n"
+        "wrapped = torch.optim.Optimizer.add_param_group.__wrapped__\n"
+        "print('torch._dynamo' in sys.modules, hasattr(wrapped, '__dynamo_disable'))\n")
+    root = Path(__file__).resolve().parents[1]
+    done = subprocess.run([sys.executable, "-c", script], cwd=root, capture_output=True, text=True, timeout=300,
+                          env={**__import__("os").environ, "PYTHONPATH": str(root)})
+    assert done.returncode == 0, done.stderr[-800:]
+    assert done.stdout.split() == ["False", "False"]
