@@ -48,7 +48,7 @@ import torch
 from . import LthkitError, __version__
 from .criteria import CRITERIA
 from .experiments import get_data, run_experiments, summary_rows
-from .files import atomic_write_files, json_bytes, with_kept_notes
+from .files import atomic_write_files, json_bytes, read_json_record, with_kept_notes
 from .lottery import LotteryConfig, LotteryResult
 from .models import build_model
 from .pai import PAI_METHODS
@@ -629,10 +629,7 @@ def write_report(folder) -> Path:
     loaded = load_study(folder)
     if loaded is None:
         raise LthkitError(f"{folder} holds no summary.csv of a ticket-anatomy study")
-    try:
-        info = json.loads((folder / "run_info.json").read_text()) if (folder / "run_info.json").is_file() else {}
-    except (OSError, ValueError) as error:
-        raise LthkitError(f"cannot read {folder / 'run_info.json'}: {error}") from None
+    info = read_json_record(folder / "run_info.json")
     readme = folder / "README.md"
     atomic_write_files({readme: with_kept_notes(readme, report_text(*loaded, info)).encode()})
     return readme

@@ -265,3 +265,22 @@ def with_kept_notes(readme, text: str) -> str:
     if begin < 0 or end < begin:
         return text
     return text.rstrip("\n") + "\n\n" + old[begin:end + len(NOTES_END)] + "\n"
+
+
+def read_json_record(path, *, required: bool = False) -> dict:
+    """A run record (``run_info.json``) as a dict: ``{}`` when it is absent and not ``required``.
+
+    Raises:
+        LthkitError: it cannot be read, is not JSON, or is missing while ``required``.
+    """
+    import json
+
+    from . import LthkitError
+
+    path = Path(path)
+    if not required and not path.exists():
+        return {}
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError, UnicodeError) as error:
+        raise LthkitError(f"cannot read {path} ({getattr(error, 'strerror', None) or error})") from None

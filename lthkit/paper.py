@@ -209,9 +209,9 @@ def merge_runs(folders, out, *, argv=None) -> Path:
     """
     import csv
     import io
-    import json
 
     from .experiments import SUMMARY_COLUMNS
+    from .files import read_json_record
 
     folders = [Path(folder) for folder in folders]
     if len(folders) < 2:
@@ -219,11 +219,7 @@ def merge_runs(folders, out, *, argv=None) -> Path:
     parts = []
     for folder in folders:
         rows = read_summary_csv(folder / "summary.csv")
-        try:
-            info = json.loads((folder / "run_info.json").read_text(encoding="utf-8"))
-        except (OSError, ValueError, UnicodeError) as error:
-            raise LthkitError(f"cannot read {folder / 'run_info.json'} ({getattr(error, 'strerror', None) or error})") \
-                from None
+        info = read_json_record(folder / "run_info.json", required=True)
         if not isinstance(info, dict) or not isinstance(info.get("config"), dict):
             raise LthkitError(f"{folder / 'run_info.json'} is not the run record of `reproduce` (no config)")
         parts.append((folder, rows, info))

@@ -521,17 +521,12 @@ def write_report(folder) -> Path:
     Raises:
         LthkitError: the folder holds no ``stability.csv``, or a file is malformed.
     """
-    import json
-
-    from .files import atomic_write_files, with_kept_notes
+    from .files import atomic_write_files, read_json_record, with_kept_notes
 
     folder = Path(folder)
     rows = read_rows(folder / "stability.csv")
     retraining = read_rows(folder / "retraining.csv") if (folder / "retraining.csv").is_file() else []
-    try:
-        info = json.loads((folder / "run_info.json").read_text()) if (folder / "run_info.json").is_file() else {}
-    except (OSError, ValueError) as error:
-        raise LthkitError(f"cannot read {folder / 'run_info.json'}: {error}") from None
+    info = read_json_record(folder / "run_info.json")
     readme = folder / "README.md"
     atomic_write_files({readme: with_kept_notes(readme, report_text(rows, retraining, info)).encode()})
     return readme

@@ -314,15 +314,12 @@ class MaskedStep:
         grads = [p.grad for p in self.params]
         if self.masked_params:
             torch._foreach_mul_([p.grad for p in self.masked_params], self.mask_values)
+        if self._direct is None:  # the first step: through the kernel too where the fast path applies
+            self._direct = fastpath.fused_adam_step(self.optimizer, create_state=True) or False
         if self._direct and all(g is not None for g in grads):
             self._direct(self.params, grads)
         else:
-            if self._direct is None:  # the first step: through the kernel too where the fast path applies
-                self._direct = fastpath.fused_adam_step(self.optimizer, create_state=True) or False
-            if self._direct and all(g is not None for g in grads):
-                self._direct(self.params, grads)
-            else:
-                self.optimizer.step()
+            self.optimizer.step()
         if self.masked_params:
             torch._foreach_mul_(self.masked_params, self.mask_values)
         for p in self.params:
