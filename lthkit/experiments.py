@@ -470,7 +470,8 @@ def run_experiments(configs, *, cache_dir=None, data: MNISTData | None = None, d
         on_round: called with ``(config, round_result)`` for each round of each config (cached or new).
         workers: ``1`` trains in this process (as above); more: a sweep on a local Dask cluster of
             that many single-threaded worker processes (:func:`lthkit.sweep.run_sweep`), each
-            training one round of one run at a time, with the same results.
+            training one round of one run at a time, with the same results (on a GPU, with ``batch``
+            ``"auto"`` or ``True``: one round of a group of runs at a time, batched).
         scheduler: ``tcp://HOST:PORT`` of an existing Dask cluster whose workers share the cache
             folder: the sweep runs there (``workers`` is then ignored).
 
@@ -509,7 +510,7 @@ def run_experiments(configs, *, cache_dir=None, data: MNISTData | None = None, d
         from .sweep import run_sweep
 
         run_sweep(pending, cache_dir=cache_dir, device=device or default_device(), data_root=data_root,
-                  workers=workers, scheduler=scheduler, progress=progress)
+                  workers=workers, scheduler=scheduler, progress=progress, batch=batch)
         for config in configs:
             if results[config] is None:
                 results[config] = load_cached(config, cache_dir)

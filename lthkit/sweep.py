@@ -10,6 +10,12 @@ that two sweeps on one cache never train a round twice. A task trains exactly wh
 run trains for that round (:func:`lthkit.lottery.run_lotteries` with ``until_round``), so the
 results are bit-identical to a one-worker run at one thread.
 
+On a GPU the unit of work is larger: :func:`batched_graph` groups the runs into one chain of
+tasks per worker, each task training one round of every run of its group batched on the worker's
+device (:func:`train_rounds_batched`), as a one-process run on a GPU trains a round. A group holds
+whole families (a trial's ticket and the controls that need it), so its only edge is its own
+previous round.
+
 :func:`run_sweep` runs a graph on a :class:`distributed.LocalCluster` of single-threaded worker
 processes, or on an existing cluster through its scheduler's address; rounds already in the
 cache are not tasks, so an interrupted sweep resumes where it stopped, and a task whose worker
@@ -32,6 +38,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import LthkitError
+from .fields import check_int
 from .branches import get_branch
 from .lottery import LotteryConfig, LotteryResult, run_lotteries, with_dependencies
 
@@ -99,6 +106,103 @@ def sweep_graph(configs, *, cache_dir=None, finished=None) -> dict[str, Training
     return graph
 
 
+@dataclass(frozen=True)
+class BatchedTraining:
+    """One task of a batched sweep: train round ``round`` of every run in ``configs`` that lacks it, batched."""
+
+    configs: tuple[LotteryConfig, ...]
+    round: int
+    needs: tuple[str, ...]
+    trainings: int  # how many (run, round) trainings the task holds: what the progress bar counts
+
+    @property
+    def name(self) -> str:
+        from .experiments import cache_key
+
+        first = self.configs[0]
+        return (f"train-batch-{len(self.configs)}runs-trial{first.seed}-round{self.round}-"
+                f"{cache_key(first)}")
+
+
+def families(configs) -> list[list[LotteryConfig]]:
+    """``configs`` and the runs they need, split into families that need nothing outside themselves.
+
+    A family is a run and every run linked to it by a branch's needs (a trial's ticket with its
+    controls), in dependency order; families come in the order of their first run.
+
+    Example:
+        >>> runs = [LotteryConfig(seed=s, control=c) for s in (0, 1) for c in ("reinit", "random_prune")]
+        >>> [[(c.seed, c.control) for c in family] for family in families(runs)]
+        [[(0, 'ticket'), (0, 'reinit'), (0, 'random_prune')], [(1, 'ticket'), (1, 'reinit'), (1, 'random_prune')]]
+    """
+    runs = with_dependencies(list(dict.fromkeys(configs)))
+    parent = {config: config for config in runs}
+
+    def root(config):
+        while parent[config] != config:
+            parent[config] = parent[parent[config]]
+            config = parent[config]
+        return config
+
+    for config in runs:
+        for need in get_branch(config.control).needs:
+            parent[root(config.replace(control=need))] = root(config)
+    grouped: dict[LotteryConfig, list[LotteryConfig]] = {}
+    for config in runs:
+        grouped.setdefault(root(config), []).append(config)
+    return sorted(grouped.values(), key=lambda family: min(runs.index(config) for config in family))
+
+
+def batched_graph(configs, groups: int, *, cache_dir=None, finished=None) -> dict[str, BatchedTraining]:
+    """The batched tasks that ``configs`` still lack: ``groups`` chains, one round of a group per task.
+
+    The families (:func:`families`) are dealt to ``groups`` groups in turn (fewer groups when there
+    are fewer families); each group is a chain of tasks, round by round, and a task needs only its
+    group's previous round.
+
+    Args:
+        configs: the runs.
+        groups: how many chains (the workers, one per GPU).
+        cache_dir, finished: as for :func:`sweep_graph`.
+
+    Returns:
+        The tasks by name, every task after the one it needs.
+
+    Example:
+        >>> runs = [LotteryConfig(seed=s, control="reinit", rounds=2) for s in range(3)]
+        >>> graph = batched_graph(runs, 2, finished=lambda config: 0)
+        >>> [(len(t.configs), t.round, len(t.needs), t.trainings) for t in graph.values()]
+        [(4, 0, 0, 4), (4, 1, 1, 4), (4, 2, 1, 4), (2, 0, 0, 2), (2, 1, 1, 2), (2, 2, 1, 2)]
+    """
+    from .experiments import DiskStore, cache_entry
+
+    check_int(groups, "groups", minimum=1)
+    if finished is None:
+        def finished(config):
+            return DiskStore(cache_entry(config, cache_dir), config).finished_rounds()
+    dealt: list[list[LotteryConfig]] = [[] for _ in range(groups)]
+    for index, family in enumerate(families(configs)):
+        dealt[index % groups].extend(family)
+    chains = []
+    for group in filter(None, dealt):  # a task loads one data set: a group of mixed data splits by it
+        by_data: dict = {}
+        for config in group:
+            by_data.setdefault(config.data, []).append(config)
+        chains.extend(by_data.values())
+    graph: dict[str, BatchedTraining] = {}
+    for members in chains:
+        members = tuple(with_dependencies(members))  # dependency order across the group's families
+        done = {config: min(finished(config), config.rounds + 1) for config in members}
+        previous = None
+        for round_index in range(max(config.rounds for config in members) + 1):
+            lacking = sum(done[config] <= round_index <= config.rounds for config in members)
+            if lacking:
+                task = BatchedTraining(members, round_index, (previous,) if previous else (), lacking)
+                graph[task.name] = task
+                previous = task.name
+    return graph
+
+
 def _one_thread() -> None:
     import torch
 
@@ -157,6 +261,47 @@ def _rounds_so_far(config: LotteryConfig, last_round: int, cache_dir) -> Lottery
     if any(item is None for item in loaded):
         return None
     return LotteryResult(config=config, rounds=[item[0] for item in loaded], masks=[item[1] for item in loaded])
+
+
+def train_rounds_batched(config_dicts: list, round_index: int, expected_keys: list, cache_dir: str, device: str,
+                         data_root: str | None, batch, *_needed) -> int:
+    """Train round ``round_index`` of every run given that lacks it, batched (a batched sweep's task).
+
+    The runs' earlier rounds are read from the cache; :func:`lthkit.lottery.run_lotteries` trains
+    this round of all of them as one process would, batched where ``batch`` says so (the runs of a
+    group need nothing outside it). Every run's entry lock is held, taken in one order so that two
+    sweeps never wait on each other, so a round another process trained meanwhile is read.
+
+    Args:
+        config_dicts: the group's runs (:meth:`LotteryConfig.to_dict`), in dependency order.
+        round_index: the round to train.
+        expected_keys: the runs' cache keys on the client (a worker with other lthkit code refuses).
+        cache_dir, device, data_root: as for :func:`train_round`.
+        batch: ``True``, ``False`` or ``"auto"`` (see :func:`lthkit.lottery.run_lotteries`).
+        _needed: the result of the group's previous round (only orders the graph).
+
+    Returns:
+        How many runs were trained now (the others were found trained already).
+    """
+    from contextlib import ExitStack
+
+    from .experiments import DiskStore, cache_entry, cache_key, get_data
+
+    _one_thread()
+    configs = [LotteryConfig.from_dict(item) for item in config_dicts]
+    if [cache_key(config) for config in configs] != list(expected_keys):
+        raise LthkitError("a Dask worker runs other lthkit code than the client (its cache key differs); "
+                          "install the same lthkit on every worker")
+    stores = [DiskStore(cache_entry(config, cache_dir), config, device=device) for config in configs]
+    with ExitStack() as held:
+        for store in sorted(stores, key=lambda store: str(store.directory)):
+            held.enter_context(store.locked())
+        lacking = [config for config, store in zip(configs, stores)
+                   if round_index <= config.rounds and store.load_result(round_index) is None]
+        if lacking:
+            data = get_data(configs[0].data, device, data_root)
+            run_lotteries(configs, data, stores=stores, batch=batch, progress=False, until_round=round_index)
+    return len(lacking)
 
 
 def scheduler_address(scheduler: str | None) -> str | None:
@@ -220,8 +365,13 @@ def sweep_client(workers: int = 2, scheduler: str | None = None):
 
 
 def run_sweep(configs, *, cache_dir=None, device: str = "cpu", data_root=None, workers: int = 2,
-              scheduler: str | None = None, progress: bool = True, retries: int = RETRIES) -> dict:
+              scheduler: str | None = None, progress: bool = True, retries: int = RETRIES,
+              batch=False) -> dict:
     """Train every round that ``configs`` (and the runs they need) lack, as one Dask task graph.
+
+    Each task is one training (:func:`sweep_graph`), or, when ``batch`` says so, one round of a
+    group of runs trained batched (:func:`batched_graph`, one group per worker: on a GPU cluster,
+    one worker per GPU trains the runs of a round batched, as one process on a GPU does).
 
     Args:
         configs: the runs.
@@ -232,6 +382,9 @@ def run_sweep(configs, *, cache_dir=None, device: str = "cpu", data_root=None, w
         scheduler: an existing cluster's scheduler (``tcp://HOST:PORT``); ``None``: a local cluster.
         progress: one bar for the whole sweep (trainings done / total, with the ETA).
         retries: how often a failed task is tried again.
+        batch: ``False`` (one training per task), ``True`` (batched tasks, always batched) or
+            ``"auto"`` (batched tasks on a GPU, trained batched by
+            :func:`lthkit.batched.use_batched`; one training per task on a CPU).
 
     Returns:
         ``{"trainings": tasks, "trained": trained now, "cached": found trained by another sweep}``.
@@ -243,29 +396,53 @@ def run_sweep(configs, *, cache_dir=None, device: str = "cpu", data_root=None, w
 
     from .experiments import cache_key, cache_root
 
-    graph = sweep_graph(configs, cache_dir=cache_dir)
-    counts = {"trainings": len(graph), "trained": 0, "cached": 0}
-    if not graph:
-        return counts
+    if batch not in (True, False, "auto"):
+        raise LthkitError(f"batch must be True, False or 'auto', got {batch!r}")
+    import torch
+
+    batched = batch is True or (batch == "auto" and torch.device(device).type == "cuda")
     scheduler_address(scheduler)  # a malformed address fails before a cluster starts
     folder = str(cache_root(cache_dir).expanduser().resolve())
     root = None if data_root is None else str(Path(data_root).expanduser().resolve())
+    if not batched:
+        graph = sweep_graph(configs, cache_dir=cache_dir)
+    elif scheduler is None:
+        graph = batched_graph(configs, workers, cache_dir=cache_dir)
+    else:
+        graph = None  # one group per worker of the cluster: counted once connected
+    if graph is not None and not graph:
+        return {"trainings": 0, "trained": 0, "cached": 0}
     with sweep_client(workers, scheduler) as client:
+        if graph is None:
+            graph = batched_graph(configs, max(1, len(client.scheduler_info().get("workers", {}))),
+                                  cache_dir=cache_dir)
+        sizes = {name: getattr(task, "trainings", 1) for name, task in graph.items()}
+        counts = {"trainings": sum(sizes.values()), "trained": 0, "cached": 0}
+        if not graph:
+            return counts
         if progress and _has_bokeh() and client.dashboard_link:
             tqdm.write(f"lthkit: Dask dashboard at {client.dashboard_link}", file=sys.stderr)
         futures = {}
-        for name, training in graph.items():  # dependency order: every needed future exists already
-            futures[name] = client.submit(train_round, training.config.to_dict(), training.round,
-                                          cache_key(training.config), folder, device, root,
-                                          *[futures[need] for need in training.needs if need in futures],
-                                          key=name, pure=False, retries=retries)
+        for name, task in graph.items():  # dependency order: every needed future exists already
+            needed = [futures[need] for need in task.needs if need in futures]
+            if batched:
+                futures[name] = client.submit(train_rounds_batched, [config.to_dict() for config in task.configs],
+                                              task.round, [cache_key(config) for config in task.configs], folder,
+                                              device, root, batch, *needed, key=name, pure=False, retries=retries)
+            else:
+                futures[name] = client.submit(train_round, task.config.to_dict(), task.round,
+                                              cache_key(task.config), folder, device, root, *needed,
+                                              key=name, pure=False, retries=retries)
         from distributed import as_completed
 
-        with tqdm(total=len(graph), desc="sweep", unit="training", disable=not progress) as bar:
+        with tqdm(total=counts["trainings"], desc="sweep", unit="training", disable=not progress) as bar:
             try:
                 for future in as_completed(list(futures.values())):
-                    counts[future.result()] += 1
-                    bar.update(1)
+                    outcome = future.result()
+                    trained = (outcome == "trained") if not batched else outcome
+                    counts["trained"] += trained
+                    counts["cached"] += sizes[future.key] - trained
+                    bar.update(sizes[future.key])
             except BaseException:
                 client.cancel(list(futures.values()))
                 raise

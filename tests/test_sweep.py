@@ -23,7 +23,7 @@ import torch
 from lthkit import LthkitError
 from lthkit.experiments import cache_entry, preset, run_experiments
 from lthkit.lottery import CONTROLS
-from lthkit.sweep import run_sweep, sweep_graph, task_name
+from lthkit.sweep import batched_graph, families, run_sweep, sweep_graph, task_name
 
 distributed = pytest.importorskip("distributed")
 
@@ -104,6 +104,65 @@ def test_graph_skips_finished_rounds(tmp_path):
     assert [(t.config.control, t.round) for t in graph.values()] == [("reinit", 1), ("ticket", 2), ("reinit", 2)]
     assert graph[task_name(configs[0], 1)].needs == ()  # reinit round 0 and ticket round 1 are cached
     assert set(graph[task_name(configs[0], 2)].needs) == {task_name(configs[0], 1), task_name(ticket, 2)}
+
+
+def test_batched_graph_deals_whole_families_to_one_chain_per_worker(tmp_path):
+    configs = tiny_configs(trials=3, rounds=3)
+    assert [[(c.seed, c.control) for c in family] for family in families(configs)] == \
+        [[(seed, control) for control in CONTROLS] for seed in range(3)]
+    graph = batched_graph(configs, 2, cache_dir=tmp_path)
+    chains = {}
+    for task in graph.values():
+        chains.setdefault(task.configs, []).append(task)
+    assert sorted(sorted(c.seed for c in members) for members in chains) == [[0, 0, 0, 2, 2, 2], [1, 1, 1]]
+    for members, tasks in chains.items():
+        assert [t.round for t in tasks] == [0, 1, 2, 3]
+        assert [t.needs for t in tasks] == [()] + [(tasks[i].name,) for i in range(3)]  # its own previous round
+        assert all(t.trainings == len(members) for t in tasks)
+        assert all(members.index(c.replace(control="ticket")) <= members.index(c) for c in members)  # ticket first
+    assert sum(t.trainings for t in graph.values()) == len(sweep_graph(configs, cache_dir=tmp_path))
+    assert len(batched_graph(configs, 8, cache_dir=tmp_path)) == 3 * 4  # never more chains than families
+    # Finished rounds are not counted; a group whose runs all have a round has no task for it.
+    ticket = configs[0]
+    partly = batched_graph(configs[:3], 1, finished=lambda config: 3 if config == ticket else 1)
+    assert [(t.round, t.trainings) for t in partly.values()] == [(1, 2), (2, 2), (3, 3)]
+    with pytest.raises(LthkitError, match="groups"):
+        batched_graph(configs, 0, cache_dir=tmp_path)
+
+
+def in_process_batched(configs, root, cache):
+    return run_experiments(configs, cache_dir=cache, data_root=root, device="cpu", progress=False, batch=True)
+
+
+def test_batched_sweep_on_two_workers_equals_each_trial_batched_in_one_process(sequential, tmp_path):
+    root, _, expected = sequential
+    configs = tiny_configs()
+    counts = run_sweep(configs, cache_dir=tmp_path / "sweep", data_root=root, workers=2, progress=False, batch=True)
+    assert counts == {"trainings": len(configs) * 3, "trained": len(configs) * 3, "cached": 0}
+    results = run_experiments(configs, cache_dir=tmp_path / "sweep", progress=False)  # all cached now
+    for seed in range(2):  # a worker trained each trial's family batched, round by round
+        family = [config for config in configs if config.seed == seed]
+        reference = in_process_batched(family, root, tmp_path / f"reference-{seed}")
+        assert same_results([r for r in results if r.config.seed == seed], reference)
+    batched_differs = not same_results(results, expected)  # batched sums in another order than one by one
+    assert all(abs(a.test_acc_early_stop - b.test_acc_early_stop) <= 0.05
+               for ours, theirs in zip(results, expected) for a, b in zip(ours.rounds, theirs.rounds)), batched_differs
+    assert run_sweep(configs, cache_dir=tmp_path / "sweep", data_root=root, workers=2, progress=False,
+                     batch=True)["trainings"] == 0
+
+
+def test_batched_sweep_through_a_scheduler_makes_one_group_per_worker(sequential, tmp_path):
+    from distributed import LocalCluster
+
+    root, _, _ = sequential
+    configs = tiny_configs(rounds=1)
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, host="127.0.0.1",
+                      dashboard_address=None) as cluster:
+        counts = run_sweep(configs, cache_dir=tmp_path / "sweep", data_root=root, scheduler=cluster.scheduler_address,
+                           progress=False, batch=True)
+    assert counts["trained"] == len(configs) * 2
+    results = run_experiments(configs, cache_dir=tmp_path / "sweep", progress=False)
+    assert same_results(results, in_process_batched(configs, root, tmp_path / "reference"))  # one group: all six
 
 
 def test_two_worker_sweep_equals_the_sequential_run(sequential, tmp_path):
