@@ -14,7 +14,7 @@ processes on this machine's cores give at best, so the Dask ratios can be read a
 over each). The ratios mean something only on a quiet machine: run it with the load average below
 1.5 (the script prints it before and after).
 
-Usage: ``python benchmarks/sweep.py [--data data] [--trials 4] [--rounds 3]``
+Usage: ``python benchmarks/sweep.py [--data data] [--trials 4] [--rounds 3] [--modes workers2,scheduler,halves]``
 """
 
 from __future__ import annotations
@@ -29,6 +29,8 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+#: The ways of running the sweep that the benchmark can time (``--modes``).
+MODES = ("workers1", "workers2", "scheduler", "halves")
 
 
 def load_average() -> str:
@@ -59,7 +61,12 @@ def main() -> None:
     parser.add_argument("--data", default=str(REPO / "data"))
     parser.add_argument("--trials", type=int, default=4)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--modes", default=",".join(MODES),
+                        help=f"which of {', '.join(MODES)} to time (default: all; workers1 is always timed)")
     args = parser.parse_args()
+    modes = set(args.modes.split(",")) | {"workers1"}
+    if modes - set(MODES):
+        sys.exit(f"unknown mode(s): {', '.join(sorted(modes - set(MODES)))}; choose from {', '.join(MODES)}")
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
     env.pop("LTHKIT_SCHEDULER", None)
     # 8 chains: the reinit run of every trial and the ticket it needs (which the sweep trains too).
@@ -69,47 +76,59 @@ def main() -> None:
           f"{args.rounds} rounds")
     with tempfile.TemporaryDirectory() as folder:
         scratch = Path(folder)
-        one = timed_run([*chains, "--workers", "1"], env, scratch, "workers1")
-        print(f"--workers 1: {one:.1f} s")
-        two = timed_run([*chains, "--workers", "2"], env, scratch, "workers2")
-        print(f"--workers 2: {two:.1f} s")
-        port = free_port()
-        dask = [sys.executable, "-m", "distributed.cli.dask_scheduler"]
-        scheduler = subprocess.Popen([*dask, "--host", "127.0.0.1", "--port", str(port), "--dashboard-address",
-                                      "127.0.0.1:0"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        workers = [subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_worker", f"tcp://127.0.0.1:{port}",
-                                     "--nthreads", "1", "--host", "127.0.0.1"], env=env, cwd=str(REPO),
-                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for _ in range(2)]
-        try:
-            time.sleep(5)  # let the workers register before the clock starts: the cluster exists already
-            remote = timed_run([*chains, "--scheduler", f"tcp://127.0.0.1:{port}"], env, scratch, "scheduler")
-        finally:
-            for process in [*workers, scheduler]:
-                process.terminate()
-            for process in [*workers, scheduler]:
-                process.wait(timeout=30)
-        print(f"--scheduler (2 workers started beforehand): {remote:.1f} s")
-        # The machine's own ceiling, without Dask: the same chains split in two halves by seed, each a
-        # one-worker command, both started at once (two single-threaded processes, one per core).
-        half = args.trials // 2
-        halves = [["--seed", "0", "--trials", str(half)], ["--seed", str(half), "--trials", str(args.trials - half)]]
-        began = time.time()
-        processes = []
-        for index, part in enumerate(halves):
-            arguments = [*chains, *part, "--workers", "1"]  # the half's --trials comes last, so it wins
-            command = [sys.executable, "-m", "lthkit", "run", *arguments, "--cache", str(scratch / f"cache-half{index}"),
-                       "--out", str(scratch / f"out-half{index}"), "--no-progress"]
-            processes.append(subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                              text=True))
-        for process in processes:
-            _, error = process.communicate()
-            if process.returncode:
-                sys.exit(f"a half failed: {error.strip()[-600:]}")
-        apart = time.time() - began
-        print(f"two --workers 1 commands at once, half the trials each (no Dask): {apart:.1f} s")
-    print(f"ratio_workers2={one / two:.2f} ratio_scheduler={one / remote:.2f} ratio_two_processes={one / apart:.2f} "
-          f"load_average={load_average()}")
+        seconds = {"workers1": timed_run([*chains, "--workers", "1"], env, scratch, "workers1")}
+        print(f"--workers 1: {seconds['workers1']:.1f} s")
+        if "workers2" in modes:
+            seconds["workers2"] = timed_run([*chains, "--workers", "2"], env, scratch, "workers2")
+            print(f"--workers 2: {seconds['workers2']:.1f} s")
+        if "scheduler" in modes:
+            seconds["scheduler"] = time_prestarted_cluster(chains, env, scratch)
+            print(f"--scheduler (2 workers started beforehand): {seconds['scheduler']:.1f} s")
+        if "halves" in modes:
+            seconds["halves"] = time_two_processes(chains, env, scratch, args.trials)
+            print(f"two --workers 1 commands at once, half the trials each (no Dask): {seconds['halves']:.1f} s")
+    names = {"workers2": "ratio_workers2", "scheduler": "ratio_scheduler", "halves": "ratio_two_processes"}
+    print(" ".join(f"{names[mode]}={seconds['workers1'] / seconds[mode]:.2f}" for mode in MODES[1:] if mode in seconds)
+          + f" load_average={load_average()}")
 
+
+def time_prestarted_cluster(chains, env, scratch: Path) -> float:
+    """The sweep through ``--scheduler`` to 2 single-threaded workers started beforehand on loopback."""
+    port = free_port()
+    dask = [sys.executable, "-m", "distributed.cli.dask_scheduler"]
+    scheduler = subprocess.Popen([*dask, "--host", "127.0.0.1", "--port", str(port), "--dashboard-address",
+                                  "127.0.0.1:0"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    workers = [subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_worker", f"tcp://127.0.0.1:{port}",
+                                 "--nthreads", "1", "--host", "127.0.0.1"], env=env, cwd=str(REPO),
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for _ in range(2)]
+    try:
+        time.sleep(5)  # let the workers register before the clock starts: the cluster exists already
+        return timed_run([*chains, "--scheduler", f"tcp://127.0.0.1:{port}"], env, scratch, "scheduler")
+    finally:
+        for process in [*workers, scheduler]:
+            process.terminate()
+        for process in [*workers, scheduler]:
+            process.wait(timeout=30)
+
+
+def time_two_processes(chains, env, scratch: Path, trials: int) -> float:
+    """The machine's own ceiling, without Dask: the chains split in two halves by seed, each a one-worker
+    command, both started at once (two single-threaded processes, one per core)."""
+    half = trials // 2
+    halves = [["--seed", "0", "--trials", str(half)], ["--seed", str(half), "--trials", str(trials - half)]]
+    began = time.time()
+    processes = []
+    for index, part in enumerate(halves):
+        arguments = [*chains, *part, "--workers", "1"]  # the half's --trials comes last, so it wins
+        command = [sys.executable, "-m", "lthkit", "run", *arguments, "--cache", str(scratch / f"cache-half{index}"),
+                   "--out", str(scratch / f"out-half{index}"), "--no-progress"]
+        processes.append(subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                          text=True))
+    for process in processes:
+        _, error = process.communicate()
+        if process.returncode:
+            sys.exit(f"a half failed: {error.strip()[-600:]}")
+    return time.time() - began
 
 if __name__ == "__main__":
     main()
