@@ -193,6 +193,11 @@ def _paper_facts(table, prefix: str = "") -> dict[str, str]:
         return [table["ticket"][t][round_index][column] - table["ticket"][t][0][column] for t in trials]
 
     above = [index for index in ticket if index and ticket[index] > dense]
+    below_from = None  # the highest P_m from which the ticket's mean stays below the dense mean to the last round
+    for index in sorted(ticket, reverse=True):
+        if not index or ticket[index] >= dense:
+            break
+        below_from = index
     reinit_below_dense = None  # the highest P_m from which the re-init mean stays below the dense mean
     for index in sorted(reinit, reverse=True):
         if reinit[index] >= dense:
@@ -214,6 +219,7 @@ def _paper_facts(table, prefix: str = "") -> dict[str, str]:
         "dense_mean": f"{100 * dense:.2f}%",
         "faster_percent": f"{100 * sum(faster) / len(faster):.0f}%",
         "above_from": pm(min(above)) if above else "never", "above_to": pm(max(above)) if above else "never",
+        "below_from": pm(below_from) if below_from is not None else "never",
         # Differences to dense, paired within a trial: the size here, the side in words.
         **{f"{name}_points": f"{abs(100 * sum(paired(index)) / len(trials)):.2f}" for name, index in
            (("above_13_5", 9), ("back_3_6", 15), ("last_minus_dense", last))},
