@@ -1,0 +1,245 @@
+#!/usr/bin/env python
+"""The numbers the paper rerun's prose states, computed from ``results/paper-lenet300/``, and the prose filled with them.
+
+The rerun of the paper protocol with pixels in [0, 1] (issue 14) is reported in three places: its
+report ``results/paper-lenet300/README.md`` (from ``scripts/paper_report_template.md``), the
+README's section "The paper's experiment, reproduced" (between ``<!-- paper-experiment:begin -->``
+and ``<!-- paper-experiment:end -->``, from ``scripts/paper_readme_section.md``), and notebook 5's
+prose (numbers tagged ``<!--ref NAME-->``, facts of ``scripts/notebook_references.py``). Every number
+in them is a ``{{name}}`` of :func:`numbers`, so they follow the committed files; the sentences around
+the numbers assume a few things about them (every claim matches, the ticket ends below dense, ...),
+and :func:`assumptions` checks each one: if one fails, the prose must be rewritten by hand.
+
+Usage:
+    python scripts/paper_rerun_text.py numbers                 # print every number and check the assumptions
+    python scripts/paper_rerun_text.py fill                    # write the report's prose, the README section, notebook 5's tagged numbers
+    python scripts/paper_rerun_text.py fix-standardized        # links and header of the moved standardized/README.md
+    ... --allow-partial                                        # fewer than 5 trials (a dry run): failed assumptions only warn
+
+``scripts/land_paper_rerun.sh`` runs these in order.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import re
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # run from a checkout without installing
+
+from lthkit.paper import paper_claims  # noqa: E402
+from lthkit.experiments import read_summary_csv  # noqa: E402
+
+RESULTS = ROOT / "results" / "paper-lenet300"
+COMPARISON = RESULTS / "standardized"
+REPORT_TEMPLATE = ROOT / "scripts" / "paper_report_template.md"
+README_TEMPLATE = ROOT / "scripts" / "paper_readme_section.md"
+README = ROOT / "README.md"
+README_BEGIN, README_END = "<!-- paper-experiment:begin -->", "<!-- paper-experiment:end -->"
+NOTEBOOK = ROOT / "notebooks" / "05_paper_results.ipynb"
+PLACEHOLDER = re.compile(r"\{\{(\w+)\}\}")
+TAG = re.compile(r"(\d[\d.,]*%?)<!--ref (\w+)-->")  # as tests/test_notebook_references.py reads them
+
+_spec = importlib.util.spec_from_file_location("notebook_references", ROOT / "scripts" / "notebook_references.py")
+references = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(references)
+
+
+def _facts() -> dict[str, str]:
+    """Notebook 5's facts (main run unprefixed, the standardized comparison ``cmp_``), as facts.json holds them."""
+    return references.FACTS["05_paper_results"](references.REFERENCE_ROOT / "05_paper_results")
+
+
+def _seconds(value: float) -> str:
+    return f"{value:,.0f}"
+
+
+def numbers() -> dict[str, str]:
+    """Every number the rerun's prose states, as the prose writes it."""
+    rows = read_summary_csv(RESULTS / "summary.csv")
+    info = json.loads((RESULTS / "run_info.json").read_text())
+    values = dict(_facts())
+    claims = paper_claims(rows)
+    comparison_claims = paper_claims(read_summary_csv(COMPARISON / "summary.csv"))
+    values["claims"] = str(len(claims))
+    values["claims_matching"] = str(sum(claim.verdict == "matches" for claim in claims))
+    values["cmp_claims_not_matching"] = str(sum(claim.verdict != "matches" for claim in comparison_claims))
+    dense = [100 * row["test_acc_early_stop"] for row in rows if row["control"] == "ticket" and row["round"] == 0]
+    values["dense_min"], values["dense_max"] = f"{min(dense):.2f}%", f"{max(dense):.2f}%"
+    values["dense_inside"] = str(sum(97.8 <= value <= 98.2 for value in dense))
+    last = max(row["round"] for row in rows)
+    for control in ("ticket", "reinit", "random_prune"):
+        at_last = [100 * row["test_acc_early_stop"] for row in rows if row["control"] == control and row["round"] == last]
+        values[f"{control}_last"] = f"{sum(at_last) / len(at_last):.2f}%"
+    values["trainings"] = str(len(rows))
+    runs = info["runs"]
+    training = [run["training_seconds"] for run in runs]
+    values["training_seconds"] = _seconds(sum(training))
+    values["training_hours"] = f"{sum(training) / 3600:.1f}"
+    values["run_seconds_min"], values["run_seconds_max"] = _seconds(min(training)), _seconds(max(training))
+    values["iterations_trained"] = f"{sum(run['iterations_trained'] for run in runs):,}"
+    values["iterations_budget"] = f"{50_000 * len(rows):,}"
+    values["stopped_by_patience"] = str(sum(run["runs_stopped_by_patience"] for run in runs))
+    parts = info.get("merged_from") or [info]
+    for index, part in enumerate(parts, 1):
+        trials = sorted({run["trial"] for run in part["runs"]})
+        values[f"part{index}_trials"] = f"{trials[0]}–{trials[-1]}" if len(trials) > 1 else str(trials[0])
+        values[f"part{index}_command"] = part["command"]
+        values[f"part{index}_wall_seconds"] = _seconds(part["wall_seconds_this_invocation"])
+    values["merge_command"] = info["command"] if info.get("merged_from") else "(not merged)"
+    first = parts[0]
+    values["commit"] = (first.get("git_commit") or "unknown")[:7]
+    values["code_version"] = first.get("code_version") or "unknown"
+    hardware = first.get("hardware", {})
+    values["machine"] = (f"{hardware.get('cpu', 'unknown CPU')}, {hardware.get('cpu_count')} CPUs, "
+                         f"Python {hardware.get('python')}, torch {hardware.get('torch')}, "
+                         f"{hardware.get('torch_threads')} torch thread per process, device {hardware.get('device')}")
+    return values
+
+
+def assumptions(values: dict[str, str]) -> list[tuple[bool, str]]:
+    """What the prose around the numbers takes for granted: ``(holds, what)``."""
+    info = json.loads((RESULTS / "run_info.json").read_text())
+    parts = info.get("merged_from") or [info]
+    same = lambda key: len({json.dumps(part.get(key), sort_keys=True) for part in parts}) == 1  # noqa: E731
+    return [
+        (values["trials"] == "5", f"5 trials (found {values['trials']})"),
+        (values["rounds"] == "20", f"20 pruning rounds (found {values['rounds']})"),
+        (values["claims_matching"] == values["claims"] == "6",
+         f"every claim matches (found {values['claims_matching']} of {values['claims']})"),
+        (values["below_from"] != "never" and values["last_minus_dense_side"] == "below",
+         f"the ticket ends below dense (stays below from P_m {values['below_from']}; "
+         f"last round {values['last_minus_dense_side']})"),
+        (values["cmp_claims_not_matching"] == "2",
+         f"2 claims of the standardized run do not match (found {values['cmp_claims_not_matching']})"),
+        (values["reinit_below_ticket_from"] != "never", "re-init is below the ticket in every trial from some P_m down"),
+        (float(values["dense_mean"].rstrip("%")) > float(values["cmp_dense_mean"].rstrip("%")),
+         f"the dense network scores higher than with standardized inputs ({values['dense_mean']} vs "
+         f"{values['cmp_dense_mean']})"),
+        (values["cmp_back_3_6_side"] == "above", "the standardized run's ticket was above dense at P_m 3.6%"),
+        (len(parts) == 2, f"two parts merged (found {len(parts)})"),
+        (same("git_commit") and same("code_version"), "every part from one commit and code version"),
+        (same("hardware"), "every part on the same machine (run_info hardware)"),
+    ]
+
+
+def fill(template: str, values: dict[str, str]) -> str:
+    unknown = sorted({name for name in PLACEHOLDER.findall(template) if name not in values})
+    if unknown:
+        raise SystemExit(f"paper_rerun_text: the template names unknown numbers: {', '.join(unknown)}")
+    return PLACEHOLDER.sub(lambda match: values[match.group(1)], template)
+
+
+def write_report(values: dict[str, str]) -> None:
+    """The report's prose from the template; the two tables are left to ``lthkit paper-report``."""
+    (RESULTS / "README.md").write_text(fill(REPORT_TEMPLATE.read_text(), values))
+
+
+def write_readme_section(values: dict[str, str]) -> None:
+    text = README.read_text()
+    if README_BEGIN not in text or README_END not in text:
+        raise SystemExit(f"paper_rerun_text: README.md lacks {README_BEGIN} ... {README_END}")
+    section = fill(README_TEMPLATE.read_text(), values)
+    README.write_text(text[:text.index(README_BEGIN) + len(README_BEGIN)] + "\n" + section
+                      + text[text.index(README_END):])
+
+
+def refresh_notebook_tags() -> list[str]:
+    """Notebook 5's tagged numbers set to the committed facts.json; returns the tags that changed."""
+    import nbformat
+
+    facts = json.loads((references.REFERENCE_ROOT / "05_paper_results" / "facts.json").read_text())
+    notebook = nbformat.read(NOTEBOOK, as_version=4)
+    changed = []
+
+    def replace(match):
+        value, name = match.groups()
+        if name not in facts:
+            raise SystemExit(f"paper_rerun_text: notebook 5 cites {name!r}, which facts.json lacks")
+        if value != facts[name]:
+            changed.append(f"{name}: {value} -> {facts[name]}")
+        return f"{facts[name]}<!--ref {name}-->"
+
+    for cell in notebook.cells:
+        if cell.cell_type == "markdown":
+            cell.source = TAG.sub(replace, cell.source)
+    if changed:
+        nbformat.write(notebook, NOTEBOOK)
+    return changed
+
+
+#: The moved standardized run's README: (old, new) replacements, applied once.
+STANDARDIZED_HEADER = (
+    "> **The earlier run, kept as the comparison.** This is the paper protocol run with standardized inputs "
+    "(lthkit's default then), 16 rounds, at commit `010d855`; it was `results/paper-lenet300/` until the rerun "
+    "with pixels in [0, 1] ([the report one folder up](../README.md)) replaced it, so the commands below wrote "
+    "to that folder (today they need `--inputs standardized`). The four-trial `unit-inputs/` run it cites, made "
+    "by rescaling the standardized tensors, was replaced by that rerun and removed; its numbers here are as "
+    "measured then (it is in the git history).\n\n")
+STANDARDIZED_FIXES = (
+    ("# LeNet-300-100 on MNIST under Frankle & Carbin's protocol, measured\n",
+     "# LeNet-300-100 on MNIST under Frankle & Carbin's protocol, measured with standardized inputs (the earlier run)\n"),
+    ("](../../notebooks/", "](../../../notebooks/"),
+    ("Notebook [`05_paper_results`](../../../notebooks/05_paper_results.ipynb) shows the same files.",
+     "Notebook [`05_paper_results`](../../../notebooks/05_paper_results.ipynb) shows it beside the rerun."),
+    ("| `unit-inputs/` | the whole protocol again, 4 trials, with pixels in [0, 1] instead of standardized inputs: "
+     "every claim matches there ([its report](unit-inputs/README.md)) |",
+     "| [`../`](../README.md) | the protocol rerun with pixels in [0, 1], 5 trials, 20 rounds: it replaced the "
+     "four-trial `unit-inputs/` run this report cites |"),
+    ("[`unit-inputs/`](unit-inputs/README.md)", "`unit-inputs/`, since replaced by [the rerun](../README.md)"),
+)
+
+
+def fix_standardized() -> bool:
+    """Apply :data:`STANDARDIZED_FIXES` and the header to ``standardized/README.md``; False if already done."""
+    path = COMPARISON / "README.md"
+    text = path.read_text()
+    if STANDARDIZED_HEADER.strip() in text:
+        return False
+    title, _, rest = text.partition("\n\n")
+    text = f"{title}\n\n{STANDARDIZED_HEADER}{rest}"
+    for old, new in STANDARDIZED_FIXES:
+        if old not in text:
+            raise SystemExit(f"paper_rerun_text: standardized/README.md lacks {old!r}")
+        text = text.replace(old, new)
+    left = [link for link in ("unit-inputs/README.md", "](../../notebooks") if link in text]
+    if left:
+        raise SystemExit(f"paper_rerun_text: standardized/README.md still links {left}")
+    path.write_text(text)
+    return True
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("action", choices=("numbers", "fill", "fix-standardized"))
+    parser.add_argument("--allow-partial", action="store_true",
+                        help="a dry run on partial data: failed assumptions only warn")
+    args = parser.parse_args(argv)
+    if args.action == "fix-standardized":
+        print("standardized/README.md:", "fixed" if fix_standardized() else "already fixed")
+        return 0
+    values = numbers()
+    failed = [what for holds, what in assumptions(values) if not holds]
+    if args.action == "numbers":
+        for name, value in values.items():
+            print(f"{name} = {value}")
+    for what in failed:
+        print(f"{'WARNING' if args.allow_partial else 'ERROR'}: the prose assumes {what}", file=sys.stderr)
+    if failed and not args.allow_partial:
+        print("paper_rerun_text: rewrite the prose (templates, notebook 5) for these, then rerun", file=sys.stderr)
+        return 1
+    if args.action == "fill":
+        write_report(values)
+        write_readme_section(values)
+        changed = refresh_notebook_tags()
+        print(f"wrote {RESULTS / 'README.md'} (prose; tables: lthkit paper-report), README.md's section; "
+              f"notebook 5: {len(changed)} tagged numbers changed" + "".join(f"\n  {line}" for line in changed))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
