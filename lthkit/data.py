@@ -90,7 +90,7 @@ class DataConfig:
     inputs: str = field(default="unit", metadata={
         "help": 'how pixels are scaled: "unit" (pixels in [0, 1], the paper\'s; the default) or "standardized" '
                 '(MNIST\'s mean subtracted, divided by its standard deviation; the paper protocol\'s dense '
-                'LeNet-300-100 measured 0.2 points lower with these, see results/paper-lenet300)',
+                'LeNet-300-100 measured lower with these, see results/paper-lenet300/standardized)',
         "choices": INPUT_SCALINGS})
 
     def __post_init__(self):

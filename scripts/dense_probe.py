@@ -19,6 +19,8 @@ Usage:
     python scripts/dense_probe.py --variant unit_inputs --seeds 1-1 --rounds 16 --cache /tmp/probe-cache --out imp.csv
     python scripts/dense_probe.py --variant unit_inputs --seeds 1-1 --rounds 16 --cache /tmp/probe-cache \
         --controls ticket,reinit,random_prune --out imp-controls.csv
+
+The committed probes (``--seeds 5-14``, each variant) are in ``results/paper-lenet300/standardized/probes/``.
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ budget) in a cache folder, replays the patience rule on each round's validation 
 stopped, the early-stopping iteration with and without it, and whether it moved.
 
 Usage:
-    python scripts/patience_check.py --cache CACHE --patience 10000 --out results/paper-lenet300/patience_check.csv
+    python scripts/patience_check.py --cache CACHE --patience 10000 --out results/paper-lenet300/standardized/patience_check.csv
 
 The cache is read directly (the JSON of each finished round), so it works whichever lthkit code
 version wrote it.
