@@ -173,13 +173,17 @@ def refresh_notebook_tags() -> list[str]:
 
 
 #: The moved standardized run's README: (old, new) replacements, applied once.
-STANDARDIZED_HEADER = (
-    "> **The earlier run, kept as the comparison.** This is the paper protocol run with standardized inputs "
-    "(lthkit's default then), 16 rounds, at commit `010d855`; it was `results/paper-lenet300/` until the rerun "
-    "with pixels in [0, 1] ([the report one folder up](../README.md)) replaced it, so the commands below wrote "
-    "to that folder (today they need `--inputs standardized`). The four-trial `unit-inputs/` run it cites, made "
-    "by rescaling the standardized tensors, was replaced by that rerun and removed; its numbers here are as "
-    "measured then (it is in the git history).\n\n")
+STANDARDIZED_HEADER = """\
+> **The earlier run, kept as the comparison.** The paper protocol with standardized inputs (lthkit's
+> default then), 16 rounds, lthkit at commit `010d855`. It was `results/paper-lenet300/` until the rerun
+> with pixels in [0, 1] ([one folder up](../README.md)) replaced it, so the commands below wrote to that
+> folder (today they also need `--inputs standardized`). The four-trial `unit-inputs/` run cited below,
+> made by rescaling the standardized tensors, was replaced by that rerun and removed (it is in the git
+> history); its numbers here are as measured then. Where this report says the protocol was not rerun
+> with [0, 1] pixels, or that the last four densities were not run, it describes the state before the
+> rerun.
+
+"""
 STANDARDIZED_FIXES = (
     ("# LeNet-300-100 on MNIST under Frankle & Carbin's protocol, measured\n",
      "# LeNet-300-100 on MNIST under Frankle & Carbin's protocol, measured with standardized inputs (the earlier run)\n"),
