@@ -78,6 +78,7 @@ def numbers() -> dict[str, str]:
         values[f"{control}_last"] = f"{sum(at_last) / len(at_last):.2f}%"
     values["trainings"] = str(len(rows))
     runs = info["runs"]
+    values["runs"] = str(len(runs))
     training = [run["training_seconds"] for run in runs]
     values["training_seconds"] = _seconds(sum(training))
     values["training_hours"] = f"{sum(training) / 3600:.1f}"
