@@ -13,10 +13,10 @@ and :func:`assumptions` checks each one: if one fails, the prose must be rewritt
 Usage:
     python scripts/paper_rerun_text.py numbers                 # print every number and check the assumptions
     python scripts/paper_rerun_text.py fill                    # write the report's prose, the README section, notebook 5's tagged numbers
-    python scripts/paper_rerun_text.py fix-standardized        # links and header of the moved standardized/README.md
     ... --allow-partial                                        # fewer than 5 trials (a dry run): failed assumptions only warn
 
-``scripts/land_paper_rerun.sh`` runs these in order.
+The landing itself (moving the standardized run, merging the parts) was done once by
+``scripts/land_paper_rerun.sh``, removed afterwards; it is in the git history (commit 7d68000).
 """
 
 from __future__ import annotations
@@ -177,60 +177,12 @@ def refresh_notebook_tags() -> list[str]:
     return changed
 
 
-#: The moved standardized run's README: (old, new) replacements, applied once.
-STANDARDIZED_HEADER = """\
-> **The earlier run, kept as the comparison.** The paper protocol with standardized inputs (lthkit's
-> default then), 16 rounds, lthkit at commit `010d855`. It was `results/paper-lenet300/` until the rerun
-> with pixels in [0, 1] ([one folder up](../README.md)) replaced it, so the commands below wrote to that
-> folder (today they also need `--inputs standardized`). The four-trial `unit-inputs/` run cited below,
-> made by rescaling the standardized tensors, was replaced by that rerun and removed (it is in the git
-> history); its numbers here are as measured then. Where this report says the protocol was not rerun
-> with [0, 1] pixels, or that the last four densities were not run, it describes the state before the
-> rerun.
-
-"""
-STANDARDIZED_FIXES = (
-    ("# LeNet-300-100 on MNIST under Frankle & Carbin's protocol, measured\n",
-     "# LeNet-300-100 on MNIST under Frankle & Carbin's protocol, measured with standardized inputs (the earlier run)\n"),
-    ("](../../notebooks/", "](../../../notebooks/"),
-    ("Notebook [`05_paper_results`](../../../notebooks/05_paper_results.ipynb) shows the same files.",
-     "Notebook [`05_paper_results`](../../../notebooks/05_paper_results.ipynb) shows it beside the rerun."),
-    ("| `unit-inputs/` | the whole protocol again, 4 trials, with pixels in [0, 1] instead of standardized inputs: "
-     "every claim matches there ([its report](unit-inputs/README.md)) |",
-     "| [`../`](../README.md) | the protocol rerun with pixels in [0, 1], 5 trials, 20 rounds: it replaced the "
-     "four-trial `unit-inputs/` run this report cites |"),
-    ("[`unit-inputs/`](unit-inputs/README.md)", "`unit-inputs/`, since replaced by [the rerun](../README.md)"),
-)
-
-
-def fix_standardized() -> bool:
-    """Apply :data:`STANDARDIZED_FIXES` and the header to ``standardized/README.md``; False if already done."""
-    path = COMPARISON / "README.md"
-    text = path.read_text()
-    if STANDARDIZED_HEADER.strip() in text:
-        return False
-    title, _, rest = text.partition("\n\n")
-    text = f"{title}\n\n{STANDARDIZED_HEADER}{rest}"
-    for old, new in STANDARDIZED_FIXES:
-        if old not in text:
-            raise SystemExit(f"paper_rerun_text: standardized/README.md lacks {old!r}")
-        text = text.replace(old, new)
-    left = [link for link in ("unit-inputs/README.md", "](../../notebooks") if link in text]
-    if left:
-        raise SystemExit(f"paper_rerun_text: standardized/README.md still links {left}")
-    path.write_text(text)
-    return True
-
-
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("action", choices=("numbers", "fill", "fix-standardized"))
+    parser.add_argument("action", choices=("numbers", "fill"))
     parser.add_argument("--allow-partial", action="store_true",
                         help="a dry run on partial data: failed assumptions only warn")
     args = parser.parse_args(argv)
-    if args.action == "fix-standardized":
-        print("standardized/README.md:", "fixed" if fix_standardized() else "already fixed")
-        return 0
     values = numbers()
     failed = [what for holds, what in assumptions(values) if not holds]
     if args.action == "numbers":
