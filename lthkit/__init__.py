@@ -15,7 +15,6 @@ The core runs headless and never imports plotting or widget code:
 * :mod:`lthkit.branches`    what a round trains: the ticket and the controls, registered by name
 * :mod:`lthkit.lottery`     iterative magnitude pruning with rewinding; the one driver of runs
 * :mod:`lthkit.batched`     several independent runs trained at once as one batched model
-* :mod:`lthkit.kata`        the reference solution of the one-step kata
 * :mod:`lthkit.presets`     every named config (CLI, notebooks, dashboard), full and fast modes
 * :mod:`lthkit.experiments` cached, resumable runs
 

@@ -21,8 +21,8 @@ on (:func:`lthkit.train.batch_order`). Both go through :func:`lthkit.experiments
 so they are cached, resumable and swept like every other run; the path's errors are cached beside
 them. On a CPU a run's θ_k and its twin's are bit for bit the same (``tests/test_stability.py``);
 on a GPU, where the runs of a round may train batched while a twin trains alone, they agree up to
-float rounding. :func:`interpolate` and :func:`error_barrier` are notebook 6's katas; their reference
-solutions live in :mod:`lthkit.kata` and are re-exported here.
+float rounding. :func:`interpolate` and :func:`error_barrier` are also notebook 6's katas (the
+grader's reference solutions are these two functions).
 
 Example:
     >>> a = {"w": torch.tensor([1.0, 2.0, 3.0]), "b": torch.tensor([0.0])}
@@ -51,7 +51,6 @@ from . import LthkitError
 from .branches import RETRAINING, TWINS
 from .data import MNISTData
 from .files import atomic_write_json
-from .kata import error_barrier, interpolate  # the reference solutions of notebook 6's katas
 from .lottery import LotteryConfig
 from .masks import Masks
 from .models import build_model
@@ -63,6 +62,82 @@ STABLE_THRESHOLD = 0.02
 DEFAULT_POINTS = 21
 #: The kinds of network instability analysis compares: the dense network and three kinds of subnetwork.
 KINDS = ("dense", "ticket", "random_prune", "reinit")
+
+
+def interpolate(state_a: dict, state_b: dict, alpha: float, masks: Masks | None = None) -> dict:
+    """The point ``(1 − alpha) · state_a + alpha · state_b`` of the linear path between two networks.
+
+    Every floating-point tensor of the state dicts is interpolated, biases included; a tensor
+    named in ``masks`` is multiplied by its mask, so pruned weights are exactly zero at every α
+    (even where the states hold something else there). Other tensors (integer buffers) are taken
+    from ``state_a``. At ``alpha = 0`` and ``1`` the result equals the endpoint exactly (masked).
+    Neither input is changed.
+
+    Args:
+        state_a: the first network's ``state_dict`` (α = 0).
+        state_b: the second's, with the same names and shapes (α = 1).
+        alpha: where on the path, a number in [0, 1].
+        masks: ``{weight name: bool tensor}``, True where a weight survives (``None``: dense).
+
+    Returns:
+        A new state dict (fresh tensors), in ``state_a``'s order.
+
+    Raises:
+        LthkitError: the two states do not match, or ``alpha`` is not in [0, 1].
+
+    Example:
+        >>> a, b = {"w": torch.zeros(2)}, {"w": torch.ones(2)}
+        >>> interpolate(a, b, 0.25)["w"]
+        tensor([0.2500, 0.2500])
+    """
+    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0 <= alpha <= 1:
+        raise LthkitError(f"alpha must be a number in [0, 1], got {alpha!r}")
+    if list(state_a) != list(state_b):
+        raise LthkitError("the two states name different tensors: "
+                          f"{sorted(set(state_a) ^ set(state_b))[:4]} are in one only")
+    masks = masks or {}
+    unknown = [name for name in masks if name not in state_a]
+    if unknown:
+        raise LthkitError(f"masks name tensors the states do not have: {unknown[:4]}")
+    point = {}
+    for name, a in state_a.items():
+        b = state_b[name]
+        if a.shape != b.shape:
+            raise LthkitError(f"{name} has shape {tuple(a.shape)} in one state and {tuple(b.shape)} in the other")
+        if not a.is_floating_point():
+            point[name] = a.clone()
+            continue
+        value = torch.lerp(a.detach(), b.detach().to(a.dtype), float(alpha))  # exact at both endpoints
+        if name in masks:
+            value = value * (masks[name] != 0).to(device=value.device, dtype=value.dtype)
+        point[name] = value
+    return point
+
+
+def error_barrier(errors) -> float:
+    """The instability of a path: its highest error minus the mean of its two endpoints' errors.
+
+    Args:
+        errors: the errors along the path, at evenly spaced α, the endpoints first and last.
+
+    Returns:
+        ``max(errors) − (errors[0] + errors[-1]) / 2``: never negative (the maximum is at least the
+        higher endpoint); for two equally good endpoints, how far the path rises above them; a
+        straight path between unequal endpoints scores half their difference.
+
+    Example:
+        >>> round(error_barrier([0.02, 0.021, 0.03, 0.02]), 6)
+        0.01
+        >>> error_barrier([0.03, 0.03, 0.03])
+        0.0
+    """
+    errors = [float(e) for e in errors]
+    if len(errors) < 2:
+        raise LthkitError(f"a path needs at least its two endpoints' errors, got {len(errors)}")
+    if any(math.isnan(e) for e in errors):
+        return math.nan
+    return max(errors) - (errors[0] + errors[-1]) / 2
+
 
 
 def alpha_grid(points: int = DEFAULT_POINTS) -> list[float]:
@@ -212,9 +287,8 @@ def pair_rows(pair: Pair, found: dict, threshold: float = STABLE_THRESHOLD) -> l
 
 
 def _own_source_hash() -> str:
-    """A hash of this module's and :mod:`lthkit.kata`'s source (``interpolate`` lives there)."""
-    here = Path(__file__).resolve().parent
-    return hashlib.sha256(b"".join((here / name).read_bytes() for name in ("stability.py", "kata.py"))).hexdigest()[:12]
+    """A hash of this module's source (how the path is measured: ``interpolate`` lives here)."""
+    return hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:12]
 
 
 def _path_key(pair: Pair, alphas, code: str) -> str:

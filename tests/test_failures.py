@@ -444,7 +444,7 @@ def assert_same_model(before, after):
 
 
 def lenet_and_theta0(pruned_once: bool):
-    from lthkit.kata import find_winning_ticket_step
+    from lthkit.grading.katas.find_winning_ticket_step.reference import find_winning_ticket_step
     from lthkit.models import build_model
 
     model = build_model("lenet300_100", seed=0)
@@ -478,7 +478,7 @@ TICKET_STEP_BAD_THETA0 = {
 @pytest.mark.parametrize("pruned_once", [False, True], ids=["fresh", "pruned once"])
 @pytest.mark.parametrize("case", sorted(TICKET_STEP_BAD_THETA0))
 def test_find_winning_ticket_step_changes_nothing_on_bad_theta0(case, pruned_once):
-    from lthkit.kata import find_winning_ticket_step
+    from lthkit.grading.katas.find_winning_ticket_step.reference import find_winning_ticket_step
 
     model, theta0 = lenet_and_theta0(pruned_once)
     bad_theta0, message = TICKET_STEP_BAD_THETA0[case]
@@ -493,7 +493,7 @@ def test_find_winning_ticket_step_changes_nothing_on_bad_theta0(case, pruned_onc
 
 
 def test_find_winning_ticket_step_rejects_a_non_module():
-    from lthkit.kata import find_winning_ticket_step
+    from lthkit.grading.katas.find_winning_ticket_step.reference import find_winning_ticket_step
 
     with pytest.raises(LthkitError, match="model must be a torch.nn.Module, got dict"):
         find_winning_ticket_step({"fc1.weight": torch.zeros(2, 2)}, {}, 0.2)
@@ -517,7 +517,7 @@ REWIND_BAD_INPUTS = {
 
 @pytest.mark.parametrize("case", sorted(REWIND_BAD_INPUTS))
 def test_rewind_to_init_changes_nothing_on_bad_input(case):
-    from lthkit.kata import rewind_to_init
+    from lthkit.grading.katas.rewind_to_init.reference import rewind_to_init
     from lthkit.masks import from_torch_prune
 
     model, theta0 = lenet_and_theta0(pruned_once=True)  # with pruning hooks, which a good call removes

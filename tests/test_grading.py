@@ -7,7 +7,6 @@ clear message, and the grader itself never hangs or crashes.
 """
 
 import json
-import re
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -72,35 +71,17 @@ UNGRADABLE = {
 }
 WRONG_OTHER_KATAS = {
     "global_magnitude_mask": {"per_layer.py": "per_layer", "revives_pruned.py": "revives_pruned",
-                              "uses_torch_prune.py": "uses_torch_prune", "mutates_inputs.py": "mutates_inputs",
-                              # issue 12: prune through the grader's oracle, then clear the old call log
-                              "clears_prune_log.py": "uses_torch_prune"},
+                              "uses_torch_prune.py": "uses_torch_prune", "mutates_inputs.py": "mutates_inputs"},
     "rewind_to_init": {"forgets_mask.py": "forgets_mask", "biases_not_reset.py": "biases_not_reset",
                        "uses_prune_hooks.py": "uses_prune_hooks", "replaces_parameters.py": "replaces_parameters"},
 }
-
-
-def reference_submission(folder: Path) -> Path:
-    """The kit's reference solutions (lthkit/kata.py) as a learner's file, made from the current source.
-
-    Importing them from lthkit.kata is refused in the sandbox (hostile/imports_reference.py), so the
-    reference is graded as a copy, its package-relative imports made absolute.
-    """
-    source = (Path(sys.modules["lthkit"].__file__).parent / "kata.py").read_text()
-    source = re.sub(r"^(\s*)from \.(\w*) import", lambda m: f"{m[1]}from lthkit{'.' + m[2] if m[2] else ''} import",
-                    source, flags=re.M)
-    path = folder / "correct_reference.py"
-    path.write_text(source)
-    return path
 
 
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
     """kata → {file name: report}: every submission graded once, two sandboxes at a time."""
     tampered = Path(sys.modules["lthkit"].__file__).parent / "grading" / "TAMPERED"
-    reference = reference_submission(tmp_path_factory.mktemp("reference"))
     jobs = [(path, kata) for kata in kata_names() for path in sorted((SUBMISSIONS / kata).glob("*.py"))]
-    jobs += [(reference, kata) for kata in kata_names()]
     jobs.sort(key=lambda job: job[0].name != "hang.py")  # the slowest first, so the pool never idles on it
     with single_threaded_torch(), ThreadPoolExecutor(max_workers=2) as pool:
         reports = list(pool.map(lambda job: grade_file(job[0], job[1], LIMITS), jobs))
@@ -112,10 +93,20 @@ def graded(tmp_path_factory):
     return results
 
 
+@pytest.mark.parametrize("kata", kata_names())
+def test_reference_solutions_pass_everything(kata):
+    """Each kata's reference (its folder's reference.py), graded in process as trusted code, gets full marks."""
+    from lthkit.grading.grader import grade_in_process
+    from lthkit.grading.katas import get_reference
+
+    report = grade_in_process(get_reference(kata), kata)
+    assert report.passed and report.score == report.max_score, report.to_text()
+
+
 @pytest.mark.parametrize("kata", ["find_winning_ticket_step", "global_magnitude_mask", "rewind_to_init"])
 def test_correct_solutions_pass_everything(graded, kata):
     correct = {name: report for name, report in graded[kata].items() if name.startswith("correct_")}
-    assert len(correct) == 2, "the reference and a differently written correct solution"
+    assert correct, "a correct solution written as a learner would (the reference is graded in process)"
     for name, report in correct.items():
         assert report.status == "graded", (name, report.message)
         assert report.passed and report.score == report.max_score == get_kata(kata).max_score, report.to_text()
@@ -144,6 +135,14 @@ def test_every_mistake_of_the_issue_has_a_wrong_solution():
     assert issue <= set(WRONG_TICKET_STEP.values())
     hints = [mistake.hint for mistake in get_kata("find_winning_ticket_step").mistakes]
     assert len(set(hints)) == len(hints), "every mistake has its own hint"
+
+
+def test_the_graders_own_oracle_is_out_of_reach(graded):
+    """Issue 12's clears_prune_log.py pruned through the grader's oracle; since issue 25 the oracle is not in the
+    sandbox at all: calling it is the status reference, 0 points."""
+    report = graded["global_magnitude_mask"]["clears_prune_log.py"]
+    assert report.status == "reference" and report.score == 0, report.to_text()
+    assert "lthkit.grading.oracle.torch_prune_masks" in report.message
 
 
 def test_always_equal_cannot_fool_the_grader(graded):
@@ -205,11 +204,11 @@ def test_grade_function_matches_the_file_face(graded):
 
 def test_the_reference_solution_from_a_notebook_scores_nothing():
     """Issue 12: check(lthkit.kata.find_winning_ticket_step) is the kit's answer, not the learner's."""
-    from lthkit.kata import find_winning_ticket_step
+    from lthkit.grading.katas.find_winning_ticket_step.reference import find_winning_ticket_step
 
     report = grade_function(find_winning_ticket_step, limits=LIMITS)
     assert report.status == "reference" and report.score == 0, report.to_text()
-    assert "reference solutions (lthkit.kata) are not available" in report.message
+    assert "graded code cannot use the kit's library" in report.message
 
 
 def test_cli_folder_json_csv_and_exit_status(tmp_path, capsys):

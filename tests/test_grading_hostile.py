@@ -33,7 +33,7 @@ TIMEOUT = 10
 #: What is graded again under the fallback: what attacks the sandbox (the rest is the grader's own code).
 FALLBACK_FILES = ("escape_root.py", "fifo_outputs.py", "leaks_environ.py", "network.py", "orphan.py",
                   "memory_forks.py", "cross_reads.py", "patches_recorder.py", "imports_reference.py",
-                  "honest_bom.py")
+                  "honest_bom.py", "honest_setup_imports.py")
 VICTIM = Path(lthkit.__file__).parent / "grading" / "VICTIM"
 ROOT = hasattr(os, "geteuid") and os.geteuid() == 0
 
@@ -139,12 +139,14 @@ def run(request, tmp_path_factory):
             pytest.fail("bubblewrap must run in CI (.ci/run installs it)")
         pytest.skip("bubblewrap cannot run here")
     out = tmp_path_factory.mktemp(f"hostile-{mode}")
-    folder = HOSTILE
-    if mode == isolation.FALLBACK:
-        folder = out / "submissions"
-        folder.mkdir()
-        for name in FALLBACK_FILES:
-            shutil.copy(HOSTILE / name, folder / name)
+    folder = out / "submissions"
+    folder.mkdir()
+    # library_<kata>.py are graded on their own katas (tests/test_grading_doors.py); this run grades the rest
+    # on find_winning_ticket_step.
+    names = FALLBACK_FILES if mode == isolation.FALLBACK else \
+        [path.name for path in HOSTILE.iterdir() if path.is_file() and not path.name.startswith("library_")]
+    for name in names:
+        shutil.copy(HOSTILE / name, folder / name)
     return _grade(folder, out, mode)
 
 
@@ -255,10 +257,10 @@ def test_the_reference_solution_is_refused(run):
     """Problem 10: importing lthkit.kata is an import error with a clear message: status reference, 0 points."""
     report = _report(run, "imports_reference.py")
     assert report["status"] == "reference" and report["score"] == 0
-    assert "reference solutions (lthkit.kata) are not available to graded code" in report["message"]
+    assert "graded code cannot use the kit's library" in report["message"]
 
 
-@pytest.mark.parametrize("name", ["honest_bom.py", "honest_tuple_constant.py"])
+@pytest.mark.parametrize("name", ["honest_bom.py", "honest_tuple_constant.py", "honest_setup_imports.py"])
 def test_honest_files_get_full_marks(run, name):
     """Problem 11: a UTF-8 BOM, and constants built by calls (tuple([...]), torch.device(...))."""
     report = _report(run, name)

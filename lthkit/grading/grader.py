@@ -10,7 +10,7 @@ judge the plain tensors it returns here, in the grader's process, against the gr
 oracle. The hidden cases' inputs are built once per process and kata.
 
 Example:
-    >>> from lthkit.kata import find_winning_ticket_step
+    >>> from lthkit.grading.katas.find_winning_ticket_step.reference import find_winning_ticket_step
     >>> report = grade_function(find_winning_ticket_step)  # doctest: +SKIP
     >>> report.score, report.max_score                      # doctest: +SKIP
     (10, 10)
@@ -27,7 +27,8 @@ from pathlib import Path
 
 from .. import LthkitError
 from .katas import DEFAULT_KATA, get_kata, kata_names
-from .isolation import REFERENCE_MESSAGE, choose_isolation
+from .gate import REFERENCE_MESSAGE
+from .isolation import choose_isolation
 from .sandbox import Limits, Outcome, run_in_sandbox
 from .source import SUFFIXES, Submission, load_submission, submission_from_function
 from .spec import CheckResult, Finding, GradeReport, KataSpec, Mismatch
@@ -152,7 +153,7 @@ def evaluate(kata: KataSpec, name: str, outcome: Outcome, inputs: list[dict], no
     raised = [_valid_error(record.get("error")) if isinstance(record, dict) else None for record in cases]
     if raised and all(error and error["type"] in ("ImportError", "ModuleNotFoundError")
                       and REFERENCE_MESSAGE in error["message"] for error in raised):
-        return _failed_report(kata, name, "reference", f"calls the kit's reference solution{raised[0]['where']}: "
+        return _failed_report(kata, name, "reference", f"calls the kit's library{raised[0]['where']}: "
                               f"{REFERENCE_MESSAGE}", notes, outcome.seconds, outcome.isolation)
     if raised and all(error and error["type"] == "NotImplementedError" for error in raised):
         # An exercise placeholder: say so once, instead of once per check.
@@ -204,6 +205,39 @@ def grade_submission(submission: Submission, kata: str | KataSpec = DEFAULT_KATA
                                     f"({type(error).__name__}: {str(error)[:200]})", submission.notes,
                                     outcome.seconds, outcome.isolation)
     return _with_seconds(report, time.monotonic() - started)
+
+
+def grade_in_process(function, kata: str | KataSpec) -> GradeReport:
+    """Grade *trusted* code (a reference solution, a function of the library) in this process, without a sandbox.
+
+    The same cases, harness and judges as :func:`grade_submission`, for the tests: the reference
+    solutions must pass every check, and no function the sandbox leaves reachable may (see
+    :mod:`lthkit.grading.gate`). Never call it on a learner's code.
+    """
+    import copy
+    import importlib
+
+    from .katas import run_module
+    from .sandbox import _describe
+
+    kata = get_kata(kata) if isinstance(kata, str) else kata
+    run = importlib.import_module(run_module(kata.name)).run
+    started = time.monotonic()
+    with single_threaded_torch():
+        inputs = prepared_inputs(kata)
+        cases, watched = [], []
+        for case, case_inputs in zip(kata.cases, inputs):
+            given, outputs, error = copy.deepcopy(case_inputs), {}, None
+            try:
+                run(function, case, given, outputs)
+            except Exception as raised:  # noqa: BLE001 - reported per case, as the sandbox does
+                error = _describe(raised, {})
+            cases.append({"outputs": outputs, "error": error})
+            watched.append({key: given[key] for key in kata.watched_inputs if key in given})
+        outcome = Outcome("ok", "", {"cases": cases, "notes": [], "isolation": "none: trusted code, in process"},
+                          time.monotonic() - started, watched=watched if kata.watched_inputs else None,
+                          isolation="none: trusted code, in process")
+        return evaluate(kata, getattr(function, "__qualname__", str(function)), outcome, inputs)
 
 
 def _with_seconds(report: GradeReport, seconds: float) -> GradeReport:

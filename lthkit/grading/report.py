@@ -45,7 +45,7 @@ _KATA_SCHEMA = {
     "properties": {
         "kata": {"type": "string"}, "submission": {"type": "string"},
         "status": {"enum": ["graded", "syntax", "import", "reference", "error", "missing", "timeout", "memory",
-                            "crash"]},
+                            "crash", "setup"]},
         "message": {"type": "string"}, "score": {"type": "number"}, "max_score": {"type": "number"},
         "passed": {"type": "boolean"}, "seconds": {"type": "number"}, "sandbox": {"type": "string"},
         "notes": {"type": "array", "items": {"type": "string"}},

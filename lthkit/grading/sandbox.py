@@ -58,8 +58,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from .isolation import BUBBLEWRAP, FALLBACK, JOB_INSIDE, REFERENCE_MESSAGE, bubblewrap_command, choose_isolation, \
-    fresh_uid, hidden_for, kill_uid
+from .gate import REFERENCE_MESSAGE, sandbox_tree
+from .isolation import BUBBLEWRAP, FALLBACK, JOB_INSIDE, bubblewrap_command, choose_isolation, fresh_uid, hidden_for, \
+    kill_uid, readable_by
 
 #: Largest results the parent will read from the sandbox.
 MAX_OUTPUT_BYTES = 256 * 2**20
@@ -69,8 +70,9 @@ LOG_TAIL_BYTES = 16_384
 MAX_RESULT_DEPTH, MAX_RESULT_ITEMS = 24, 200_000
 #: Environment variables passed on to the sandbox (everything else, tokens included, stays out).
 PASSED_ENVIRONMENT = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "VIRTUAL_ENV", "PYTHONPATH")
-#: Statuses of an :class:`Outcome`, besides "ok".
-FAILURE_STATUSES = ("syntax", "import", "reference", "error", "missing", "timeout", "memory", "crash")
+#: Statuses of an :class:`Outcome`, besides "ok"; "setup" is a failure of the grader's own set-up, never the
+#: submission's.
+FAILURE_STATUSES = ("syntax", "import", "reference", "error", "missing", "timeout", "memory", "crash", "setup")
 _ALLOCATION_FAILURES = ("can't allocate memory", "not enough memory", "DefaultCPUAllocator", "out of memory")
 #: Seconds a guarded constant assignment (``LAYERS = tuple([...])``) may take before it is skipped.
 GUARD_SECONDS = 2.0
@@ -140,17 +142,27 @@ class Outcome:
 
 # ------------------------------------------------------------------------------------ parent
 
-def _environment(job: str) -> dict[str, str]:
-    package_root = str(Path(__file__).resolve().parents[2])
+def _environment(job: str, tree: Path) -> dict[str, str]:
     environment = {key: os.environ[key] for key in PASSED_ENVIRONMENT if key in os.environ}
     environment.update({
-        "PYTHONPATH": os.pathsep.join(filter(None, [package_root, environment.get("PYTHONPATH")])),
+        # The sandbox's own copy of lthkit first (lthkit.grading.gate): the checkout is never imported.
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(tree), environment.get("PYTHONPATH")])),
         # One thread each: several sandboxes share the cores, and thread pools cost address space.
         "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MALLOC_ARENA_MAX": "2",
         "CUDA_VISIBLE_DEVICES": "", "PYTHONDONTWRITEBYTECODE": "1", "PYTHONHASHSEED": "0",
         "PYTHONUNBUFFERED": "1", "HOME": job, "TMPDIR": job, "MPLCONFIGDIR": f"{job}/matplotlib", "MPLBACKEND": "Agg",
     })
     return environment
+
+
+def _unreadable_environment(uid: int) -> str:
+    """The first folder of the Python environment that ``uid`` cannot read ('' when it can read them all)."""
+    import sysconfig
+
+    folders = dict.fromkeys(path for key in ("stdlib", "platstdlib", "purelib", "platlib")
+                            if (path := sysconfig.get_paths().get(key)) and os.path.isdir(path))
+    unreadable = readable_by(uid, list(folders))
+    return unreadable[0] if unreadable else ""
 
 
 def _memfd(name: str, data: bytes, read_only: bool) -> int:
@@ -332,6 +344,7 @@ def run_in_sandbox(submission, kata, limits: Limits = Limits(), inputs: list[dic
 
     started = time.monotonic()
     isolation = choose_isolation(limits.isolation)
+    tree = sandbox_tree()  # LthkitError: nowhere every uid can read it
     uid = fresh_uid() if isolation.mode == FALLBACK or isolation.drop_outside else None
     inputs = [kata.prepare(case) for case in kata.cases] if inputs is None else inputs
     watched_keys = tuple(kata.watched_inputs)
@@ -345,6 +358,8 @@ def run_in_sandbox(submission, kata, limits: Limits = Limits(), inputs: list[dic
         "inputs": sent, "limits": {"timeout": limits.timeout, "memory_mb": limits.memory_mb, "disk_mb": limits.disk_mb},
         "hidden": hidden_for(kata.by_hand), "isolation": isolation.describe(), "shared": layout,
         "drop_to": uid if isolation.mode == FALLBACK else None,
+        # In the fallback as root: a Python environment the fresh uid cannot read (imports after the drop fail).
+        "unreadable": _unreadable_environment(uid) if isolation.mode == FALLBACK and uid is not None else "",
     }, buffer)
     job_host = None
     descriptors: list[int] = [shared_fd]
@@ -365,20 +380,20 @@ def run_in_sandbox(submission, kata, limits: Limits = Limits(), inputs: list[dic
         streams = _Streams(log_read, results_read)
         child = [sys.executable, "-m", "lthkit.grading.sandbox", job, str(ready_write), str(payload_fd),
                  str(shared_fd), str(results_write)]
-        command = bubblewrap_command(child, limits.disk_mb * 2**20, hidden_for(kata.by_hand)) \
+        command = bubblewrap_command(child, limits.disk_mb * 2**20, hidden_for(kata.by_hand), tree) \
             if isolation.mode == BUBBLEWRAP else child
         # bwrap starts as the fresh uid; the fallback's child takes it after its trusted imports.
         as_user = {"user": uid, "group": uid, "extra_groups": []} if uid is not None and isolation.drop_outside \
             else {}
         try:
             process = subprocess.Popen(
-                command, cwd=job_host or "/", env=_environment(job), stdin=subprocess.DEVNULL, stdout=log_write,
+                command, cwd=job_host or "/", env=_environment(job, tree), stdin=subprocess.DEVNULL, stdout=log_write,
                 stderr=log_write, pass_fds=(ready_write, payload_fd, shared_fd, results_write),
                 start_new_session=True, **as_user)
         except (OSError, ValueError, subprocess.SubprocessError) as error:
             streams.close()
-            return Outcome("crash", f"could not start the sandbox: {error}", None, time.monotonic() - started,
-                           isolation=isolation.describe())
+            return Outcome("setup", f"the grader could not start the sandbox: {error}", None,
+                           time.monotonic() - started, isolation=isolation.describe())
         for fd in (ready_write, log_write, results_write, payload_fd):
             os.close(fd)
             descriptors.remove(fd)
@@ -394,7 +409,7 @@ def run_in_sandbox(submission, kata, limits: Limits = Limits(), inputs: list[dic
         tail = streams.tail()
         seconds = time.monotonic() - started
         if status:
-            last = tail.splitlines()[-1][:200] if tail and "failed to start" in message else ""
+            last = tail.splitlines()[-1][:200] if tail and status == "setup" else ""
             return Outcome(status, message + (f": {last}" if last else ""), None, seconds, tail,
                            isolation=isolation.describe())
         returncode = process.returncode
@@ -406,8 +421,8 @@ def run_in_sandbox(submission, kata, limits: Limits = Limits(), inputs: list[dic
         outcome = _read_results(bytes(streams.results), returncode, limits, seconds, tail, torch)
         watched = _read_shared(shared_fd, layout, len(inputs), torch) if watched_keys else None
         return dataclasses.replace(outcome, watched=watched, isolation=isolation.describe())
-    except Exception as error:  # noqa: BLE001 - the grader's own failure is this submission's crash
-        return Outcome("crash", f"the grader could not run the sandbox ({type(error).__name__}: {error})"[:300],
+    except Exception as error:  # noqa: BLE001 - the grader's own failure: reported, never the learner's
+        return Outcome("setup", f"the grader could not run the sandbox ({type(error).__name__}: {error})"[:300],
                        None, time.monotonic() - started, isolation=isolation.describe())
     finally:
         for fd in descriptors:
@@ -431,11 +446,13 @@ def _supervise(process: subprocess.Popen, ready_read: int, limits: Limits,
         readable = _wait_readable(watched, limits.startup_timeout, streams)
         if not readable:
             _kill_group(process)
-            return "crash", f"the sandbox did not start within {limits.startup_timeout:g} s"
+            return "setup", (f"the sandbox did not start within {limits.startup_timeout:g} s (the grader's set-up, "
+                             "not the submission: nothing was graded)")
         if ready_read not in readable or not os.read(ready_read, 16).startswith(b"ready"):
             _wait_readable([exited] if exited is not None else [], 5.0, streams)
             process.wait()
-            return "crash", f"the sandbox failed to start (exit status {process.returncode}); nothing was graded"
+            return "setup", (f"the sandbox failed to start (exit status {process.returncode}): the grader's set-up, "
+                             "not the submission; nothing was graded")
         if exited is not None:
             finished = bool(_wait_readable([exited], limits.timeout, streams))
         else:
@@ -604,8 +621,7 @@ def _merged_sources(chunks) -> dict[str, str]:
 
 
 def _is_reference_import(error: BaseException) -> bool:
-    return isinstance(error, ImportError) and (getattr(error, "name", None) == "lthkit.kata"
-                                               or REFERENCE_MESSAGE in _safe_str(error, 2000))
+    return isinstance(error, ImportError) and REFERENCE_MESSAGE in _safe_str(error, 2000)
 
 
 def _run_guarded(code, namespace: dict, label: str, text: str, notes: list) -> None:
@@ -631,7 +647,13 @@ def _run_guarded(code, namespace: dict, label: str, text: str, notes: list) -> N
         signal.signal(signal.SIGALRM, previous)
 
 
-def _load_submission(chunks: list, function_name: str, guarded=(), notes: list | None = None):
+#: Appended to a submission's ImportError when the fallback's uid cannot read the Python environment.
+_UNREADABLE_NOTE = (" (the grader's set-up may be the cause: its Python environment {} is readable by root only, so "
+                    "the sandbox's unprivileged user can import only the modules loaded before it took over; the "
+                    "instructor can install bubblewrap, or make the environment readable by all)")
+
+
+def _load_submission(chunks: list, function_name: str, guarded=(), notes: list | None = None, unreadable: str = ""):
     """Run the submission's definitions in a fresh module; its function, or :class:`_SubmissionFailed`."""
     import types
 
@@ -655,10 +677,11 @@ def _load_submission(chunks: list, function_name: str, guarded=(), notes: list |
         except BaseException as error:  # noqa: BLE001 - SystemExit included: the learner's code is reported
             where = _where(error, sources)
             if _is_reference_import(error):
-                raise _SubmissionFailed("reference", f"imports the kit's reference solution{where}: "
+                raise _SubmissionFailed("reference", f"uses {getattr(error, 'name', None) or 'lthkit'}{where}: "
                                                      f"{REFERENCE_MESSAGE}")
             if isinstance(error, ImportError):
-                raise _SubmissionFailed("import", f"{type(error).__name__}{where}: {_safe_str(error)}")
+                raise _SubmissionFailed("import", f"{type(error).__name__}{where}: {_safe_str(error)}"
+                                                  f"{_UNREADABLE_NOTE.format(unreadable) if unreadable else ''}")
             if _is_memory_error(error):
                 raise _SubmissionFailed("memory", f"ran out of memory while loading{where}")
             hint = ("; only imports, functions, classes and constant assignments of a submission run in the grader"
@@ -728,20 +751,24 @@ def _plain_tree(value, torch, depth: int = 0):
 def child_main(argv: list[str]) -> None:
     """Entry point of the sandbox process: ``python -m lthkit.grading.sandbox JOB READY PAYLOAD SHARED RESULTS``."""
     job, ready_fd, payload_fd, shared_fd, results_fd = argv[0], *map(int, argv[1:5])
+    import importlib
+
     import torch
 
     torch.set_num_threads(1)
     save = torch.save  # bound before the submission can replace it
+    from . import gate
     from .isolation import drop_privileges, hide_modules, no_new_privileges, restrict_syscalls
+    from .katas import run_module
     from .landlock import confine
+    from .source import merge_sources  # noqa: F401 - imported now: after the fallback's drop it may be unreadable
     from .spec import Case
 
+    gate.install_gate()  # every lthkit module outside the sandbox's copy is a tripwire from here on
     with os.fdopen(payload_fd, "rb") as payload_file:
         payload = torch.load(payload_file, weights_only=True)
     hide_modules(payload["hidden"])  # before the kata's own imports: they get the stubs too
-    from .katas import get_kata
-
-    kata = get_kata(payload["kata"])
+    run = importlib.import_module(run_module(payload["kata"])).run
     cases = [Case(**case) for case in payload["cases"]]
     chunks = [tuple(chunk) for chunk in payload["chunks"]]
     inputs = payload["inputs"]
@@ -764,14 +791,15 @@ def child_main(argv: list[str]) -> None:
     results = {"status": "ok", "message": "", "isolation": isolation, "cases": [], "function_module": "",
                "notes": notes}
     try:
-        function = _load_submission(chunks, payload["function"], set(payload.get("guarded", [])), notes)
+        function = _load_submission(chunks, payload["function"], set(payload.get("guarded", [])), notes,
+                                    payload.get("unreadable", ""))
         results["function_module"] = _safe_str(getattr(function, "__module__", ""), 200)
         sources = _merged_sources(chunks)
         for case, case_inputs in zip(cases, inputs):
             outputs: dict = {}
             error = None
             try:
-                kata.run(function, case, case_inputs, outputs)
+                run(function, case, case_inputs, outputs)
             except BaseException as raised:  # noqa: BLE001 - everything the learner's function does is reported
                 error = _describe(raised, sources)
                 if error["memory"]:
@@ -780,6 +808,11 @@ def child_main(argv: list[str]) -> None:
             results["cases"].append({"outputs": _plain_tree(outputs, torch), "error": error})
     except _SubmissionFailed as failure:
         results.update(status=failure.status, message=str(failure), cases=[])
+    except Exception as failure:  # noqa: BLE001 - the harness's own code failed: the grader's set-up, not the learner
+        results.update(status="setup", cases=[], message=f"the grader's sandbox failed ({type(failure).__name__}: "
+                                                         f"{_safe_str(failure, 200)}): nothing was graded")
+    if gate.TRIPPED:  # whatever the submission did with the ImportError, it reached for the library
+        results.update(status="reference", cases=[], message=f"calls {gate.TRIPPED[0]}: {REFERENCE_MESSAGE}")
     buffer = io.BytesIO()
     save(results, buffer)
     data, written = memoryview(buffer.getvalue()), 0
@@ -788,7 +821,6 @@ def child_main(argv: list[str]) -> None:
     del memory
     sys.stdout.flush()
     os._exit(0)  # skip interpreter shutdown: a submission's atexit hooks and threads do not get a say
-
 
 if __name__ == "__main__":
     child_main(sys.argv[1:])

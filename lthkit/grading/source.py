@@ -23,7 +23,7 @@ source (recursively), functions and classes from importable modules as ``from ..
 lines, and constants (numbers, strings, tuples of them, dtypes, devices) as literals. Anything
 else (a trained model, a tensor) is not sent: the function should not depend on it, and if it
 does, the sandbox's ``NameError`` comes with a note naming it. A function from an importable
-module (such as the reference, :func:`lthkit.kata.find_winning_ticket_step`) is sent as an import.
+module (such as a kata's reference solution, or a function of lthkit's library) is sent as an import.
 
 Example:
     >>> submission = submission_from_text("import torch\\nmodel = Net()\\ndef f(x):\\n    return x\\n",
@@ -505,7 +505,7 @@ def submission_from_function(function, name: str | None = None) -> Submission:
     if reference and "." not in reference.split(":")[1]:
         module, qualname = reference.split(":")
         # The grader notes the kit's own reference itself; any other module is worth a word.
-        notes = () if module == "lthkit.kata" else (f"graded {module}.{qualname}, imported from its module",)
+        notes = () if module.startswith("lthkit.") else (f"graded {module}.{qualname}, imported from its module",)
         return Submission(label, (("import", f"from {module} import {qualname} as {function.__name__}\n"),), notes)
     if inspect.unwrap(function).__closure__:
         raise LthkitError(f"{function.__name__} is defined inside another function; define it at the top level of "

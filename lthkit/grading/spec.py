@@ -12,7 +12,7 @@ the hint for every known mistake. Three small functions connect a spec to the sa
   plain values and the grader's own oracle; ``None`` means "could not be judged on this case".
 
 Adding a kata is writing those three pieces and listing the checks: see
-:mod:`lthkit.grading.katas.ticket_step` for a complete example.
+:mod:`lthkit.grading.katas.find_winning_ticket_step.spec` for a complete example.
 
 Example:
     >>> from lthkit.grading.katas import get_kata
@@ -216,8 +216,9 @@ class GradeReport:
         submission: where the code came from (a path, or ``"find_winning_ticket_step (notebook)"``).
         checks: one :class:`CheckResult` per check.
         status: ``"graded"``, or why the submission could not be graded at all (``"syntax"``,
-            ``"import"``, ``"reference"`` (it uses the kit's reference solution), ``"timeout"``,
-            ``"memory"``, ``"crash"``, ``"missing"``, ``"error"``).
+            ``"import"``, ``"reference"`` (it uses the kit's library or a reference solution), ``"timeout"``,
+            ``"memory"``, ``"crash"``, ``"missing"``, ``"error"``, or ``"setup"``: the grader's own set-up
+            failed, which is never the learner's doing).
         message: for a submission that could not be graded, what happened, in one line.
         notes: remarks that do not change the score (skipped notebook cells, ...).
         seconds: wall time of the grading, sandbox included.

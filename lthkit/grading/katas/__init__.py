@@ -1,43 +1,45 @@
-"""The registry of graded katas: one module per kata, each exporting ``SPEC``.
+"""The registry of graded katas: one folder per kata, found by looking.
 
-* ``find_winning_ticket_step`` (notebook 1): :mod:`.ticket_step`
-* ``global_magnitude_mask`` (notebook 2): :mod:`.magnitude_mask`
-* ``rewind_to_init`` (notebook 4): :mod:`.rewind`
-* ``interpolate`` and ``error_barrier`` (notebook 6): :mod:`.interpolate`, :mod:`.barrier`
-* ``snip_scores`` and ``sign_constant_reinit`` (notebook 7): :mod:`.snip`, :mod:`.sign_reinit`
+A kata is the folder ``lthkit/grading/katas/<name>/``, named like the function the learner writes:
 
-To add a kata, write a module with a :class:`~lthkit.grading.spec.KataSpec` named ``SPEC`` and
-list it in :data:`KATA_MODULES`.
+* ``spec.py`` exports ``SPEC``, its :class:`~lthkit.grading.spec.KataSpec` (hidden cases, checks,
+  judges and hints: the grader's process);
+* ``run.py`` exports ``run(function, case, inputs, outputs)``, the sandbox's side (the only part
+  of a kata the sandbox process loads: :mod:`lthkit.grading.gate`);
+* ``reference.py`` exports the reference solution, a function called ``<name>``.
+
+Adding a kata is adding such a folder: the CLI's ``--kata`` choices, ``check``, the sandbox and
+the tests read this registry.
 
 Example:
-    >>> sorted(kata_names())  # doctest: +NORMALIZE_WHITESPACE
-    ['error_barrier', 'find_winning_ticket_step', 'global_magnitude_mask', 'interpolate', 'rewind_to_init',
-     'sign_constant_reinit', 'snip_scores']
+    >>> kata_names()  # doctest: +NORMALIZE_WHITESPACE
+    ['find_winning_ticket_step', 'global_magnitude_mask', 'rewind_to_init', 'interpolate', 'error_barrier',
+     'snip_scores', 'sign_constant_reinit']
 """
 
 from __future__ import annotations
 
 import importlib
+from pathlib import Path
 
 from ... import LthkitError
 
-#: kata name → module (relative to this package) defining its ``SPEC``.
-KATA_MODULES = {
-    "find_winning_ticket_step": ".ticket_step",
-    "global_magnitude_mask": ".magnitude_mask",
-    "rewind_to_init": ".rewind",
-    "interpolate": ".interpolate",
-    "error_barrier": ".barrier",
-    # notebook 7 (ticket anatomy, issue 16)
-    "snip_scores": ".snip",
-    "sign_constant_reinit": ".sign_reinit",
-}
+FOLDER = Path(__file__).resolve().parent
+#: The katas in course order (the notebook that teaches each); a kata folder not listed here comes after them.
+COURSE_ORDER = ("find_winning_ticket_step", "global_magnitude_mask", "rewind_to_init", "interpolate", "error_barrier",
+                "snip_scores", "sign_constant_reinit")
 DEFAULT_KATA = "find_winning_ticket_step"
 
 
 def kata_names() -> list[str]:
-    """The names of the graded katas (also the names of the functions learners write)."""
-    return list(KATA_MODULES)
+    """The names of the graded katas (also the names of the functions learners write), in course order."""
+    found = sorted(path.parent.name for path in FOLDER.glob("*/spec.py"))
+    return [name for name in COURSE_ORDER if name in found] + [name for name in found if name not in COURSE_ORDER]
+
+
+def _check_name(name: str) -> None:
+    if name not in kata_names():
+        raise LthkitError(f"unknown kata {name!r}; choose one of {', '.join(kata_names())}")
 
 
 def get_kata(name: str):
@@ -46,6 +48,20 @@ def get_kata(name: str):
     Raises:
         LthkitError: no kata has that name.
     """
-    if name not in KATA_MODULES:
-        raise LthkitError(f"unknown kata {name!r}; choose one of {', '.join(KATA_MODULES)}")
-    return importlib.import_module(KATA_MODULES[name], __name__).SPEC
+    _check_name(name)
+    return importlib.import_module(f"{__name__}.{name}.spec").SPEC
+
+
+def run_module(name: str) -> str:
+    """The dotted name of kata ``name``'s sandbox side (``lthkit.grading.katas.<name>.run``)."""
+    return f"{__name__}.{name}.run"
+
+
+def get_reference(name: str):
+    """The reference solution of kata ``name`` (never available to graded code).
+
+    Raises:
+        LthkitError: no kata has that name.
+    """
+    _check_name(name)
+    return getattr(importlib.import_module(f"{__name__}.{name}.reference"), name)

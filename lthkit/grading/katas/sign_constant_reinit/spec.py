@@ -3,7 +3,7 @@
 Zhou et al.'s "signed constant" reset (NeurIPS 2019): every masked weight becomes
 ``sign(θ₀) * σ * mask``, with ``σ`` the standard deviation of that layer's θ₀ weights (all of
 them); every other parameter (biases) goes back to θ₀; in place; return the model; leave
-``initial_state_dict`` and ``masks`` alone (reference: :func:`lthkit.kata.sign_constant_reinit`).
+``initial_state_dict`` and ``masks`` alone (reference: ``lthkit.grading.katas.sign_constant_reinit.reference``).
 Either standard deviation (``torch.std``'s unbiased one or the population one) is accepted.
 
 Each hidden case hands over a hidden model at its trained weights with the pruned weights at zero,
@@ -14,13 +14,12 @@ in the grader).
 from __future__ import annotations
 
 import torch
-from torch import nn
 
-from ..capture import attribute, describe_type, plain, probe_forward, state_dict_copy, submodule
-from ..hidden import PROBE_SHAPE, architecture, hidden_state, prunable_names
-from ..oracle import close, count, torch_prune_masks
-from ..spec import PASS, Case, Check, KataSpec, Mismatch, Mistake, fail
-from .common import inputs_unchanged, returns_model
+from ...hidden import architecture, hidden_state, prunable_names
+from ...oracle import close, count, torch_prune_masks
+from ...spec import PASS, Case, Check, KataSpec, Mismatch, Mistake, fail
+from ..common import inputs_unchanged, returns_model
+from .run import run
 
 NAME = "sign_constant_reinit"
 
@@ -60,23 +59,6 @@ def prepare(case: Case) -> dict:
     masks = torch_prune_masks({name: trained[name] for name in names}, None, case.amount)
     state = {key: value * masks[key] if key in masks else value for key, value in trained.items()}
     return {"theta0": theta0, "masks": masks, "state": state}
-
-
-def run(function, case: Case, inputs: dict, outputs: dict) -> None:
-    model = architecture(case.model)
-    model.load_state_dict(inputs["state"])
-    theta0, masks = dict(inputs["theta0"]), dict(inputs["masks"])  # on the memory shared with the grader
-    returned = function(model, theta0, masks)
-    outputs["returned_model"] = returned is model
-    outputs["returned_type"] = "None" if returned is None else describe_type(returned)
-    subject = returned if isinstance(returned, nn.Module) else model
-    outputs["forward_error"] = probe_forward(subject, PROBE_SHAPE)
-    outputs["values"] = {}
-    for key in inputs["theta0"]:
-        module_name, _, parameter = key.rpartition(".")
-        outputs["values"][key] = plain(attribute(submodule(subject, module_name), parameter))
-    outputs["theta0_after"] = state_dict_copy(theta0)
-    outputs["masks_after"] = state_dict_copy(masks)
 
 
 def _constants(values: dict, masks: dict, unbiased: bool) -> dict:

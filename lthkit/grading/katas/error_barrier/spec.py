@@ -2,7 +2,7 @@
 
 The instability of a linear path (notebook 6): given the errors along it at evenly spaced α, the
 endpoints first and last, return the highest error minus the mean of the two endpoints' errors
-(reference: :func:`lthkit.kata.error_barrier`); leave the list alone.
+(reference: ``lthkit.grading.katas.error_barrier.reference``); leave the list alone.
 
 The hidden cases are paths of several shapes and lengths: a bump between equal endpoints, a bump
 between unequal ones, a path that only climbs (its maximum is an endpoint), a flat path (a
@@ -15,9 +15,9 @@ import math
 
 import torch
 
-from ..capture import describe_type
-from ..spec import PASS, Case, Check, KataSpec, Mistake, fail
-from .common import inputs_unchanged
+from ...spec import PASS, Case, Check, KataSpec, Mistake, fail
+from ..common import inputs_unchanged
+from .run import run
 
 NAME = "error_barrier"
 
@@ -66,23 +66,6 @@ _KINDS = {41: "bump", 42: "uneven", 43: "climbs", 44: "flat", 45: "ends", 46: "u
 
 def prepare(case: Case) -> dict:
     return {"errors": {"errors": torch.tensor(_path(_KINDS[case.seed], int(case.amount)), dtype=torch.float64)}}
-
-
-def run(function, case: Case, inputs: dict, outputs: dict) -> None:
-    errors = [float(e) for e in inputs["errors"]["errors"].tolist()]
-    returned = function(errors)
-    outputs["returned_type"] = "None" if returned is None else describe_type(returned)
-    number = None
-    if isinstance(returned, torch.Tensor) and returned.numel() == 1:
-        number = float(returned.detach().reshape(()).item())
-    elif isinstance(returned, (int, float)) and not isinstance(returned, bool):
-        number = float(returned)
-    outputs["returned"] = number
-    try:
-        after = torch.tensor([float(e) for e in errors], dtype=torch.float64)
-    except (TypeError, ValueError):
-        after = torch.zeros(0, dtype=torch.float64)
-    outputs["errors_after"] = {"errors": after}
 
 
 class Evidence:

@@ -4,7 +4,7 @@ The point ``(1 − alpha) · state_a + alpha · state_b`` of the linear path bet
 networks (notebook 6, instability analysis): every floating-point tensor interpolated, biases
 included; every tensor named in ``masks`` multiplied by its mask, so that pruned weights are
 exactly zero at every α whatever the states hold there; a new dict; inputs unchanged (reference:
-:func:`lthkit.kata.interpolate`). The grader's oracle is plain ``torch.lerp`` over the state
+``lthkit.grading.katas.interpolate.reference``). The grader's oracle is plain ``torch.lerp`` over the state
 dicts, masked, in the grader's process.
 
 Each hidden case hands over two stand-in trained states of a hidden model (two seeds) and masks
@@ -17,11 +17,11 @@ from __future__ import annotations
 
 import torch
 
-from ..capture import describe_type, state_dict_copy
-from ..hidden import architecture, hidden_state, prunable_names
-from ..oracle import close, count, torch_prune_masks
-from ..spec import PASS, Case, Check, KataSpec, Mismatch, Mistake, fail
-from .common import inputs_unchanged
+from ...hidden import architecture, hidden_state, prunable_names
+from ...oracle import close, count, torch_prune_masks
+from ...spec import PASS, Case, Check, KataSpec, Mismatch, Mistake, fail
+from ..common import inputs_unchanged
+from .run import run
 
 NAME = "interpolate"
 ZEROS, STALE = "pruned weights zero in both states", "stale values at the pruned positions"
@@ -64,17 +64,6 @@ def prepare(case: Case) -> dict:
         state_a = {key: torch.where(masks[key], value, value.sign() + value) if key in masks else value
                    for key, value in state_a.items()}
     return {"state_a": state_a, "state_b": state_b, "masks": masks}
-
-
-def run(function, case: Case, inputs: dict, outputs: dict) -> None:
-    state_a, state_b = dict(inputs["state_a"]), dict(inputs["state_b"])  # on the memory shared with the grader
-    masks = dict(inputs["masks"])
-    returned = function(state_a, state_b, case.amount, masks)
-    outputs["returned_type"] = "None" if returned is None else describe_type(returned)
-    outputs["returned"] = state_dict_copy(returned) if isinstance(returned, dict) else None
-    outputs["state_a_after"] = state_dict_copy(state_a)
-    outputs["state_b_after"] = state_dict_copy(state_b)
-    outputs["masks_after"] = state_dict_copy(masks)
 
 
 class Evidence:

@@ -2,7 +2,7 @@
 
 One step of iterative magnitude pruning with ``torch.nn.utils.prune``: globally prune
 ``prune_amount`` of the surviving Linear/Conv2d weights by trained magnitude, then rewind the
-survivors to θ₀ through ``weight_orig`` (reference: :func:`lthkit.kata.find_winning_ticket_step`).
+survivors to θ₀ through ``weight_orig`` (reference: ``lthkit.grading.katas.find_winning_ticket_step.reference``).
 
 Each hidden case builds a hidden model at its stand-in trained weights, calls the function, lets a
 stand-in round of masked training move the survivors, and calls it again. The grader's oracle is
@@ -16,14 +16,12 @@ import re
 from functools import cached_property
 
 import torch
-from torch import nn
 
-from ..capture import attribute, describe_type, layer_state, plain, probe_forward, state_dict_copy, submodule
-from ..hidden import PROBE_SHAPE, architecture, hidden_state, prunable_names, stand_in_deltas
-from ..oracle import (close, count, differing, percent, same_masks, survivors, torch_prune_masks,
-                      total)
-from ..spec import PASS, Case, Check, KataSpec, Mismatch, Mistake, fail
-from .common import inputs_unchanged, returns_model
+from ...hidden import architecture, hidden_state, prunable_names, stand_in_deltas
+from ...oracle import close, count, differing, percent, same_masks, survivors, torch_prune_masks, total
+from ...spec import PASS, Case, Check, KataSpec, Mismatch, Mistake, fail
+from ..common import inputs_unchanged, returns_model
+from .run import run
 
 NAME = "find_winning_ticket_step"
 CALLS = ("first", "second")
@@ -92,56 +90,6 @@ def prepare(case: Case) -> dict:
     layers = prunable_names(model)
     return {"theta0": theta0, "trained": trained, "deltas": stand_in_deltas(theta0, case.seed + 500),
             "layers": layers, "layer_types": [type(model.get_submodule(name)).__name__ for name in layers]}
-
-
-# ------------------------------------------------------------------------------ sandbox side
-
-@torch.no_grad()
-def _train_stand_in(model, layers, deltas) -> str | None:
-    """Move the weights as a round of masked training would: survivors only, under prune's hooks.
-
-    A layer without ``weight_orig`` (not pruned, or ``prune.remove``-d) is an ordinary parameter,
-    so training moves all of its entries, the zeros included, as it would in a notebook.
-    """
-    for name in layers:
-        module = submodule(model, name)
-        for parameter in ("weight", "bias"):
-            delta = deltas.get(f"{name}.{parameter}")
-            original, mask = attribute(module, f"{parameter}_orig"), attribute(module, f"{parameter}_mask")
-            target = original if isinstance(original, torch.Tensor) else attribute(module, parameter)
-            if delta is None or not isinstance(target, torch.Tensor) or target.shape != delta.shape:
-                continue
-            if isinstance(original, torch.Tensor) and isinstance(mask, torch.Tensor):
-                delta = delta * (mask != 0)
-            target.add_(delta.to(target.dtype))
-    return probe_forward(model, PROBE_SHAPE)
-
-
-def run(function, case: Case, inputs: dict, outputs: dict) -> None:
-    """Call the learner's function twice, with a stand-in round of training in between."""
-    model = architecture(case.model)
-    model.load_state_dict(inputs["trained"])
-    theta0 = dict(inputs["theta0"])  # the tensors on the memory shared with the grader
-    layers = inputs["layers"]
-    outputs["calls"] = []
-    subject = model
-    for call in range(2):
-        if call == 1:
-            outputs["stand_in_error"] = _train_stand_in(subject, layers, inputs["deltas"])
-            if outputs["stand_in_error"]:
-                return
-        record = {"raised": True, "before": {name: layer_state(submodule(subject, name)) for name in layers}}
-        outputs["calls"].append(record)  # appended first: a call that raises still leaves its "before"
-        returned = function(subject, theta0, case.amount)
-        record["raised"] = False
-        record["returned_model"] = returned is subject
-        record["returned_type"] = "None" if returned is None else describe_type(returned)
-        if returned is not subject and isinstance(returned, nn.Module):
-            subject = returned  # judge the model the learner hands back (and still say it is not the same)
-        record["after"] = {name: layer_state(submodule(subject, name)) for name in layers}
-        record["forward_error"] = probe_forward(subject, PROBE_SHAPE)
-        record["forward"] = {name: plain(attribute(submodule(subject, name), "weight")) for name in layers}
-        record["theta0_after"] = state_dict_copy(theta0)
 
 
 # ------------------------------------------------------------------------------ grader side

@@ -2,7 +2,7 @@
 
 Set a pruned network back to θ₀ without pruning hooks: every masked weight becomes θ₀ ⊙ mask
 and every other parameter (biases) θ₀, in place; return the model; leave ``initial_state_dict``
-and ``masks`` alone (reference: :func:`lthkit.kata.rewind_to_init`).
+and ``masks`` alone (reference: ``lthkit.grading.katas.rewind_to_init.reference``).
 
 Each hidden case hands over a hidden model at its trained weights with the pruned weights at zero
 (as after masked training), its θ₀, and masks from a global magnitude pruning of the trained
@@ -12,14 +12,12 @@ weights (computed by ``torch.nn.utils.prune`` in the grader).
 from __future__ import annotations
 
 import torch
-from torch import nn
-from torch.nn.utils import prune
 
-from ..capture import attribute, describe_type, plain, probe_forward, state_dict_copy, submodule
-from ..hidden import PROBE_SHAPE, architecture, hidden_state, prunable_names
-from ..oracle import close, count, torch_prune_masks
-from ..spec import PASS, Case, Check, KataSpec, Mismatch, Mistake, fail
-from .common import inputs_unchanged, returns_model
+from ...hidden import architecture, hidden_state, prunable_names
+from ...oracle import close, count, torch_prune_masks
+from ...spec import PASS, Case, Check, KataSpec, Mismatch, Mistake, fail
+from ..common import inputs_unchanged, returns_model
+from .run import run
 
 NAME = "rewind_to_init"
 
@@ -58,38 +56,6 @@ def prepare(case: Case) -> dict:
     masks = torch_prune_masks({name: trained[name] for name in names}, None, case.amount)
     state = {key: value * masks[key] if key in masks else value for key, value in trained.items()}
     return {"theta0": theta0, "masks": masks, "state": state}
-
-
-def _hooked(model) -> list[str]:
-    """Modules carrying a torch.nn.utils.prune hook or its weight_orig/weight_mask."""
-    found = []
-    for name, module in model.named_modules():
-        hooks = list(getattr(module, "_forward_pre_hooks", {}).values())
-        if any(isinstance(hook, prune.BasePruningMethod) for hook in hooks) \
-                or any(key.endswith(("_orig", "_mask")) for key in list(module._parameters) + list(module._buffers)):
-            found.append(name or "<model>")
-    return found
-
-
-def run(function, case: Case, inputs: dict, outputs: dict) -> None:
-    model = architecture(case.model)
-    model.load_state_dict(inputs["state"])
-    objects = dict(model.named_parameters())
-    theta0, masks = dict(inputs["theta0"]), dict(inputs["masks"])  # on the memory shared with the grader
-    returned = function(model, theta0, masks)
-    outputs["returned_model"] = returned is model
-    outputs["returned_type"] = "None" if returned is None else describe_type(returned)
-    subject = returned if isinstance(returned, nn.Module) else model
-    outputs["hooked"] = _hooked(subject)
-    now = dict(subject.named_parameters())
-    outputs["same_objects"] = {name: now.get(name) is parameter for name, parameter in objects.items()}
-    outputs["forward_error"] = probe_forward(subject, PROBE_SHAPE)
-    outputs["values"] = {}
-    for key in inputs["theta0"]:
-        module_name, _, parameter = key.rpartition(".")
-        outputs["values"][key] = plain(attribute(submodule(subject, module_name), parameter))
-    outputs["theta0_after"] = state_dict_copy(theta0)
-    outputs["masks_after"] = state_dict_copy(masks)
 
 
 class Evidence:

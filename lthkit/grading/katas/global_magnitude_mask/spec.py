@@ -2,7 +2,7 @@
 
 Prune ``amount`` of the surviving weights with one global magnitude threshold, by hand (no
 ``torch.nn.utils.prune``); return new bool masks, inputs unchanged (reference:
-:func:`lthkit.kata.global_magnitude_mask`). The grader's oracle is ``torch.nn.utils.prune``'s
+``lthkit.grading.katas.global_magnitude_mask.reference``). The grader's oracle is ``torch.nn.utils.prune``'s
 ``global_unstructured`` over the same weights and current masks, in the grader's process.
 
 The hidden cases are the hidden models' trained weights: unpruned, pruned before with the pruned
@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import torch
 
-from ..capture import describe_type, state_dict_copy
-from ..hidden import architecture, hidden_state, prunable_names
-from ..oracle import count, percent, same_masks, survivors, torch_prune_masks, total
-from ..isolation import PRUNE_MESSAGE_START
-from ..spec import PASS, Case, Check, KataSpec, Mismatch, Mistake, fail
-from .common import inputs_unchanged
+from ...hidden import architecture, hidden_state, prunable_names
+from ...isolation import PRUNE_MESSAGE_START
+from ...oracle import count, percent, same_masks, survivors, torch_prune_masks, total
+from ...spec import PASS, Case, Check, KataSpec, Mismatch, Mistake, fail
+from ..common import inputs_unchanged
+from .run import run
 
 NAME = "global_magnitude_mask"
 UNPRUNED, ZEROS, STALE = "unpruned", "pruned before, zeros", "pruned before, stale values"
@@ -73,15 +73,6 @@ def prepare(case: Case) -> dict:
         weights = {name: torch.where(masks[name], weight, weight.sign() * (weight.abs() + weight.abs().max()))
                    for name, weight in weights.items()}
     return {"weights": weights, "masks": masks}
-
-
-def run(function, case: Case, inputs: dict, outputs: dict) -> None:
-    weights, masks = dict(inputs["weights"]), dict(inputs["masks"])  # on the memory shared with the grader
-    returned = function(weights, masks, case.amount)
-    outputs["returned_type"] = "None" if returned is None else describe_type(returned)
-    outputs["returned"] = state_dict_copy(returned) if isinstance(returned, dict) else None
-    outputs["weights_after"] = state_dict_copy(weights)
-    outputs["masks_after"] = state_dict_copy(masks)
 
 
 def _smallest_among(scores: dict, alive: dict, n_prune: int) -> dict:

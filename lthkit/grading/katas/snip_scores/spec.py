@@ -3,7 +3,7 @@
 SNIP's connection sensitivity (Lee et al., ICLR 2019): for every prunable weight (the ``weight`` of
 each Linear and Conv2d layer, biases excluded), ``|∂L/∂w ⊙ w|`` with ``L`` the mean cross-entropy
 of ``model(inputs)`` against ``targets``; keyed by parameter name; the model's weights left as they
-were (reference: :func:`lthkit.kata.snip_scores`). The grader's oracle is autograd in its own
+were (reference: ``lthkit.grading.katas.snip_scores.reference``). The grader's oracle is autograd in its own
 process.
 
 Each hidden case is a hidden model at θ₀ and a seeded batch of MNIST-shaped noise with labels.
@@ -14,11 +14,11 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from ..capture import describe_type, state_dict_copy
-from ..hidden import architecture, hidden_state, prunable_names
-from ..oracle import close, count
-from ..spec import PASS, Case, Check, KataSpec, Mismatch, Mistake, fail
-from .common import inputs_unchanged
+from ...hidden import architecture, hidden_state, prunable_names
+from ...oracle import close, count
+from ...spec import PASS, Case, Check, KataSpec, Mismatch, Mistake, fail
+from ..common import inputs_unchanged
+from .run import run
 
 NAME = "snip_scores"
 BATCH = 12
@@ -59,17 +59,6 @@ def prepare(case: Case) -> dict:
     batch = {"inputs": torch.randn(BATCH, 1, 28, 28, generator=generator),
              "targets": torch.randint(0, 10, (BATCH,), generator=generator)}
     return {"theta0": theta0, "batch": batch}
-
-
-def run(function, case: Case, inputs: dict, outputs: dict) -> None:
-    model = architecture(case.model)
-    model.load_state_dict(inputs["theta0"])
-    batch = dict(inputs["batch"])  # on the memory shared with the grader
-    returned = function(model, batch["inputs"], batch["targets"])
-    outputs["returned_type"] = "None" if returned is None else describe_type(returned)
-    outputs["returned"] = state_dict_copy(returned) if isinstance(returned, dict) else None
-    outputs["state_after"] = state_dict_copy(dict(model.state_dict()))
-    outputs["batch_after"] = state_dict_copy(batch)
 
 
 def oracle_parts(case: Case, inputs: dict) -> tuple[dict, dict, int]:

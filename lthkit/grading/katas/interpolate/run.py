@@ -1,0 +1,20 @@
+"""The sandbox side of the interpolate kata: call the learner's function on one hidden case and record
+what came out as plain values (see :mod:`lthkit.grading.spec`). It runs in the sandbox process,
+where only the grading harness and the set-up helpers of lthkit exist (:mod:`lthkit.grading.gate`):
+no oracle, no reference solution."""
+
+from __future__ import annotations
+
+from ...capture import describe_type, state_dict_copy
+from ...spec import Case
+
+
+def run(function, case: Case, inputs: dict, outputs: dict) -> None:
+    state_a, state_b = dict(inputs["state_a"]), dict(inputs["state_b"])  # on the memory shared with the grader
+    masks = dict(inputs["masks"])
+    returned = function(state_a, state_b, case.amount, masks)
+    outputs["returned_type"] = "None" if returned is None else describe_type(returned)
+    outputs["returned"] = state_dict_copy(returned) if isinstance(returned, dict) else None
+    outputs["state_a_after"] = state_dict_copy(state_a)
+    outputs["state_b_after"] = state_dict_copy(state_b)
+    outputs["masks_after"] = state_dict_copy(masks)

@@ -1,0 +1,45 @@
+"""The sandbox side of the rewind_to_init kata: call the learner's function on one hidden case and record
+what came out as plain values (see :mod:`lthkit.grading.spec`). It runs in the sandbox process,
+where only the grading harness and the set-up helpers of lthkit exist (:mod:`lthkit.grading.gate`):
+no oracle, no reference solution."""
+
+from __future__ import annotations
+
+from torch import nn
+from torch.nn.utils import prune
+
+from ...capture import attribute, describe_type, plain, probe_forward, state_dict_copy, submodule
+from ...hidden import PROBE_SHAPE, architecture
+from ...spec import Case
+
+
+def _hooked(model) -> list[str]:
+    """Modules carrying a torch.nn.utils.prune hook or its weight_orig/weight_mask."""
+    found = []
+    for name, module in model.named_modules():
+        hooks = list(getattr(module, "_forward_pre_hooks", {}).values())
+        if any(isinstance(hook, prune.BasePruningMethod) for hook in hooks) \
+                or any(key.endswith(("_orig", "_mask")) for key in list(module._parameters) + list(module._buffers)):
+            found.append(name or "<model>")
+    return found
+
+
+def run(function, case: Case, inputs: dict, outputs: dict) -> None:
+    model = architecture(case.model)
+    model.load_state_dict(inputs["state"])
+    objects = dict(model.named_parameters())
+    theta0, masks = dict(inputs["theta0"]), dict(inputs["masks"])  # on the memory shared with the grader
+    returned = function(model, theta0, masks)
+    outputs["returned_model"] = returned is model
+    outputs["returned_type"] = "None" if returned is None else describe_type(returned)
+    subject = returned if isinstance(returned, nn.Module) else model
+    outputs["hooked"] = _hooked(subject)
+    now = dict(subject.named_parameters())
+    outputs["same_objects"] = {name: now.get(name) is parameter for name, parameter in objects.items()}
+    outputs["forward_error"] = probe_forward(subject, PROBE_SHAPE)
+    outputs["values"] = {}
+    for key in inputs["theta0"]:
+        module_name, _, parameter = key.rpartition(".")
+        outputs["values"][key] = plain(attribute(submodule(subject, module_name), parameter))
+    outputs["theta0_after"] = state_dict_copy(theta0)
+    outputs["masks_after"] = state_dict_copy(masks)
