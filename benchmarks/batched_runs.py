@@ -11,8 +11,11 @@ and every pruned weight must be exactly zero). Rounding differences grow over ma
 divides by the root of tiny second moments); for scale, the last line shows how far the same
 sequential runs are from themselves on another thread count, which rounds differently too.
 
+``--smoke``: K = 1 and 2, 20 iterations evaluated every 10, on 500 training images: it checks that
+the script works, and its numbers mean nothing.
+
 Usage:
-    python benchmarks/batched_runs.py [--device cpu|cuda] [--runs 1,4,16] [--iterations 300] [--threads N]
+    python benchmarks/batched_runs.py [--device cpu|cuda] [--runs 1,4,16] [--iterations 300] [--threads N] [--smoke]
 """
 
 from __future__ import annotations
@@ -82,10 +85,15 @@ def main(argv=None) -> int:
     parser.add_argument("--runs", default="1,4,16", help="comma-separated values of K (default 1,4,16)")
     parser.add_argument("--iterations", type=int, default=300)
     args = parser.parse_args(argv)
+    eval_every = 100
+    if args.smoke:
+        args.runs, args.iterations, eval_every = "1,2", 20, 10
     start(parser, args)
     fast = preset("fast")
+    if args.smoke:
+        fast = fast.replace(data={"train_size": 500, "validation_size": 200, "test_size": 200})
     data = get_data(fast.data, args.device)
-    config = TrainConfig(iterations=args.iterations, eval_every=100, batch_size=60)
+    config = TrainConfig(iterations=args.iterations, eval_every=eval_every, batch_size=60)
     compare(2, data, TrainConfig(iterations=20, eval_every=10), args.device)  # warm-up: allocator, kernels
     print(f"\n{'K':>3} {'sequential':>11} {'batched':>9} {'speedup':>8}  {'auto':>10}  {'same stop':>9} "
           f"{'pruned!=0':>9}  load")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import resource
+import sys
 import time
 from contextlib import contextmanager
 
@@ -17,6 +18,10 @@ from lthkit.paper import hardware_description
 
 #: Square sizes whose float32 product defines the machine's matrix-multiply throughput.
 GEMM_SIZES = {"cpu": (1024, 2048, 4096), "cuda": (4096, 8192)}
+
+#: ``--smoke``'s help, the same in every script (those that do not import this module spell it out).
+SMOKE_HELP = ("tiny sizes (a few hundred images, tens of iterations, one repeat): every section runs and prints "
+              "in seconds, to check that the script still works (tests/test_benchmarks.py); its numbers mean nothing")
 
 
 def load_average() -> str:
@@ -111,7 +116,7 @@ def current_memory(device) -> int:
     return (_rss_kib("VmRSS") or 0) * 1024
 
 
-def matmul_throughput(device, *, repeats: int = 10) -> tuple[float, dict[int, float]]:
+def matmul_throughput(device, *, repeats: int = 10, sizes=None) -> tuple[float, dict[int, float]]:
     """This machine's float32 matrix-multiply throughput in FLOP/s, and the figure for each size.
 
     Definition: the product ``A @ B`` of two square float32 matrices of each size in
@@ -126,7 +131,7 @@ def matmul_throughput(device, *, repeats: int = 10) -> tuple[float, dict[int, fl
     torch.backends.cuda.matmul.allow_tf32 = False
     per_size = {}
     try:
-        sizes = GEMM_SIZES["cuda" if device.type == "cuda" else "cpu"]
+        sizes = tuple(sizes or GEMM_SIZES["cuda" if device.type == "cuda" else "cpu"])
         for n in sizes:
             generator = torch.Generator().manual_seed(n)
             a = torch.randn(n, n, generator=generator).to(device)
@@ -154,22 +159,72 @@ def shape_throughput(device, m: int, k: int, n: int, *, repeats: int = 200) -> f
     return 2 * m * k * n * repeats / times[0]
 
 
-def add_machine_arguments(parser, *, device: str = "cpu") -> None:
-    """``--device`` and ``--threads``, shared by the benchmarks."""
+def add_smoke_argument(parser) -> None:
+    """``--smoke``: the script's every section at tiny sizes, in seconds (what ``make test`` runs)."""
+    parser.add_argument("--smoke", action="store_true", help=SMOKE_HELP)
+
+
+def add_machine_arguments(parser, *, device: str | None = "cpu") -> None:
+    """``--device``, ``--threads`` and ``--smoke``, shared by the benchmarks.
+
+    ``device=None`` leaves ``args.device`` as ``None`` when the flag is not given, for a script
+    whose default depends on ``--smoke`` (it must set it before :func:`start`).
+    """
     parser.add_argument("--device", default=device, choices=("cpu", "cuda"))
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's, one per core)")
+    add_smoke_argument(parser)
+
+
+def _lthkit_namespaces(package: str):
+    """Every loaded module of ``package`` and every class defined in one, each once."""
+    seen = set()
+    for name, module in list(sys.modules.items()):
+        if module is None or not (name == package or name.startswith(package + ".")):
+            continue
+        for owner in [module, *(value for value in list(vars(module).values())
+                                if isinstance(value, type) and value.__module__ == name)]:
+            if id(owner) not in seen:
+                seen.add(id(owner))
+                yield owner
+
+
+def replace_everywhere(original, replacement, *, package: str = "lthkit") -> list[tuple[object, str]]:
+    """Point every reference to the object ``original`` at ``replacement``, and say where they were.
+
+    References are found by identity (``is``) in the globals of every loaded module of ``package``
+    and in the attributes of the classes those modules define (methods), so a function is wrapped
+    wherever it is called from, whichever module it has moved to or been imported into. Hand the
+    returned places to :func:`put_back` to undo it. Raises ``LookupError`` when there is none: a
+    wrapper that wraps nothing would time nothing and say so only by a missing figure.
+    """
+    places = []
+    for owner in _lthkit_namespaces(package):
+        for attribute, value in list(vars(owner).items()):
+            if value is original:
+                setattr(owner, attribute, replacement)
+                places.append((owner, attribute))
+    if not places:
+        raise LookupError(f"{getattr(original, '__qualname__', original)!r}: no reference to it in any loaded "
+                          f"{package} module")
+    return places
+
+
+def put_back(places, original) -> None:
+    """Undo :func:`replace_everywhere`: every place it changed refers to ``original`` again."""
+    for owner, attribute in reversed(places):
+        setattr(owner, attribute, original)
 
 
 def start(parser, args) -> None:
     """Apply ``--threads``, refuse ``--device cuda`` without a GPU, and print the machine and the command."""
-    import sys
-
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.device == "cuda" and not torch.cuda.is_available():
         parser.error("--device cuda: no CUDA device here")
     print(f"machine: {describe_machine(args.device)}")
     print(f"command: python {' '.join(sys.argv)}")
+    if getattr(args, "smoke", False):
+        print("--smoke: tiny sizes, every section once; the numbers below mean nothing")
 
 
 def mib(value: int) -> str:

@@ -15,8 +15,11 @@ Each variant trains its own network on the same synthetic batches; repetitions a
 figure is the fastest repetition's time per step. It prints one ratio per variant against
 ``public`` (below 1: faster), and whether the kept hand-written code is > 10% faster.
 
+``--smoke``: 20 steps, one repetition, without ``torch.compile`` (a minute of compiling): it checks
+that the script works, and its numbers mean nothing.
+
 Usage:
-    OMP_NUM_THREADS=1 python benchmarks/fastpath.py [--steps 400] [--repeats 7] [--device cpu]
+    OMP_NUM_THREADS=1 python benchmarks/fastpath.py [--steps 400] [--repeats 7] [--device cpu] [--smoke]
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ import torch.nn.functional as F
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import lthkit.fastpath as fastpath  # noqa: E402
+from common import add_smoke_argument  # noqa: E402
 from lthkit.masks import full_masks  # noqa: E402
 from lthkit.models import build_model  # noqa: E402
 from lthkit.train import MaskedStep, TrainConfig, autograd_pass, make_optimizer  # noqa: E402
@@ -92,7 +96,11 @@ def main(argv=None) -> int:
     parser.add_argument("--repeats", type=int, default=7, help="interleaved repetitions per variant")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--no-compile", action="store_true", help="skip the torch.compile variant")
+    add_smoke_argument(parser)
     args = parser.parse_args(argv)
+    if args.smoke:
+        args.steps, args.repeats, args.no_compile = 20, 1, True
+        print("--smoke: tiny sizes, every section once, no torch.compile; the numbers below mean nothing")
     torch.set_num_threads(1)
     device = torch.device(args.device)
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)

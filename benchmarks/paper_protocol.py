@@ -15,6 +15,10 @@ in under 15 minutes on one H100:
 A small run to check that it works anywhere (a few minutes on a CPU):
 
     python benchmarks/paper_protocol.py --device cpu --trials 2 --rounds 1 --iterations 300
+
+A smaller one, in seconds (``make test`` runs it): ``--smoke`` is 1 trial x 3 controls x 1 round x 20
+iterations on 500 training images, on the CPU unless ``--device`` says otherwise; its numbers mean
+nothing.
 """
 
 from __future__ import annotations
@@ -36,7 +40,7 @@ GOAL_SECONDS = 15 * 60
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    add_machine_arguments(parser, device="cuda")
+    add_machine_arguments(parser, device=None)  # default: cuda, or cpu with --smoke
     parser.add_argument("--trials", type=int, default=5)
     parser.add_argument("--rounds", type=int, default=16)
     parser.add_argument("--iterations", type=int, default=50_000, help="per training (the paper: 50,000)")
@@ -45,9 +49,17 @@ def main(argv=None) -> int:
     parser.add_argument("--cache", type=Path, default=None, help="cache folder (default: a fresh temporary one)")
     parser.add_argument("--out", type=Path, default=None, help="write summary.csv here")
     args = parser.parse_args(argv)
+    if args.device is None:
+        args.device = "cpu" if args.smoke else "cuda"
+    changes = {}
+    if args.smoke:
+        args.trials, args.rounds, args.iterations = 1, 1, 20
+        changes = {"train": {"eval_every": 10}, "data": {"train_size": 500, "validation_size": 200, "test_size": 200}}
     start(parser, args)
     batch = {"auto": "auto", "on": True, "off": False}[args.batch]
     base = preset("paper", rounds=args.rounds, train={"iterations": args.iterations, "patience": args.patience})
+    if changes:
+        base = base.replace(**changes)
     configs = [base.replace(seed=trial, control=control) for trial in range(args.trials) for control in CONTROLS]
     runs_per_round = len(configs)
     batched = batch is True or (batch == "auto" and use_batched(args.device, runs_per_round))

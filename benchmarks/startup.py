@@ -7,9 +7,10 @@ first step comes next), and the parent reads it. The phases are timed apart in o
 importing the CLI (torch), loading MNIST (tensor cache and torchvision's parser), and the first
 optimizer (torch.optim imports torch._dynamo there).
 
-Usage: ``python benchmarks/startup.py [--repeat 3] [--data data] [--code CHECKOUT]``; prints one
+Usage: ``python benchmarks/startup.py [--repeat 3] [--data data] [--code CHECKOUT] [--smoke]``; prints one
 line per repetition and ``median_startup_s=X``. The machine's load is printed too: on a busy
-machine every figure grows.
+machine every figure grows. ``--smoke``: one repetition of a ``run`` with tiny sizes (what
+``make test`` runs, to check that the script works; its numbers mean nothing).
 """
 
 from __future__ import annotations
@@ -24,6 +25,9 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+#: ``--smoke``'s sizes on the ``run`` command line (the command is stopped at its first optimizer anyway).
+SMOKE_RUN = ["--iterations", "20", "--eval-every", "10", "--train-size", "500", "--validation-size", "200",
+             "--test-size", "200"]
 
 CHILD = """
 import sys, time
@@ -64,14 +68,21 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--data", default=str(REPO / "data"))
     parser.add_argument("--code", default=str(REPO), help="the checkout whose lthkit runs (to time another commit)")
+    parser.add_argument("--smoke", action="store_true",
+                        help="one repetition, tiny sizes: checks that the script works (tests/test_benchmarks.py); "
+                             "its numbers mean nothing")
     args = parser.parse_args()
+    if args.smoke:
+        args.repeat = 1
+        print("--smoke: tiny sizes, every section once; the numbers below mean nothing")
     env = {**os.environ, "PYTHONPATH": args.code, "OMP_NUM_THREADS": "1", "LTHKIT_WORKERS": "1"}
     print(f"cores {os.cpu_count()}, load average {load_average()}")
     times = []
     for repetition in range(args.repeat):
         with tempfile.TemporaryDirectory() as scratch:
             command = [sys.executable, "-c", CHILD, "run", "--rounds", "1", "--no-progress", "--device", "cpu",
-                       "--data", args.data, "--cache", f"{scratch}/cache", "--out", f"{scratch}/out"]
+                       "--data", args.data, "--cache", f"{scratch}/cache", "--out", f"{scratch}/out",
+                       *(SMOKE_RUN if args.smoke else [])]
             began = time.time()
             done = subprocess.run(command, env=env, capture_output=True, text=True, cwd=scratch)
             marks = [line for line in done.stderr.splitlines() if line.startswith("FIRST_TRAIN ")]
@@ -83,6 +94,8 @@ def main() -> None:
                             text=True)
     print(phases.stdout.strip() or phases.stderr.strip()[-400:])
     print(f"median_startup_s={statistics.median(times):.2f} load_average={load_average()}")
+    if phases.returncode:
+        sys.exit(f"timing the phases failed (exit {phases.returncode}): {phases.stderr.strip()[-400:]}")
 
 
 if __name__ == "__main__":

@@ -14,7 +14,11 @@ processes on this machine's cores give at best, so the Dask ratios can be read a
 over each). The ratios mean something only on a quiet machine: run it with the load average below
 1.5 (the script prints it before and after).
 
-Usage: ``python benchmarks/sweep.py [--data data] [--trials 4] [--rounds 3] [--modes workers2,scheduler,halves]``
+``--smoke``: 2 trials, 1 round, 20 iterations on 500 training images, every way (what ``make test``
+runs, to check that the script works; its numbers mean nothing).
+
+Usage: ``python benchmarks/sweep.py [--data data] [--trials 4] [--rounds 3] [--modes workers2,scheduler,halves]
+[--smoke]``
 """
 
 from __future__ import annotations
@@ -31,6 +35,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 #: The ways of running the sweep that the benchmark can time (``--modes``).
 MODES = ("workers1", "workers2", "scheduler", "halves")
+#: ``--smoke``'s sizes on every ``run`` command line (``--trials`` and ``--rounds`` are set apart).
+SMOKE_RUN = ["--iterations", "20", "--eval-every", "10", "--train-size", "500", "--validation-size", "200",
+             "--test-size", "200"]
 
 
 def load_average() -> str:
@@ -63,15 +70,26 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--modes", default=",".join(MODES),
                         help=f"which of {', '.join(MODES)} to time (default: all; workers1 is always timed)")
+    parser.add_argument("--smoke", action="store_true",
+                        help="2 trials, 1 round, tiny sizes, every way: checks that the script works "
+                             "(tests/test_benchmarks.py); its numbers mean nothing")
     args = parser.parse_args()
+    if args.smoke:
+        args.trials, args.rounds = 2, 1  # 2: the halves need a trial each
+        print("--smoke: tiny sizes, every section once; the numbers below mean nothing")
+    if args.trials < 2 and "halves" in args.modes.split(","):
+        sys.exit("--trials must be at least 2 for the halves mode (one trial or more each)")
     modes = set(args.modes.split(",")) | {"workers1"}
     if modes - set(MODES):
         sys.exit(f"unknown mode(s): {', '.join(sorted(modes - set(MODES)))}; choose from {', '.join(MODES)}")
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
     env.pop("LTHKIT_SCHEDULER", None)
     # 8 chains: the reinit run of every trial and the ticket it needs (which the sweep trains too).
-    chains = ["--preset", "fast", "--trials", str(args.trials), "--rounds", str(args.rounds), "--control", "reinit",
-              "--device", "cpu", "--data", args.data]
+    # `shared` is all but the trials, which the halves choose for themselves (the CLI refuses a flag given
+    # twice with different values).
+    shared = ["--preset", "fast", "--rounds", str(args.rounds), "--control", "reinit", "--device", "cpu",
+              "--data", args.data, *(SMOKE_RUN if args.smoke else [])]
+    chains = [*shared, "--trials", str(args.trials)]
     print(f"cores {os.cpu_count()}, load average {load_average()}; {args.trials} trials x ticket and reinit, "
           f"{args.rounds} rounds")
     with tempfile.TemporaryDirectory() as folder:
@@ -82,18 +100,19 @@ def main() -> None:
             seconds["workers2"] = timed_run([*chains, "--workers", "2"], env, scratch, "workers2")
             print(f"--workers 2: {seconds['workers2']:.1f} s")
         if "scheduler" in modes:
-            seconds["scheduler"] = time_prestarted_cluster(chains, env, scratch)
+            seconds["scheduler"] = time_prestarted_cluster(chains, env, scratch, settle=2 if args.smoke else 5)
             print(f"--scheduler (2 workers started beforehand): {seconds['scheduler']:.1f} s")
         if "halves" in modes:
-            seconds["halves"] = time_two_processes(chains, env, scratch, args.trials)
+            seconds["halves"] = time_two_processes(shared, env, scratch, args.trials)
             print(f"two --workers 1 commands at once, half the trials each (no Dask): {seconds['halves']:.1f} s")
     names = {"workers2": "ratio_workers2", "scheduler": "ratio_scheduler", "halves": "ratio_two_processes"}
     print(" ".join(f"{names[mode]}={seconds['workers1'] / seconds[mode]:.2f}" for mode in MODES[1:] if mode in seconds)
           + f" load_average={load_average()}")
 
 
-def time_prestarted_cluster(chains, env, scratch: Path) -> float:
-    """The sweep through ``--scheduler`` to 2 single-threaded workers started beforehand on loopback."""
+def time_prestarted_cluster(chains, env, scratch: Path, settle: float = 5) -> float:
+    """The sweep through ``--scheduler`` to 2 single-threaded workers started beforehand on loopback
+    (``settle`` seconds before the clock starts, for them to register)."""
     port = free_port()
     dask = [sys.executable, "-m", "distributed.cli.dask_scheduler"]
     scheduler = subprocess.Popen([*dask, "--host", "127.0.0.1", "--port", str(port), "--dashboard-address",
@@ -102,7 +121,7 @@ def time_prestarted_cluster(chains, env, scratch: Path) -> float:
                                  "--nthreads", "1", "--host", "127.0.0.1"], env=env, cwd=str(REPO),
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for _ in range(2)]
     try:
-        time.sleep(5)  # let the workers register before the clock starts: the cluster exists already
+        time.sleep(settle)  # let the workers register before the clock starts: the cluster exists already
         return timed_run([*chains, "--scheduler", f"tcp://127.0.0.1:{port}"], env, scratch, "scheduler")
     finally:
         for process in [*workers, scheduler]:
@@ -111,15 +130,16 @@ def time_prestarted_cluster(chains, env, scratch: Path) -> float:
             process.wait(timeout=30)
 
 
-def time_two_processes(chains, env, scratch: Path, trials: int) -> float:
+def time_two_processes(shared, env, scratch: Path, trials: int) -> float:
     """The machine's own ceiling, without Dask: the chains split in two halves by seed, each a one-worker
-    command, both started at once (two single-threaded processes, one per core)."""
+    command, both started at once (two single-threaded processes, one per core). ``shared`` is the
+    chains' arguments without ``--trials`` and ``--seed``: each half gives its own."""
     half = trials // 2
     halves = [["--seed", "0", "--trials", str(half)], ["--seed", str(half), "--trials", str(trials - half)]]
     began = time.time()
     processes = []
     for index, part in enumerate(halves):
-        arguments = [*chains, *part, "--workers", "1"]  # the half's --trials comes last, so it wins
+        arguments = [*shared, *part, "--workers", "1"]
         command = [sys.executable, "-m", "lthkit", "run", *arguments, "--cache", str(scratch / f"cache-half{index}"),
                    "--out", str(scratch / f"out-half{index}"), "--no-progress"]
         processes.append(subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,

@@ -29,9 +29,13 @@
 The last line is exactly ``speedup_vs_dataloader=X flop_bound_ratio=Y`` with X = (b)/(a) and
 Y = (a)/(c) at batch 60. Goals on a 2-core CPU: X >= 5, Y <= 1.3.
 
+``--smoke`` runs every section at tiny sizes (an "epoch" of 600 images, one repeat, the smallest
+GEMM size, a 2-round IMP curve of 20 iterations on 500 images): it checks that the script works,
+and its numbers mean nothing.
+
 Usage:
     python benchmarks/train_throughput.py [--device cpu|cuda] [--threads N] [--repeats 3]
-                                          [--batch-sizes 60,128] [--workers 0] [--skip-imp]
+                                          [--batch-sizes 60,128] [--workers 0] [--skip-imp] [--smoke]
 """
 
 from __future__ import annotations
@@ -47,10 +51,11 @@ import torch
 import torch.nn.functional as F
 
 import lthkit.experiments as experiments
-import lthkit.lottery as lottery
+import lthkit.masks as masks_module
+import lthkit.models as models_module
 import lthkit.train as train_module
-from common import PeakMemory, add_machine_arguments, current_memory, load_average, matmul_throughput, mib, \
-    shape_throughput, start, timed
+from common import GEMM_SIZES, PeakMemory, add_machine_arguments, current_memory, load_average, matmul_throughput, \
+    mib, put_back, replace_everywhere, shape_throughput, start, timed
 from lthkit.data import MNIST_MEAN, MNIST_STD, MNISTData, data_root, normalize_images, read_mnist_raw
 from lthkit.masks import full_masks, magnitude_masks, prunable_weights
 from lthkit.models import LeNet300100, build_model
@@ -59,18 +64,21 @@ from lthkit.train import TrainConfig, evaluate, make_optimizer, train
 LENET_WEIGHTS = 266_200
 EPOCH_IMAGES = 60_000
 FLOPS_PER_WEIGHT_AND_EXAMPLE = 6  # forward 2, backward 4 (gradients of inputs and of weights)
+#: ``--smoke``: the training images of its "epoch" (10 iterations at batch 60), in both pipelines.
+SMOKE_EPOCH_IMAGES = 600
 
 
-def full_epoch_data(device) -> MNISTData:
-    """All 60,000 training images (an epoch), plus 1,000 + 1,000 test images for train()'s evaluations."""
+def full_epoch_data(device, images: int = EPOCH_IMAGES) -> MNISTData:
+    """The first ``images`` training images (all 60,000: an epoch), plus 1,000 + 1,000 test images for
+    train()'s evaluations."""
     train_images, train_labels, test_images, test_labels = read_mnist_raw()
     normalized = normalize_images(test_images)
-    return MNISTData(normalize_images(train_images), train_labels.long(), normalized[:1000],
+    return MNISTData(normalize_images(train_images[:images]), train_labels[:images].long(), normalized[:1000],
                      test_labels[:1000].long(), normalized[1000:2000], test_labels[1000:2000].long()).to(device)
 
 
 class EvaluationTimer:
-    """Times every call of lthkit.train.evaluate (the evaluations inside train())."""
+    """Times every call of lthkit.train.evaluate (the evaluations inside train()), wherever lthkit calls it from."""
 
     def __init__(self, device):
         self.device, self.seconds = device, []
@@ -80,11 +88,11 @@ class EvaluationTimer:
         def timed_evaluate(*args, **kwargs):
             with timed(self.device, self.seconds):
                 return self.real(*args, **kwargs)
-        train_module.evaluate = timed_evaluate
+        self.places = replace_everywhere(self.real, timed_evaluate)
         return self
 
     def __exit__(self, *exc):
-        train_module.evaluate = self.real
+        put_back(self.places, self.real)
         return False
 
 
@@ -101,13 +109,16 @@ def lthkit_epoch(data, batch_size, device, *, pruned=False):
         result.test_acc_final
 
 
-def dataloader_epoch(batch_size, device, workers):
-    """(seconds, peak memory, iterations, test accuracy) of the per-sample torchvision pipeline."""
-    from torch.utils.data import DataLoader
+def dataloader_epoch(batch_size, device, workers, images: int = EPOCH_IMAGES):
+    """(seconds, peak memory, iterations, test accuracy) of the per-sample torchvision pipeline over the
+    first ``images`` training images (all 60,000: an epoch)."""
+    from torch.utils.data import DataLoader, Subset
     from torchvision import datasets, transforms
 
     transform = transforms.Compose([transforms.ToTensor(), transforms.Normalize((MNIST_MEAN,), (MNIST_STD,))])
     dataset = datasets.MNIST(str(data_root()), train=True, transform=transform)
+    if images < len(dataset):
+        dataset = Subset(dataset, range(images))
     cuda = torch.device(device).type == "cuda"
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=True, num_workers=workers, pin_memory=cuda,
                         generator=torch.Generator().manual_seed(0))
@@ -130,13 +141,20 @@ def dataloader_epoch(batch_size, device, workers):
 
 def epoch_comparison(args, device, data):
     """Section 1; returns {batch size: (a seconds, b seconds)}."""
-    print("\n== 1. One epoch of LeNet-300-100 (60,000 images), dense, Adam 1.2e-3 ==")
-    before, per_size = matmul_throughput(device)
+    images = len(data.train_y)
+    print(f"\n== 1. One epoch of LeNet-300-100 ({images:,} images), dense, Adam 1.2e-3 ==")
+    # --smoke: the smallest square size, a couple of times, and a few products of the training's shapes.
+    gemm = {"sizes": GEMM_SIZES["cuda" if torch.device(device).type == "cuda" else "cpu"][:1], "repeats": 3} \
+        if args.smoke else {}
+    shape_repeats = 10 if args.smoke else 200
+    before, per_size = matmul_throughput(device, **gemm)
     print("matrix-multiply throughput, float32 A @ B, fastest run: "
           + ", ".join(f"{n}x{n}: {flops / 1e9:.0f} GFLOP/s" for n, flops in per_size.items()))
     print("for the record, the training's own GEMMs: "
-          f"60x784 @ 784x300 (fc1 forward): {shape_throughput(device, 60, 784, 300) / 1e9:.0f} GFLOP/s, "
-          f"300x60 @ 60x784 (fc1 weight gradient): {shape_throughput(device, 300, 60, 784) / 1e9:.0f} GFLOP/s")
+          f"60x784 @ 784x300 (fc1 forward): "
+          f"{shape_throughput(device, 60, 784, 300, repeats=shape_repeats) / 1e9:.0f} GFLOP/s, "
+          f"300x60 @ 60x784 (fc1 weight gradient): "
+          f"{shape_throughput(device, 300, 60, 784, repeats=shape_repeats) / 1e9:.0f} GFLOP/s")
     figures = {}
     for batch_size in args.batch_sizes:
         runs_a, runs_b, evals = [], [], []
@@ -145,7 +163,8 @@ def epoch_comparison(args, device, data):
             runs_a.append(seconds)
             evals.append(eval_seconds)
             if not args.skip_dataloader:
-                seconds_b, memory_b, iterations_b, accuracy_b = dataloader_epoch(batch_size, device, args.workers)
+                seconds_b, memory_b, iterations_b, accuracy_b = dataloader_epoch(batch_size, device, args.workers,
+                                                                                 images)
                 runs_b.append(seconds_b)
             gc.collect()
         pruned_seconds, _, memory_p, _, _ = lthkit_epoch(data, batch_size, device, pruned=True)
@@ -162,12 +181,12 @@ def epoch_comparison(args, device, data):
                   f"{min(runs_b):6.2f} s  {min(runs_b) / iterations_b * 1e3:6.2f} ms/it  "
                   f"runs {' '.join(f'{s:.2f}' for s in runs_b)}  {memory_b.describe()}; "
                   f"test accuracy after the epoch {accuracy_b:.4f}")
-    after, _ = matmul_throughput(device)
+    after, _ = matmul_throughput(device, **gemm)
     throughput = max(before, after)
-    bound = FLOPS_PER_WEIGHT_AND_EXAMPLE * LENET_WEIGHTS * EPOCH_IMAGES / throughput
-    print(f"\n  (c) FLOP bound: 6 x {LENET_WEIGHTS:,} x {EPOCH_IMAGES:,} FLOP / {throughput / 1e9:.0f} GFLOP/s "
+    bound = FLOPS_PER_WEIGHT_AND_EXAMPLE * LENET_WEIGHTS * images / throughput
+    print(f"\n  (c) FLOP bound: 6 x {LENET_WEIGHTS:,} x {images:,} FLOP / {throughput / 1e9:.0f} GFLOP/s "
           f"(best of before {before / 1e9:.0f} and after {after / 1e9:.0f}) = {bound:.3f} s per epoch "
-          f"({bound / (EPOCH_IMAGES / 60) * 1e3:.3f} ms per batch-60 iteration)")
+          f"({bound / (images / 60) * 1e3:.3f} ms per batch-60 iteration)")
     needed = sum(FLOPS_PER_WEIGHT_AND_EXAMPLE * weights for weights in (300 * 100, 100 * 10)) + 4 * 784 * 300
     print(f"      (the 6x count includes a gradient for the input images, which no pipeline computes: the "
           f"arithmetic needed is {needed:,} FLOP per example, {needed / (6 * LENET_WEIGHTS):.1%} of it, so a "
@@ -178,46 +197,67 @@ def epoch_comparison(args, device, data):
 
 
 class Stopwatch:
-    """Seconds spent in named functions, by wrapping them in their modules for the duration."""
+    """Seconds spent in named functions, by wrapping them for the duration wherever lthkit refers to them.
+
+    :meth:`wrap_everywhere` replaces every reference to the very function object in every loaded
+    ``lthkit.*`` module (and in the classes they define, for methods), so the figures stay right when
+    code moves between modules. A call made inside another call with the same label (``load``
+    calling ``load_result``) is counted once, as part of the outer one.
+    """
 
     def __init__(self, device):
-        self.device, self.seconds, self.patches = device, {}, []
+        self.device, self.seconds, self.patches, self.depth = device, {}, [], {}
 
-    def wrap(self, owner, name: str, label: str):
-        real = getattr(owner, name)
-
+    def wrap_everywhere(self, function, label: str):
         def wrapper(*args, **kwargs):
+            if self.depth.get(label):
+                return function(*args, **kwargs)
+            self.depth[label] = 1
             spent = []
-            with timed(self.device, spent):
-                result = real(*args, **kwargs)
-            self.seconds[label] = self.seconds.get(label, 0.0) + spent[0]
-            return result
+            try:
+                with timed(self.device, spent):
+                    return function(*args, **kwargs)
+            finally:
+                self.depth[label] = 0
+                self.seconds[label] = self.seconds.get(label, 0.0) + spent[0]
 
-        setattr(owner, name, wrapper)
-        self.patches.append((owner, name, real))
+        self.patches.append((replace_everywhere(function, wrapper), function))
 
     def restore(self):
-        for owner, name, real in reversed(self.patches):
-            setattr(owner, name, real)
+        for places, function in reversed(self.patches):
+            put_back(places, function)
+        self.patches.clear()
+
+
+def imp_config(args):
+    """The IMP curve of sections 2 and 3: the fast preset (``--smoke``: 20 iterations on 500 images)."""
+    if not args.smoke:
+        return experiments.preset("fast", rounds=args.imp_rounds)
+    return experiments.preset("fast", rounds=args.imp_rounds, train={"iterations": 20, "eval_every": 10},
+                              data={"train_size": 500, "validation_size": 200, "test_size": 200})
 
 
 def imp_curve(args, device):
     """Sections 2 and 3."""
-    config = experiments.preset("fast", rounds=args.imp_rounds)
+    config = imp_config(args)
     print(f"\n== 2. Fast preset, {config.rounds}-round IMP curve ({config.train.iterations} iterations per round, "
           f"{config.data.train_size:,} training images), through run_experiment with a fresh cache ==")
     began = time.perf_counter()
     data = experiments.get_data(config.data, device)
     print(f"MNIST into memory (once per process, not counted below): {time.perf_counter() - began:.2f} s")
     watch = Stopwatch(device)
-    watch.wrap(lottery, "train", "train() calls")
-    watch.wrap(train_module, "evaluate", "evaluation")
-    for name in ("magnitude_masks", "random_masks_like"):
-        watch.wrap(lottery, name, "pruning")
-    watch.wrap(lottery, "build_model", "building networks")
-    watch.wrap(experiments.DiskStore, "save", "cache I/O")
-    watch.wrap(experiments.DiskStore, "load", "cache I/O")
-    watch.wrap(experiments, "load_cached", "cache I/O")
+    try:
+        watch.wrap_everywhere(train_module.train, "train() calls")
+        watch.wrap_everywhere(train_module.evaluate, "evaluation")
+        for function in (masks_module.magnitude_masks, masks_module.random_masks_like):
+            watch.wrap_everywhere(function, "pruning")
+        watch.wrap_everywhere(models_module.build_model, "building networks")
+        for function in (experiments.DiskStore.save, experiments.DiskStore.load, experiments.DiskStore.load_result,
+                         experiments.load_cached):
+            watch.wrap_everywhere(function, "cache I/O")
+    except BaseException:
+        watch.restore()
+        raise
     rounds, callback_seconds = [], []
 
     def after_round(result):
@@ -239,7 +279,7 @@ def imp_curve(args, device):
         watch.restore()
     wall = wall[0] - sum(callback_seconds)  # the memory census is the benchmark's, not lthkit's
     spent = watch.seconds
-    steps = spent["train() calls"] - spent["evaluation"]
+    steps = spent["train() calls"] - spent.get("evaluation", 0.0)
     outside = wall - steps
     print(f"wall time {wall:.2f} s for {len(result.rounds)} trainings; load average {load_average()}")
     print(f"  training steps          {steps:6.2f} s  {steps / wall:6.1%}")
@@ -277,8 +317,10 @@ def main(argv=None) -> int:
     parser.add_argument("--skip-dataloader", action="store_true", help="no (b); the last line then reads nan")
     args = parser.parse_args(argv)
     args.batch_sizes = [int(b) for b in args.batch_sizes.split(",")]
+    if args.smoke:
+        args.repeats, args.imp_rounds = 1, 2
     start(parser, args)
-    data = full_epoch_data(args.device)
+    data = full_epoch_data(args.device, SMOKE_EPOCH_IMAGES if args.smoke else EPOCH_IMAGES)
     figures, bound = epoch_comparison(args, args.device, data)
     del data
     if not args.skip_imp:

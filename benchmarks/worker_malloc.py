@@ -17,7 +17,10 @@ imports and MNIST) and reports the mean seconds per training, wall and CPU time 
 thread. Prints the fastest repetition of each way and ``ratio_nanny_setting=X ratio_prepared=Y``
 (each way's wall time over in-process). Run it on a quiet machine.
 
-Usage: ``python benchmarks/worker_malloc.py [--repeats 3] [--trainings 4] [--data data]``
+``--smoke``: one repetition of 2 trainings per way (one counted), each 20 iterations on 500 images
+(what ``make test`` runs, to check that the script works; its numbers mean nothing).
+
+Usage: ``python benchmarks/worker_malloc.py [--repeats 3] [--trainings 4] [--data data] [--smoke]``
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ CHILD = """
 import json, sys, tempfile, time
 
 
-def task(cache, data, seed, prepare):
+def task(cache, data, seed, prepare, smoke):
     import time
     import torch
     import lthkit.sweep as sweep
@@ -44,23 +47,26 @@ def task(cache, data, seed, prepare):
     if not prepare:  # the worker as it was: one thread, glibc's thresholds as the nanny left them
         sweep.prepare_worker = lambda: torch.set_num_threads(1)
     config = preset("fast", seed=seed, control="ticket", rounds=1)
+    if smoke:
+        config = config.replace(train={"iterations": 20, "eval_every": 10},
+                                data={"train_size": 500, "validation_size": 200, "test_size": 200})
     wall, cpu = time.perf_counter(), time.thread_time()
     sweep.train_round(config.to_dict(), 0, cache_key(config), cache, "cpu", data)
     return time.perf_counter() - wall, time.thread_time() - cpu
 
 
 def main():
-    way, data, trainings = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    way, data, trainings, smoke = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4:] == ["smoke"]
     times = []
     with tempfile.TemporaryDirectory() as cache:  # empty: every round is trained
         if way == "in-process":
             import torch
             torch.set_num_threads(1)
-            times = [task(cache, data, seed, True) for seed in range(trainings)]
+            times = [task(cache, data, seed, True, smoke) for seed in range(trainings)]
         else:
             from lthkit.sweep import sweep_client
             with sweep_client(1) as client:
-                times = [client.submit(task, cache, data, seed, way == "prepared", pure=False).result()
+                times = [client.submit(task, cache, data, seed, way == "prepared", smoke, pure=False).result()
                          for seed in range(trainings)]
     print(json.dumps(times[1:]))
 
@@ -77,7 +83,13 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--trainings", type=int, default=4, help="per way and repeat, the first one a warm-up")
     parser.add_argument("--data", default=str(REPO / "data"))
+    parser.add_argument("--smoke", action="store_true",
+                        help="one repetition of 2 tiny trainings per way: checks that the script works "
+                             "(tests/test_benchmarks.py); its numbers mean nothing")
     args = parser.parse_args()
+    if args.smoke:
+        args.repeats, args.trainings = 1, 2
+        print("--smoke: tiny sizes, every section once; the numbers below mean nothing")
     if args.trainings < 2 or args.repeats < 1:
         sys.exit("--trainings must be at least 2 (the first is a warm-up) and --repeats at least 1")
     env = {key: value for key, value in os.environ.items() if not key.startswith("MALLOC_")}
@@ -85,8 +97,8 @@ def main() -> None:
     best: dict[str, tuple[float, float]] = {}
     for repeat in range(args.repeats):
         for name, way in WAYS.items():
-            done = subprocess.run([sys.executable, "-c", CHILD, way, args.data, str(args.trainings)], env=env,
-                                  capture_output=True, text=True)
+            done = subprocess.run([sys.executable, "-c", CHILD, way, args.data, str(args.trainings),
+                                   *(["smoke"] if args.smoke else [])], env=env, capture_output=True, text=True)
             if done.returncode:
                 sys.exit(f"{name} failed: {done.stderr.strip()[-600:]}")
             times = json.loads(done.stdout.strip().splitlines()[-1])

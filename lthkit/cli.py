@@ -35,10 +35,68 @@ from .train import TrainConfig
 
 
 class Parser(argparse.ArgumentParser):
-    """An ArgumentParser whose errors are one line (``prog: error: ...``) with exit status 2."""
+    """An ArgumentParser whose errors are one line (``prog: error: ...``) with exit status 2, and that refuses
+    a flag given twice with different values (``--lr 0.1 --lr 0.2``; the same value twice is fine)."""
 
     def error(self, message):
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+    def parse_known_args(self, args=None, namespace=None):
+        args = list(sys.argv[1:] if args is None else args)
+        self._refuse_conflicting_repeats(args)
+        return super().parse_known_args(args, namespace)
+
+    def _action_of(self, token: str):
+        """The optional action ``token`` names (argparse's unique-prefix rule included), or None."""
+        name = token.split("=", 1)[0]
+        if name in self._option_string_actions:
+            return self._option_string_actions[name], name
+        if self.allow_abbrev and name.startswith("--"):
+            matches = [option for option in self._option_string_actions if option.startswith(name)]
+            if len(matches) == 1:
+                return self._option_string_actions[matches[0]], matches[0]
+        return None, name
+
+    def _refuse_conflicting_repeats(self, args: list[str]) -> None:
+        """Error when one single-valued flag of this parser is given twice with different values."""
+        seen: dict[str, tuple[str, object]] = {}
+        index = 0
+        while index < len(args):
+            token = args[index]
+            index += 1
+            if token == "--":
+                break
+            if not token.startswith("-") or token == "-":
+                if self._subparsers is not None:
+                    break  # a subcommand: its own parser checks its flags
+                continue
+            action, option = self._action_of(token)
+            if action is None or isinstance(action, (argparse._AppendAction, argparse._HelpAction,
+                                                     argparse._VersionAction, argparse._CountAction)):
+                continue
+            if isinstance(action, argparse.BooleanOptionalAction):
+                text, value = option, not option.startswith("--no-")
+            elif isinstance(action, argparse._StoreConstAction):  # store_true / store_false / store_const
+                text, value = option, action.const
+            elif action.nargs in (None, "?"):
+                if "=" in token:
+                    text = token.split("=", 1)[1]
+                elif index < len(args):
+                    text = args[index]
+                    index += 1
+                else:
+                    continue  # argparse reports the missing value
+                try:
+                    value = action.type(text) if callable(action.type) else text
+                except (argparse.ArgumentTypeError, TypeError, ValueError):
+                    continue  # argparse reports the bad value
+            else:
+                continue
+            key = action.dest
+            if key in seen and seen[key][1] != value:
+                self.error(f"argument {'/'.join(action.option_strings)}: given twice with different values "
+                           f"({seen[key][0]} and {text})")
+            seen.setdefault(key, (text, value))
 
 
 def _parse_typed(kind, optional: bool):

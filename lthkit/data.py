@@ -44,6 +44,8 @@ INPUT_SCALINGS = ("standardized", "unit")
 PAPER_VALIDATION_SIZE = 5000
 #: Images in MNIST's training file.
 MNIST_TRAIN_IMAGES = 60_000
+#: Images in MNIST's test file.
+MNIST_TEST_IMAGES = 10_000
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -98,6 +100,8 @@ class DataConfig:
         check_int(self.validation_size, "validation_size", minimum=1, limit=MNIST_TRAIN_IMAGES)
         check_int(self.train_size, "train_size", minimum=1, optional=True)
         check_int(self.test_size, "test_size", minimum=1, optional=True)
+        if self.test_size is not None and self.test_size > MNIST_TEST_IMAGES:
+            raise LthkitError(f"test_size {self.test_size} is larger than MNIST's {MNIST_TEST_IMAGES:,} test images")
         check_int(self.split_seed, "split_seed", minimum=0, limit=SEED_LIMIT)
         if self.train_size is not None and self.train_size > MNIST_TRAIN_IMAGES - self.validation_size:
             raise LthkitError(f"train_size {self.train_size} is larger than the "
@@ -407,7 +411,10 @@ def load_mnist(config: DataConfig | None = None, *, root: str | os.PathLike | No
             raise LthkitError(f"train_size {config.train_size} is larger than the {len(train_index)} "
                               f"training images left after the validation hold-out")
         train_index = train_index[:config.train_size]
-    test_end = len(test_labels) if config.test_size is None else min(config.test_size, len(test_labels))
+    if config.test_size is not None and config.test_size > len(test_labels):
+        raise LthkitError(f"test_size {config.test_size} is larger than the {len(test_labels):,} test images of "
+                          f"{data_root(root) / 'MNIST' / 'raw'}")
+    test_end = len(test_labels) if config.test_size is None else config.test_size
 
     def prepare(images, labels):
         return normalize_images(images, config.inputs).to(device), labels.long().to(device)

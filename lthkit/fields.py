@@ -190,8 +190,9 @@ def parse_positive(kind):
         except ValueError:
             raise argparse.ArgumentTypeError(
                 f"expected {'an integer' if kind is int else 'a number'}, got {text!r}") from None
-        if not value > 0:  # also refuses NaN
-            raise argparse.ArgumentTypeError(f"must be {'at least 1' if kind is int else 'positive'}, got {text}")
+        if not value > 0 or not math.isfinite(value):  # also refuses NaN and infinity
+            raise argparse.ArgumentTypeError(f"must be {'at least 1' if kind is int else 'a positive number'}, "
+                                             f"got {text}")
         return value
     return parse
 

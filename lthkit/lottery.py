@@ -129,8 +129,11 @@ class LotteryConfig:
         check_int(self.seed, "seed", minimum=0, limit=SEED_LIMIT)
         if branch.requires_rewind_point and self.rewind == "none":
             raise LthkitError(f"{self.control} needs a rewind point (init, iteration or fraction), not 'none'")
-        # A rewind point past the budget fails now (with the split's nominal size; run_lottery checks the real data).
-        self.rewind_point(self.train.total_iterations(self.data.train_count))
+        # A rewind point past the budget fails now (with the split's nominal size; run_lottery checks the real data),
+        # and so does a schedule or a batch that the budget and the split cannot hold.
+        total = self.train.total_iterations(self.data.train_count)
+        self.rewind_point(total)
+        self.train.check_fits(total, self.data.train_count)
 
     @property
     def per_round_rate(self) -> float:
@@ -194,10 +197,16 @@ def _layer_rate_pairs(layer_rates) -> tuple:
             not all(isinstance(pair, (list, tuple)) and len(pair) == 2 for pair in pairs):
         raise LthkitError("layer_rates must be a dict of layer name to rate or (name, rate) pairs, "
                           f"got {layer_rates!r}")
-    for name, _ in pairs:
+    checked: dict[str, float] = {}
+    for name, rate in pairs:
         if not isinstance(name, str):
             raise LthkitError(f"layer_rates names must be strings, got {name!r}")
-    return tuple((name, check_fraction(rate, f"layer rate of {name}")) for name, rate in pairs)
+        rate = check_fraction(rate, f"layer rate of {name}")
+        if name in checked and checked[name] != rate:
+            raise LthkitError(f"layer rate of {name} given twice with different values ({checked[name]:g} and "
+                              f"{rate:g})")
+        checked[name] = rate
+    return tuple(checked.items())
 
 
 @lru_cache(maxsize=None)
@@ -615,6 +624,7 @@ class _Run:
         self.needed_masks = needed_masks or {}
         self.total_iterations = config.train.total_iterations(len(data.train_y))
         self.rewind_k = config.rewind_point(self.total_iterations)
+        config.train.check_fits(self.total_iterations, len(data.train_y))  # against the data actually loaded
         # Round 0 captures θ_k for a branch that starts from it, when k > 0.
         self.captures_rewind_state = bool(self.rewind_k) and self.branch.uses_rewind_point
         model = build_model(config.model, seed=config.seed)

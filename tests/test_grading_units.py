@@ -339,7 +339,7 @@ def test_reports_follow_their_schemas_and_escape_html():
     (["grade", "missing.py"], "no such file or folder: missing.py"),
     (["grade", "README.md"], "is not a .py or .ipynb file"),
     (["grade", "x.py", "--kata", "nope"], "unknown kata 'nope'"),
-    (["grade", "x.py", "--timeout", "0"], "--timeout: must be positive"),
+    (["grade", "x.py", "--timeout", "0"], "--timeout: must be a positive number"),
     (["grade"], "the following arguments are required: SUBMISSION"),
 ])
 def test_grade_usage_errors_are_one_line_exit_2(argv, message, capsys):
