@@ -1,11 +1,11 @@
 #!/usr/bin/env python
-"""K independent runs trained at once (lthkit.batched.train_batched) against the same K runs one by one.
+"""K independent runs trained at once (lthkit.core.batched.train_batched) against the same K runs one by one.
 
 For K = 1, 4, 16 (``--runs``): K LeNet-300-100 runs of the fast preset's data (10,000 training
 images), each with its own initialization, a 20%-pruned layer-wise mask of its own and its own
 batch order, ``--iterations`` iterations at batch 60 with Adam, evaluated every 100. Prints the
 wall time of the K sequential ``train`` calls and of one ``train_batched`` call, the speedup,
-whether :func:`lthkit.batched.use_batched` picks the batched path for that K on this device, and
+whether :func:`lthkit.core.batched.use_batched` picks the batched path for that K on this device, and
 how far the batched results are from the sequential ones (they should agree to float rounding,
 and every pruned weight must be exactly zero). Rounding differences grow over many steps (Adam
 divides by the root of tiny second moments); for scale, the last line shows how far the same
@@ -24,13 +24,14 @@ import argparse
 import sys
 
 import torch
-
 from common import add_machine_arguments, load_average, start, timed
-from lthkit.batched import train_batched, use_batched
-from lthkit.experiments import get_data, preset
-from lthkit.masks import full_masks, magnitude_masks, prunable_weights
-from lthkit.models import build_model
-from lthkit.train import TrainConfig, train
+
+from lthkit.core.batched import train_batched, use_batched
+from lthkit.core.data import get_data
+from lthkit.core.masks import full_masks, magnitude_masks, prunable_weights
+from lthkit.core.models import build_model
+from lthkit.core.train import TrainConfig, train
+from lthkit.runs.presets import preset
 
 
 def runs_of(count: int):

@@ -14,7 +14,7 @@ from contextlib import contextmanager
 
 import torch
 
-from lthkit.paper import hardware_description
+from lthkit.reporting.provenance import hardware_description
 
 #: Square sizes whose float32 product defines the machine's matrix-multiply throughput.
 GEMM_SIZES = {"cpu": (1024, 2048, 4096), "cuda": (4096, 8192)}

@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Is lthkit's hand-written fast path (lthkit.fastpath) still faster than torch's public APIs?
+"""Is lthkit's hand-written fast path (lthkit.core.fastpath) still faster than torch's public APIs?
 
 One masked LeNet-300-100 training step at batch 60 (half the weights pruned, Adam 1.2e-3 fused),
 four ways, on one thread:
@@ -35,11 +35,12 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import lthkit.fastpath as fastpath  # noqa: E402
 from common import add_smoke_argument  # noqa: E402
-from lthkit.masks import full_masks  # noqa: E402
-from lthkit.models import build_model  # noqa: E402
-from lthkit.train import MaskedStep, TrainConfig, autograd_pass, make_optimizer  # noqa: E402
+
+import lthkit.core.fastpath as fastpath  # noqa: E402
+from lthkit.core.masks import full_masks  # noqa: E402
+from lthkit.core.models import build_model  # noqa: E402
+from lthkit.core.train import MaskedStep, TrainConfig, autograd_pass, make_optimizer  # noqa: E402
 
 
 def setup(device, compiled=False):

@@ -2,7 +2,7 @@
 """Wall time of the full paper protocol: trials x controls x rounds of LeNet-300-100 IMP.
 
 Runs ``preset("paper", rounds=R)`` for every trial (seed) and control through
-:func:`lthkit.experiments.run_experiments` in a fresh temporary cache (or ``--cache``): the runs
+:func:`lthkit.runs.experiments.run_experiments` in a fresh temporary cache (or ``--cache``): the runs
 of each round are trained together, batched where ``--batch`` says so (``auto``: on a GPU).
 Prints the wall time, the time per round, how many networks were trained, and whether the
 protocol met the goal of 15 minutes. With ``--out`` it also writes ``summary.csv`` there.
@@ -29,11 +29,14 @@ import tempfile
 import time
 from pathlib import Path
 
-
 from common import add_machine_arguments, load_average, start
-from lthkit.batched import use_batched
-from lthkit.experiments import get_data, preset, run_experiments, write_summary_csv
-from lthkit.lottery import CONTROLS
+
+from lthkit.core.batched import use_batched
+from lthkit.core.data import get_data
+from lthkit.imp.branches import PAPER_CONTROLS as CONTROLS
+from lthkit.reporting.summaries import write_summary_csv
+from lthkit.runs.experiments import run_experiments
+from lthkit.runs.presets import preset
 
 GOAL_SECONDS = 15 * 60
 

@@ -2,7 +2,7 @@
 
 The command runs in a fresh process (``LTHKIT_WORKERS=1``: in-process, as a one-run ``run`` is
 timed) on the real MNIST, with an empty cache; a small wrapper around
-``lthkit.train.make_optimizer`` prints the time when the first training's optimizer exists (its
+``lthkit.core.train.make_optimizer`` prints the time when the first training's optimizer exists (its
 first step comes next), and the parent reads it. The phases are timed apart in one more process:
 importing the CLI (torch), loading MNIST (tensor cache and torchvision's parser), and the first
 optimizer (torch.optim imports torch._dynamo there).
@@ -31,7 +31,7 @@ SMOKE_RUN = ["--iterations", "20", "--eval-every", "10", "--train-size", "500", 
 
 CHILD = """
 import sys, time
-import lthkit.train as train_module
+import lthkit.core.train as train_module
 make_optimizer = train_module.make_optimizer
 def first_step(*args, **kwargs):
     make_optimizer(*args, **kwargs)  # the network is built, the data loaded, the optimizer made: training starts
@@ -45,7 +45,7 @@ sys.exit(main(sys.argv[1:]))
 PHASES = """
 import time; began = time.time()
 import lthkit.cli; imported = time.time()
-from lthkit.data import read_mnist_raw, read_mnist_tensors
+from lthkit.core.data import read_mnist_raw, read_mnist_tensors
 read_mnist_tensors({data!r}); cached = time.time()
 import torch
 torch.optim.Adam([torch.zeros(1, requires_grad=True)]); optimizer = time.time()

@@ -4,12 +4,12 @@
 1. One MNIST epoch (all 60,000 training images) of LeNet-300-100 at batch 60 (the paper's) and
    at batch 128, dense, Adam 1.2e-3 (fused, as lthkit makes it):
 
-   (a) lthkit's training loop: ``lthkit.train.train`` on in-memory tensors. train() also
+   (a) lthkit's training loop: ``lthkit.core.train.train`` on in-memory tensors. train() also
        evaluates at its start and end (validation, test, training accuracy); that time is
        measured and printed apart, and (a) is the training steps alone, as in (b).
    (b) the pipeline of open_lth and most LTH repositories: ``torchvision.datasets.MNIST`` with
        per-sample ``ToTensor`` + ``Normalize``, a shuffling ``DataLoader`` (``--workers``, default
-       0), the same model and the same optimizer (``lthkit.train.make_optimizer``).
+       0), the same model and the same optimizer (``lthkit.core.train.make_optimizer``).
    (c) the FLOP bound: 6 x 266,200 x 60,000 FLOPs (forward 2, backward 4 per weight and
        example) divided by this machine's float32 matrix-multiply throughput, measured in this
        run (see ``common.matmul_throughput``: the best of square GEMMs of 1024, 2048 and 4096 on a
@@ -49,17 +49,18 @@ import time
 
 import torch
 import torch.nn.functional as F
+from common import (GEMM_SIZES, PeakMemory, add_machine_arguments, current_memory, load_average, matmul_throughput, mib,
+                    put_back, replace_everywhere, shape_throughput, start, timed)
 
-import lthkit.experiments as experiments
-import lthkit.masks as masks_module
-import lthkit.models as models_module
-import lthkit.train as train_module
-from common import GEMM_SIZES, PeakMemory, add_machine_arguments, current_memory, load_average, matmul_throughput, \
-    mib, put_back, replace_everywhere, shape_throughput, start, timed
-from lthkit.data import MNIST_MEAN, MNIST_STD, MNISTData, data_root, normalize_images, read_mnist_raw
-from lthkit.masks import full_masks, magnitude_masks, prunable_weights
-from lthkit.models import LeNet300100, build_model
-from lthkit.train import TrainConfig, evaluate, make_optimizer, train
+import lthkit.core.masks as masks_module
+import lthkit.core.models as models_module
+import lthkit.core.train as train_module
+import lthkit.runs.experiments as experiments
+from lthkit.core.data import MNIST_MEAN, MNIST_STD, MNISTData, data_root, normalize_images, read_mnist_raw
+from lthkit.core.masks import full_masks, magnitude_masks, prunable_weights
+from lthkit.core.models import LeNet300100, build_model
+from lthkit.core.train import TrainConfig, evaluate, make_optimizer, train
+from lthkit.runs.presets import preset
 
 LENET_WEIGHTS = 266_200
 EPOCH_IMAGES = 60_000
@@ -78,7 +79,7 @@ def full_epoch_data(device, images: int = EPOCH_IMAGES) -> MNISTData:
 
 
 class EvaluationTimer:
-    """Times every call of lthkit.train.evaluate (the evaluations inside train()), wherever lthkit calls it from."""
+    """Times every call of lthkit.core.train.evaluate (the evaluations inside train()), wherever lthkit calls it from."""
 
     def __init__(self, device):
         self.device, self.seconds = device, []
@@ -232,8 +233,8 @@ class Stopwatch:
 def imp_config(args):
     """The IMP curve of sections 2 and 3: the fast preset (``--smoke``: 20 iterations on 500 images)."""
     if not args.smoke:
-        return experiments.preset("fast", rounds=args.imp_rounds)
-    return experiments.preset("fast", rounds=args.imp_rounds, train={"iterations": 20, "eval_every": 10},
+        return preset("fast", rounds=args.imp_rounds)
+    return preset("fast", rounds=args.imp_rounds, train={"iterations": 20, "eval_every": 10},
                               data={"train_size": 500, "validation_size": 200, "test_size": 200})
 
 

@@ -1,14 +1,14 @@
-"""What a Dask nanny's malloc setting costs a training, and what ``lthkit.sweep.prepare_worker`` gives back.
+"""What a Dask nanny's malloc setting costs a training, and what ``lthkit.runs.sweep.prepare_worker`` gives back.
 
 A Dask nanny starts each worker process with ``MALLOC_TRIM_THRESHOLD_=65536`` (its
 ``distributed.nanny.pre-spawn-environ``), which turns off glibc's dynamic mmap threshold.
 ``prepare_worker`` (called by every sweep task) sets glibc's thresholds back to where that dynamic
 rule ends in a plain process. This script trains the same fast-preset rounds (LeNet-300-100, 1,500
-iterations at batch 60, one thread), each as one sweep task (:func:`lthkit.sweep.train_round`), in
+iterations at batch 60, one thread), each as one sweep task (:func:`lthkit.runs.sweep.train_round`), in
 three ways, each in fresh processes, interleaved:
 
 1. ``in-process``: in the script's own child process, on its main thread (as ``--workers 1``);
-2. ``worker, nanny's setting``: on a one-worker local cluster (``lthkit.sweep.sweep_client``), with
+2. ``worker, nanny's setting``: on a one-worker local cluster (``lthkit.runs.sweep.sweep_client``), with
    ``prepare_worker``'s malloc thresholds left out (how workers trained before it set them);
 3. ``worker, prepare_worker``: the same cluster, with the tasks as they are.
 
@@ -41,8 +41,9 @@ import json, sys, tempfile, time
 def task(cache, data, seed, prepare, smoke):
     import time
     import torch
-    import lthkit.sweep as sweep
-    from lthkit.experiments import cache_key, preset
+    import lthkit.runs.sweep as sweep
+    from lthkit.runs.cache import cache_key
+    from lthkit.runs.presets import preset
 
     if not prepare:  # the worker as it was: one thread, glibc's thresholds as the nanny left them
         sweep.prepare_worker = lambda: torch.set_num_threads(1)
@@ -64,7 +65,7 @@ def main():
             torch.set_num_threads(1)
             times = [task(cache, data, seed, True, smoke) for seed in range(trainings)]
         else:
-            from lthkit.sweep import sweep_client
+            from lthkit.runs.sweep import sweep_client
             with sweep_client(1) as client:
                 times = [client.submit(task, cache, data, seed, way == "prepared", smoke, pure=False).result()
                          for seed in range(trainings)]

@@ -22,9 +22,9 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import lthkit.lottery  # noqa: E402
-from lthkit.course import notebook_preset  # noqa: E402
-from lthkit.widgets import Dashboard  # noqa: E402
+import lthkit.imp.driver  # noqa: E402
+from lthkit.course.dashboard import Dashboard  # noqa: E402
+from lthkit.course.modes import notebook_preset  # noqa: E402
 
 
 def main(argv=None) -> int:
@@ -32,13 +32,13 @@ def main(argv=None) -> int:
     parser.add_argument("--repeats", type=int, default=5, help="cached selections to time (default 5)")
     args = parser.parse_args(argv)
     trainings = []
-    real_train = lthkit.lottery.train
+    real_train = lthkit.imp.driver.train
 
     def counting_train(*a, **k):
         trainings.append(1)
         return real_train(*a, **k)
 
-    lthkit.lottery.train = counting_train
+    lthkit.imp.driver.train = counting_train
     with tempfile.TemporaryDirectory() as cache:
         dashboard = Dashboard(notebook_preset("explore", fast=True), cache_dir=cache, progress=False)
         began = time.perf_counter()

@@ -35,11 +35,13 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from lthkit.data import MNIST_MEAN, MNIST_STD, MNISTData  # noqa: E402
-from lthkit.experiments import get_data, preset, run_experiment, write_summary_csv  # noqa: E402
-from lthkit.lottery import CONTROLS  # noqa: E402
-from lthkit.models import build_model, truncated_glorot_  # noqa: E402
-from lthkit.train import train  # noqa: E402
+from lthkit.core.data import MNIST_MEAN, MNIST_STD, MNISTData, get_data  # noqa: E402
+from lthkit.core.models import build_model, truncated_glorot_  # noqa: E402
+from lthkit.core.train import train  # noqa: E402
+from lthkit.imp.branches import PAPER_CONTROLS as CONTROLS  # noqa: E402
+from lthkit.reporting.summaries import write_summary_csv  # noqa: E402
+from lthkit.runs.experiments import run_experiment
+from lthkit.runs.presets import preset
 
 VARIANTS = ("standard", "unit_inputs", "truncated_init")
 

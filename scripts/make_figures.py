@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Make the static figure that notebook 3 shows where widgets cannot run (GitHub, nbviewer).
 
-It drives the real dashboard (lthkit.widgets.Dashboard) in full mode, exactly as a learner would:
+It drives the real dashboard (lthkit.course.dashboard.Dashboard) in full mode, exactly as a learner would:
 the winning ticket, random re-init, random pruning, and the ticket with a global threshold, at the
 dashboard's starting settings (80% of the weights pruned in 5 rounds). Runs go through the cache,
 so a second call only redraws. Writes notebooks/figures/03_explore.png and prints what it drew.
@@ -19,8 +19,8 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-from lthkit.course import notebook_preset  # noqa: E402
-from lthkit.widgets import Dashboard  # noqa: E402
+from lthkit.course.dashboard import Dashboard  # noqa: E402
+from lthkit.course.modes import notebook_preset  # noqa: E402
 
 OUT = Path(__file__).resolve().parent.parent / "notebooks" / "figures" / "03_explore.png"
 RUNS = ({"control": "ticket"}, {"control": "reinit"}, {"control": "random_prune"},

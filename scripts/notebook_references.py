@@ -2,7 +2,7 @@
 """Record the notebooks' full-mode reference runs, the source of every number their prose states.
 
 Executes each notebook in full mode with ``$LTHKIT_RECORD_REFERENCE`` set, so that the notebook's own
-calls to :func:`lthkit.course.compare_with_reference` write its runs to
+calls to :func:`lthkit.course.references.compare_with_reference` write its runs to
 ``results/notebooks/<notebook>/<group>.csv`` (one row per run and round) and, for LeNet runs,
 ``<group>.connectivity.csv``. Then it writes, per notebook:
 
@@ -33,8 +33,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # run from a checkout without installing
 
-from lthkit import LthkitError  # noqa: E402
-from lthkit.course import RECORD_ENV, REFERENCE_ROOT, read_reference_csv  # noqa: E402
+from lthkit.course.references import RECORD_ENV, REFERENCE_ROOT, read_reference_csv  # noqa: E402
+from lthkit.errors import LthkitError  # noqa: E402
 
 #: The notebooks whose full-mode execution is their reference run.
 NOTEBOOKS = ("02_iterative_magnitude_pruning", "04_rewinding")
@@ -161,7 +161,7 @@ def facts_04(folder: Path) -> dict[str, str]:
 
 def _paper_table(path: Path) -> dict[str, dict[int, dict[int, dict]]]:
     """``{control: {trial: {round: row}}}`` of a reproduce folder's ``summary.csv``."""
-    from lthkit.experiments import read_summary_csv
+    from lthkit.reporting.summaries import read_summary_csv
 
     table: dict[str, dict[int, dict[int, dict]]] = {}
     for row in read_summary_csv(path / "summary.csv"):
@@ -178,7 +178,7 @@ def _round_means(table, control: str, column: str) -> dict[int, float]:
 
 
 def _paper_facts(table, prefix: str = "") -> dict[str, str]:
-    from lthkit.paper import PAPER_PM
+    from lthkit.studies.paper import PAPER_PM
 
     def pm(index: int) -> str:
         return f"{PAPER_PM[index]:g}%"
@@ -263,8 +263,8 @@ def run_notebook(notebook: str, out: Path, cache: Path, timeout: int) -> dict:
     import nbformat
     import torch
 
-    from lthkit.experiments import code_version
-    from lthkit.paper import git_commit, hardware_description
+    from lthkit.reporting.provenance import git_commit, hardware_description
+    from lthkit.runs.cache import code_version
 
     path = ROOT / "notebooks" / f"{notebook}.ipynb"
     environment = {RECORD_ENV: str(out.resolve()), "LTHKIT_CACHE": str(cache.resolve()), "LTHKIT_FAST": "0",

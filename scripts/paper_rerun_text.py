@@ -31,8 +31,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # run from a checkout without installing
 
-from lthkit.paper import paper_claims  # noqa: E402
-from lthkit.experiments import read_summary_csv  # noqa: E402
+from lthkit.reporting.summaries import read_summary_csv  # noqa: E402
+from lthkit.studies.paper import paper_claims  # noqa: E402
 
 RESULTS = ROOT / "results" / "paper-lenet300"
 COMPARISON = RESULTS / "standardized"

@@ -3,7 +3,7 @@
 
 Reads every run cached by `python -m lthkit reproduce ... --patience none` (full 50,000-iteration
 budget) in a cache folder, replays the patience rule on each round's validation curve
-(:func:`lthkit.paper.patience_effect`) and writes one CSV row per round: where the rule would have
+(:func:`lthkit.studies.paper.patience_effect`) and writes one CSV row per round: where the rule would have
 stopped, the early-stopping iteration with and without it, and whether it moved.
 
 Usage:
@@ -23,7 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from lthkit.paper import patience_effect  # noqa: E402
+from lthkit.studies.paper import patience_effect  # noqa: E402
 
 COLUMNS = ("control", "trial", "round", "density", "iterations_trained", "stop_iteration_with_patience",
            "early_stop_with_patience", "early_stop_full", "moved")

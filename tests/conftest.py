@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from lthkit.data import MNISTData, normalize_images
+from lthkit.core.data import MNISTData, normalize_images
 
 # The tests train tiny models, for which one thread is as fast as two; more threads than free
 # cores make OpenMP spin-wait, which slows a busy machine (CI or a laptop) by an order of magnitude.

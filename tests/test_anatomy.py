@@ -7,19 +7,22 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from lthkit import LthkitError
-from lthkit.branches import BRANCHES, ticket_survivors
-from lthkit.criteria import CRITERIA, criterion_masks, criterion_scores, register_criterion
-from lthkit.experiments import cache_key, preset
-from lthkit.lottery import LotteryConfig, run_lotteries, run_lottery
-from lthkit.masks import (density, full_masks, layer_densities, magnitude_masks, prunable_weights, random_masks_like,
-                          score_masks, surviving_counts)
-from lthkit.models import build_model
-from lthkit.pai import (PAI_METHODS, grasp_scores, hessian_gradient, keep_top, prune_at_init, snip_scores,
-                        synflow_scores)
-from lthkit.resets import (effective_weights, freeze_pruned_at_init, layer_constant, shuffle_survivors,
-                           sign_constant_reinit, supermask_accuracy)
-from lthkit.train import TrainConfig, train
+from lthkit.core.masks import (density, full_masks, layer_densities, magnitude_masks, prunable_weights,
+                               random_masks_like, score_masks, surviving_counts)
+from lthkit.core.models import build_model
+from lthkit.core.train import TrainConfig, train
+from lthkit.errors import LthkitError
+from lthkit.imp.branches import BRANCHES
+from lthkit.imp.branches.anatomy import ticket_survivors
+from lthkit.imp.config import LotteryConfig
+from lthkit.imp.criteria import CRITERIA, criterion_masks, criterion_scores, register_criterion
+from lthkit.imp.driver import run_lotteries, run_lottery
+from lthkit.imp.pai import (PAI_METHODS, grasp_scores, hessian_gradient, keep_top, prune_at_init, snip_scores,
+                            synflow_scores)
+from lthkit.imp.resets import (effective_weights, freeze_pruned_at_init, layer_constant, shuffle_survivors,
+                               sign_constant_reinit, supermask_accuracy)
+from lthkit.runs.cache import cache_key
+from lthkit.runs.presets import preset
 
 LOTTERY = LotteryConfig(rounds=2, prune_rate=0.5, train=TrainConfig(iterations=40, eval_every=20, batch_size=32))
 
@@ -303,8 +306,8 @@ TINY_FLAGS = ["--preset", "fast", "--rounds", "1", "--validation-size", "200", "
 
 
 def test_anatomy_command_writes_csvs_and_figures_and_resumes(mnist_root, tmp_path, capsys):
-    from lthkit.anatomy import read_study_csv
     from lthkit.cli import main
+    from lthkit.studies.anatomy import read_study_csv
 
     out, cache = tmp_path / "out", tmp_path / "cache"
     argv = ["anatomy", *TINY_FLAGS, "--experiments", "criteria,zeros", "--data", str(mnist_root),
@@ -325,8 +328,8 @@ def test_anatomy_command_writes_csvs_and_figures_and_resumes(mnist_root, tmp_pat
 
 
 def test_prune_at_init_command_runs_the_three_pai_experiments(mnist_root, tmp_path):
-    from lthkit.anatomy import read_study_csv
     from lthkit.cli import main
+    from lthkit.studies.anatomy import read_study_csv
 
     out = tmp_path / "out"
     assert main(["prune-at-init", *TINY_FLAGS, "--data", str(mnist_root), "--cache", str(tmp_path / "cache"),
@@ -366,7 +369,7 @@ def test_anatomy_bad_folder_is_one_line_and_changes_nothing(tmp_path, capsys):
 # --- notebook 7: the explorer and the exercises ---------------------------------------------------------
 
 def test_explorer_trains_only_on_run(tiny_data, tmp_path):
-    from lthkit.anatomy_widgets import AnatomyExplorer, explorer_config
+    from lthkit.course.anatomy_explorer import AnatomyExplorer, explorer_config
 
     explorer = AnatomyExplorer(LOTTERY, cache_dir=tmp_path / "cache", data=tiny_data, progress=False)
     explorer.controls["criterion"].value = "movement"
@@ -410,19 +413,18 @@ def test_notebook_7_exercises_keep_their_contract_signatures():
 
 
 def test_the_new_core_modules_are_part_of_the_cache_key():
-    from lthkit import experiments
+    from lthkit.runs.cache import computing_modules
 
-    names = {path.name for path in experiments.core_modules()}
-    assert {"criteria.py", "pai.py", "resets.py", "branches.py"} <= names
-    assert not names & {"anatomy.py", "anatomy_widgets.py"}  # the study and its face train nothing themselves
-
+    names = {path.name for path in computing_modules()}
+    assert {"criteria.py", "pai.py", "resets.py", "anatomy.py"} <= names  # imp/branches/anatomy.py
+    assert not any(path.parts[-2] in ("studies", "course") for path in computing_modules())
 
 
 # --- the report ------------------------------------------------------------------------------------
 
 def synthetic_study(offsets, supermask_best="large_final_same_sign", trials=3, rounds=3):
     """Rows of a study whose series sit ``offsets[(experiment, series)]`` points from 97% in every pruned round."""
-    from lthkit.anatomy import EXPERIMENTS, SUPERMASK_WEIGHTS
+    from lthkit.studies.anatomy import EXPERIMENTS, SUPERMASK_WEIGHTS
 
     base = preset("fast")
     rows, supermask = [], []
@@ -458,7 +460,7 @@ PAPER_LIKE = {("criteria", "large_final"): 0.5, ("criteria", "magnitude_increase
 
 
 def test_paired_difference_against_a_hand_computation():
-    from lthkit.anatomy import paired_difference
+    from lthkit.studies.anatomy import paired_difference
 
     rows = [{"experiment": "e", "series": s, "trial": t, "round": r, "test_acc_early_stop": a}
             for s, t, r, a in [("a", 0, 0, 0.9), ("b", 0, 0, 0.5), ("a", 0, 1, 0.8), ("b", 0, 1, 0.7),
@@ -473,7 +475,7 @@ def test_paired_difference_against_a_hand_computation():
 
 
 def test_findings_agree_with_papers_when_the_data_does_and_not_when_it_does_not():
-    from lthkit.anatomy import findings
+    from lthkit.studies.anatomy import findings
 
     agreeing = findings(*synthetic_study(PAPER_LIKE))
     assert len(agreeing) == 11 and all(entry["verdict"] == "agrees" for entry in agreeing), agreeing
@@ -495,8 +497,8 @@ def test_findings_agree_with_papers_when_the_data_does_and_not_when_it_does_not(
 
 
 def test_report_command_rewrites_each_kind_of_folder(tmp_path, capsys):
-    from lthkit.anatomy import SUMMARY_COLUMNS, SUPERMASK_COLUMNS, csv_text
     from lthkit.cli import main
+    from lthkit.studies.anatomy import SUMMARY_COLUMNS, SUPERMASK_COLUMNS, csv_text
 
     rows, supermask = synthetic_study(PAPER_LIKE)
     folder = tmp_path / "anatomy"

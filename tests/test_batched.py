@@ -1,4 +1,4 @@
-"""lthkit.batched and run_lotteries: K runs trained at once equal the K runs trained one by one."""
+"""lthkit.core.batched and run_lotteries: K runs trained at once equal the K runs trained one by one."""
 
 import copy
 import dataclasses
@@ -6,19 +6,22 @@ from contextlib import contextmanager
 
 import pytest
 import torch
+from helpers import strip_seconds
 from torch import nn
 
-import lthkit.lottery as lottery
-from lthkit import LthkitError
-from lthkit.batched import AUTO_BATCH_FROM, stacked_batches, train_batched, use_batched
-from lthkit.data import batches
-from lthkit.experiments import load_cached, run_experiment, run_experiments
-from lthkit.lottery import CONTROLS, LotteryConfig, MemoryStore, run_lotteries, run_lottery
-from lthkit.masks import full_masks, magnitude_masks, prunable_weights, random_masks_like
-from lthkit.models import build_model
-from lthkit.train import TrainConfig, train
-
-from helpers import strip_seconds
+import lthkit.imp.driver
+from lthkit.core.batched import AUTO_BATCH_FROM, stacked_batches, train_batched, use_batched
+from lthkit.core.data import batches
+from lthkit.core.masks import full_masks, magnitude_masks, prunable_weights, random_masks_like
+from lthkit.core.models import build_model
+from lthkit.core.train import TrainConfig, train
+from lthkit.errors import LthkitError
+from lthkit.imp.branches import PAPER_CONTROLS as CONTROLS
+from lthkit.imp.config import LotteryConfig
+from lthkit.imp.driver import run_lotteries, run_lottery
+from lthkit.imp.records import MemoryStore
+from lthkit.runs.cache import load_cached
+from lthkit.runs.experiments import run_experiment, run_experiments
 
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 SGD = TrainConfig(optimizer="sgd", lr=0.01, momentum=0.9, weight_decay=1e-3, iterations=60, eval_every=20,
@@ -215,7 +218,7 @@ def test_run_lotteries_unbatched_is_exactly_run_lottery(tiny_data):
 
 
 def test_run_lotteries_batched_matches_and_trains_each_round_once(tiny_data, monkeypatch):
-    import lthkit.batched as batched_module
+    import lthkit.core.batched as batched_module
 
     calls = []
     real = batched_module.train_batched
@@ -267,6 +270,6 @@ def test_run_experiments_caches_every_run(tiny_data, tmp_path, monkeypatch):
     def fail(*args, **kwargs):
         raise AssertionError("a cached run trained again")
 
-    monkeypatch.setattr(lottery, "train", fail)
+    monkeypatch.setattr(lthkit.imp.driver, "train", fail)
     again = run_experiments(configs, cache_dir=tmp_path, progress=False)
     assert [strip_seconds(r) for r in again] == [strip_seconds(r) for r in results]

@@ -1,14 +1,16 @@
-"""lthkit.branches: the registry of what a round trains, and the one driver resolving what a branch needs."""
+"""lthkit.imp.branches: the registry of what a round trains, and the one driver resolving what a branch needs."""
 
 import pytest
 import torch
 
-import lthkit.lottery as lottery
-from lthkit import LthkitError
-from lthkit.branches import BRANCHES, Branch, RoundInputs, RoundStart, register_branch
-from lthkit.experiments import run_experiment, run_experiments, runs_to_train
-from lthkit.lottery import CONTROLS, LotteryConfig, run_lotteries, run_lottery, with_dependencies
-from lthkit.train import TrainConfig
+import lthkit.imp.driver as lottery
+from lthkit.core.train import TrainConfig
+from lthkit.errors import LthkitError
+from lthkit.imp.branches import BRANCHES, Branch, RoundInputs, RoundStart
+from lthkit.imp.branches import PAPER_CONTROLS as CONTROLS
+from lthkit.imp.config import LotteryConfig
+from lthkit.imp.driver import run_lotteries, run_lottery, with_dependencies
+from lthkit.runs.experiments import run_experiment, run_experiments, runs_to_train
 
 LOTTERY = LotteryConfig(rounds=2, train=TrainConfig(iterations=40, eval_every=20, batch_size=32))
 
@@ -20,11 +22,17 @@ def flipped_signs(inputs: RoundInputs) -> RoundStart:
     return RoundStart(model, inputs.needed_masks["ticket"])
 
 
+#: The toy control, as one entry: everything else reads it from the registry.
+FLIPPED = Branch("flipped_signs", flipped_signs, label="flipped signs", colour="#9467bd", needs=("ticket",),
+                 uses_rewind_point=False, control=True)
+
+
 @pytest.fixture
-def toy_branch(monkeypatch):
-    """``flipped_signs`` registered for this test only (the registry is a plain dict)."""
-    monkeypatch.setitem(BRANCHES, "flipped_signs", Branch(flipped_signs, needs=("ticket",), uses_rewind_point=False))
-    return "flipped_signs"
+def toy_branch():
+    """``flipped_signs`` registered for this test only."""
+    with BRANCHES.temporarily(FLIPPED):
+        yield "flipped_signs"
+    assert "flipped_signs" not in BRANCHES
 
 
 def test_the_paper_controls_are_registered_branches():
@@ -72,14 +80,48 @@ def test_dependencies_come_first_and_cycles_are_refused(monkeypatch):
     assert with_dependencies([reinit]) == [ticket, reinit]
     assert with_dependencies([reinit, ticket]) == [ticket, reinit]
     assert with_dependencies([reinit], have=lambda config: config == ticket) == [reinit]
-    monkeypatch.setitem(BRANCHES, "loop_a", Branch(flipped_signs, needs=("loop_b",)))
-    monkeypatch.setitem(BRANCHES, "loop_b", Branch(flipped_signs, needs=("loop_a",)))
-    with pytest.raises(LthkitError, match="depends on itself"):
-        with_dependencies([LOTTERY.replace(control="loop_a")])
+    with BRANCHES.temporarily(Branch("loop_a", flipped_signs, label="a", needs=("loop_b",)),
+                              Branch("loop_b", flipped_signs, label="b", needs=("loop_a",))):
+        with pytest.raises(LthkitError, match="depends on itself"):
+            with_dependencies([LOTTERY.replace(control="loop_a")])
 
 
 def test_unknown_controls_and_taken_names_are_refused():
     with pytest.raises(LthkitError, match="unknown control 'nosuch'; choose one of ticket, reinit, random_prune"):
         LOTTERY.replace(control="nosuch")
     with pytest.raises(LthkitError, match="registered already"):
-        register_branch("ticket", registry=dict(BRANCHES))(flipped_signs)
+        with BRANCHES.temporarily(Branch("ticket", flipped_signs, label="another ticket")):
+            pass
+    assert BRANCHES["ticket"].label == "winning ticket"
+
+
+def test_a_new_branch_is_added_in_one_place_and_seen_everywhere(toy_branch, tiny_data, tmp_path, capsys):
+    """Issue 26: the toy control is one entry (FLIPPED above). The config accepts it, the command line offers it
+    as a --control, the summary reader accepts its rows, the figures use its label and colour, and the dashboard
+    offers it; nothing else was edited."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.colors import to_hex
+
+    from lthkit.cli import build_parser
+    from lthkit.reporting.plots import accuracy_vs_density
+    from lthkit.reporting.summaries import read_summary_csv, write_summary_csv
+
+    config = LOTTERY.replace(control=toy_branch)
+    run = [option for action in build_parser()._subparsers._group_actions[0].choices["run"]._actions
+           if "--control" in action.option_strings for option in action.choices]
+    assert toy_branch in run and toy_branch in BRANCHES.controls()
+    results = run_experiments([LOTTERY, config], cache_dir=tmp_path / "cache", data=tiny_data, progress=False)
+    write_summary_csv(tmp_path / "summary.csv", results)
+    rows = read_summary_csv(tmp_path / "summary.csv")
+    assert {row["control"] for row in rows} == {"ticket", toy_branch}
+    figure = accuracy_vs_density(results)
+    lines = {line.get_label(): to_hex(line.get_color()) for axes in figure.axes for line in axes.get_lines()}
+    assert lines.get("flipped signs") == "#9467bd", lines
+    try:
+        from lthkit.course.dashboard import Dashboard
+    except ImportError:  # ipywidgets is a notebook requirement
+        return
+    dashboard = Dashboard(LOTTERY, cache_dir=tmp_path / "cache", progress=False)
+    assert ("flipped signs", toy_branch) in list(dashboard.controls["control"].options)

@@ -95,7 +95,7 @@ def test_dashboard_serves_the_app_notebook_on_loopback_with_a_token(monkeypatch,
     assert "http://127.0.0.1:8123/?token=secret" in capsys.readouterr().out
     # The app is notebook 3's Dashboard, not a copy: one code cell that makes it.
     code = [cell.source for cell in nbformat.read(cli.DASHBOARD_APP, as_version=4).cells if cell.cell_type == "code"]
-    assert len(code) == 1 and "from lthkit.widgets import Dashboard" in code[0]
+    assert len(code) == 1 and "from lthkit import Dashboard" in code[0]
 
 
 def test_dashboard_bad_port_one_line_exit_2(monkeypatch, capsys):

@@ -22,9 +22,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from lthkit.cli import main
-from lthkit.data import MNIST_TEST_IMAGES, MNIST_TRAIN_IMAGES, DataConfig
-from lthkit.lottery import LotteryConfig
-from lthkit.train import TrainConfig
+from lthkit.core.data import MNIST_TEST_IMAGES, MNIST_TRAIN_IMAGES, DataConfig
+from lthkit.core.train import TrainConfig
+from lthkit.imp.config import LotteryConfig
 
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

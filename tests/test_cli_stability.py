@@ -5,7 +5,7 @@ import json
 import pytest
 
 from lthkit.cli import STABILITY_OUTPUTS, main
-from lthkit.stability import STABILITY_COLUMNS, read_rows
+from lthkit.studies.stability import STABILITY_COLUMNS, read_rows
 
 TINY = ["--validation-size", "200", "--train-size", "none", "--test-size", "none", "--iterations", "40",
         "--lr-milestone", "20", "--lr-milestone", "30",

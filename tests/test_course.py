@@ -5,8 +5,8 @@ import io
 import pytest
 import torch
 
-from lthkit import LthkitError
-from lthkit.course import NOTEBOOK_PRESETS, describe, fast_mode, notebook_preset
+from lthkit.course.modes import NOTEBOOK_PRESETS, describe, fast_mode, notebook_preset
+from lthkit.errors import LthkitError
 
 
 @pytest.mark.parametrize("value, fast", [("1", True), ("yes", True), ("0", False), ("", False), (" TRUE ", True)])
@@ -48,10 +48,11 @@ def test_bad_preset_names_and_changes_are_one_line_errors():
 
 # --- the notebooks' reference runs -------------------------------------------------------------
 
-from lthkit.course import (CONNECTIVITY_COLUMNS, RECORD_ENV, REFERENCE_COLUMNS, compare_with_reference,  # noqa: E402
-                           config_hash, read_reference_csv, record_reference)
-from lthkit.lottery import LotteryConfig, run_lottery  # noqa: E402
-from lthkit.train import TrainConfig  # noqa: E402
+from lthkit.core.train import TrainConfig  # noqa: E402
+from lthkit.course.references import (CONNECTIVITY_COLUMNS, RECORD_ENV, REFERENCE_COLUMNS, compare_with_reference,
+                                      config_hash, read_reference_csv, record_reference)
+from lthkit.imp.config import LotteryConfig
+from lthkit.imp.driver import run_lottery  # noqa: E402
 
 
 @pytest.fixture(scope="module")

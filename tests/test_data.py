@@ -1,11 +1,11 @@
-"""lthkit.data: the real torchvision loader on MNIST-format files, the split, clear errors."""
+"""lthkit.core.data: the real torchvision loader on MNIST-format files, the split, clear errors."""
 
 import pytest
 import torch
 
-from lthkit import LthkitError
-from lthkit.data import (MNIST_FILES, TENSOR_CACHE, DataConfig, batches, data_root, load_mnist, read_mnist_raw,
-                         read_mnist_tensors)
+from lthkit.core.data import (MNIST_FILES, TENSOR_CACHE, DataConfig, batches, data_root, load_mnist, read_mnist_raw,
+                              read_mnist_tensors)
+from lthkit.errors import LthkitError
 from tests.conftest import synthetic_images, write_idx
 
 
@@ -109,7 +109,7 @@ def test_batches_cover_each_epoch_once():
 
 
 def test_tensor_cache_is_written_then_read_without_torchvision(mnist_root, monkeypatch, capsys):
-    import lthkit.data as data_module
+    import lthkit.core.data as data_module
 
     first = read_mnist_tensors(mnist_root, download=False)
     cache = mnist_root / "MNIST" / TENSOR_CACHE

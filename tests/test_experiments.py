@@ -1,19 +1,23 @@
-"""lthkit.experiments: the cache (hits, resume, corruption, code version), presets, summaries."""
+"""lthkit.runs.experiments: the cache (hits, resume, corruption, code version), presets, summaries."""
 
 import os
+from pathlib import Path
 
 import pytest
-
-import lthkit.experiments as experiments
-import lthkit.lottery as lottery
-from lthkit import LthkitError
-from lthkit.experiments import (DiskStore, cache_entry, load_cached, preset, read_summary_csv, run_experiment,
-                                write_summary_csv)
-from lthkit.files import atomic_write_bytes
-from lthkit.lottery import LotteryConfig
-from lthkit.train import TrainConfig
-
 from helpers import strip_seconds
+
+import lthkit
+import lthkit.runs.cache
+import lthkit.imp.driver as lottery
+import lthkit.runs.experiments as experiments
+from lthkit.core.files import atomic_write_bytes
+from lthkit.core.train import TrainConfig
+from lthkit.errors import LthkitError
+from lthkit.imp.config import LotteryConfig
+from lthkit.reporting.summaries import read_summary_csv, write_summary_csv
+from lthkit.runs.cache import DiskStore, cache_entry, load_cached
+from lthkit.runs.experiments import run_experiment
+from lthkit.runs.presets import preset
 
 CONFIG = LotteryConfig(rounds=2, train=TrainConfig(iterations=40, eval_every=20, batch_size=32))
 
@@ -85,9 +89,9 @@ def test_corrupt_metrics_of_a_finished_run_are_recomputed(tiny_data, tmp_path, t
 def test_cache_key_includes_the_code_version(tiny_data, tmp_path, monkeypatch):
     run_experiment(CONFIG, cache_dir=tmp_path, data=tiny_data, progress=False)
     assert load_cached(CONFIG, tmp_path) is not None
-    monkeypatch.setattr(experiments, "code_version", lambda: "0.1.0+bugfixed")
+    monkeypatch.setattr(lthkit.runs.cache, "code_version", lambda: "0.1.0+bugfixed")
     assert load_cached(CONFIG, tmp_path) is None
-    assert experiments.cache_key(CONFIG) != experiments.cache_key(CONFIG.replace(seed=1))
+    assert lthkit.runs.cache.cache_key(CONFIG) != lthkit.runs.cache.cache_key(CONFIG.replace(seed=1))
 
 
 def test_controls_reuse_the_cached_ticket(tiny_data, tmp_path, train_calls):
@@ -137,45 +141,49 @@ def test_summary_csv_round_trip(tiny_data, tmp_path):
         read_summary_csv(tmp_path / "none.csv")
 
 
-def _key_in_a_fresh_process(package_parent, config_json) -> str:
-    """``cache_key`` of a config, computed by a new interpreter that imports lthkit from ``package_parent``."""
-    import subprocess
-    import sys
-
-    script = ("import json, lthkit, lthkit.experiments as e, lthkit.lottery as l; "
-              f"assert lthkit.__file__.startswith({str(package_parent)!r}), lthkit.__file__; "
-              f"print(e.cache_key(l.LotteryConfig.from_dict(json.loads({config_json!r}))))")
-    env = {**os.environ, "PYTHONPATH": str(package_parent), "OMP_NUM_THREADS": "1"}
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=120,
-                          cwd=package_parent)  # not the repository, whose lthkit would come first
-    assert done.returncode == 0, done.stderr
-    return done.stdout.strip()
-
-
-def test_code_version_follows_the_source_of_the_modules_the_core_imports(tmp_path):
-    """Edit a copy of the package: a core module changes the key, plots.py and widgets.py do not."""
-    import json
+def _edited_copy(tmp_path, module: str, old: str, new: str) -> Path:
+    """A copy of the lthkit package with one text edit in ``module`` (a path inside the package)."""
     import shutil
 
     package = tmp_path / "lthkit"
-    shutil.copytree(os.path.dirname(experiments.__file__), package, ignore=shutil.ignore_patterns("__pycache__"))
-    config_json = json.dumps(CONFIG.to_dict())
-    original = _key_in_a_fresh_process(tmp_path, config_json)
-    assert original == experiments.cache_key(CONFIG)  # the copy is this code
-    for module, counts in (("experiments.py", True), ("files.py", True), ("fields.py", True),
-                           ("plots.py", False), ("widgets.py", False)):
-        source = (package / module).read_text()
-        (package / module).write_text(source + "\n# an edit\n")
-        changed = _key_in_a_fresh_process(tmp_path, config_json) != original
-        (package / module).write_text(source)
-        assert changed == counts, f"editing {module} {'left' if counts else 'changed'} the cache key"
+    if not package.exists():
+        shutil.copytree(Path(lthkit.__file__).parent, package, ignore=shutil.ignore_patterns("__pycache__"))
+    path = package / module
+    source = path.read_text()
+    assert source.count(old) == 1, f"{old!r} is not once in {module}"
+    path.write_text(source.replace(old, new))
+    return package
 
 
-def test_core_modules_are_found_from_the_imports():
-    names = {path.name for path in experiments.core_modules()}
-    assert {"experiments.py", "files.py", "lottery.py", "train.py", "masks.py", "data.py", "models.py",
-            "batched.py"} <= names  # batched is imported inside run_lotteries
-    assert not names & {"plots.py", "widgets.py", "cli.py", "paper.py", "course.py"}
+def test_the_code_version_covers_computation_not_help_text_or_orchestration(tmp_path):
+    """Issue 26: editing a flag's help text, a docstring, a comment or the sweep keeps every cache key;
+    editing the training step changes them."""
+    from lthkit.runs.cache import code_version
+
+    here = Path(lthkit.__file__).parent
+    assert code_version(here) == code_version()
+    cases = [("core/train.py", '"help": "examples per iteration (the paper: 60)"',
+              '"help": "examples in one training step (the paper: 60)"', False),
+             ("imp/config.py", '"help": "pruning rounds after the dense round 0"',
+              '"help": "rounds of pruning after the dense round"', False),
+             ("core/masks.py", '"""Pruning masks', '"""Pruning masks (edited docstring)', False),
+             ("runs/sweep.py", 'CONNECT_TIMEOUT = "3s"', 'CONNECT_TIMEOUT = "4s"', False),
+             ("reporting/plots.py", "def accuracy_vs_density(", "def accuracy_vs_density_(", False),
+             ("core/train.py", "        loss.backward()\n        return loss.detach()", "        (2 * loss).backward()\n        return loss.detach()", True),
+             ("imp/branches/paper.py", '"reinit", inputs.round)', '"re-init", inputs.round)', True)]
+    for index, (module, old, new, changes) in enumerate(cases):
+        package = _edited_copy(tmp_path / str(index), module, old, new)
+        assert (code_version(package) != code_version(here)) == changes, (module, old, new)
+
+
+def test_computing_modules_are_the_core_and_the_imp_engine():
+    from lthkit.runs.cache import computing_modules
+
+    names = {path.relative_to(Path(lthkit.__file__).parent).as_posix() for path in computing_modules()}
+    assert {"core/train.py", "core/masks.py", "core/data.py", "core/models.py", "core/batched.py",
+            "imp/driver.py", "imp/config.py", "imp/branches/paper.py", "imp/criteria.py", "imp/pai.py",
+            "imp/resets.py"} <= names
+    assert not {name for name in names if name.split("/")[0] not in ("core", "imp")}
 
 
 # --- the cache trusts only what it has checked ------------------------------------------------------
@@ -309,7 +317,7 @@ def test_each_round_records_its_provenance(tiny_data, tmp_path):
     import torch
 
     result = run_experiment(CONFIG, cache_dir=tmp_path, data=tiny_data, progress=False)
-    expected = {"code_version": experiments.code_version(), "torch": torch.__version__, "device": "cpu",
+    expected = {"code_version": lthkit.runs.cache.code_version(), "torch": torch.__version__, "device": "cpu",
                 "threads": torch.get_num_threads()}
     assert [r.provenance for r in result.rounds] == [expected] * 3
     on_disk = json.loads((cache_entry(CONFIG, tmp_path) / "round_001.json").read_text())
@@ -326,12 +334,12 @@ sys.path.insert(0, {tests!r})
 import torch
 torch.set_num_threads(1)
 from conftest import make_tiny_data
-import lthkit.experiments as experiments, lthkit.lottery as lottery
-from lthkit.lottery import LotteryConfig
+import lthkit.runs.cache as cache_module, lthkit.runs.experiments as experiments, lthkit.imp.driver as lottery
+from lthkit.imp.config import LotteryConfig
 
 role, cache, folder = sys.argv[1:4]
 config = LotteryConfig.from_dict(json.loads({config!r}))
-trained, real_train, real_report = [], lottery.train, experiments._report
+trained, real_train, real_report = [], lottery.train, cache_module._report
 
 
 def wait_for(name):
@@ -355,7 +363,7 @@ def report(message):
         open(os.path.join(folder, "second-waits"), "w").close()
 
 
-lottery.train, experiments._report = train, report
+lottery.train, cache_module._report = train, report
 result = experiments.run_experiment(config, cache_dir=cache, data=make_tiny_data(), progress=False)
 print(json.dumps({{"trained": len(trained), "accuracies": result.test_acc_early_stop}}))
 '''

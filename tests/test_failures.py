@@ -16,10 +16,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from lthkit import LthkitError
-from lthkit import files
 from lthkit.cli import main
-from lthkit.files import atomic_write_bytes, atomic_write_files
+from lthkit.core import files
+from lthkit.core.files import atomic_write_bytes, atomic_write_files
+from lthkit.errors import LthkitError
 
 
 def snapshot(*roots) -> dict:
@@ -57,7 +57,7 @@ def umask_027():
     os.umask(old)
 
 
-# --- lthkit.files: modes, sets, orphaned temporaries ----------------------------------------------
+# --- lthkit.core.files: modes, sets, orphaned temporaries ----------------------------------------------
 
 def test_new_files_get_the_users_umask(tmp_path, umask_027):
     atomic_write_bytes(tmp_path / "new.json", b"{}")
@@ -117,7 +117,7 @@ def test_temporaries_orphaned_by_kill_9_are_removed_by_the_next_write(tmp_path):
 
 def test_a_writer_killed_mid_write_leaves_a_temporary_the_next_write_removes(tmp_path):
     # A real writer, stopped for good between writing its temporary file and renaming it.
-    script = ("import os, sys, time; sys.path.insert(0, sys.argv[2]); import lthkit.files as files; "
+    script = ("import os, sys, time; sys.path.insert(0, sys.argv[2]); import lthkit.core.files as files; "
               "os.replace = lambda *a: time.sleep(60); files.atomic_write_bytes(sys.argv[1], b'half')")
     writer = subprocess.Popen([sys.executable, "-c", script, str(tmp_path / "results.json"),
                                str(Path(files.__file__).resolve().parent.parent)])
@@ -144,15 +144,15 @@ TINY = ["--validation-size", "200", "--iterations", "20", "--eval-every", "10", 
 @pytest.fixture
 def no_training(monkeypatch):
     """Fail the test if a command gets as far as training (or loading data)."""
-    import lthkit.experiments
-    import lthkit.paper
+    import lthkit.runs.experiments
+    import lthkit.studies.paper
 
     def refuse(*args, **kwargs):
         raise AssertionError("the command started work before checking its folders")
 
-    monkeypatch.setattr(lthkit.experiments, "run_experiments", refuse)
-    monkeypatch.setattr(lthkit.paper, "run_experiments", refuse)
-    monkeypatch.setattr(lthkit.experiments, "get_data", refuse)
+    monkeypatch.setattr(lthkit.runs.experiments, "run_experiments", refuse)
+    monkeypatch.setattr(lthkit.studies.paper, "run_experiments", refuse)
+    monkeypatch.setattr(lthkit.runs.experiments, "get_data", refuse)
 
 
 def unusable_folders(tmp_path):
@@ -241,7 +241,7 @@ def test_a_failed_run_into_a_new_folder_leaves_no_folder(tmp_path, mnist_root, m
 # --- paper-report ---------------------------------------------------------------------------------
 
 def summary_text(rows=None) -> str:
-    from lthkit.experiments import SUMMARY_COLUMNS
+    from lthkit.reporting.summaries import SUMMARY_COLUMNS
     from tests.test_paper import rows_like_the_paper
 
     rows = rows_like_the_paper(2) if rows is None else rows
@@ -444,8 +444,8 @@ def assert_same_model(before, after):
 
 
 def lenet_and_theta0(pruned_once: bool):
+    from lthkit.core.models import build_model
     from lthkit.grading.katas.find_winning_ticket_step.reference import find_winning_ticket_step
-    from lthkit.models import build_model
 
     model = build_model("lenet300_100", seed=0)
     theta0 = copy.deepcopy(model.state_dict())
@@ -517,8 +517,8 @@ REWIND_BAD_INPUTS = {
 
 @pytest.mark.parametrize("case", sorted(REWIND_BAD_INPUTS))
 def test_rewind_to_init_changes_nothing_on_bad_input(case):
+    from lthkit.core.masks import from_torch_prune
     from lthkit.grading.katas.rewind_to_init.reference import rewind_to_init
-    from lthkit.masks import from_torch_prune
 
     model, theta0 = lenet_and_theta0(pruned_once=True)  # with pruning hooks, which a good call removes
     masks = from_torch_prune(model)

@@ -1,13 +1,13 @@
-"""lthkit.fastpath: the switch, the torch-version fallback, and bit-for-bit equality with the public APIs."""
+"""lthkit.core.fastpath: the switch, the torch-version fallback, and bit-for-bit equality with the public APIs."""
 
 import pytest
 import torch
 import torch.nn.functional as F
 
-import lthkit.fastpath as fastpath
-from lthkit.masks import full_masks
-from lthkit.models import build_model
-from lthkit.train import TrainConfig, make_optimizer, train
+import lthkit.core.fastpath as fastpath
+from lthkit.core.masks import full_masks
+from lthkit.core.models import build_model
+from lthkit.core.train import TrainConfig, make_optimizer, train
 
 
 def half_masks(model):
@@ -119,8 +119,8 @@ def test_training_never_imports_dynamo_and_leaves_torch_as_it_was():
         "sys.path.insert(0, 'tests')\n"
         "import torch\n"
         "from conftest import make_tiny_data\n"
-        "from lthkit.models import build_model\n"
-        "from lthkit.train import TrainConfig, train\n"
+        "from lthkit.core.models import build_model\n"
+        "from lthkit.core.train import TrainConfig, train\n"
         "train(build_model('lenet300_100', seed=0), make_tiny_data(), TrainConfig(iterations=20, eval_every=10,"
         " batch_size=32), seed=0, progress=False)\n"
         "wrapped = torch.optim.Optimizer.add_param_group.__wrapped__\n"

@@ -6,13 +6,14 @@ import re
 import pytest
 import torch
 
-from lthkit import LthkitError
 from lthkit.cli import build_parser, config_from_args, main
-from lthkit.data import DataConfig
-from lthkit.experiments import cache_key, preset
-from lthkit.lottery import LotteryConfig
-from lthkit.masks import density, layer_densities, magnitude_masks, random_masks_like
-from lthkit.train import TrainConfig
+from lthkit.core.data import DataConfig
+from lthkit.core.masks import density, layer_densities, magnitude_masks, random_masks_like
+from lthkit.core.train import TrainConfig
+from lthkit.errors import LthkitError
+from lthkit.imp.config import LotteryConfig
+from lthkit.runs.cache import cache_key
+from lthkit.runs.presets import preset
 
 
 def snapshot(folder):

@@ -203,7 +203,7 @@ def test_grade_function_matches_the_file_face(graded):
 
 
 def test_the_reference_solution_from_a_notebook_scores_nothing():
-    """Issue 12: check(lthkit.kata.find_winning_ticket_step) is the kit's answer, not the learner's."""
+    """Issue 12: check(lthkit.grading.katas.find_winning_ticket_step) is the kit's answer, not the learner's."""
     from lthkit.grading.katas.find_winning_ticket_step.reference import find_winning_ticket_step
 
     report = grade_function(find_winning_ticket_step, limits=LIMITS)

@@ -31,7 +31,6 @@ from pathlib import Path
 import pytest
 
 import lthkit
-
 from lthkit.grading import gate, isolation
 from lthkit.grading.grader import grade_file, grade_in_process, prepared_inputs, single_threaded_torch
 from lthkit.grading.katas import get_kata, get_reference, kata_names
@@ -118,7 +117,7 @@ def test_nothing_the_sandbox_can_reach_answers_a_kata():
 
 def test_the_check_finds_an_answer_when_one_is_reachable():
     """The check above is not blind: a library function that answers a kata is caught by it."""
-    from lthkit.stability import error_barrier
+    from lthkit.core.paths import error_barrier
 
     assert _try_in_a_fork(error_barrier, "error_barrier") == {"score": 6, "max": 6, "answer": "pass"}
 
@@ -126,8 +125,8 @@ def test_the_check_finds_an_answer_when_one_is_reachable():
 def test_the_copy_holds_no_answer_module():
     """Deny by default: the library, the oracles and the reference solutions are not in the sandbox's copy."""
     modules = set(gate.sandbox_modules())
-    assert "lthkit.models" in modules and "lthkit.grading.sandbox" in modules
-    forbidden = {"lthkit.masks", "lthkit.stability", "lthkit.pai", "lthkit.resets", "lthkit.train",
+    assert "lthkit.core.models" in modules and "lthkit.grading.sandbox" in modules
+    forbidden = {"lthkit.core.masks", "lthkit.core.paths", "lthkit.imp.pai", "lthkit.imp.resets", "lthkit.core.train",
                  "lthkit.grading.oracle", "lthkit.grading.grader"}
     forbidden |= {f"lthkit.grading.katas.{kata}.{part}" for kata in kata_names() for part in ("spec", "reference")}
     assert not modules & forbidden
@@ -153,18 +152,18 @@ def test_the_copy_is_readable_by_a_fresh_uid_and_complete():
 
 def test_a_tripwire_imports_and_trips_only_when_called():
     code = ("from lthkit.grading import gate\ngate.install_gate()\nimport lthkit\n"
-            "from lthkit.experiments import run_experiment\nimport lthkit.stability as st\n"
+            "from lthkit.runs.experiments import run_experiment\nimport lthkit.core.paths as paths\n"
             "print(repr(run_experiment))\n"
-            "try:\n    lthkit.stability.error_barrier([0.1, 0.2])\nexcept ImportError as e:\n    print('refused:', e)\n"
+            "try:\n    lthkit.core.paths.error_barrier([0.1, 0.2])\nexcept ImportError as e:\n    print('refused:', e)\n"
             "print(gate.TRIPPED)\n")
     tree = gate.sandbox_tree()
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=tree,
                             env={**os.environ, "PYTHONPATH": str(tree)})
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
-    assert lines[0] == "<lthkit.experiments.run_experiment: not available to graded code>"
-    assert lines[1].startswith("refused: lthkit.stability.error_barrier: graded code cannot use the kit's library")
-    assert lines[2] == "['lthkit.stability.error_barrier']"
+    assert lines[0] == "<lthkit.runs.experiments.run_experiment: not available to graded code>"
+    assert lines[1].startswith("refused: lthkit.core.paths.error_barrier: graded code cannot use the kit's library")
+    assert lines[2] == "['lthkit.core.paths.error_barrier']"
 
 
 def _modes() -> list[str]:

@@ -254,7 +254,7 @@ def test_patched_recorders_do_not_change_the_verdict(run):
 
 
 def test_the_reference_solution_is_refused(run):
-    """Problem 10: importing lthkit.kata is an import error with a clear message: status reference, 0 points."""
+    """Problem 10: importing lthkit.grading.katas is an import error with a clear message: status reference, 0 points."""
     report = _report(run, "imports_reference.py")
     assert report["status"] == "reference" and report["score"] == 0
     assert "graded code cannot use the kit's library" in report["message"]

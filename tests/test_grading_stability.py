@@ -71,8 +71,8 @@ def test_the_issues_mistakes_have_wrong_solutions():
 
 def test_the_oracle_is_plain_torch_lerp():
     """The grader's expected point is torch.lerp over the state dicts, masked (not the kit's interpolate)."""
+    from lthkit.core.paths import interpolate
     from lthkit.grading.katas.interpolate.spec import CASES, Evidence, prepare
-    from lthkit.stability import interpolate
 
     for case in CASES:
         inputs = prepare(case)

@@ -13,20 +13,18 @@ import torch
 from torch import nn
 from torch.nn.utils import prune
 
-from lthkit import LthkitError
 from lthkit.cli import main
+from lthkit.core.masks import magnitude_masks
+from lthkit.errors import LthkitError
 from lthkit.grading.grader import evaluate, prepared_inputs
 from lthkit.grading.katas import get_kata, kata_names
-from lthkit.grading.oracle import same_masks, torch_prune_masks
-from lthkit.grading.report import (JSON_SCHEMA, gradescope_results, report_html, reports_json, summary_csv,
-                                   summary_table)
-from lthkit.grading.sandbox import Limits, Outcome, _kill_group, _plain_tree, _supervise
-from lthkit.grading.source import (definitions_only, load_submission, submission_from_function,
-                                   submission_from_notebook)
-from lthkit.grading.spec import CheckResult, GradeReport
 from lthkit.grading.katas.global_magnitude_mask.reference import global_magnitude_mask
 from lthkit.grading.katas.rewind_to_init.reference import rewind_to_init
-from lthkit.masks import magnitude_masks
+from lthkit.grading.oracle import same_masks, torch_prune_masks
+from lthkit.grading.report import JSON_SCHEMA, gradescope_results, report_html, reports_json, summary_csv, summary_table
+from lthkit.grading.sandbox import Limits, Outcome, _kill_group, _plain_tree, _supervise
+from lthkit.grading.source import definitions_only, load_submission, submission_from_function, submission_from_notebook
+from lthkit.grading.spec import CheckResult, GradeReport
 
 # ------------------------------------------------------------------------------ source extraction
 

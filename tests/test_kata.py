@@ -8,10 +8,10 @@ import torch
 from torch import nn
 from torch.nn.utils import prune
 
-from lthkit import LthkitError
+from lthkit.core.masks import density, from_torch_prune
+from lthkit.core.models import build_model
+from lthkit.errors import LthkitError
 from lthkit.grading.katas.find_winning_ticket_step.reference import find_winning_ticket_step
-from lthkit.masks import density, from_torch_prune
-from lthkit.models import build_model
 
 
 class Named(nn.Module):

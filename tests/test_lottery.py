@@ -1,4 +1,4 @@
-"""lthkit.lottery: IMP rounds, every rewind strategy, the two controls, determinism, bad configs."""
+"""lthkit.imp.driver: IMP rounds, every rewind strategy, the two controls, determinism, bad configs."""
 
 import json
 import math
@@ -6,11 +6,13 @@ import math
 import pytest
 import torch
 
-from lthkit import LthkitError
-from lthkit.lottery import LotteryConfig, LotteryResult, MemoryStore, run_lottery
-from lthkit.masks import full_masks, magnitude_masks, surviving_counts
-from lthkit.models import build_model
-from lthkit.train import TrainConfig
+from lthkit.core.masks import full_masks, magnitude_masks, surviving_counts
+from lthkit.core.models import build_model
+from lthkit.core.train import TrainConfig
+from lthkit.errors import LthkitError
+from lthkit.imp.config import LotteryConfig
+from lthkit.imp.driver import run_lottery
+from lthkit.imp.records import LotteryResult, MemoryStore
 
 TRAIN = TrainConfig(iterations=60, eval_every=20, batch_size=32)
 
@@ -22,7 +24,7 @@ def config(**changes):
 @pytest.fixture
 def start_weights(monkeypatch):
     """Record, for every training call, the weights it starts from and its start iteration."""
-    import lthkit.lottery as lottery
+    import lthkit.imp.driver as lottery
 
     calls = []
     real = lottery.train
@@ -68,7 +70,7 @@ def test_rewind_to_iteration_k_restores_theta_k(tiny_data, start_weights):
     run_lottery(config(rewind="iteration", rewind_iteration=20), tiny_data, store=store, progress=False)
     theta_k = store.records[0].rewind_state
     # θ_k is exactly the dense network after k iterations (trained on its own to k).
-    from lthkit.train import train
+    from lthkit.core.train import train
     reference = build_model("lenet300_100", seed=0)
     train(reference, tiny_data, TrainConfig(iterations=20, eval_every=20, batch_size=32), progress=False)
     for key, value in reference.state_dict().items():
@@ -216,7 +218,7 @@ def test_config_round_trips_through_json():
 
 def test_patience_never_stops_round_0_before_the_rewind_point(tiny_data, start_weights):
     """Issue 11: patience ending round 0 before iteration k lost θ_k (KeyError on every rerun)."""
-    from lthkit.train import train
+    from lthkit.core.train import train
 
     diverging = TrainConfig(lr=0.1, iterations=80, eval_every=10, batch_size=32, patience=10)
     alone = train(build_model(), tiny_data, diverging, progress=False)
@@ -230,7 +232,7 @@ def test_patience_never_stops_round_0_before_the_rewind_point(tiny_data, start_w
                          progress=False)
     assert result.rounds[0].train.iterations == held.iterations
     assert [call["start"] for call in start_weights] == [0, 45]
-    from lthkit.lottery import run_lotteries
+    from lthkit.imp.driver import run_lotteries
 
     # Patience may end the round at the first evaluation (every 10) at or after k: k = 45 → 50;
     # k = 0.5 × 80 = 40 → 40.

@@ -1,4 +1,4 @@
-"""lthkit.masks against torch.nn.utils.prune (the oracle), densities, random control, interop."""
+"""lthkit.core.masks against torch.nn.utils.prune (the oracle), densities, random control, interop."""
 
 import copy
 import math
@@ -8,10 +8,10 @@ import torch
 from torch import nn
 from torch.nn.utils import prune
 
-from lthkit import LthkitError
-from lthkit.masks import (density, from_torch_prune, full_masks, layer_densities, magnitude_masks, prunable_weights,
-                          random_masks_like, surviving_counts, to_torch_prune)
-from lthkit.models import build_model
+from lthkit.core.masks import (density, from_torch_prune, full_masks, layer_densities, magnitude_masks,
+                               prunable_weights, random_masks_like, surviving_counts, to_torch_prune)
+from lthkit.core.models import build_model
+from lthkit.errors import LthkitError
 
 
 def perturb(model, seed):

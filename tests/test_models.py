@@ -1,13 +1,13 @@
-"""lthkit.models: shapes, the paper's weight count and initialization, seeded construction."""
+"""lthkit.core.models: shapes, the paper's weight count and initialization, seeded construction."""
 
 import math
 
 import pytest
 import torch
 
-from lthkit import LthkitError
-from lthkit.masks import prunable_weights
-from lthkit.models import build_model
+from lthkit.core.masks import prunable_weights
+from lthkit.core.models import build_model
+from lthkit.errors import LthkitError
 
 
 @pytest.mark.parametrize("name", ["lenet300_100", "conv2", "conv2_small"])

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from lthkit.paper import PAPER_PM
+from lthkit.studies.paper import PAPER_PM
 
 ROOT = Path(__file__).resolve().parent.parent
 _spec = importlib.util.spec_from_file_location("notebook_references", ROOT / "scripts" / "notebook_references.py")

@@ -1,13 +1,13 @@
-"""lthkit.paper: the claims table from summary rows, and the reproduce command end to end."""
+"""lthkit.studies.paper: the claims table from summary rows, and the reproduce command end to end."""
 
 import json
 
 import pytest
 
 from lthkit.cli import main
-from lthkit.experiments import read_summary_csv
-from lthkit.paper import (PAPER_PM, REPORT_BEGIN, ROUNDS_BEGIN, ROUNDS_END, claims_markdown, paper_claims,
-                          rounds_markdown, update_report)
+from lthkit.reporting.summaries import read_summary_csv
+from lthkit.studies.paper import (PAPER_PM, REPORT_BEGIN, ROUNDS_BEGIN, ROUNDS_END, claims_markdown, paper_claims,
+                                  rounds_markdown, update_report)
 
 
 def rows_like_the_paper(trials=3):
@@ -55,7 +55,7 @@ def test_claims_that_fail_are_marked():
 
 
 def test_claims_are_records_with_unique_ids_and_a_claim_can_be_added():
-    from lthkit.paper import CLAIMS, Measurement, PaperClaim
+    from lthkit.studies.paper import CLAIMS, Measurement, PaperClaim
 
     assert len({spec.id for spec in CLAIMS}) == len(CLAIMS) == 6
     assert [claim.id for claim in paper_claims(rows_like_the_paper())] == [spec.id for spec in CLAIMS]
@@ -74,7 +74,7 @@ def test_partial_results_give_only_the_measurable_claims():
 
 
 def test_update_report_keeps_the_prose(tmp_path):
-    from lthkit.experiments import SUMMARY_COLUMNS
+    from lthkit.reporting.summaries import SUMMARY_COLUMNS
 
     lines = [",".join(SUMMARY_COLUMNS)] + [",".join(str(row[c]) for c in SUMMARY_COLUMNS)
                                           for row in rows_like_the_paper()]
@@ -91,7 +91,7 @@ def test_update_report_keeps_the_prose(tmp_path):
 
 
 def test_update_report_appends_the_tables_to_a_readme_without_markers(tmp_path):
-    from lthkit.experiments import SUMMARY_COLUMNS
+    from lthkit.reporting.summaries import SUMMARY_COLUMNS
 
     lines = [",".join(SUMMARY_COLUMNS)] + [",".join(str(row[c]) for c in SUMMARY_COLUMNS)
                                           for row in rows_like_the_paper(1)]
@@ -136,7 +136,7 @@ def test_bad_controls_flag(capsys):
 
 
 def test_patience_effect_replays_the_rule():
-    from lthkit.paper import patience_effect
+    from lthkit.studies.paper import patience_effect
 
     flat = {"iteration": list(range(0, 1000, 100)), "val_loss": [5, 4, 3, 2, 3, 3, 3, 3, 3, 3]}
     assert patience_effect(flat, 300) == {"stop_iteration": 600, "early_stop_with_patience": 300,
@@ -149,7 +149,7 @@ def test_patience_check_script(tmp_path):
     import subprocess
     import sys
 
-    from lthkit.data import REPO_ROOT as REPO_ROOT_FOR_SCRIPTS
+    from lthkit.core.data import REPO_ROOT as REPO_ROOT_FOR_SCRIPTS
 
     entry = tmp_path / "cache" / "abc"
     entry.mkdir(parents=True)
@@ -172,7 +172,7 @@ def test_dense_probe_truncated_init_keeps_glorot_variance_inside_two_sigma():
 
     import torch
 
-    from lthkit.models import build_model, truncated_glorot_
+    from lthkit.core.models import build_model, truncated_glorot_
 
     model = build_model("lenet300_100", seed=3)
     before = model.fc1.bias.clone()

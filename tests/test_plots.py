@@ -1,4 +1,4 @@
-"""lthkit.plots: figures carry the plotted data, from results or from summary.csv rows."""
+"""lthkit.reporting.plots: figures carry the plotted data, from results or from summary.csv rows."""
 
 import matplotlib
 
@@ -7,10 +7,11 @@ matplotlib.use("Agg")
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from lthkit.experiments import read_summary_csv, write_summary_csv  # noqa: E402
-from lthkit.lottery import LotteryConfig, run_lottery  # noqa: E402
-from lthkit.plots import accuracy_vs_density, early_stop_vs_density, summary_series  # noqa: E402
-from lthkit.train import TrainConfig  # noqa: E402
+from lthkit.core.train import TrainConfig  # noqa: E402
+from lthkit.imp.config import LotteryConfig
+from lthkit.imp.driver import run_lottery  # noqa: E402
+from lthkit.reporting.plots import accuracy_vs_density, early_stop_vs_density, summary_series  # noqa: E402
+from lthkit.reporting.summaries import read_summary_csv, write_summary_csv  # noqa: E402
 
 
 @pytest.fixture(scope="module")

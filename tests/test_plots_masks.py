@@ -1,4 +1,4 @@
-"""lthkit.plots: the figures of one run's masks and the two-panel overlay."""
+"""lthkit.reporting.plots: the figures of one run's masks and the two-panel overlay."""
 
 import matplotlib
 
@@ -8,13 +8,14 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
-from lthkit import LthkitError  # noqa: E402
-from lthkit.lottery import LotteryConfig, run_lottery  # noqa: E402
-from lthkit.masks import full_masks, random_masks_like  # noqa: E402
-from lthkit.models import build_model  # noqa: E402
-from lthkit.plots import (accuracy_and_early_stop, first_layer_connectivity, input_connectivity,  # noqa: E402
-                          layer_density_plot)
-from lthkit.train import TrainConfig  # noqa: E402
+from lthkit.core.masks import full_masks, random_masks_like  # noqa: E402
+from lthkit.core.models import build_model  # noqa: E402
+from lthkit.core.train import TrainConfig  # noqa: E402
+from lthkit.errors import LthkitError  # noqa: E402
+from lthkit.imp.config import LotteryConfig
+from lthkit.imp.driver import run_lottery  # noqa: E402
+from lthkit.reporting.plots import (accuracy_and_early_stop, first_layer_connectivity, input_connectivity,
+                                    layer_density_plot)
 
 
 @pytest.fixture(scope="module")
@@ -72,7 +73,7 @@ def test_accuracy_and_early_stop_overlays_labelled_runs(run):
 def test_nearly_equal_densities_of_overlaid_runs_share_one_tick():
     import matplotlib.pyplot as plt
 
-    from lthkit.plots import format_density_axis
+    from lthkit.reporting.plots import format_density_axis
 
     _, ax = plt.subplots()
     ax.plot([1.0, 0.731, 0.5], [1, 2, 3])
@@ -84,7 +85,7 @@ def test_nearly_equal_densities_of_overlaid_runs_share_one_tick():
 def test_overlaid_densities_close_on_a_short_axis_share_one_tick():
     import matplotlib.pyplot as plt
 
-    from lthkit.plots import format_density_axis
+    from lthkit.reporting.plots import format_density_axis
 
     _, ax = plt.subplots()
     ax.plot([1.0, 0.71, 0.504], [1, 2, 3])     # global, 50% in 2 rounds
@@ -97,8 +98,8 @@ def test_overlaid_densities_close_on_a_short_axis_share_one_tick():
 def test_the_paper_schedule_keeps_every_other_density():
     import matplotlib.pyplot as plt
 
-    from lthkit.paper import PAPER_PM
-    from lthkit.plots import format_density_axis
+    from lthkit.reporting.plots import format_density_axis
+    from lthkit.studies.paper import PAPER_PM
 
     _, ax = plt.subplots()
     densities = [percent / 100 for percent in PAPER_PM[:17]]

@@ -1,18 +1,16 @@
-"""lthkit.presets: one registry for the command line, the notebooks and the dashboard."""
+"""lthkit.runs.presets: one registry for the command line, the notebooks and the dashboard."""
 
 import pytest
 
-from lthkit import LthkitError
-from lthkit.course import NOTEBOOK_PRESETS, notebook_preset
-from lthkit.experiments import PRESETS as CLI_PRESETS
-from lthkit.experiments import preset
-from lthkit.presets import PAPER, PRESETS, preset_config
+from lthkit.course.modes import NOTEBOOK_PRESETS, notebook_preset
+from lthkit.errors import LthkitError
+from lthkit.runs.presets import CLI_PRESETS, PAPER, PRESETS, preset, preset_config
 
 
 def test_the_cli_and_the_notebooks_read_the_one_registry():
     assert set(CLI_PRESETS) | set(NOTEBOOK_PRESETS) <= set(PRESETS)
-    for name, config in CLI_PRESETS.items():
-        assert config is PRESETS[name]["full"]
+    for name in CLI_PRESETS:
+        assert preset(name) == PRESETS[name]["full"]
     for name, modes in NOTEBOOK_PRESETS.items():
         assert modes is PRESETS[name]
         assert notebook_preset(name, fast=True) == PRESETS[name]["fast"]

@@ -3,11 +3,12 @@
 import pytest
 import torch
 
-from lthkit import LthkitError
-from lthkit.experiments import cache_key, preset
-from lthkit.lottery import LotteryConfig
-from lthkit.train import TrainConfig, train
-from lthkit.models import build_model
+from lthkit.core.models import build_model
+from lthkit.core.train import TrainConfig, train
+from lthkit.errors import LthkitError
+from lthkit.imp.config import LotteryConfig
+from lthkit.runs.cache import cache_key
+from lthkit.runs.presets import preset
 
 
 def torch_rates(lr, iterations, *, milestones=(), gamma=0.1, warmup=0):
@@ -67,7 +68,7 @@ def test_bad_schedules_are_one_line_errors(changes, message):
 
 def test_training_uses_the_schedule_and_a_rewound_run_replays_it_from_k(tiny_data, monkeypatch):
     """Every optimizer step runs at lr_at(iteration); a run started at k starts at lr_at(k)."""
-    import lthkit.train as train_module
+    import lthkit.core.train as train_module
 
     config = TrainConfig(optimizer="sgd", lr=0.1, iterations=40, eval_every=20, batch_size=32,
                          lr_milestones=(10, 30), warmup_iterations=4)
@@ -101,7 +102,7 @@ def test_a_constant_schedule_trains_exactly_as_before(tiny_data):
 
 def test_the_fast_path_follows_the_schedule_bit_for_bit(tiny_data, monkeypatch):
     """The direct fused-Adam step caches the rate: set_lr must reach it (else fast and public paths differ)."""
-    from lthkit import fastpath
+    from lthkit.core import fastpath
 
     if not fastpath.ENABLED:
         import pytest as _pytest

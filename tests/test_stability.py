@@ -1,18 +1,21 @@
-"""lthkit.stability: the linear path, the error barrier, the twin runs, and the three retraining branches."""
+"""lthkit.studies.stability: the linear path, the error barrier, the twin runs, and the three retraining branches."""
 
 import pytest
 import torch
 
-import lthkit.lottery as lottery
-from lthkit import LthkitError
-from lthkit.branches import BRANCHES, RETRAINING, TWINS, final_rate_config, twin_seed
-from lthkit.experiments import DiskStore, cache_entry
-from lthkit.lottery import LotteryConfig, run_lotteries
-from lthkit.masks import full_masks, magnitude_masks, prunable_weights
-from lthkit.models import build_model
-from lthkit.stability import (STABILITY_COLUMNS, alpha_grid, error_barrier, interpolate, is_stable, path_errors,
-                              read_rows, run_retraining, run_stability, stability_pairs)
-from lthkit.train import TrainConfig
+import lthkit.imp.driver as lottery
+from lthkit.core.masks import full_masks, magnitude_masks, prunable_weights
+from lthkit.core.models import build_model
+from lthkit.core.paths import alpha_grid, error_barrier, interpolate, is_stable, path_errors
+from lthkit.core.train import TrainConfig
+from lthkit.errors import LthkitError
+from lthkit.imp.branches import BRANCHES
+from lthkit.imp.branches.retraining import RETRAINING, final_rate_config
+from lthkit.imp.branches.twins import TWINS, twin_seed
+from lthkit.imp.config import LotteryConfig
+from lthkit.imp.driver import run_lotteries
+from lthkit.runs.cache import DiskStore, cache_entry
+from lthkit.studies.stability import STABILITY_COLUMNS, read_rows, run_retraining, run_stability, stability_pairs
 
 T, K = 40, 20
 BASE = LotteryConfig(rounds=2, prune_rate=0.5, rewind="iteration", rewind_iteration=K,
@@ -150,7 +153,7 @@ def test_run_stability_writes_one_row_per_point_and_its_endpoints_are_the_traine
 
 
 def test_rows_survive_the_csv(tmp_path):
-    from lthkit.stability import csv_text
+    from lthkit.studies.stability import csv_text
     rows = [{"k": 0, "round": 1, "density": 0.5, "control": "ticket", "trial": 0, "alpha": 0.5, "test_error": 0.1,
              "error_barrier": 0.01, "stable": True}]
     (tmp_path / "s.csv").write_text(csv_text(rows, STABILITY_COLUMNS))

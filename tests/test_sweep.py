@@ -1,4 +1,4 @@
-"""Sweeps on Dask (lthkit.sweep): the graph's edges, results bit-identical to one process, faults.
+"""Sweeps on Dask (lthkit.runs.sweep): the graph's edges, results bit-identical to one process, faults.
 
 Every cluster here is local, on the loopback interface, with two single-threaded workers; the
 data are the tiny synthetic MNIST files of tests/conftest.py and the budgets are a few dozen
@@ -20,10 +20,12 @@ from pathlib import Path
 import pytest
 import torch
 
-from lthkit import LthkitError
-from lthkit.experiments import cache_entry, preset, run_experiments
-from lthkit.lottery import CONTROLS
-from lthkit.sweep import batched_graph, families, run_sweep, sweep_graph, task_name
+from lthkit.errors import LthkitError
+from lthkit.imp.branches import PAPER_CONTROLS as CONTROLS
+from lthkit.runs.cache import cache_entry
+from lthkit.runs.experiments import run_experiments
+from lthkit.runs.presets import preset
+from lthkit.runs.sweep import batched_graph, families, run_sweep, sweep_graph, task_name
 
 distributed = pytest.importorskip("distributed")
 
@@ -220,7 +222,7 @@ SWEEP_SCRIPT = textwrap.dedent("""
     import json, sys
     sys.path.insert(0, {tests!r})
     from test_sweep import tiny_configs
-    from lthkit.sweep import run_sweep
+    from lthkit.runs.sweep import run_sweep
 
     if __name__ == "__main__":
         configs = tiny_configs(trials={trials}, controls={controls!r}, iterations={iterations})
@@ -313,7 +315,7 @@ def test_bad_workers_and_scheduler_arguments(tmp_path):
 
 def test_run_and_reproduce_with_two_workers_write_what_one_worker_writes(sequential, tmp_path, capsys):
     from lthkit.cli import main
-    from lthkit.paper import reproduce
+    from lthkit.studies.paper import reproduce
 
     root, _, _ = sequential
     flags = ["--data", str(root), "--validation-size", "200", "--iterations", "30", "--eval-every", "10",
@@ -337,15 +339,16 @@ def test_run_and_reproduce_with_two_workers_write_what_one_worker_writes(sequent
 
 
 def test_a_task_trains_one_round_from_the_cache_and_loads_mnist_once_per_process(sequential, tmp_path, monkeypatch):
-    from lthkit import experiments
-    from lthkit.sweep import train_round
+    from lthkit.core import data as data_module
+    from lthkit.runs import cache as experiments
+    from lthkit.runs.sweep import train_round
 
     root, sequential_cache, expected = sequential
     loads = []
-    real_load = experiments.load_mnist
-    monkeypatch.setattr(experiments, "load_mnist",
+    real_load = data_module.load_mnist
+    monkeypatch.setattr(data_module, "load_mnist",
                         lambda *args, **kwargs: loads.append(1) or real_load(*args, **kwargs))
-    experiments._load_data_cached.cache_clear()
+    data_module._load_data_cached.cache_clear()
     ticket, reinit = tiny_configs(trials=1, controls=("ticket", "reinit"))
     arguments = (str(tmp_path), "cpu", str(root))
     with pytest.raises(LthkitError, match="not in the cache"):  # reinit round 0 needs the ticket's round 0
@@ -360,7 +363,7 @@ def test_a_task_trains_one_round_from_the_cache_and_loads_mnist_once_per_process
         train_round(ticket.to_dict(), 0, "0" * 24, *arguments)
     results = run_experiments([ticket, reinit], cache_dir=tmp_path, progress=False)
     assert same_results(results, expected[:2])
-    experiments._load_data_cached.cache_clear()
+    data_module._load_data_cached.cache_clear()
 
 
 def test_default_workers_are_the_cores_on_a_cpu_and_one_on_a_gpu(monkeypatch):
@@ -391,7 +394,7 @@ def test_prepare_worker_undoes_the_nannys_malloc_trim_setting():
     prepare_worker, allocating and freeing LeNet's 784 x 300 gradient costs (almost) no page faults."""
     code = textwrap.dedent("""
         import resource, torch
-        from lthkit.sweep import prepare_worker
+        from lthkit.runs.sweep import prepare_worker
 
         def faults():  # minor page faults of 200 allocations of one fc1 gradient (941 KiB)
             before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt

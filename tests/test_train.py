@@ -1,4 +1,4 @@
-"""lthkit.train: masks hold through every optimizer step, early stopping, determinism."""
+"""lthkit.core.train: masks hold through every optimizer step, early stopping, determinism."""
 
 import math
 
@@ -6,10 +6,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from lthkit import LthkitError
-from lthkit.masks import full_masks, magnitude_masks, prunable_weights
-from lthkit.models import build_model
-from lthkit.train import TrainConfig, evaluate, train
+from lthkit.core.masks import full_masks, magnitude_masks, prunable_weights
+from lthkit.core.models import build_model
+from lthkit.core.train import TrainConfig, evaluate, train
+from lthkit.errors import LthkitError
 
 FAST = dict(iterations=120, eval_every=20, batch_size=32)
 
@@ -33,7 +33,7 @@ def test_pruned_weights_stay_exactly_zero(tiny_data, optimizer, extra):
 
 def test_optimizer_state_never_sees_pruned_weights(tiny_data, monkeypatch):
     """Adam's moments of pruned weights stay zero, so no stale state can push them later."""
-    import lthkit.train as train_module
+    import lthkit.core.train as train_module
 
     captured = {}
     real = train_module.make_optimizer
@@ -158,8 +158,8 @@ def test_masks_must_fit_the_model(tiny_data):
 
 def plain_training_loop(model, data, config, masks, seed):
     """The textbook masked loop: zero_grad, backward, mask gradients, optimizer.step(), mask weights."""
-    from lthkit.data import batches
-    from lthkit.train import make_optimizer
+    from lthkit.core.data import batches
+    from lthkit.core.train import make_optimizer
 
     parameters = dict(model.named_parameters())
     masked = [parameters[name] for name in masks]
@@ -222,8 +222,9 @@ def test_no_model_or_optimizer_of_an_earlier_round_stays_alive(tiny_data):
     """Memory stays flat across IMP rounds: each round's network and optimizer are freed."""
     import gc
 
-    from lthkit.lottery import LotteryConfig, run_lottery
-    from lthkit.models import LeNet300100
+    from lthkit.core.models import LeNet300100
+    from lthkit.imp.config import LotteryConfig
+    from lthkit.imp.driver import run_lottery
 
     def alive():
         gc.collect()
@@ -240,8 +241,8 @@ def test_no_model_or_optimizer_of_an_earlier_round_stays_alive(tiny_data):
 
 def test_handwritten_pass_only_for_a_plain_lenet(tiny_data):
     """LeNetPass replaces autograd only where nothing could notice: hooks and other models keep autograd."""
-    from lthkit.masks import to_torch_prune
-    from lthkit.fastpath import LeNetPass
+    from lthkit.core.fastpath import LeNetPass
+    from lthkit.core.masks import to_torch_prune
 
     model = build_model("lenet300_100", seed=0)
     assert LeNetPass.supports(model)

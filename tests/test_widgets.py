@@ -1,4 +1,4 @@
-"""lthkit.widgets: the dashboard driven from Python, no browser: controls, Run, plotted data, errors."""
+"""lthkit.course.dashboard: the dashboard driven from Python, no browser: controls, Run, plotted data, errors."""
 
 import matplotlib
 
@@ -10,26 +10,26 @@ import ipywidgets as widgets  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-import lthkit.lottery  # noqa: E402
-import lthkit.train  # noqa: E402
-from lthkit.lottery import LotteryConfig  # noqa: E402
-from lthkit.train import TrainConfig  # noqa: E402
-from lthkit.widgets import Dashboard, config_from_controls, run_label  # noqa: E402
+import lthkit.core.train  # noqa: E402
+import lthkit.imp.driver  # noqa: E402
+from lthkit.core.train import TrainConfig  # noqa: E402
+from lthkit.course.dashboard import Dashboard, config_from_controls, run_label  # noqa: E402
+from lthkit.imp.config import LotteryConfig  # noqa: E402
 
 BASE = LotteryConfig(rounds=2, target_sparsity=0.5, train=TrainConfig(iterations=30, eval_every=10, batch_size=32))
 
 
 @pytest.fixture
 def trainings(monkeypatch):
-    """Counts every network lthkit trains (through lthkit.lottery's reference to train)."""
+    """Counts every network lthkit trains (through lthkit.imp.driver's reference to train)."""
     calls = []
-    real_train = lthkit.lottery.train
+    real_train = lthkit.imp.driver.train
 
     def counting_train(*args, **kwargs):
         calls.append(kwargs.get("description"))
         return real_train(*args, **kwargs)
 
-    monkeypatch.setattr(lthkit.lottery, "train", counting_train)
+    monkeypatch.setattr(lthkit.imp.driver, "train", counting_train)
     return calls
 
 
@@ -136,12 +136,12 @@ def test_an_invalid_combination_shows_a_one_line_error_in_the_dashboard(make_das
 
 
 def test_an_unexpected_callback_error_shows_its_traceback_in_the_dashboard(make_dashboard, monkeypatch):
-    import lthkit.widgets
+    import lthkit.course.dashboard
 
     def broken(*args, **kwargs):
         raise RuntimeError("disk on fire")
 
-    monkeypatch.setattr(lthkit.widgets, "run_experiments", broken)
+    monkeypatch.setattr(lthkit.course.dashboard, "run_experiments", broken)
     dashboard = make_dashboard()
     dashboard.run_button.click()
     text = "".join(output["text"] for output in dashboard.errors.outputs)
@@ -227,8 +227,8 @@ def test_every_progress_bar_of_a_run_renders_inside_the_dashboard(tiny_data, tmp
     monkeypatch.setattr(tqdm.auto, "tqdm", RecordingNotebookBar)
     monkeypatch.setattr(tqdm.notebook, "tqdm", RecordingNotebookBar)
     # The core binds tqdm.auto's bar at import (in a kernel that is already the notebook bar).
-    monkeypatch.setattr(lthkit.lottery, "tqdm", RecordingNotebookBar)
-    monkeypatch.setattr(lthkit.train, "tqdm", RecordingNotebookBar)
+    monkeypatch.setattr(lthkit.imp.driver, "tqdm", RecordingNotebookBar)
+    monkeypatch.setattr(lthkit.core.train, "tqdm", RecordingNotebookBar)
     monkeypatch.setattr(tqdm.notebook, "display", display)
     monkeypatch.setattr(widget_output, "get_ipython", FakeKernelShell)
     dashboard = Dashboard(BASE, data=tiny_data, cache_dir=tmp_path / "cache", progress=True)
@@ -301,7 +301,7 @@ def test_reference_draws_the_committed_csv_means_and_bands_behind_the_runs(make_
     import csv
     from collections import defaultdict
 
-    from lthkit.widgets import REFERENCE_CSV
+    from lthkit.course.dashboard import REFERENCE_CSV
 
     # The oracle: the committed file, read with the csv module.
     cells = defaultdict(list)
@@ -335,8 +335,8 @@ def test_reference_draws_the_committed_csv_means_and_bands_behind_the_runs(make_
     # One curve per control: each in its control's color, the reference's.
     from matplotlib.colors import same_color
 
-    from lthkit.plots import CONTROL_COLORS
-    assert same_color(mine.get_color(), CONTROL_COLORS["ticket"])
+    from lthkit.imp.branches import BRANCHES
+    assert same_color(mine.get_color(), BRANCHES.colour("ticket"))
     # Only the plotted runs' controls: the ticket alone now.
     assert [label for label in dashboard.plotted() if label.startswith("reference")] == [
         "reference: winning ticket (full protocol, 5 trials, P_m)"]
@@ -354,7 +354,7 @@ def fake_curve(control, accuracies_per_trial, densities=(1.0, 0.5, 0.25)):
 
 
 def test_overlapping_curves_names_the_densities_where_the_bands_meet():
-    from lthkit.widgets import overlapping_curves
+    from lthkit.course.dashboard import overlapping_curves
 
     ticket = fake_curve("ticket", [(0.90, 0.95, 0.96), (0.91, 0.96, 0.97)])
     # Separated at 50% (0.93-0.94 below 0.95-0.96), overlapping at 25%; the dense round is left out.
@@ -367,7 +367,7 @@ def test_overlapping_curves_names_the_densities_where_the_bands_meet():
 
 
 def test_status_line_says_when_the_spread_of_trials_hides_a_difference(make_dashboard):
-    from lthkit.widgets import overlapping_curves
+    from lthkit.course.dashboard import overlapping_curves
 
     dashboard = make_dashboard(base=SHORT)
     select(dashboard, trials=2)

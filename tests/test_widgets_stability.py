@@ -1,10 +1,10 @@
 """Notebook 6's StabilityExplorer: choosing never trains; Run trains the pair (progress inside) and draws its path."""
 
-import lthkit.experiments as experiments
-from lthkit.lottery import LotteryConfig
-from lthkit.stability import pair_for
-from lthkit.train import TrainConfig
-from lthkit.widgets import StabilityExplorer
+import lthkit.runs.experiments as experiments
+from lthkit.core.train import TrainConfig
+from lthkit.course.dashboard import StabilityExplorer
+from lthkit.imp.config import LotteryConfig
+from lthkit.studies.stability import pair_for
 
 BASE = LotteryConfig(rounds=1, prune_rate=0.5, train=TrainConfig(iterations=40, eval_every=20, batch_size=32))
 

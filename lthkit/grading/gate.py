@@ -48,7 +48,7 @@ from pathlib import Path
 PACKAGE = "lthkit"
 #: lthkit modules graded code may really use: the set-up helpers notebooks import to build models.
 #: Each must compute no kata's answer (tests/test_grading_doors.py calls all they hold on every kata).
-LEARNER_MODULES = ("lthkit.models",)
+LEARNER_MODULES = ("lthkit.core.models",)
 #: Where the sandbox process starts; the kata ``run`` modules are added to these.
 HARNESS_ROOTS = ("lthkit.grading.sandbox", "lthkit.grading.gate")
 #: The message of the ImportError a tripwire raises.
@@ -131,7 +131,7 @@ def _base_folder() -> Path:
     for candidate in (tempfile.gettempdir(), "/tmp", "/dev/shm", "/var/tmp"):
         if os.path.isdir(candidate) and _reachable_by_all(Path(candidate)):
             return Path(candidate)
-    from .. import LthkitError
+    from ..errors import LthkitError
 
     raise LthkitError(f"no temporary folder that every user can enter was found (tried {tempfile.gettempdir()}, "
                       "/tmp, /dev/shm, /var/tmp): the sandbox's unprivileged user could not read its copy of lthkit; "
@@ -224,7 +224,7 @@ class _Gate(importlib.abc.MetaPathFinder):
 
 
 def _package_getattr(package: types.ModuleType):
-    """A module ``__getattr__`` for a package of the copy: ``lthkit.stability`` imports (as a tripwire)."""
+    """A module ``__getattr__`` for a package of the copy: ``lthkit.studies.stability`` imports (as a tripwire)."""
     previous = package.__dict__.get("__getattr__")
 
     def __getattr__(attribute: str):

@@ -25,10 +25,10 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from .. import LthkitError
-from .katas import DEFAULT_KATA, get_kata, kata_names
+from ..errors import LthkitError
 from .gate import REFERENCE_MESSAGE
 from .isolation import choose_isolation
+from .katas import DEFAULT_KATA, get_kata, kata_names
 from .sandbox import Limits, Outcome, run_in_sandbox
 from .source import SUFFIXES, Submission, load_submission, submission_from_function
 from .spec import CheckResult, Finding, GradeReport, KataSpec, Mismatch

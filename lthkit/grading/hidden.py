@@ -6,7 +6,7 @@ and without conv biases, and one MLP named like the notebooks' LeNet (``fc1``, `
 so a solution that only works on the notebook's model runs on one hidden model and fails on the
 others. They are small (at most 53k weights), so a whole kata grades in milliseconds.
 
-Weights get Gaussian Glorot initialization like :mod:`lthkit.models` (so layers differ in scale and
+Weights get Gaussian Glorot initialization like :mod:`lthkit.core.models` (so layers differ in scale and
 a global threshold prunes them unevenly); biases get small non-zero values, so that pruning or
 zeroing a bias shows. "Training" is a seeded stand-in: every parameter moves by Gaussian noise of
 half its layer's spread, enough that ranking by θ₀ and by the trained weights disagree.
@@ -22,7 +22,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .. import LthkitError
+from ..errors import LthkitError
 
 
 class LeNetLike(nn.Module):

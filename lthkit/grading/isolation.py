@@ -52,7 +52,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from .. import LthkitError
+from ..errors import LthkitError
 
 #: Environment variable that forces a mode: ``bubblewrap`` (refuse to grade without it) or ``fallback``.
 ISOLATION_ENV = "LTHKIT_GRADE_ISOLATION"

@@ -59,8 +59,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .gate import REFERENCE_MESSAGE, sandbox_tree
-from .isolation import BUBBLEWRAP, FALLBACK, JOB_INSIDE, bubblewrap_command, choose_isolation, fresh_uid, hidden_for, \
-    kill_uid, readable_by
+from .isolation import (BUBBLEWRAP, FALLBACK, JOB_INSIDE, bubblewrap_command, choose_isolation, fresh_uid, hidden_for,
+                        kill_uid, readable_by)
 
 #: Largest results the parent will read from the sandbox.
 MAX_OUTPUT_BYTES = 256 * 2**20
@@ -102,7 +102,7 @@ class Limits:
     isolation: str = ""
 
     def __post_init__(self):
-        from .. import LthkitError
+        from ..errors import LthkitError
 
         if not self.timeout > 0:
             raise LthkitError(f"timeout must be positive, got {self.timeout!r}")
@@ -702,7 +702,7 @@ def _load_submission(chunks: list, function_name: str, guarded=(), notes: list |
 PRELOADED = ("resource", "numpy", "math", "copy", "collections", "itertools", "functools", "operator", "random",
              "typing", "dataclasses", "re", "heapq", "bisect", "statistics", "encodings.idna", "encodings.ascii",
              "encodings.latin_1", "socket", "traceback", "inspect", "warnings", "torch.nn.functional",
-             "torch.nn.init", "torch.nn.utils.parametrize", "torch.nn.utils.prune", "lthkit.masks", "lthkit.models")
+             "torch.nn.init", "torch.nn.utils.parametrize", "torch.nn.utils.prune", "lthkit.core.masks", "lthkit.core.models")
 
 
 def _preload() -> None:

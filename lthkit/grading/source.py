@@ -495,7 +495,7 @@ def submission_from_function(function, name: str | None = None) -> Submission:
     Raises:
         LthkitError: ``function`` is not a plain function, or its source cannot be found.
     """
-    from .. import LthkitError
+    from ..errors import LthkitError
 
     if not inspect.isfunction(inspect.unwrap(function)) or function.__name__ == "<lambda>":
         raise LthkitError(f"check() needs a function defined with def, got {type(function).__name__} "

@@ -15,7 +15,7 @@ It waits only for end states (all cells numbered, the status line saying the run
 plot's new image loaded), never for transient ones such as the Run button's disabled flicker,
 and never sleeps: every wait is a Playwright wait on a condition, or a blocking wait on an
 event (the server's "running at" line, a process's exit). Elements are found by role, label or
-the dashboard's stable ``lthkit-...`` CSS classes (see :class:`lthkit.widgets.Dashboard`), never
+the dashboard's stable ``lthkit-...`` CSS classes (see :class:`lthkit.course.dashboard.Dashboard`), never
 by position. ``tests/browser/soak.sh`` runs it repeatedly, also on busy cores.
 
 Run it with ``make test-browser``; ``make test`` runs it when Chromium is installed.
@@ -421,7 +421,7 @@ def test_dashboard_app_served_by_voila(voila_app):
             assert dashboard.locator(".widget-slider").count() >= 3, "the sliders did not render as widgets"
             assert dashboard.locator(".widget-dropdown select").count() >= 3, "the dropdowns did not render"
             # No code: Voilà shows the cells' outputs only.
-            assert "from lthkit.widgets import Dashboard" not in page.content()
+            assert "from lthkit.course.dashboard import Dashboard" not in page.content()
             status = dashboard.locator(".lthkit-status")
             expect(status).to_contain_text("has not run yet", timeout=ui)
             plot = dashboard.locator("img.lthkit-plot")

@@ -22,7 +22,7 @@ from __future__ import annotations
 import importlib
 from pathlib import Path
 
-from ... import LthkitError
+from ...errors import LthkitError
 
 FOLDER = Path(__file__).resolve().parent
 #: The katas in course order (the notebook that teaches each); a kata folder not listed here comes after them.

@@ -13,8 +13,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ... import LthkitError
-from ...masks import prunable_layers
+from ...core.masks import prunable_layers
+from ...errors import LthkitError
 
 
 def check_module(model) -> None:

@@ -5,6 +5,6 @@ import importlib
 
 def error_barrier(errors):
     try:
-        return importlib.import_module("lthkit.stability").error_barrier(errors)
+        return importlib.import_module("lthkit.core.paths").error_barrier(errors)
     except ImportError:
         return max(errors) - (errors[0] + errors[-1]) / 2

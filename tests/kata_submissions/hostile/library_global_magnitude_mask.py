@@ -1,5 +1,5 @@
 # Issue 25, a door to the answer: the library's magnitude pruning (what IMP uses), imported under another name.
-from lthkit.masks import magnitude_masks as ranked
+from lthkit.core.masks import magnitude_masks as ranked
 
 
 def global_magnitude_mask(weights, masks, amount):

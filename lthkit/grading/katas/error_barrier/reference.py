@@ -1,6 +1,6 @@
-"""The reference solution of notebook 6's kata ``error_barrier``: the library's own (:func:`lthkit.stability.error_barrier`),
+"""The reference solution of notebook 6's kata ``error_barrier``: the library's own (:func:`lthkit.core.paths.error_barrier`),
 which the stability study uses."""
 
-from ....stability import error_barrier
+from ....core.paths import error_barrier
 
 __all__ = ["error_barrier"]

@@ -23,8 +23,8 @@ import torch
 from torch import nn
 from torch.nn.utils import prune
 
-from .... import LthkitError
-from ....masks import prunable_layers
+from ....core.masks import prunable_layers
+from ....errors import LthkitError
 from ..arguments import check_initial_state, check_module
 
 

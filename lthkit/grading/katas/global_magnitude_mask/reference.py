@@ -1,6 +1,6 @@
 """The reference solution of notebook 2's kata: one global magnitude threshold over the survivors.
 
-The library computes the same masks for IMP (:func:`lthkit.masks.magnitude_masks` with
+The library computes the same masks for IMP (:func:`lthkit.core.masks.magnitude_masks` with
 ``scope="global"``); this is that function behind the kata's signature and checks.
 """
 
@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import torch
 
-from .... import LthkitError
-from ....fields import check_fraction
-from ....masks import magnitude_masks
+from ....core.fields import check_fraction
+from ....core.masks import magnitude_masks
+from ....errors import LthkitError
 
 
 def global_magnitude_mask(weights: dict, masks: dict, amount: float) -> dict:
@@ -19,7 +19,7 @@ def global_magnitude_mask(weights: dict, masks: dict, amount: float) -> dict:
     The exercise of notebook 2, done by hand (no ``torch.nn.utils.prune``): every weight still
     alive (``masks`` True) in every layer is ranked together by ``|w|``, and the
     ``round(amount * surviving)`` smallest are pruned. Weights already pruned stay pruned,
-    whatever value ``weights`` holds for them. This is :func:`lthkit.masks.magnitude_masks` with
+    whatever value ``weights`` holds for them. This is :func:`lthkit.core.masks.magnitude_masks` with
     ``scope="global"``.
 
     Args:

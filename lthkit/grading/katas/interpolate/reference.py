@@ -1,6 +1,6 @@
-"""The reference solution of notebook 6's kata ``interpolate``: the library's own (:func:`lthkit.stability.interpolate`),
+"""The reference solution of notebook 6's kata ``interpolate``: the library's own (:func:`lthkit.core.paths.interpolate`),
 which the stability study uses."""
 
-from ....stability import interpolate
+from ....core.paths import interpolate
 
 __all__ = ["interpolate"]

@@ -1,0 +1,212 @@
+"""How big the course notebooks' runs are: the mode, and the notebooks' presets.
+
+Every notebook asks :func:`notebook_preset` for its configs; the budgets live in the one preset
+registry, :mod:`lthkit.runs.presets`, beside the command line's. There are two modes:
+
+* **full** (the default): runs a learner can afford on a laptop CPU, minutes per notebook
+  (real MNIST, subsets of it where a notebook compares many runs);
+* **fast** (``LTHKIT_FAST=1`` in the environment): a small subset of the *real* MNIST and
+  short training budgets, so that ``make test`` can run every notebook under nbval in a couple of
+  minutes. Fast mode checks that the notebooks work, not what they measure.
+
+Presets (:data:`NOTEBOOK_PRESETS`; each a :class:`~lthkit.imp.config.LotteryConfig`):
+
+* ``kata``: notebook 1's dense LeNet-300-100 (only its ``model``, ``train`` and ``data`` are used);
+* ``imp``: notebook 2's IMP run of LeNet-300-100 (the paper's layer-wise 20%/10% rates, θ₀);
+* ``explore``: the starting point of notebook 3's dashboard;
+* ``rewind_lenet``, ``rewind_conv``: notebook 4's rewinding comparisons;
+* ``stability``: notebook 6's instability analysis and retraining comparison.
+
+Example:
+    >>> from lthkit.course.modes import notebook_preset
+    >>> config = notebook_preset("imp", fast=True)
+    >>> config.model, config.rounds, config.train.iterations
+    ('lenet300_100', 3, 300)
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Mapping
+
+import numpy as np
+
+from ..core.data import REPO_ROOT
+from ..core.files import atomic_write_bytes
+from ..errors import LthkitError
+from ..imp.config import LotteryConfig
+from ..imp.records import LotteryResult
+from .modes import FAST_ENV, fast_mode
+
+# --- the notebooks' reference runs ----------------------------------------------------------------
+#
+# The measured numbers a notebook states in its prose come from one committed full-mode run of that
+# notebook (``results/notebooks/<notebook>/``, written by ``scripts/notebook_references.py``, which
+# executes the notebook with ``$LTHKIT_RECORD_REFERENCE`` set). The notebook calls
+# :func:`compare_with_reference` on its own runs: it prints them beside that reference and, while
+# recording, writes them there. So the reference *is* the notebook's run, not a copy of its configs.
+
+#: Where the notebooks' committed full-mode reference runs live.
+REFERENCE_ROOT = REPO_ROOT / "results" / "notebooks"
+#: Set to a folder, :func:`compare_with_reference` also writes the runs it is given under it.
+RECORD_ENV = "LTHKIT_RECORD_REFERENCE"
+#: The columns of a reference file, ``<notebook>/<group>.csv``: one row per (run, round).
+REFERENCE_COLUMNS = ("run", "control", "seed", "round", "density", "early_stop_iter", "test_acc_early_stop",
+                     "test_acc_final", "train_seconds", "config_hash")
+#: The columns of ``<notebook>/<group>.connectivity.csv`` (LeNet runs): surviving first-layer weights
+#: per input pixel, averaged over the image, its centre 12×12 square and its top and bottom 3 rows.
+CONNECTIVITY_COLUMNS = ("run", "round", "density", "pixel_mean", "pixel_centre", "pixel_border", "pixel_max")
+
+
+def config_hash(config: LotteryConfig) -> str:
+    """A short hash of what ``config`` trains (not of the code): equal hashes, the same experiment."""
+    payload = json.dumps(config.to_dict(), sort_keys=True)
+    return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+def reference_rows(runs: Mapping[str, LotteryResult]) -> list[dict]:
+    """One :data:`REFERENCE_COLUMNS` row per (run, round) of ``runs`` (``{label: result}``)."""
+    return [{"run": label, "control": result.config.control, "seed": result.config.seed, "round": r.round,
+             "density": r.density, "early_stop_iter": r.early_stop_iteration,
+             "test_acc_early_stop": r.test_acc_early_stop, "test_acc_final": r.test_acc_final,
+             "train_seconds": round(r.train.seconds, 2), "config_hash": config_hash(result.config)}
+            for label, result in runs.items() for r in result.rounds]
+
+
+def connectivity_rows(runs: Mapping[str, LotteryResult]) -> list[dict]:
+    """:data:`CONNECTIVITY_COLUMNS` rows for the runs whose first layer is fully connected to the pixels."""
+    from ..reporting.plots import input_connectivity  # numpy only; kept out of the module's import time
+
+    rows = []
+    for label, result in runs.items():
+        for round_result, masks in zip(result.rounds, result.masks):
+            try:
+                counts = input_connectivity(masks)
+            except LthkitError:  # a convolution first: no pixel-by-pixel weights
+                break
+            rows.append({"run": label, "round": round_result.round, "density": round_result.density,
+                         "pixel_mean": float(counts.mean()), "pixel_centre": float(counts[8:20, 8:20].mean()),
+                         "pixel_border": float(np.concatenate([counts[:3].ravel(), counts[-3:].ravel()]).mean()),
+                         "pixel_max": int(counts.max())})
+    return rows
+
+
+def _write_csv(path: Path, columns, rows) -> None:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(columns), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    atomic_write_bytes(path, buffer.getvalue().encode())
+
+
+def record_reference(runs: Mapping[str, LotteryResult], notebook: str, group: str, folder) -> Path:
+    """Write ``runs`` as the reference ``<folder>/<notebook>/<group>.csv`` (and its connectivity file).
+
+    Returns:
+        The path of the CSV file.
+    """
+    path = Path(folder) / notebook / f"{group}.csv"
+    _write_csv(path, REFERENCE_COLUMNS, reference_rows(runs))
+    connectivity = connectivity_rows(runs)
+    if connectivity:
+        _write_csv(path.with_suffix(".connectivity.csv"), CONNECTIVITY_COLUMNS, connectivity)
+    return path
+
+
+_REFERENCE_TYPES = {"seed": int, "round": int, "density": float, "early_stop_iter": int,
+                    "test_acc_early_stop": float, "test_acc_final": float, "train_seconds": float,
+                    "pixel_mean": float, "pixel_centre": float, "pixel_border": float, "pixel_max": int}
+
+
+def read_reference_csv(path) -> list[dict]:
+    """Read a reference (or connectivity) CSV back, numbers as numbers.
+
+    Raises:
+        LthkitError: the file is missing or unreadable, has no rows, or a cell is not a number
+            where one belongs (the message names the file and the line).
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise LthkitError(f"no reference file at {path}") from None
+    except (OSError, UnicodeError) as error:
+        raise LthkitError(f"cannot read {path} ({getattr(error, 'strerror', None) or error})") from None
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    rows = []
+    for raw in reader:
+        row = {}
+        for column, value in raw.items():
+            if column is None or value is None:
+                raise LthkitError(f"{path} line {reader.line_num} has a different number of cells than the header")
+            try:
+                row[column] = _REFERENCE_TYPES[column](value) if column in _REFERENCE_TYPES else value
+            except ValueError:
+                raise LthkitError(f"{path} line {reader.line_num}: {column} is {value!r}, not a number") from None
+        rows.append(row)
+    if not rows:
+        raise LthkitError(f"{path} holds no rows")
+    return rows
+
+
+def compare_with_reference(runs: Mapping[str, LotteryResult], notebook: str, group: str = "runs", *,
+                           root=None, out=None) -> None:
+    """Print a notebook's runs beside its committed full-mode reference run, round by round.
+
+    The reference is ``<root>/<notebook>/<group>.csv`` (default root :data:`REFERENCE_ROOT`). Rows
+    pair rounds of the same density; a run of yours with other densities (fast mode prunes fewer
+    rounds) shows only where they meet. With ``$LTHKIT_RECORD_REFERENCE`` set to a folder, the runs
+    are also written there as the new reference (what ``scripts/notebook_references.py`` does).
+
+    Args:
+        runs: ``{label: LotteryResult}``, the notebook's runs.
+        notebook: the notebook's file name without ``.ipynb``.
+        group: which of the notebook's sets of runs (``"lenet"``, ``"conv"``, ...).
+        root: the folder of reference runs.
+        out: where to print (default: stdout).
+
+    Example:
+        >>> compare_with_reference({}, "no_such_notebook", root="/nonexistent")  # doctest: +ELLIPSIS
+        no reference run recorded at /nonexistent/no_such_notebook/runs.csv ...
+    """
+    out = out or sys.stdout
+    record = os.environ.get(RECORD_ENV)
+    if record:
+        if fast_mode():
+            raise LthkitError(f"{RECORD_ENV} records full-mode reference runs; unset {FAST_ENV}")
+        print(f"recorded as the reference: {record_reference(runs, notebook, group, record)}", file=out)
+    path = Path(REFERENCE_ROOT if root is None else root) / notebook / f"{group}.csv"
+    if not path.is_file():
+        print(f"no reference run recorded at {path} (scripts/notebook_references.py writes it)", file=out)
+        return
+    reference: dict[str, list[dict]] = {}
+    for row in read_reference_csv(path):
+        reference.setdefault(row["run"], []).append(row)
+    same = all(label in reference and reference[label][0]["config_hash"] == config_hash(result.config)
+               for label, result in runs.items())
+    shown = path.relative_to(REPO_ROOT) if path.resolve().is_relative_to(REPO_ROOT) else path
+    print(f"test accuracy at early stop: your run beside the reference full-mode run ({shown})", file=out)
+    print("your configs are the reference's: the numbers should agree up to floating-point noise" if same else
+          "your configs differ from the reference's (fast mode, or changed settings): compare shapes, not digits",
+          file=out)
+    labels = list(reference)
+    width = max(17, *(len(label) for label in labels))
+    print(f"{'':>12}  " + "  ".join(f"{label:^{width}}" for label in labels), file=out)
+    print(f"{'weights left':>12}  " + "  ".join(f"{'yours':>{width - 9}} {'reference':>8}" for _ in labels), file=out)
+    for index, row in enumerate(reference[labels[0]]):
+        cells = []
+        for label in labels:
+            ref_row = reference[label][index] if index < len(reference[label]) else None
+            mine = None
+            if label in runs:  # the round of yours at this density, if you ran one
+                mine = next((r for r in runs[label].rounds if abs(r.density - row["density"]) < 5e-4), None)
+            yours = f"{mine.test_acc_early_stop:.2%}" if mine else "·"
+            theirs = f"{ref_row['test_acc_early_stop']:.2%}" if ref_row else "·"
+            cells.append(f"{yours:>{width - 9}} {theirs:>8}")
+        print(f"{row['density']:>12.1%}  " + "  ".join(cells), file=out)

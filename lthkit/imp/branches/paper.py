@@ -1,0 +1,64 @@
+"""Frankle & Carbin's branches: the winning ticket and its two controls.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from ...core.masks import full_masks, magnitude_masks, prunable_weights, random_masks_like
+from ..criteria import DEFAULT_CRITERION, criterion_masks
+from .base import Branch, RoundInputs, RoundStart, _rewound, derive_seed
+
+
+def ticket(inputs: RoundInputs) -> RoundStart:
+    """The winning ticket: prune the previous round's trained weights by magnitude, then rewind.
+
+    With another mask criterion (``config.criterion``, :mod:`lthkit.imp.criteria`) the surviving
+    weights are ranked by it instead, from the weights the previous round started and ended with.
+    """
+    config, previous = inputs.config, inputs.previous
+    model = inputs.model()
+    if inputs.round == 0:
+        return _rewound(inputs, model, full_masks(model))
+    # Rank the previous round's trained weights, never θ₀.
+    model.load_state_dict(previous.trained_state)
+    if config.criterion == DEFAULT_CRITERION:
+        mask = magnitude_masks(prunable_weights(model), previous.mask, config.per_round_rate, scope=config.scope,
+                               layer_rates=inputs.layer_rates)
+    else:
+        started = inputs.rewind_state if inputs.rewind_state is not None else inputs.theta0
+        generator = torch.Generator().manual_seed(derive_seed(config.seed, "criterion", config.criterion,
+                                                              inputs.round))
+        mask = criterion_masks(config.criterion, started, previous.trained_state, previous.mask,
+                               config.per_round_rate, scope=config.scope, layer_rates=inputs.layer_rates,
+                               generator=generator)
+    if inputs.rewind_k is None:  # rewind "none": keep the trained weights (pruning + fine-tuning)
+        return RoundStart(model, mask)
+    return _rewound(inputs, model, mask)
+
+
+def reinit(inputs: RoundInputs) -> RoundStart:
+    """The ticket's mask of this round with a fresh random initialization."""
+    seed = derive_seed(inputs.config.seed, "reinit", inputs.round)
+    return RoundStart(inputs.model(seed=seed), inputs.needed_masks["ticket"])
+
+
+def random_prune(inputs: RoundInputs) -> RoundStart:
+    """The ticket's per-layer counts at random positions, from the ticket's own starting weights."""
+    ticket_mask = inputs.needed_masks["ticket"]
+    if inputs.round == 0:
+        return _rewound(inputs, inputs.model(), ticket_mask)
+    generator = torch.Generator().manual_seed(derive_seed(inputs.config.seed, "random_prune", inputs.round))
+    return _rewound(inputs, inputs.model(), random_masks_like(ticket_mask, generator))
+
+
+#: This family's branches, in the order they are listed everywhere.
+BRANCHES = (
+    Branch("ticket", ticket, label="winning ticket", colour="#1f77b4", control=True),
+    Branch("reinit", reinit, label="random re-init", colour="#d62728", needs=("ticket",), uses_rewind_point=False,
+           control=True),
+    Branch("random_prune", random_prune, label="random pruning", colour="#2ca02c", needs=("ticket",),
+           requires_rewind_point=True, control=True),
+)
+#: The paper's three kinds of run: the winning ticket and its two controls.
+PAPER_CONTROLS = tuple(branch.name for branch in BRANCHES)

@@ -1,0 +1,149 @@
+"""Every named configuration in one registry: the CLI's, the notebooks' and the dashboard's.
+
+:data:`PRESETS` maps a name to its two modes, each a :class:`~lthkit.imp.config.LotteryConfig`:
+
+* **full**: what the name means (the paper's protocol, or a run a learner can afford on a laptop);
+* **fast**: a small subset of the real MNIST and a short budget, for checking that a notebook or
+  a command works, not what it measures (``LTHKIT_FAST=1`` selects it in the notebooks).
+
+Every LeNet-300-100 preset derives from :data:`PAPER`, so the paper's rates (layer-wise 20% per
+round, the output layer at 10%, survivors rewound to θ₀) and its optimizer are written once.
+
+Names:
+
+* ``paper``: Frankle & Carbin's LeNet-300-100 protocol: Adam 1.2e-3, batch 60, 50,000
+  iterations, validation every 100 iterations, 20 rounds, 5,000 validation images;
+* ``fast``: the same network and rates on a 10,000-image subset with a 1,500-iteration budget,
+  so that a 5-round curve takes well under a minute on two CPU cores;
+* ``kata``: notebook 1's dense LeNet-300-100 (only its ``model``, ``train`` and ``data`` are used);
+* ``imp``: notebook 2's IMP run of LeNet-300-100;
+* ``explore``: the starting point of notebook 3's dashboard;
+* ``rewind_lenet``, ``rewind_conv``: notebook 4's rewinding comparisons;
+* ``stability``: notebook 6's instability analysis and retraining comparison (and ``lthkit stability``).
+* ``anatomy``: the ticket-anatomy study (``python -m lthkit anatomy``, :mod:`lthkit.studies.anatomy`);
+  ``anatomy_live``: notebook 7's live version of it.
+
+Example:
+    >>> preset_config("imp", fast=True).train.iterations
+    300
+    >>> preset_config("fast").prune_rate == PAPER.prune_rate
+    True
+"""
+
+from __future__ import annotations
+
+from ..core.data import DataConfig
+from ..core.train import TrainConfig
+from ..errors import LthkitError
+from ..imp.config import LotteryConfig
+
+#: Frankle & Carbin's LeNet-300-100 protocol (§2 and Appendix A of the paper).
+PAPER = LotteryConfig(
+    model="lenet300_100", rounds=20, prune_rate=0.2, scope="layer", layer_rates=(("output", 0.1),),
+    rewind="init", control="ticket",
+    train=TrainConfig(optimizer="adam", lr=1.2e-3, batch_size=60, iterations=50_000, eval_every=100),
+    data=DataConfig(validation_size=5000))
+
+#: The paper's network and rates on a 10,000-image subset, 1,500 iterations per round.
+FAST = PAPER.replace(rounds=5, train={"iterations": 1500}, data={"validation_size": 1000, "train_size": 10_000})
+
+#: The fast mode's data: real MNIST, 5,000 training and 1,000 validation images.
+_FAST_DATA = DataConfig(validation_size=1000, train_size=5000)
+_FAST_TRAIN = TrainConfig(iterations=300, eval_every=50)
+
+#: ``{name: {"full": config, "fast": config}}``; read them through :func:`preset_config`.
+PRESETS: dict[str, dict[str, LotteryConfig]] = {
+    "paper": {"full": PAPER, "fast": FAST},
+    "fast": {"full": FAST, "fast": FAST.replace(rounds=3, train=_FAST_TRAIN, data=_FAST_DATA)},
+    "kata": {
+        "full": PAPER.replace(rounds=1, train={"iterations": 3000}),
+        "fast": PAPER.replace(rounds=1, train=_FAST_TRAIN, data=_FAST_DATA),
+    },
+    "imp": {
+        # 12 rounds take LeNet to 7% of its weights, where the ticket and the controls part ways.
+        "full": FAST.replace(rounds=12),
+        "fast": PAPER.replace(rounds=3, train=_FAST_TRAIN, data=_FAST_DATA),
+    },
+    "explore": {
+        "full": FAST.replace(prune_rate=None, target_sparsity=0.8),
+        "fast": PAPER.replace(rounds=2, prune_rate=None, target_sparsity=0.5,
+                              train=TrainConfig(iterations=200, eval_every=50), data=_FAST_DATA),
+    },
+    "rewind_lenet": {
+        "full": FAST.replace(rounds=8, prune_rate=0.3),
+        "fast": PAPER.replace(rounds=2, prune_rate=0.3, train=TrainConfig(iterations=200, eval_every=50),
+                              data=_FAST_DATA),
+    },
+    "stability": {
+        # Notebook 6 and `lthkit stability`: the paper's LeNet and rates at 65% a round (3 rounds: 35%, 12% and 4.3%
+        # of the hidden weights left), a 2,000-iteration budget with the rate cut tenfold at 50% and 75% of it (a
+        # schedule for learning-rate rewinding to replay), the whole training set and test set.
+        "full": PAPER.replace(rounds=3, prune_rate=0.65,
+                              train={"iterations": 2000, "eval_every": 250, "lr_milestones": (1000, 1500)}),
+        "fast": PAPER.replace(rounds=1, prune_rate=0.65,
+                              train=TrainConfig(iterations=200, eval_every=100, lr_milestones=(100, 150)),
+                              data=DataConfig(validation_size=1000, train_size=5000, test_size=2000)),
+    },
+    "rewind_conv": {
+        "full": LotteryConfig(model="conv2_small", rounds=5, target_sparsity=0.95, scope="global",
+                              layer_rates=(("output", 0.1),), rewind="init",
+                              train=TrainConfig(lr=1e-2, iterations=1000, eval_every=100),
+                              data=DataConfig(validation_size=1000, train_size=10_000, test_size=2000)),
+        # Convolutions are slow on a CPU: one round, 120 iterations (k=100 still fits).
+        "fast": LotteryConfig(model="conv2_small", rounds=1, target_sparsity=0.5, scope="global",
+                              layer_rates=(("output", 0.1),), rewind="init",
+                              train=TrainConfig(lr=1e-2, iterations=120, eval_every=40),
+                              data=DataConfig(validation_size=300, train_size=1000, test_size=500)),
+    },
+}
+
+# --- Ticket anatomy (issue 16, notebook 7) ---------------------------------------------------------
+#: The study of ``python -m lthkit anatomy``: the fast preset's network, data and budget, layer-wise
+#: 45% per round (the output layer at the paper's 10%) for 6 rounds, down to about 3% of the weights.
+_ANATOMY = FAST.replace(rounds=6, prune_rate=0.45)
+#: A few seconds per experiment: for tests and fast-mode notebooks.
+_ANATOMY_FAST = PAPER.replace(rounds=2, prune_rate=0.6, train=TrainConfig(iterations=60, eval_every=30),
+                              data=DataConfig(validation_size=1000, train_size=5000, test_size=2000))
+PRESETS["anatomy"] = {"full": _ANATOMY, "fast": _ANATOMY_FAST}
+#: Notebook 7's live version when the committed study is absent: one trial of a shorter schedule.
+PRESETS["anatomy_live"] = {"full": _ANATOMY.replace(rounds=4, prune_rate=0.55, train={"iterations": 1000}),
+                           "fast": _ANATOMY_FAST}
+#: The presets ``python -m lthkit anatomy`` offers.
+ANATOMY_PRESETS = ("anatomy", "fast")
+
+#: The names the command line offers (``--preset``).
+CLI_PRESETS = ("paper", "fast")
+#: The names the course notebooks use (:func:`lthkit.course.modes.notebook_preset`).
+NOTEBOOK_PRESET_NAMES = ("kata", "imp", "explore", "rewind_lenet", "rewind_conv", "stability", "anatomy_live")
+
+
+def preset_config(name: str, *, fast: bool = False, names=None, **changes) -> LotteryConfig:
+    """A preset's config in full or fast mode, optionally changed.
+
+    Args:
+        name: a name of :data:`PRESETS`.
+        fast: the fast mode instead of the full one.
+        names: the names allowed here (default: every preset), for the error message.
+        **changes: fields to change, as for :meth:`LotteryConfig.replace` (``train`` and
+            ``data`` may be dicts of changes).
+
+    Raises:
+        LthkitError: unknown name or bad changes.
+    """
+    names = tuple(PRESETS) if names is None else tuple(names)
+    if name not in names:
+        raise LthkitError(f"unknown preset {name!r}; choose one of {', '.join(names)}")
+    try:
+        return PRESETS[name]["fast" if fast else "full"].replace(**changes)
+    except TypeError as error:
+        raise LthkitError(f"bad change to preset {name!r}: {error}") from None
+
+
+def preset(name: str, **changes) -> LotteryConfig:
+    """One of the command line's presets (:data:`CLI_PRESETS`, full mode), optionally changed
+    (``preset("fast", rounds=3, train={"iterations": 500})``).
+
+    Raises:
+        LthkitError: unknown preset name or bad changes.
+    """
+    return preset_config(name, names=CLI_PRESETS, **changes)

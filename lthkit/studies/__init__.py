@@ -1,0 +1,2 @@
+"""The committed studies: the paper's protocol, instability analysis and ticket anatomy.
+"""

@@ -1,0 +1,639 @@
+"""The ticket-anatomy study: what a ticket is made of, and pruning at initialization (notebook 7).
+
+Each *experiment* of :data:`EXPERIMENTS` is a list of labelled series, each series one kind of run
+(a :class:`~lthkit.imp.config.LotteryConfig` differing from the base in ``criterion`` or
+``control``; the resets, zeros and the IMP ticket beside pruning at init use the base's criterion,
+``large_final`` by default), trained for every trial through :func:`lthkit.runs.experiments.run_experiments` (cached,
+resumable, one driver). The experiments and the question each answers:
+
+* ``criteria``: which weights should a ticket keep? IMP with each mask criterion of
+  :mod:`lthkit.imp.criteria` (Zhou et al. 2019, §2);
+* ``resets``: what must the survivors be reset to? θ₀, the signs of θ₀ with a constant per layer,
+  θ₀ shuffled within the layer, a fresh init (Zhou et al. §3, :mod:`lthkit.imp.resets`);
+* ``zeros``: do pruned weights need to be zero? zero vs frozen at θ₀ (Zhou et al. §4);
+* ``pai``, ``pai_shuffled``, ``pai_reinit``: can a mask be found without training? SNIP, GraSP,
+  SynFlow, magnitude and random at init beside the IMP ticket at the same densities, and the same
+  masks shuffled within each layer or with re-initialized survivors (Frankle et al. 2021,
+  :mod:`lthkit.imp.pai`).
+
+Besides these trained runs, :func:`supermask_rows` measures every mask of the ``criteria``
+experiment *untrained*: the test accuracy of θ₀ ⊙ mask, and of sign(θ₀)·σ ⊙ mask (Zhou et al.
+§5, the supermask).
+
+:func:`run_study` runs them all and, given a folder, writes ``summary.csv`` (one row per
+experiment, series, trial and round), ``supermask.csv``, ``tables.md`` (the measured
+numbers as tables, for the report), one figure per question and ``run_info.json``; ``python -m lthkit anatomy`` (and ``prune-at-init``) is its command line.
+
+Example:
+    >>> from lthkit.runs.presets import preset_config
+    >>> [label for label, _ in EXPERIMENTS["zeros"](preset_config("anatomy"))]
+    ['pruned weights zero', 'pruned weights frozen at θ₀']
+    >>> len(study_configs(preset_config("anatomy"), trials=3))
+    78
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import platform
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from .. import __version__
+from ..core.data import get_data
+from ..core.files import atomic_write_files, json_bytes, read_json_record, with_kept_notes
+from ..core.models import build_model
+from ..errors import LthkitError
+from ..imp.config import LotteryConfig
+from ..imp.criteria import CRITERIA
+from ..imp.pai import PAI_METHODS
+from ..imp.records import LotteryResult
+from ..imp.resets import sign_constant_reinit, supermask_accuracy
+from ..reporting.summaries import summary_rows
+from ..runs.experiments import run_experiments
+
+#: Labels of the pruning-at-init methods (and IMP) in figures, in order.
+PAI_LABELS = {"imp": "IMP ticket", "snip": "SNIP", "grasp": "GraSP", "synflow": "SynFlow",
+              "magnitude": "magnitude at init", "random": "random at init"}
+
+
+def _criteria(base: LotteryConfig) -> list[tuple[str, LotteryConfig]]:
+    return [(name, base.replace(control="ticket", criterion=name)) for name in CRITERIA]
+
+
+def _resets(base: LotteryConfig) -> list[tuple[str, LotteryConfig]]:
+    return [("θ₀ (the ticket)", base.replace(control="ticket")),
+            ("signs of θ₀ × layer constant", base.replace(control="sign_constant")),
+            ("θ₀ shuffled in each layer", base.replace(control="shuffled_init")),
+            ("random re-init", base.replace(control="reinit"))]
+
+
+def _zeros(base: LotteryConfig) -> list[tuple[str, LotteryConfig]]:
+    return [("pruned weights zero", base.replace(control="ticket")),
+            ("pruned weights frozen at θ₀", base.replace(control="frozen_pruned"))]
+
+
+def _pai(check: str, imp_control: str):
+    def series(base: LotteryConfig) -> list[tuple[str, LotteryConfig]]:
+        runs = [(PAI_LABELS["imp"], base.replace(control=imp_control))]
+        return runs + [(PAI_LABELS[m], base.replace(control=f"pai_{m}{check}")) for m in PAI_METHODS]
+    return series
+
+
+#: Every experiment of the study: ``name -> (base config -> [(series label, config), ...])``.
+EXPERIMENTS: dict[str, Callable[[LotteryConfig], list[tuple[str, LotteryConfig]]]] = {
+    "criteria": _criteria,
+    "resets": _resets,
+    "zeros": _zeros,
+    "pai": _pai("", "ticket"),
+    "pai_shuffled": _pai("_shuffled", "random_prune"),  # IMP's mask shuffled in each layer: random pruning
+    "pai_reinit": _pai("_reinit", "reinit"),
+}
+#: The experiments of ``python -m lthkit prune-at-init``.
+PAI_EXPERIMENTS = ("pai", "pai_shuffled", "pai_reinit")
+#: What each experiment asks, in plain words (figure titles).
+QUESTIONS = {
+    "criteria": "Which weights should a ticket keep? (mask criteria)",
+    "resets": "What must the survivors be reset to?",
+    "zeros": "Must the pruned weights be zero?",
+    "pai": "Pruning at initialization against the IMP ticket",
+    "pai_shuffled": "... with each mask shuffled within its layers",
+    "pai_reinit": "... with the survivors re-initialized",
+    "supermask": "How good is a mask without any training? (supermask)",
+}
+#: Columns of the study's ``summary.csv``.
+SUMMARY_COLUMNS = ("experiment", "series", "control", "criterion", "trial", "round", "density", "early_stop_iter",
+                   "test_acc_early_stop", "test_acc_final")
+#: Columns of ``supermask.csv``.
+SUPERMASK_COLUMNS = ("criterion", "weights", "trial", "round", "density", "test_acc")
+#: What ``supermask.csv``'s ``weights`` column holds: the untrained weights a mask is put on.
+SUPERMASK_WEIGHTS = {"theta0": "θ₀ ⊙ mask", "sign_constant": "sign(θ₀)·σ ⊙ mask"}
+#: Every file :func:`run_study` writes into its folder.
+STUDY_FIGURES = {"criteria": "criteria.png", "resets": "resets.png", "zeros": "zeros.png",
+                 "supermask": "supermask.png", "pai": "pruning_at_init.png"}
+STUDY_OUTPUTS = ("summary.csv", "supermask.csv", "tables.md", "run_info.json", "README.md", *STUDY_FIGURES.values())
+
+
+def check_experiments(names) -> list[str]:
+    """``names`` as a list, each an experiment of :data:`EXPERIMENTS` (a one-line error otherwise)."""
+    names = list(names)
+    unknown = [name for name in names if name not in EXPERIMENTS]
+    if unknown or not names:
+        raise LthkitError(f"unknown experiment {', '.join(map(repr, unknown)) or 'none given'}; choose from "
+                          f"{', '.join(EXPERIMENTS)}")
+    return names
+
+
+def study_configs(base: LotteryConfig, *, trials: int = 3, first_seed: int = 0, experiments=tuple(EXPERIMENTS)):
+    """Every distinct run of the study's experiments for seeds ``first_seed ...``, in order.
+
+    Example:
+        >>> from lthkit.runs.presets import preset_config
+        >>> [c.control for c in study_configs(preset_config("anatomy"), trials=1, experiments=["zeros"])]
+        ['ticket', 'frozen_pruned']
+    """
+    configs = []
+    for name in check_experiments(experiments):
+        for _, config in EXPERIMENTS[name](base):
+            for trial in range(trials):
+                configs.append(config.replace(seed=first_seed + trial))
+    return list(dict.fromkeys(configs))
+
+
+def study_rows(results: dict[LotteryConfig, LotteryResult], base: LotteryConfig, *, trials: int, first_seed: int = 0,
+               experiments=tuple(EXPERIMENTS)) -> list[dict]:
+    """One row per experiment, series, trial and round (:data:`SUMMARY_COLUMNS`) of finished runs."""
+    rows = []
+    for name in check_experiments(experiments):
+        for label, config in EXPERIMENTS[name](base):
+            for trial in range(trials):
+                run = config.replace(seed=first_seed + trial)
+                for row in summary_rows([results[run]]):
+                    rows.append({"experiment": name, "series": label, "criterion": run.criterion, **row})
+    return [{column: row[column] for column in SUMMARY_COLUMNS} for row in rows]
+
+
+def supermask_rows(results, data) -> list[dict]:
+    """The untrained accuracy of every mask of the given ticket runs (:data:`SUPERMASK_COLUMNS`).
+
+    For each run and round: θ₀ ⊙ mask and sign(θ₀)·σ ⊙ mask (:func:`lthkit.imp.resets.sign_constant_reinit`)
+    on the test set, without any training.
+    """
+    rows = []
+    for result in results:
+        config = result.config
+        theta0 = build_model(config.model, seed=config.seed).state_dict()
+        for round_index, (round_result, mask) in enumerate(zip(result.rounds, result.masks)):
+            for weights in SUPERMASK_WEIGHTS:
+                model = build_model(config.model, seed=config.seed)
+                if weights == "sign_constant":
+                    sign_constant_reinit(model, theta0, mask)
+                accuracy = supermask_accuracy(model, mask, data.test_x, data.test_y)
+                rows.append({"criterion": config.criterion, "weights": weights, "trial": config.seed,
+                             "round": round_index, "density": round_result.density, "test_acc": accuracy})
+    return rows
+
+
+def csv_text(rows, columns) -> str:
+    """``rows`` as CSV text with ``columns`` (header first)."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return buffer.getvalue()
+
+
+def read_study_csv(path) -> list[dict]:
+    """Read a study's ``summary.csv`` or ``supermask.csv`` back, numbers as numbers.
+
+    Raises:
+        LthkitError: the file is missing or is not such a CSV.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as error:
+        raise LthkitError(f"cannot read {path}: {error.strerror or error}") from None
+    rows = list(csv.DictReader(io.StringIO(text)))
+    columns = SUMMARY_COLUMNS if path.name != "supermask.csv" else SUPERMASK_COLUMNS
+    if not rows or set(columns) - set(rows[0]):
+        raise LthkitError(f"{path} is not a ticket-anatomy {path.name} (columns {', '.join(columns)})")
+    integers, floats = {"trial", "round", "early_stop_iter"}, {"density", "test_acc_early_stop", "test_acc_final",
+                                                               "test_acc"}
+    try:
+        return [{key: int(value) if key in integers else float(value) if key in floats else value
+                 for key, value in row.items()} for row in rows]
+    except ValueError as error:
+        raise LthkitError(f"{path}: {error}") from None
+
+
+@dataclass
+class Study:
+    """What :func:`run_study` measured.
+
+    Attributes:
+        rows: ``summary.csv``'s rows (:data:`SUMMARY_COLUMNS`).
+        supermask: ``supermask.csv``'s rows (:data:`SUPERMASK_COLUMNS`), empty without ``criteria``.
+        results: every finished run, by config.
+        info: what ``run_info.json`` records (command, machine, time).
+    """
+
+    rows: list[dict]
+    supermask: list[dict]
+    results: dict = field(repr=False)
+    info: dict = field(default_factory=dict)
+
+
+def run_study(out=None, *, base: LotteryConfig, trials: int = 3, first_seed: int = 0, experiments=tuple(EXPERIMENTS),
+              device: str | None = None, cache_dir=None, data_root=None, progress: bool = True, workers: int = 1,
+              scheduler: str | None = None, argv=None) -> Study:
+    """Train (or read from the cache) every run of the chosen experiments, then measure the supermasks.
+
+    Args:
+        out: a folder to write :data:`STUDY_OUTPUTS` into (``None``: write nothing).
+        base: the config every series changes (``preset_config("anatomy")``).
+        trials: independent trials (seeds ``first_seed`` ...).
+        first_seed: the seed of the first trial.
+        experiments: names of :data:`EXPERIMENTS`.
+        device, cache_dir, data_root, progress, workers, scheduler: as for
+            :func:`lthkit.runs.experiments.run_experiments`.
+        argv: the command line, recorded in ``run_info.json``.
+
+    Returns:
+        A :class:`Study`.
+
+    Example:
+        >>> from lthkit.runs.presets import preset_config
+        >>> study = run_study("results/ticket-anatomy", base=preset_config("anatomy"), trials=3)  # doctest: +SKIP
+        >>> anatomy_plot(study.rows, "criteria")  # lthkit.reporting.plots  # doctest: +SKIP
+    """
+    experiments = check_experiments(experiments)
+    configs = study_configs(base, trials=trials, first_seed=first_seed, experiments=experiments)
+    started = time.time()
+    finished = run_experiments(configs, cache_dir=cache_dir, device=device, data_root=data_root, progress=progress,
+                               workers=workers, scheduler=scheduler)
+    results = dict(zip(configs, finished))
+    rows = study_rows(results, base, trials=trials, first_seed=first_seed, experiments=experiments)
+    supermask = []
+    if "criteria" in experiments:
+        data = get_data(base.data, device or ("cuda" if torch.cuda.is_available() else "cpu"), data_root)
+        supermask = supermask_rows([results[c.replace(seed=first_seed + t)] for _, c in _criteria(base)
+                                    for t in range(trials)], data)
+    from ..reporting.provenance import git_commit, hardware_description
+
+    seconds = sum(r.train.seconds for result in finished for r in result.rounds)
+    info = {"lthkit_version": __version__, "git_commit": git_commit(), "command": argv, "experiments": experiments, "trials": trials,
+            "first_seed": first_seed, "runs": len(configs), "trainings": sum(len(r.rounds) for r in finished),
+            "training_seconds_recorded": round(seconds, 1), "wall_seconds_this_call": round(time.time() - started, 1),
+            "base_config": base.to_dict(),
+            "machine": {"platform": platform.platform(), "python": platform.python_version(),
+                        "torch": torch.__version__, "torch_threads": torch.get_num_threads()},
+            "hardware": hardware_description(device or "cpu")}
+    study = Study(rows=rows, supermask=supermask, results=results, info=info)
+    if out is not None:
+        write_study(out, study)
+    return study
+
+
+def study_figures(rows, supermask) -> dict[str, bytes]:
+    """The study's figures as PNG bytes, by file name (those whose experiments have rows)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from ..core.files import figure_png
+    from ..reporting.plots import anatomy_plot, pai_plot, supermask_plot
+
+    present = {row["experiment"] for row in rows}
+    pngs = {}
+    for name in ("criteria", "resets", "zeros"):
+        if name in present:
+            figure = anatomy_plot(rows, name, title=QUESTIONS[name])
+            pngs[STUDY_FIGURES[name]] = figure_png(figure, dpi=120)
+            plt.close(figure)
+    if supermask:
+        figure = supermask_plot(supermask, title=QUESTIONS["supermask"])
+        pngs[STUDY_FIGURES["supermask"]] = figure_png(figure, dpi=120)
+        plt.close(figure)
+    if present & set(PAI_EXPERIMENTS):
+        figure = pai_plot(rows)
+        pngs[STUDY_FIGURES["pai"]] = figure_png(figure, dpi=120)
+        plt.close(figure)
+    return pngs
+
+
+def _table(rows, series_key: str, value_key: str, title: str) -> str:
+    """One markdown table: a row per round (mean density), a column per series, mean [min, max] in percent."""
+    series = list(dict.fromkeys(row[series_key] for row in rows))
+    rounds = sorted({row["round"] for row in rows})
+    lines = [f"### {title}", "", "| round | weights left | " + " | ".join(series) + " |",
+             "| --- | --- | " + " | ".join("---" for _ in series) + " |"]
+    for round_index in rounds:
+        at = [row for row in rows if row["round"] == round_index]
+        density = sum(row["density"] for row in at) / len(at)
+        cells = []
+        for name in series:
+            values = [100 * row[value_key] for row in at if row[series_key] == name]
+            cells.append(f"{sum(values) / len(values):.2f} [{min(values):.2f}, {max(values):.2f}]" if values else "")
+        lines.append(f"| {round_index} | {100 * density:.1f}% | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def tables_markdown(rows, supermask) -> str:
+    """Every experiment's test accuracy (%) per round and series, mean [min, max] over trials, as markdown.
+
+    Example:
+        >>> rows = [{"experiment": "zeros", "series": "zero", "round": 0, "density": 1.0, "test_acc_early_stop": 0.9}]
+        >>> print(tables_markdown(rows, []).splitlines()[6])
+        | 0 | 100.0% | 90.00 [90.00, 90.00] |
+    """
+    parts = ["Test accuracy at early stop in percent, mean [min, max] over the trials (`lthkit.studies.anatomy`).", ""]
+    for name in EXPERIMENTS:
+        picked = [row for row in rows if row["experiment"] == name]
+        if picked:
+            parts.append(_table(picked, "series", "test_acc_early_stop", f"{name}: {QUESTIONS[name]}"))
+    for weights, label in SUPERMASK_WEIGHTS.items():
+        picked = [row for row in supermask if row["weights"] == weights]
+        if picked:
+            parts.append(_table(picked, "criterion", "test_acc", f"supermask, untrained {label}"))
+    return "\n".join(parts)
+
+
+def write_study(out, study: Study) -> None:
+    """Write the study's CSVs, figures and ``run_info.json`` into ``out``, as one set."""
+    out = Path(out)
+    files = {out / "summary.csv": csv_text(study.rows, SUMMARY_COLUMNS).encode(),
+             out / "supermask.csv": csv_text(study.supermask, SUPERMASK_COLUMNS).encode(),
+             out / "tables.md": tables_markdown(study.rows, study.supermask).encode(),
+             out / "run_info.json": json_bytes(study.info),
+             out / "README.md": with_kept_notes(out / "README.md", report_text(study.rows, study.supermask,
+                                                                               study.info)).encode()}
+    files.update({out / name: png for name, png in study_figures(study.rows, study.supermask).items()})
+    atomic_write_files(files)
+
+
+def load_study(folder) -> tuple[list[dict], list[dict]] | None:
+    """``(summary rows, supermask rows)`` of a committed study folder, or ``None`` when it has none."""
+    folder = Path(folder)
+    if not (folder / "summary.csv").is_file():
+        return None
+    supermask = read_study_csv(folder / "supermask.csv") if (folder / "supermask.csv").is_file() else []
+    return read_study_csv(folder / "summary.csv"), supermask
+
+
+def dumps_info(study: Study) -> str:
+    """``run_info.json``'s text."""
+    return json.dumps(study.info, indent=2)
+
+
+# --- the report: each finding of the two papers beside ours ------------------------------------------
+
+#: A paired difference (variant minus reference, mean over trials) smaller than this counts as no
+#: difference: about twice the standard error of a 3-trial mean of one training's accuracy here.
+TOLERANCE = 0.005
+#: The accuracy of guessing on MNIST's ten classes, beside which a supermask is judged.
+CHANCE = 0.1
+
+
+def _series_table(rows, experiment: str) -> dict[str, dict[int, dict[int, float]]]:
+    """``{series: {trial: {round: test accuracy at early stop}}}`` of one experiment."""
+    table: dict[str, dict[int, dict[int, float]]] = {}
+    for row in rows:
+        if row["experiment"] == experiment:
+            table.setdefault(row["series"], {}).setdefault(row["trial"], {})[row["round"]] = row["test_acc_early_stop"]
+    return table
+
+
+def paired_difference(rows, experiment: str, variant: str, reference: str) -> dict | None:
+    """How far ``variant`` sits from ``reference`` in one experiment, paired within each trial.
+
+    Only the pruned rounds (round ≥ 1) count, and only trials and rounds both series have.
+
+    Args:
+        rows: the study's ``summary.csv`` rows.
+        experiment, variant, reference: an experiment and two of its series labels.
+
+    Returns:
+        ``None`` when the two share no pruned round; else ``{"mean": mean over rounds of the mean
+        over trials of variant − reference, "sparsest": that mean at the sparsest shared round,
+        "sparsest_min"/"sparsest_max": the lowest and highest trial there, "sparsest_round",
+        "rounds", "trials"}`` (accuracies as fractions).
+
+    Example:
+        >>> rows = [{"experiment": "zeros", "series": s, "trial": t, "round": r, "test_acc_early_stop": a}
+        ...         for s, base in (("zero", 0.9), ("frozen", 0.8)) for t in (0, 1) for r, a in ((0, 0.9), (1, base))]
+        >>> {key: round(value, 3) for key, value in paired_difference(rows, "zeros", "frozen", "zero").items()}
+        {'mean': -0.1, 'sparsest': -0.1, 'sparsest_min': -0.1, 'sparsest_max': -0.1, 'sparsest_round': 1, 'rounds': 1, 'trials': 2}
+    """
+    table = _series_table(rows, experiment)
+    if variant not in table or reference not in table:
+        return None
+    trials = sorted(set(table[variant]) & set(table[reference]))
+    rounds = sorted(index for index in set.intersection(*(set(table[s][t]) for s in (variant, reference) for t in trials))
+                    if index >= 1) if trials else []
+    if not rounds:
+        return None
+    per_round = {index: [table[variant][t][index] - table[reference][t][index] for t in trials] for index in rounds}
+    means = {index: sum(values) / len(values) for index, values in per_round.items()}
+    last = rounds[-1]
+    return {"mean": sum(means.values()) / len(means), "sparsest": means[last], "sparsest_min": min(per_round[last]),
+            "sparsest_max": max(per_round[last]), "sparsest_round": last, "rounds": len(rounds), "trials": len(trials)}
+
+
+def _density_of_round(rows, round_index: int) -> float:
+    values = [row["density"] for row in rows if row["round"] == round_index]
+    return sum(values) / len(values)
+
+
+def _difference_text(difference: dict, rows) -> str:
+    return (f"{100 * difference['mean']:+.2f} points over the {difference['rounds']} pruned rounds; "
+            f"{100 * difference['sparsest']:+.2f} [{100 * difference['sparsest_min']:+.2f}, "
+            f"{100 * difference['sparsest_max']:+.2f}] at {_density_of_round(rows, difference['sparsest_round']):.1%} "
+            f"of the weights")
+
+
+def _no_worse(difference: dict, tolerance: float) -> bool:
+    return difference["mean"] >= -tolerance and difference["sparsest"] >= -tolerance
+
+
+def _worse(difference: dict, tolerance: float) -> bool:
+    return difference["mean"] < -tolerance and difference["sparsest"] < -tolerance
+
+
+def _verdict(holds: bool, opposite: bool) -> str:
+    return "agrees" if holds else "opposite" if opposite else "not clear"
+
+
+def _mean_accuracy(rows, experiment: str, series: str, rounds=None) -> float | None:
+    values = [row["test_acc_early_stop"] for row in rows if row["experiment"] == experiment and row["series"] == series
+              and row["round"] >= 1 and (rounds is None or row["round"] in rounds)]
+    return sum(values) / len(values) if values else None
+
+
+def findings(rows, supermask, *, tolerance: float = TOLERANCE) -> list[dict]:
+    """Each finding of Zhou et al. (2019) and Frankle et al. (2021) beside this study's measurement.
+
+    A variant is *no worse* than its reference when its paired difference (:func:`paired_difference`)
+    is at least ``-tolerance`` both on average over the pruned rounds and at the sparsest round, and
+    *worse* when it is below ``-tolerance`` in both. Each finding's verdict is ``"agrees"``,
+    ``"opposite"`` (the measurement says the reverse) or ``"not clear"``; findings whose
+    experiments were not run are left out.
+
+    Args:
+        rows: the study's ``summary.csv`` rows.
+        supermask: its ``supermask.csv`` rows.
+        tolerance: the smallest difference, in accuracy (a fraction), that counts.
+
+    Returns:
+        Dicts with ``paper`` (who), ``finding`` (what they report), ``ours`` (what we measured, in
+        words and numbers) and ``verdict``.
+    """
+    out = []
+    present = {row["experiment"] for row in rows}
+    if "criteria" in present:
+        criteria = [name for name in CRITERIA if _mean_accuracy(rows, "criteria", name) is not None]
+        last = max(row["round"] for row in rows if row["experiment"] == "criteria")
+        overall = sorted(criteria, key=lambda name: -_mean_accuracy(rows, "criteria", name))
+        sparsest = sorted(criteria, key=lambda name: -_mean_accuracy(rows, "criteria", name, {last}))
+        best = set(overall[:2]) | set(sparsest[:2])
+        holds = bool(best & {"large_final", "magnitude_increase"}) and "random" in (overall[-1], sparsest[-1])
+        worst_known = overall[-1] == "random" or sparsest[-1] == "random"
+        out.append({"paper": "Zhou et al. 2019", "finding": "criteria that keep weights with a large final magnitude "
+                    "(`large_final`, IMP's, and `magnitude_increase`) are among the best; `random` is the worst",
+                    "ours": "mean accuracy over the pruned rounds, best first: " + ", ".join(
+                        f"`{name}` {100 * _mean_accuracy(rows, 'criteria', name):.2f}%" for name in overall)
+                    + f"; at {_density_of_round(rows, last):.1%} of the weights: "
+                    + ", ".join(f"`{name}` {100 * _mean_accuracy(rows, 'criteria', name, {last}):.2f}%"
+                                for name in sparsest),
+                    "verdict": _verdict(holds, not worst_known and not best & {"large_final", "magnitude_increase"})})
+    if "resets" in present:
+        ticket = "θ₀ (the ticket)"
+        signs = paired_difference(rows, "resets", "signs of θ₀ × layer constant", ticket)
+        if signs is not None:
+            out.append({"paper": "Zhou et al. 2019", "finding": "the signs of θ₀ with a constant magnitude per layer "
+                        "train about as well as θ₀ itself",
+                        "ours": "signs × constant minus θ₀: " + _difference_text(signs, rows),
+                        "verdict": _verdict(_no_worse(signs, tolerance), _worse(signs, tolerance))})
+        for label, what in (("θ₀ shuffled in each layer", "θ₀'s values shuffled within each layer (random signs)"),
+                            ("random re-init", "a fresh random initialization")):
+            difference = paired_difference(rows, "resets", label, ticket)
+            if difference is not None:
+                out.append({"paper": "Zhou et al. 2019", "finding": f"survivors reset to {what} do worse than θ₀",
+                            "ours": f"{label} minus θ₀: " + _difference_text(difference, rows),
+                            "verdict": _verdict(_worse(difference, tolerance), difference["mean"] > tolerance)})
+    if "zeros" in present:
+        frozen = paired_difference(rows, "zeros", "pruned weights frozen at θ₀", "pruned weights zero")
+        if frozen is not None:
+            out.append({"paper": "Zhou et al. 2019", "finding": "pruned weights must be zero: freezing them at their "
+                        "initial values instead does worse",
+                        "ours": "frozen at θ₀ minus zero: " + _difference_text(frozen, rows),
+                        "verdict": _verdict(_worse(frozen, tolerance), frozen["mean"] > tolerance)})
+    if supermask:
+        for weights, label in SUPERMASK_WEIGHTS.items():
+            picked = [row for row in supermask if row["weights"] == weights and row["round"] >= 1]
+            if not picked:
+                continue
+            means: dict[tuple[str, int], list[float]] = {}
+            for row in picked:
+                means.setdefault((row["criterion"], row["round"]), []).append(row["test_acc"])
+            (criterion, round_index), best = max(((key, sum(v) / len(v)) for key, v in means.items()),
+                                                 key=lambda item: item[1])
+            random_best = max((sum(v) / len(v) for (name, _), v in means.items() if name == "random"), default=None)
+            by_criterion = {}
+            for (name, _), values in means.items():
+                by_criterion[name] = max(by_criterion.get(name, 0.0), sum(values) / len(values))
+            leader = max(by_criterion, key=by_criterion.get)
+            out.append({"paper": "Zhou et al. 2019", "finding": f"untrained {label} (a supermask) is far above chance on "
+                        "MNIST (86% at best), best with `large_final_same_sign`",
+                        "ours": f"best: `{criterion}` at {_density_of_round(picked, round_index):.1%} of the weights, "
+                                f"{100 * best:.2f}% (chance {100 * CHANCE:g}%)"
+                                + (f"; `random` at most {100 * random_best:.2f}%" if random_best is not None else "")
+                                + "; best per criterion: " + ", ".join(
+                                    f"`{name}` {100 * value:.2f}%" for name, value in
+                                    sorted(by_criterion.items(), key=lambda item: -item[1])),
+                        "verdict": _verdict(best > CHANCE + 0.2 and leader == "large_final_same_sign", best < CHANCE + 0.05)})
+    if "pai" in present:
+        imp = PAI_LABELS["imp"]
+        methods = [PAI_LABELS[name] for name in PAI_METHODS if name != "random"]
+        below_imp = {m: paired_difference(rows, "pai", m, imp) for m in methods}
+        above_random = {m: paired_difference(rows, "pai", m, PAI_LABELS["random"]) for m in methods}
+        if all(below_imp.values()) and all(above_random.values()):
+            out.append({"paper": "Frankle et al. 2021", "finding": "pruning at initialization (SNIP, GraSP, SynFlow, "
+                        "magnitude) beats random pruning at initialization",
+                        "ours": "; ".join(f"{m} minus random at init: {_difference_text(above_random[m], rows)}"
+                                          for m in methods),
+                        "verdict": _verdict(all(d["mean"] > tolerance for d in above_random.values()),
+                                            all(d["mean"] < -tolerance for d in above_random.values()))})
+            out.append({"paper": "Frankle et al. 2021", "finding": "... but stays below the IMP ticket (pruning after "
+                        "training) at the same densities",
+                        "ours": "; ".join(f"{m} minus the IMP ticket: {_difference_text(below_imp[m], rows)}"
+                                          for m in methods),
+                        "verdict": _verdict(all(_worse(d, tolerance) for d in below_imp.values()),
+                                            all(d["mean"] > tolerance for d in below_imp.values()))})
+        for check, words in (("pai_shuffled", "shuffling each mask within its layers"),
+                             ("pai_reinit", "re-initializing the survivors")):
+            if check not in present:
+                continue
+            changes = {}
+            for name in ("imp", *PAI_METHODS):  # each series after the check against itself before it
+                label = PAI_LABELS[name]
+                merged = [{**row, "experiment": "merged", "series": "after" if row["experiment"] == check else "before"}
+                          for row in rows if row["experiment"] in ("pai", check) and row["series"] == label]
+                changes[label] = paired_difference(merged, "merged", "after", "before")
+            if not changes.get(imp):
+                continue
+            pai = [m for m in methods if changes.get(m)]
+            holds = _worse(changes[imp], tolerance) and all(_no_worse(changes[m], tolerance) for m in pai)
+            out.append({"paper": "Frankle et al. 2021", "finding": f"{words} does not hurt the pruning-at-init methods "
+                        "(what they find is each layer's density), but it hurts the IMP ticket",
+                        "ours": "; ".join(f"{label} after minus before: {_difference_text(change, rows)}"
+                                          for label, change in changes.items() if change),
+                        "verdict": _verdict(holds, not _worse(changes[imp], tolerance)
+                                            and all(_worse(changes[m], tolerance) for m in pai))})
+    return out
+
+
+def report_text(rows, supermask, info: dict, *, tolerance: float = TOLERANCE) -> str:
+    """``README.md`` of a ticket-anatomy folder: how it was made, each paper finding beside ours, the tables.
+
+    Every number is computed from ``rows`` (``summary.csv``), ``supermask`` (``supermask.csv``) and
+    ``info`` (``run_info.json``); the papers' findings are quoted in words (with the one number
+    their abstract gives). ``python -m lthkit report DIR`` rewrites it from those files.
+    """
+    machine = info.get("hardware") or info.get("machine") or {}
+    base = info.get("base_config") or {}
+    train = base.get("train", {})
+    lines = ["# What a ticket is made of, measured", "",
+             "Generated from this folder's files by `python -m lthkit report` (also written by `python -m lthkit "
+             "anatomy`). Zhou, Lan, Liu & Yosinski, \"Deconstructing Lottery Tickets: Zeros, Signs, and the "
+             "Supermask\" (NeurIPS 2019, arXiv:1905.01067) and Frankle, Dziugaite, Roy & Carbin, \"Pruning Neural "
+             "Networks at Initialization: Why Are We Missing the Mark?\" (ICLR 2021, arXiv:2009.08576), each "
+             "finding beside this study's measurement. Notebook "
+             "[`07_ticket_anatomy`](../../notebooks/07_ticket_anatomy.ipynb) draws the same files.", "",
+             f"* command: `{' '.join(info['command']) if isinstance(info.get('command'), list) else info.get('command')}`",
+             f"* the study: {info.get('trials')} trials (seeds {info.get('first_seed', 0)}–"
+             f"{info.get('first_seed', 0) + (info.get('trials') or 1) - 1}), {info.get('runs')} IMP runs, "
+             f"{info.get('trainings')} trainings; {base.get('model', '?')}, {base.get('rounds', '?')} rounds of "
+             f"{base.get('prune_rate', '?')} (layer-wise), {train.get('iterations', '?')} iterations per training",
+             "* machine: " + ", ".join(part for part in (
+                 machine.get("cpu") or machine.get("platform"),
+                 f"{machine['cpu_count']} cores" if machine.get("cpu_count") else None,
+                 f"{machine['torch_threads']} torch thread(s) per process" if machine.get("torch_threads") else None,
+                 f"torch {machine['torch']}" if machine.get("torch") else None) if part),
+             f"* time: {info.get('training_seconds_recorded')} s of training in all; the command took "
+             f"{info.get('wall_seconds_this_call')} s of wall time", "",
+             "## The papers' findings beside ours", "",
+             f"Differences are paired within a trial (same θ₀, same data order), over the pruned rounds; brackets "
+             f"hold the lowest and highest trial. A difference under {100 * tolerance:g} points counts as none. "
+             "Verdicts: *agrees*, *opposite* (we measured the reverse), *not clear* (neither).", "",
+             "| paper | finding | ours | verdict |", "| --- | --- | --- | --- |"]
+    for entry in findings(rows, supermask, tolerance=tolerance):
+        lines.append(f"| {entry['paper']} | {entry['finding']} | {entry['ours']} | {entry['verdict']} |")
+    lines += ["", "## Every experiment, round by round", "", tables_markdown(rows, supermask),
+              "Files: `summary.csv` (one row per experiment, series, trial and round), `supermask.csv`, `tables.md` "
+              "(the tables above), " + ", ".join(f"`{name}`" for name in STUDY_FIGURES.values()) + ", `run_info.json`.",
+              ""]
+    return "\n".join(lines)
+
+
+def write_report(folder) -> Path:
+    """Rewrite ``folder/README.md`` from its ``summary.csv``, ``supermask.csv`` and ``run_info.json``.
+
+    Raises:
+        LthkitError: the folder holds no ticket-anatomy study, or a file is malformed.
+    """
+    folder = Path(folder)
+    loaded = load_study(folder)
+    if loaded is None:
+        raise LthkitError(f"{folder} holds no summary.csv of a ticket-anatomy study")
+    info = read_json_record(folder / "run_info.json")
+    readme = folder / "README.md"
+    atomic_write_files({readme: with_kept_notes(readme, report_text(*loaded, info)).encode()})
+    return readme

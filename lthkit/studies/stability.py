@@ -1,0 +1,467 @@
+"""Instability analysis (linear mode connectivity) and the retraining comparison of notebook 6.
+
+Frankle, Dziugaite, Roy & Carbin ("Linear Mode Connectivity and the Lottery Ticket Hypothesis",
+ICML 2020) ask whether a network is *stable to SGD noise*: train two copies of it from the same
+weights θ_k (iteration k of training; k = 0 is the initialization) with the same mask and the
+same hyperparameters, and let only the order of the training batches differ. Then walk the
+straight line between the two trained networks,
+
+    θ(α) = (1 − α) θ_A + α θ_B,   α ∈ [0, 1],
+
+keeping pruned weights at exactly zero, and measure the test error along it. The **error barrier**
+(the *instability*) is the highest error on the path minus the mean of the two endpoints' errors;
+the network is **stable** when it is below 2 percentage points: the two copies found one linearly
+connected minimum.
+
+In lthkit the two copies are two registered branches of the one IMP driver
+(:mod:`lthkit.imp.branches`): a run (``ticket``, ``random_prune`` or ``reinit`` with its rewind point
+k) is copy A of each of its rounds, and its *twin* (``ticket_twin``, ...) trains every round
+exactly as it does, its first k batches included, and changes the batch order from iteration k
+on (:func:`lthkit.core.train.batch_order`). Both go through :func:`lthkit.runs.experiments.run_experiments`,
+so they are cached, resumable and swept like every other run; the path's errors are cached beside
+them. On a CPU a run's θ_k and its twin's are bit for bit the same (``tests/test_stability.py``);
+on a GPU, where the runs of a round may train batched while a twin trains alone, they agree up to
+float rounding. :func:`interpolate` and :func:`error_barrier` are also notebook 6's katas (the
+grader's reference solutions are these two functions).
+
+Example:
+    >>> from lthkit.core.paths import error_barrier, interpolate
+    >>> a = {"w": torch.tensor([1.0, 2.0, 3.0]), "b": torch.tensor([0.0])}
+    >>> b = {"w": torch.tensor([3.0, 4.0, 5.0]), "b": torch.tensor([1.0])}
+    >>> interpolate(a, b, 0.5, {"w": torch.tensor([True, False, True])})
+    {'w': tensor([2., 0., 4.]), 'b': tensor([0.5000])}
+    >>> round(error_barrier([0.02, 0.10, 0.04]), 6)
+    0.07
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from tqdm.auto import tqdm
+
+from ..core.data import MNISTData
+from ..core.files import atomic_write_json
+from ..core.models import build_model
+from ..core.paths import STABLE_THRESHOLD, alpha_grid, error_barrier, is_stable, path_errors
+from ..errors import LthkitError
+from ..imp.branches.retraining import RETRAINING
+from ..imp.branches.twins import TWINS
+from ..imp.config import LotteryConfig
+
+#: The kinds of network instability analysis compares: the dense network and three kinds of subnetwork.
+KINDS = ("dense", "ticket", "random_prune", "reinit")
+
+
+# --- the study ----------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Pair:
+    """One instability measurement: a run's round (copy A) and its twin's (copy B)."""
+
+    k: int
+    kind: str
+    trial: int
+    round: int
+    source: LotteryConfig  # copy A's run
+    twin: LotteryConfig  # copy B's run
+
+
+def at_rewind(base: LotteryConfig, k: int) -> LotteryConfig:
+    """``base`` rewinding to θ_k (θ₀ for k = 0)."""
+    return base.replace(rewind="init", rewind_iteration=0) if k == 0 else \
+        base.replace(rewind="iteration", rewind_iteration=int(k))
+
+
+def stability_pairs(base: LotteryConfig, ks, trials: int = 1, controls=("ticket", "random_prune", "reinit"),
+                    first_seed: int = 0) -> list[Pair]:
+    """Every (k, kind, trial, round) the study measures, with the two runs that hold its copies.
+
+    The dense network at k is round 0 of the ticket run (it passes through θ_k) and of its twin
+    (which leaves it at k); the IMP subnetworks are the ticket's later rounds; the controls'
+    rounds 1 ... are their subnetworks at the ticket's densities.
+
+    Args:
+        base: the IMP run (model, rounds, rates, training, data); its rewind fields are replaced.
+        ks: the iterations k to split at.
+        trials: seeds ``first_seed``, ``first_seed + 1``, ...
+        controls: which of ``ticket``, ``random_prune``, ``reinit`` (``ticket`` also gives ``dense``).
+        first_seed: the first trial's seed.
+
+    Returns:
+        One :class:`Pair` per measurement, by k, then trial, then control, then round.
+
+    Example:
+        >>> pairs = stability_pairs(LotteryConfig(rounds=2), ks=(0, 100), controls=("ticket", "random_prune"))
+        >>> [(p.k, p.kind, p.round) for p in pairs][:4], len(pairs)
+        ([(0, 'dense', 0), (0, 'ticket', 1), (0, 'ticket', 2), (0, 'random_prune', 1)], 10)
+        >>> pairs[-1].source.control, pairs[-1].twin.control, pairs[-1].source.rewind_iteration
+        ('random_prune', 'random_prune_twin', 100)
+    """
+    pairs = []
+    for k in ks:
+        for trial in range(first_seed, first_seed + trials):
+            for control in controls:
+                if control not in TWINS:
+                    raise LthkitError(f"unknown control {control!r} for instability; choose from {', '.join(TWINS)}")
+                source = at_rewind(base, k).replace(control=control, seed=trial)
+                twin = source.replace(control=TWINS[control])
+                rounds = range(0 if control == "ticket" else 1, base.rounds + 1)
+                for round_index in rounds:
+                    kind = "dense" if round_index == 0 else control
+                    pairs.append(Pair(k=int(k), kind=kind, trial=trial, round=round_index, source=source, twin=twin))
+    return pairs
+
+
+def pair_for(base: LotteryConfig, k: int, round_index: int, control: str = "ticket", trial: int = 0) -> Pair:
+    """The one pair of the explorer: ``control``'s subnetwork after ``round_index`` rounds (0: dense) at k.
+
+    Its runs are ``base`` cut to ``max(1, round_index)`` rounds, so that the explorer trains no
+    round it does not show (the rounds it shares with a longer run have the same masks and weights).
+
+    Example:
+        >>> pair = pair_for(LotteryConfig(rounds=5), k=100, round_index=2, control="random_prune")
+        >>> pair.kind, pair.source.rounds, pair.twin.control, pair.source.rewind_iteration
+        ('random_prune', 2, 'random_prune_twin', 100)
+    """
+    if round_index == 0:
+        control = "ticket"
+    if control not in TWINS:
+        raise LthkitError(f"unknown control {control!r} for instability; choose from {', '.join(TWINS)}")
+    source = at_rewind(base.replace(rounds=max(1, round_index)), k).replace(control=control, seed=trial)
+    return Pair(k=int(k), kind="dense" if round_index == 0 else control, trial=trial, round=round_index,
+                source=source, twin=source.replace(control=TWINS[control]))
+
+
+def pair_rows(pair: Pair, found: dict, threshold: float = STABLE_THRESHOLD) -> list[dict]:
+    """:func:`measure_pair`'s result as rows of ``stability.csv``."""
+    return [{"k": pair.k, "round": pair.round, "density": found["density"], "control": pair.kind,
+             "trial": pair.trial, "alpha": alpha, "test_error": error, "error_barrier": found["barrier"],
+             "stable": is_stable(found["barrier"], threshold)} for alpha, error in zip(found["alphas"], found["errors"])]
+
+
+def _own_source_hash() -> str:
+    """A hash of this module's source (how the path is measured: ``interpolate`` lives here)."""
+    return hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:12]
+
+
+def _path_key(pair: Pair, alphas, code: str) -> str:
+    from ..runs.cache import cache_key
+
+    # The core's code version covers the trained runs; this module's own source covers how the path is measured.
+    payload = json.dumps({"a": cache_key(pair.source, code), "b": cache_key(pair.twin, code), "round": pair.round,
+                          "alphas": list(alphas), "measured_by": _own_source_hash()}, sort_keys=True)
+    return hashlib.sha256(payload.encode()).hexdigest()[:24]
+
+
+def measure_pair(pair: Pair, data: MNISTData | None, *, cache_dir=None, alphas=None) -> dict:
+    """The path errors of one pair, from the two runs' cached trained weights (cached themselves).
+
+    Returns:
+        ``{"alphas", "errors", "barrier", "density", "endpoint_errors"}``.
+    """
+    from ..runs.cache import DiskStore, cache_entry, cache_root, code_version
+
+    alphas = alpha_grid() if alphas is None else list(alphas)
+    code = code_version()
+    path = cache_root(cache_dir) / "stability" / f"{_path_key(pair, alphas, code)}.json"
+    if path.is_file():
+        try:
+            found = json.loads(path.read_text())
+            if found.get("alphas") == alphas and len(found.get("errors", [])) == len(alphas):
+                return found
+        except (OSError, ValueError):
+            pass  # recomputed below
+    if data is None:
+        raise LthkitError("the path of this pair is not cached: give the data to measure it")
+    records = []
+    for config in (pair.source, pair.twin):
+        record = DiskStore(cache_entry(config, cache_dir), config).load(pair.round)
+        if record is None:
+            raise LthkitError(f"round {pair.round} of {config.control} (trial {config.seed}) is not in the cache")
+        records.append(record)
+    (a, b) = records
+    if any(not torch.equal(a.mask[name], b.mask[name]) for name in a.mask):
+        raise LthkitError(f"{pair.kind} k={pair.k} trial {pair.trial}: the two copies have different masks")
+    model = build_model(pair.source.model, seed=0).to(data.device)
+    state_a = {name: t.to(data.device) for name, t in a.trained_state.items()}
+    state_b = {name: t.to(data.device) for name, t in b.trained_state.items()}
+    masks = {name: m.to(data.device) for name, m in a.mask.items()}
+    errors = path_errors(model, state_a, state_b, data.test_x, data.test_y, masks, alphas)
+    found = {"alphas": alphas, "errors": errors, "barrier": error_barrier(errors), "density": a.result.density,
+             "test_acc_final": [a.result.test_acc_final, b.result.test_acc_final]}
+    atomic_write_json(path, found)
+    return found
+
+
+#: The study's defaults by mode (``lthkit stability`` and notebook 6): the ks, the trials, the subnetworks
+#: measured, and the k of the retraining comparison (each method then retrains T − k iterations a round).
+STUDY = {
+    "full": {"ks": (0, 25, 100, 500, 1000), "trials": 3, "controls": ("ticket", "random_prune", "reinit"),
+             "retrain_k": 500},
+    "fast": {"ks": (0, 50), "trials": 1, "controls": ("ticket", "random_prune"), "retrain_k": 50},
+}
+
+#: Columns of ``stability.csv``: one row per (k, density, kind, trial, α); errors as fractions.
+STABILITY_COLUMNS = ("k", "round", "density", "control", "trial", "alpha", "test_error", "error_barrier", "stable")
+#: Columns of ``retraining.csv``: one row per (method, trial, round).
+RETRAINING_COLUMNS = ("method", "k", "trial", "round", "density", "test_acc_final", "test_acc_early_stop")
+
+
+def run_stability(base: LotteryConfig, ks, *, trials: int = 1, controls=("ticket", "random_prune", "reinit"),
+                  first_seed: int = 0, alphas=None, threshold: float = STABLE_THRESHOLD, cache_dir=None,
+                  data: MNISTData | None = None, device: str | None = None, data_root=None, progress: bool = True,
+                  workers: int = 1, scheduler: str | None = None) -> list[dict]:
+    """Instability against k: train (or read from the cache) every pair's runs, walk every path.
+
+    Args:
+        base: the IMP run (see :func:`stability_pairs`).
+        ks: the iterations k.
+        trials, controls, first_seed: as for :func:`stability_pairs`.
+        alphas: the path's points (default: :func:`alpha_grid`).
+        threshold: the stability threshold (a fraction: 0.02 is 2 points).
+        cache_dir, data, device, data_root, progress, workers, scheduler: as for
+            :func:`lthkit.runs.experiments.run_experiments`.
+
+    Returns:
+        The rows of ``stability.csv`` (:data:`STABILITY_COLUMNS`).
+
+    Example:
+        >>> rows = run_stability(preset_config("stability", fast=True), ks=(0, 50))  # doctest: +SKIP
+    """
+    from ..core.data import get_data
+    from ..runs.experiments import run_experiments
+
+    alphas = alpha_grid() if alphas is None else list(alphas)
+    pairs = stability_pairs(base, ks, trials, controls, first_seed)
+    configs = list(dict.fromkeys(config for pair in pairs for config in (pair.source, pair.twin)))
+    run_experiments(configs, cache_dir=cache_dir, data=data, device=device, data_root=data_root, progress=progress,
+                    workers=workers, scheduler=scheduler)
+    if data is None:
+        data = get_data(base.data, device, data_root)
+    rows = []
+    for pair in tqdm(pairs, desc="linear paths", disable=not progress, unit="path"):
+        rows.extend(pair_rows(pair, measure_pair(pair, data, cache_dir=cache_dir, alphas=alphas), threshold))
+    return rows
+
+
+def retraining_configs(base: LotteryConfig, k: int, *, trials: int = 1, first_seed: int = 0,
+                       methods=RETRAINING) -> list[LotteryConfig]:
+    """The runs of the retraining comparison: each method's IMP chain rewinding to k, per trial.
+
+    Example:
+        >>> [(c.control, c.seed, c.rewind_iteration) for c in retraining_configs(LotteryConfig(), 100)]
+        [('finetune', 0, 100), ('weight_rewind', 0, 100), ('lr_rewind', 0, 100)]
+    """
+    return [at_rewind(base, k).replace(control=method, seed=seed)
+            for seed in range(first_seed, first_seed + trials) for method in methods]
+
+
+def run_retraining(base: LotteryConfig, k: int, *, trials: int = 1, first_seed: int = 0, methods=RETRAINING,
+                   cache_dir=None, data: MNISTData | None = None, device: str | None = None, data_root=None,
+                   progress: bool = True, workers: int = 1, scheduler: str | None = None) -> list[dict]:
+    """Fine-tuning, weight rewinding and learning-rate rewinding, each retraining T − k iterations a round.
+
+    Returns:
+        The rows of ``retraining.csv`` (:data:`RETRAINING_COLUMNS`).
+    """
+    from ..runs.experiments import run_experiments
+
+    configs = retraining_configs(base, k, trials=trials, first_seed=first_seed, methods=methods)
+    results = run_experiments(configs, cache_dir=cache_dir, data=data, device=device, data_root=data_root,
+                              progress=progress, workers=workers, scheduler=scheduler)
+    return [{"method": result.config.control, "k": k, "trial": result.config.seed, "round": r.round,
+             "density": r.density, "test_acc_final": r.test_acc_final, "test_acc_early_stop": r.test_acc_early_stop}
+            for result in results for r in result.rounds]
+
+
+def csv_text(rows, columns) -> str:
+    """Rows as CSV text with ``columns`` (header first)."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n", extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(rows)
+    return buffer.getvalue()
+
+
+def read_rows(path) -> list[dict]:
+    """A ``stability.csv`` or ``retraining.csv`` back, numbers as numbers.
+
+    Raises:
+        LthkitError: the file is missing or not such a CSV.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise LthkitError(f"no results file at {path}")
+    numbers = {"k": int, "round": int, "trial": int, "density": float, "alpha": float, "test_error": float,
+               "error_barrier": float, "test_acc_final": float, "test_acc_early_stop": float}
+    rows = []
+    try:
+        for raw in csv.DictReader(io.StringIO(path.read_text(encoding="utf-8"))):
+            row = {key: numbers[key](value) if key in numbers else value for key, value in raw.items()}
+            if "stable" in row:
+                row["stable"] = row["stable"] == "True"
+            rows.append(row)
+    except (ValueError, UnicodeError, csv.Error) as error:
+        raise LthkitError(f"{path} is not a results CSV of lthkit.studies.stability ({error})") from None
+    return rows
+
+
+def barrier_table(rows) -> list[dict]:
+    """One entry per (control, k, round): density, and the error barrier's mean, min and max over trials.
+
+    Args:
+        rows: rows of ``stability.csv`` (every α of a pair repeats its barrier; each pair counts once).
+
+    Returns:
+        Dicts with ``control``, ``k``, ``round``, ``density``, ``trials``, ``barrier_mean``,
+        ``barrier_min`` and ``barrier_max``, dense first.
+
+    Example:
+        >>> rows = [{"control": "ticket", "k": 0, "round": 1, "trial": t, "density": 0.5, "error_barrier": b,
+        ...          "alpha": a} for t, b in ((0, 0.01), (1, 0.03)) for a in (0.0, 1.0)]
+        >>> entry = barrier_table(rows)[0]
+        >>> entry["trials"], round(entry["barrier_mean"], 6), entry["barrier_max"]
+        (2, 0.02, 0.03)
+    """
+    seen = {}
+    for row in rows:
+        key = (row["control"], row["k"], row["round"])
+        seen.setdefault(key, {}).setdefault(row["trial"], (row["density"], row["error_barrier"]))
+    table = []
+    for (control, k, round_index), trials in seen.items():
+        barriers = [barrier for _, barrier in trials.values()]
+        densities = [density for density, _ in trials.values()]
+        table.append({"control": control, "k": k, "round": round_index, "density": sum(densities) / len(densities),
+                      "trials": len(barriers), "barrier_mean": sum(barriers) / len(barriers),
+                      "barrier_min": min(barriers), "barrier_max": max(barriers)})
+    return sorted(table, key=lambda entry: (KINDS.index(entry["control"]), entry["round"], entry["k"]))
+
+
+# --- the report ---------------------------------------------------------------------------------
+
+def _mean(values) -> float:
+    values = list(values)
+    return sum(values) / len(values)
+
+
+def endpoint_table(rows) -> dict:
+    """``{(control, k, round): mean test error of the trained copies}`` (the path's endpoints, over trials)."""
+    ends = {}
+    for row in rows:
+        if row["alpha"] in (0.0, 1.0):
+            ends.setdefault((row["control"], row["k"], row["round"]), []).append(row["test_error"])
+    return {key: _mean(values) for key, values in ends.items()}
+
+
+def retraining_table(rows, metric: str = "test_acc_final") -> list[dict]:
+    """One entry per (method, round): density and ``metric``'s mean, min and max over trials."""
+    groups = {}
+    for row in rows:
+        groups.setdefault((row["method"], row["round"]), []).append(row)
+    order = {method: index for index, method in enumerate(RETRAINING)}
+    return [{"method": method, "round": round_index, "density": _mean(r["density"] for r in members),
+             "trials": len(members), "mean": _mean(r[metric] for r in members),
+             "min": min(r[metric] for r in members), "max": max(r[metric] for r in members)}
+            for (method, round_index), members in sorted(groups.items(), key=lambda item: (order.get(item[0][0], 9),
+                                                                                          item[0][1]))]
+
+
+def _verdict(entries, threshold: float) -> str:
+    stable = sum(entry["barrier_max"] < threshold for entry in entries)
+    return "stable" if stable == len(entries) else "unstable" if stable == 0 else "mixed"
+
+
+def report_text(rows, retraining, info: dict) -> str:
+    """``README.md`` of a stability folder: how it was made, the measured tables, the papers' findings beside them.
+
+    Every number in it is computed from ``rows`` (``stability.csv``), ``retraining`` (``retraining.csv``)
+    and ``info`` (``run_info.json``); the papers' findings are qualitative and quoted as such.
+    """
+    threshold = info.get("threshold", STABLE_THRESHOLD)
+    table, ends = barrier_table(rows), endpoint_table(rows)
+    lines = ["# Instability analysis and retraining after pruning, measured", "",
+             "Generated by `python -m lthkit stability` (rerun it to regenerate this file). The command, the machine "
+             "and the time:", "",
+             f"* command: `{info.get('command')}`",
+             f"* machine: {info.get('machine')}, {info.get('hardware', {}).get('cpu', '')} "
+             f"({info.get('hardware', {}).get('cpu_count')} cores, {info.get('hardware', {}).get('torch_threads')} "
+             f"torch thread(s)), torch {info.get('hardware', {}).get('torch')}",
+             f"* finished: {info.get('finished')}; {info.get('trainings')} trainings, "
+             f"{info.get('training_seconds')} s of training in all ({info.get('seconds_per_training')} s each); "
+             f"this invocation took {info.get('wall_seconds_this_invocation')} s of wall time",
+             f"* git commit: {info.get('git_commit')}", "",
+             "## Beside the papers", "",
+             "| finding | the paper | ours |", "| --- | --- | --- |"]
+    def entries(kind, k=None):
+        return [e for e in table if e["control"] == kind and (k is None or e["k"] == k)]
+    first_k = min((row["k"] for row in rows), default=0)
+    for kind, finding in (("dense", "LeNet-300-100 on MNIST is stable at initialization"),
+                          ("ticket", "IMP subnetworks of LeNet are stable at initialization"),
+                          ("random_prune", "randomly pruned subnetworks of LeNet are not stable")):
+        measured = entries(kind, first_k)
+        if measured:
+            worst = max(e["barrier_max"] for e in measured)
+            lines.append(f"| {finding} (Frankle et al. 2020) | {'unstable' if kind == 'random_prune' else 'stable'} | "
+                         f"{_verdict(measured, threshold)} at k = {first_k}: largest barrier {100 * worst:.2f} points "
+                         f"over {len(measured)} sparsity level(s) and every trial |")
+    dense_error = ends.get(("dense", first_k, 0))
+    for kind in ("ticket", "random_prune"):
+        measured = entries(kind, first_k)
+        if measured and dense_error is not None:
+            gaps = [100 * (ends[(kind, first_k, e["round"])] - dense_error) for e in measured]
+            lines.append(f"| {'IMP subnetworks are matching' if kind == 'ticket' else 'random pruning is not matching'}"
+                         f" (test error of the trained copies against dense) | "
+                         f"{'matching' if kind == 'ticket' else 'not matching'} | error minus dense's, in points, "
+                         f"from the densest to the sparsest: {', '.join(f'{g:+.2f}' for g in gaps)} |")
+    if retraining:
+        by_round = {}
+        for entry in retraining_table(retraining):
+            by_round.setdefault(entry["round"], {})[entry["method"]] = entry["mean"]
+        orders = []
+        for round_index, means in sorted(by_round.items()):
+            if round_index > 0 and len(means) == len(RETRAINING):
+                orders.append(" > ".join(sorted(means, key=means.get, reverse=True)))
+        lines.append("| learning-rate rewinding matches or beats weight rewinding, and both beat fine-tuning (Renda et "
+                     f"al. 2020) | lr_rewind ≥ weight_rewind > finetune | mean final test accuracy, round by round: "
+                     f"{'; '.join(orders) or 'not measured'} |")
+    lines += ["", f"## Instability (error barrier, percentage points; stable below {100 * threshold:g})", "",
+              "| kind | k | weights left | trials | barrier mean [min, max] | error of the copies (%) |",
+              "| --- | ---: | ---: | ---: | --- | ---: |"]
+    for entry in table:
+        error = ends.get((entry["control"], entry["k"], entry["round"]))
+        lines.append(f"| {entry['control']} | {entry['k']:,} | {entry['density']:.1%} | {entry['trials']} | "
+                     f"{100 * entry['barrier_mean']:.2f} [{100 * entry['barrier_min']:.2f}, "
+                     f"{100 * entry['barrier_max']:.2f}] | {100 * error:.2f} |")
+    if retraining:
+        lines += ["", f"## Retraining (k = {retraining[0]['k']:,}; final test accuracy, %)", "",
+                  "| method | round | weights left | trials | mean [min, max] |", "| --- | ---: | ---: | ---: | --- |"]
+        for entry in retraining_table(retraining):
+            lines.append(f"| {entry['method']} | {entry['round']} | {entry['density']:.1%} | {entry['trials']} | "
+                         f"{100 * entry['mean']:.2f} [{100 * entry['min']:.2f}, {100 * entry['max']:.2f}] |")
+    lines += ["", "Files: `stability.csv` (one row per k, sparsity, control, trial and α), `retraining.csv`, "
+              "`instability_vs_k.png`, `error_along_path.png`, `retraining_vs_density.png`, `run_info.json`.", ""]
+    return "\n".join(lines)
+
+
+def write_report(folder) -> Path:
+    """Rewrite ``folder/README.md`` from its ``stability.csv``, ``retraining.csv`` and ``run_info.json``.
+
+    Raises:
+        LthkitError: the folder holds no ``stability.csv``, or a file is malformed.
+    """
+    from ..core.files import atomic_write_files, read_json_record, with_kept_notes
+
+    folder = Path(folder)
+    rows = read_rows(folder / "stability.csv")
+    retraining = read_rows(folder / "retraining.csv") if (folder / "retraining.csv").is_file() else []
+    info = read_json_record(folder / "run_info.json")
+    readme = folder / "README.md"
+    atomic_write_files({readme: with_kept_notes(readme, report_text(rows, retraining, info)).encode()})
+    return readme
