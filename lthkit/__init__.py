@@ -58,7 +58,7 @@ _PUBLIC = {
     "prune_at_init": "lthkit.imp.pai", "snip_scores": "lthkit.imp.pai",
     # runs
     "run_experiment": "lthkit.runs.experiments", "run_experiments": "lthkit.runs.experiments",
-    "runs_to_train": "lthkit.runs.experiments", "preset": "lthkit.runs.experiments",
+    "runs_to_train": "lthkit.runs.experiments", "preset": "lthkit.runs.presets",
     "load_cached": "lthkit.runs.cache", "clear_cache": "lthkit.runs.cache",
     "preset_config": "lthkit.runs.presets",
     # reporting

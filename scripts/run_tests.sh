@@ -23,6 +23,13 @@ run_pytest() {  # run_pytest LABEL ARGS...
 }
 
 if [ "$what" = all ] || [ "$what" = unit ]; then
+  # The layers and the rules between them (pyproject.toml's [tool.importlinter]; docs/architecture.md).
+  echo "=== import contracts: lint-imports"
+  if .venv/bin/lint-imports --no-cache --no-logo; then
+    echo "=== import contracts: kept"
+  else
+    echo "=== import contracts: BROKEN"; [ $status = 0 ] && status=1
+  fi
   run_pytest "unit tests" tests --ignore=tests/browser -q
   # The docstrings' examples are tests too (only the package's: tests/kata_submissions must never
   # be imported outside the grader's sandbox).

@@ -83,7 +83,7 @@ def test_module_entry_point_help_and_exit_codes():
 def test_dashboard_serves_the_app_notebook_on_loopback_with_a_token(monkeypatch, capsys):
     import nbformat
 
-    from lthkit import cli
+    from lthkit.cli import dashboard as cli
 
     launched = []
     monkeypatch.setattr(cli.os, "execv", lambda path, argv: launched.append(argv))
@@ -99,7 +99,7 @@ def test_dashboard_serves_the_app_notebook_on_loopback_with_a_token(monkeypatch,
 
 
 def test_dashboard_bad_port_one_line_exit_2(monkeypatch, capsys):
-    from lthkit import cli
+    from lthkit.cli import dashboard as cli
 
     monkeypatch.setattr(cli.os, "execv", lambda *args: pytest.fail("started Voilà on a bad port"))
     assert main(["dashboard", "--port", "70000"]) == 2

@@ -4,7 +4,8 @@ import json
 
 import pytest
 
-from lthkit.cli import STABILITY_OUTPUTS, main
+from lthkit.cli import main
+from lthkit.cli.stability import STABILITY_OUTPUTS
 from lthkit.studies.stability import STABILITY_COLUMNS, read_rows
 
 TINY = ["--validation-size", "200", "--train-size", "none", "--test-size", "none", "--iterations", "40",

@@ -17,7 +17,7 @@ def test_fast_mode_reads_the_environment(monkeypatch, value, fast):
 
 def test_fast_mode_refuses_a_value_it_does_not_understand(monkeypatch):
     monkeypatch.setenv("LTHKIT_FAST", "fats")
-    with pytest.raises(LthkitError, match="LTHKIT_FAST='fats' is not understood"):
+    with pytest.raises(LthkitError, match="LTHKIT_FAST='fats' is not understood; use 1 \\(on\\) or 0"):
         fast_mode()
 
 

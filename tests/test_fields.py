@@ -6,7 +6,8 @@ import re
 import pytest
 import torch
 
-from lthkit.cli import build_parser, config_from_args, main
+from lthkit.cli import build_parser, main
+from lthkit.cli.common import config_from_args
 from lthkit.core.data import DataConfig
 from lthkit.core.masks import density, layer_densities, magnitude_masks, random_masks_like
 from lthkit.core.train import TrainConfig

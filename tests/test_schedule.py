@@ -122,7 +122,8 @@ def test_the_fast_path_follows_the_schedule_bit_for_bit(tiny_data, monkeypatch):
 
 
 def test_schedule_flags_reach_the_config_and_are_absent_by_default():
-    from lthkit.cli import build_parser, config_from_args
+    from lthkit.cli import build_parser
+    from lthkit.cli.common import config_from_args
 
     args = build_parser().parse_args(["run", "--lr-milestone", "200", "--lr-milestone", "100",
                                       "--warmup-iterations", "50", "--lr-gamma", "0.5", "--out", "/tmp/never"])

@@ -369,7 +369,7 @@ def test_a_task_trains_one_round_from_the_cache_and_loads_mnist_once_per_process
 def test_default_workers_are_the_cores_on_a_cpu_and_one_on_a_gpu(monkeypatch):
     import argparse
 
-    from lthkit.cli import sweep_options
+    from lthkit.cli.common import sweep_options
 
     args = argparse.Namespace(workers=None, scheduler=None)
     monkeypatch.delenv("LTHKIT_WORKERS")

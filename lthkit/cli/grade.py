@@ -27,12 +27,12 @@ DEFAULT_TIMEOUT, DEFAULT_MEMORY_MB = 20.0, 2048
 
 def _katas(text: str) -> list[str]:
     from ..grading.katas import kata_names
-    from . import comma_separated
+    from .common import comma_separated
 
     return comma_separated(text, kata_names(), "kata")
 
 
-def add_grade_command(commands) -> None:
+def add_parser(commands) -> None:
     """Add the ``grade`` subcommand to the CLI's subparsers."""
     grade = commands.add_parser(
         "grade", help="grade kata submissions (.py or .ipynb files, or folders of them) in a sandbox",
@@ -59,10 +59,10 @@ def add_grade_command(commands) -> None:
     grade.add_argument("--require-isolation", action="store_true",
                        help="refuse to grade unless bubblewrap can isolate the submissions (no fallback)")
     grade.add_argument("--no-progress", action="store_true", help="hide the progress bar")
-    grade.set_defaults(handler=command_grade)
+    grade.set_defaults(handler=run)
 
 
-def command_grade(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> int:
     from ..core.files import atomic_write_bytes
     from ..grading.grader import find_submissions, grade_paths, single_threaded_torch
     from ..grading.report import gradescope_results, reports_json, summary_csv, summary_table

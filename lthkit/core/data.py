@@ -27,6 +27,7 @@ from pathlib import Path
 
 import torch
 
+from .. import settings
 from ..errors import LthkitError
 from .fields import SEED_LIMIT, check_choice, check_int, document_fields
 
@@ -67,9 +68,9 @@ def data_root(root: str | os.PathLike | None = None) -> Path:
     """
     if root is not None:
         return Path(root).expanduser().resolve()
-    env = os.environ.get("LTHKIT_DATA")
-    if env:
-        return Path(env).expanduser().resolve()
+    env = settings.path("LTHKIT_DATA")
+    if env is not None:
+        return env.resolve()
     return REPO_ROOT / "data"
 
 

@@ -25,12 +25,11 @@ Example (public APIs only from here on, with the same numbers):
 
 from __future__ import annotations
 
-import os
-
 import torch
 from torch import nn
 from torch.nn.modules import module as module_hooks
 
+from .. import settings
 from .models import LeNet300100
 
 #: torch versions (major.minor) on which the fast path is tested bit-for-bit; on any other it is
@@ -49,7 +48,7 @@ def is_tested_torch(version: str) -> bool:
 
 
 #: The switch: on unless ``LTHKIT_FASTPATH=0``, and only on a tested torch version.
-ENABLED = os.environ.get("LTHKIT_FASTPATH", "1").strip().lower() not in ("0", "false", "no", "off") and \
+ENABLED = settings.flag("LTHKIT_FASTPATH", default=True) and \
     is_tested_torch(torch.__version__)
 
 

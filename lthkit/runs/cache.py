@@ -6,7 +6,6 @@ from __future__ import annotations
 import ast
 import hashlib
 import json
-import os
 import shutil
 import sys
 from contextlib import contextmanager
@@ -16,7 +15,7 @@ from pathlib import Path
 import torch
 from filelock import FileLock, Timeout
 
-from .. import __version__
+from .. import __version__, settings
 from ..core.data import REPO_ROOT, default_device
 from ..core.files import atomic_save_tensors, atomic_write_json
 from ..core.masks import density
@@ -100,8 +99,7 @@ def cache_root(cache_dir=None) -> Path:
     """The cache folder: ``cache_dir``, else ``$LTHKIT_CACHE``, else ``cache/`` at the repo root."""
     if cache_dir is not None:
         return Path(cache_dir).expanduser()
-    env = os.environ.get("LTHKIT_CACHE")
-    return Path(env).expanduser() if env else REPO_ROOT / "cache"
+    return settings.path("LTHKIT_CACHE") or REPO_ROOT / "cache"
 
 
 def cache_key(config: LotteryConfig, code: str | None = None) -> str:
