@@ -263,8 +263,7 @@ def run_notebook(notebook: str, out: Path, cache: Path, timeout: int) -> dict:
     import nbformat
     import torch
 
-    from lthkit.reporting.provenance import git_commit, hardware_description
-    from lthkit.runs.cache import code_version
+    from lthkit.reporting.provenance import run_info
 
     path = ROOT / "notebooks" / f"{notebook}.ipynb"
     environment = {RECORD_ENV: str(out.resolve()), "LTHKIT_CACHE": str(cache.resolve()), "LTHKIT_FAST": "0",
@@ -284,9 +283,8 @@ def run_notebook(notebook: str, out: Path, cache: Path, timeout: int) -> dict:
                 os.environ[name] = value
     wall = time.perf_counter() - began
     torch.set_num_threads(1)
-    info = {"command": "python scripts/notebook_references.py " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
-            "notebook": f"notebooks/{notebook}.ipynb", "mode": "full", "code_version": code_version(),
-            "git_commit": git_commit(), "hardware": hardware_description("cpu"), "wall_seconds": round(wall, 1)}
+    info = run_info("notebook", argv="python scripts/notebook_references.py " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
+                    device="cpu", wall_seconds=round(wall, 1), notebook=f"notebooks/{notebook}.ipynb", mode="full")
     return info
 
 

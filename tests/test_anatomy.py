@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from lthkit.core.masks import (density, full_masks, layer_densities, magnitude_masks, prunable_weights,
+from lthkit.core.masks import (density, full_masks, keep_top, layer_densities, magnitude_masks, prunable_weights,
                                random_masks_like, score_masks, surviving_counts)
 from lthkit.core.models import build_model
 from lthkit.core.train import TrainConfig, train
@@ -15,12 +15,11 @@ from lthkit.errors import LthkitError
 from lthkit.imp.branches import BRANCHES
 from lthkit.imp.branches.anatomy import ticket_survivors
 from lthkit.imp.config import LotteryConfig
-from lthkit.imp.criteria import CRITERIA, criterion_masks, criterion_scores, register_criterion
 from lthkit.imp.driver import run_lotteries, run_lottery
-from lthkit.imp.pai import (PAI_METHODS, grasp_scores, hessian_gradient, keep_top, prune_at_init, snip_scores,
-                            synflow_scores)
 from lthkit.imp.resets import (effective_weights, freeze_pruned_at_init, layer_constant, shuffle_survivors,
                                sign_constant_reinit, supermask_accuracy)
+from lthkit.imp.scorers import (SCORERS, Scorer, criterion_masks, criterion_scores, grasp_scores, hessian_gradient,
+                                prune_at_init, snip_scores, synflow_scores)
 from lthkit.runs.cache import cache_key
 from lthkit.runs.presets import preset
 
@@ -55,19 +54,31 @@ def test_random_criterion_is_seeded_noise():
     assert torch.equal(a, b) and a.shape == W_FINAL.shape and ((a >= 0) & (a < 1)).all()
 
 
-def test_criteria_registry_has_the_papers_six_and_takes_a_private_one():
-    assert set(CRITERIA) == {"large_final", "large_init", "magnitude_increase", "movement",
-                             "large_final_same_sign", "random"}
-    mine = {}
-    register_criterion("small_final", "the smallest", registry=mine)(lambda wi, wf, g: -wf.abs())
-    assert "small_final" not in CRITERIA
-    masks = criterion_masks("small_final", {"a": W_INIT}, {"a": W_FINAL}, {"a": torch.ones(5, dtype=bool)}, 0.4,
-                            registry=mine)
-    assert masks["a"].tolist() == [False, False, True, True, True]  # the two largest |w_f| go
-    with pytest.raises(LthkitError, match="unknown mask criterion 'nope'"):
+def test_one_scorer_registry_serves_imp_and_pruning_at_init_and_takes_a_new_one_in_one_place():
+    assert SCORERS.criteria() == ("large_final", "large_init", "magnitude_increase", "movement",
+                                  "large_final_same_sign", "random")
+    assert SCORERS.at_init() == ("snip", "grasp", "synflow", "magnitude", "random")
+    small = Scorer("small_final", "small final", lambda inputs: {k: -w.abs() for k, w in inputs.final.items()},
+                   "the smallest trained weights", criterion=True, at_init=False, needs=frozenset({"final"}))
+    with SCORERS.temporarily(small):
+        masks = criterion_masks("small_final", {"a": W_INIT}, {"a": W_FINAL}, {"a": torch.ones(5, dtype=bool)}, 0.4)
+        assert masks["a"].tolist() == [False, False, True, True, True]  # the two largest |w_f| go
+        assert LOTTERY.replace(criterion="small_final").criterion == "small_final"  # the config reads the registry
+        from lthkit.cli import build_parser
+        from lthkit.cli.common import config_from_args
+
+        args = build_parser().parse_args(["run", "--criterion", "small_final", "--out", "x"])
+        assert config_from_args(args).criterion == "small_final"  # so does the CLI's --criterion
+    assert "small_final" not in SCORERS
+    with pytest.raises(LthkitError, match="unknown mask criterion 'small_final'"):
+        LOTTERY.replace(criterion="small_final")
+    with pytest.raises(LthkitError, match="unknown scorer 'nope'"):
         criterion_scores("nope", W_INIT, W_FINAL)
+    with pytest.raises(LthkitError, match="not a mask criterion of IMP"):
+        criterion_scores("snip", W_INIT, W_FINAL)
     with pytest.raises(LthkitError, match="registered already"):
-        register_criterion("movement", "again")(lambda wi, wf, g: wf)
+        with SCORERS.temporarily(Scorer("movement", "again", lambda inputs: {}, "again")):
+            pass
 
 
 def test_criterion_masks_hand_computed_and_large_final_is_magnitude_pruning():
@@ -84,7 +95,7 @@ def test_criterion_masks_hand_computed_and_large_final_is_magnitude_pruning():
                                layer_rates={"z": 0.1})
         assert all(torch.equal(expected[k], through[k]) and torch.equal(expected[k], by_score[k]) for k in weights)
         # every criterion keeps magnitude pruning's counts
-        for name in CRITERIA:
+        for name in SCORERS.criteria():
             other = criterion_masks(name, {k: -v for k, v in weights.items()}, weights, masks, 0.3, scope=scope,
                                     layer_rates={"z": 0.1})
             assert surviving_counts(other)["z"] == surviving_counts(expected)["z"]
@@ -253,7 +264,7 @@ def test_synflow_needs_no_data(monkeypatch):
     assert all((weight != 0).all() for weight in prunable_weights(model).values())  # the model is not changed
 
 
-@pytest.mark.parametrize("method", PAI_METHODS)
+@pytest.mark.parametrize("method", SCORERS.at_init())
 def test_each_method_keeps_exactly_the_target_count(method):
     model = build_model("lenet300_100", seed=0)
     before = copy.deepcopy(model.state_dict())
@@ -275,7 +286,7 @@ def test_pai_methods_keep_the_top_of_their_scores():
     magnitude = prune_at_init("magnitude", net, keep=5)
     assert sorted(torch.cat([w[magnitude[k]].abs() for k, w in prunable_weights(net).items()]).tolist()) == \
         sorted(torch.cat([w.abs().reshape(-1) for w in prunable_weights(net).values()]).tolist())[-5:]
-    with pytest.raises(LthkitError, match="need a batch"):
+    with pytest.raises(LthkitError, match="snip needs a batch"):
         prune_at_init("snip", net, keep=5)
 
 
@@ -416,7 +427,7 @@ def test_the_new_core_modules_are_part_of_the_cache_key():
     from lthkit.runs.cache import computing_modules
 
     names = {path.name for path in computing_modules()}
-    assert {"criteria.py", "pai.py", "resets.py", "anatomy.py"} <= names  # imp/branches/anatomy.py
+    assert {"scorers.py", "resets.py", "anatomy.py"} <= names  # anatomy.py: imp/branches/anatomy.py
     assert not any(path.parts[-2] in ("studies", "course") for path in computing_modules())
 
 
@@ -437,7 +448,7 @@ def synthetic_study(offsets, supermask_best="large_final_same_sign", trials=3, r
                     rows.append({"experiment": experiment, "series": label, "control": "ticket", "criterion": "x",
                                  "trial": trial, "round": round_index, "density": 0.5 ** round_index,
                                  "early_stop_iter": 100, "test_acc_early_stop": accuracy, "test_acc_final": accuracy})
-    for name in CRITERIA:
+    for name in SCORERS.criteria():
         for weights in SUPERMASK_WEIGHTS:
             for trial in range(trials):
                 for round_index in range(rounds + 1):
@@ -498,7 +509,8 @@ def test_findings_agree_with_papers_when_the_data_does_and_not_when_it_does_not(
 
 def test_report_command_rewrites_each_kind_of_folder(tmp_path, capsys):
     from lthkit.cli import main
-    from lthkit.studies.anatomy import SUMMARY_COLUMNS, SUPERMASK_COLUMNS, csv_text
+    from lthkit.core.files import csv_text
+    from lthkit.studies.anatomy import SUMMARY_COLUMNS, SUPERMASK_COLUMNS
 
     rows, supermask = synthetic_study(PAPER_LIKE)
     folder = tmp_path / "anatomy"
@@ -510,7 +522,7 @@ def test_report_command_rewrites_each_kind_of_folder(tmp_path, capsys):
     text = (folder / "README.md").read_text()
     assert "| Zhou et al. 2019 |" in text and "| Frankle et al. 2021 |" in text and text.count("| agrees |") == 11
     assert "python -m lthkit anatomy" in text and "### criteria:" in text
-    for bad, message in ((tmp_path / "nothing", "does not exist"), (tmp_path, "holds neither")):
+    for bad, message in ((tmp_path / "nothing", "does not exist"), (tmp_path, "holds no study's rows")):
         assert main(["report", str(bad)]) == 2
         assert message in capsys.readouterr().err
     (folder / "run_info.json").write_text("{broken")

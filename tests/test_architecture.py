@@ -83,6 +83,8 @@ def test_every_environment_variable_is_read_through_settings():
     mentions is one of the settings (documented in one table)."""
     mentioned = set()
     for path in PACKAGE.rglob("*.py"):
+        if "submissions" in path.parts:  # the katas' example submissions: learners' code, not lthkit's
+            continue
         source = path.read_text()
         mentioned |= set(re.findall(r"\bLTHKIT_[A-Z_]+\b", source))
         if path.name == "settings.py":
@@ -102,3 +104,61 @@ def test_every_public_name_of_the_facade_resolves():
     for name in lthkit.__all__:
         assert getattr(lthkit, name) is not None, name
     assert lthkit.LthkitError.__module__ == "lthkit"
+
+
+def test_a_new_study_is_added_in_one_place_and_the_report_command_finds_it(tmp_path, capsys):
+    """Issue 26: a study is one entry (its rows file, reader, report writer); `lthkit report` dispatches on it."""
+    from lthkit.cli import main
+    from lthkit.core.files import csv_text
+    from lthkit.studies import STUDIES, Study, study_of
+
+    def write_report(folder):
+        rows = read_rows(folder / "toy.csv")
+        (folder / "README.md").write_text(f"# toy\n\n{len(rows)} rows\n")
+        return folder / "README.md"
+
+    def read_rows(path):
+        import csv
+
+        with open(path, newline="") as file:
+            return list(csv.DictReader(file))
+
+    toy = Study("toy", "a study of nothing", "python -m toy", "toy.csv", "x", read_rows, write_report)
+    (tmp_path / "toy.csv").write_text(csv_text([{"x": 1}, {"x": 2}], ["x"]))
+    with STUDIES.temporarily(toy):
+        assert study_of(tmp_path) is toy
+        assert main(["report", str(tmp_path)]) == 0
+    assert (tmp_path / "README.md").read_text() == "# toy\n\n2 rows\n"
+    assert "rewrote the toy report" in capsys.readouterr().out
+    assert main(["report", str(tmp_path)]) == 2  # without its entry, no study holds the folder
+    assert "holds no study's rows" in capsys.readouterr().err
+
+
+def test_every_committed_results_folder_belongs_to_a_study():
+    from lthkit.studies import study_of
+
+    folders = {path.parent for name in ("summary.csv", "stability.csv") for path in (REPO / "results").rglob(name)}
+    folders = {folder for folder in folders if (folder / "run_info.json").is_file()}
+    assert {study_of(folder).name for folder in folders} == {"paper", "stability", "anatomy"}
+
+
+def test_every_run_record_has_the_one_schema():
+    """Issue 26: run_info.json has one schema (lthkit.reporting.provenance.RUN_INFO_KEYS) in every results folder,
+    and what a study writes now is in it."""
+    import json
+
+    from lthkit.reporting.provenance import RUN_INFO_KEYS, check_run_info, run_info, upgrade_run_info
+
+    records = sorted((REPO / "results").rglob("run_info.json"))
+    assert len(records) >= 6
+    for path in records:
+        info = json.loads(path.read_text())
+        check_run_info(info, str(path))
+        assert list(info)[:len(RUN_INFO_KEYS)] == list(RUN_INFO_KEYS), path
+        assert info["study"] in ("paper", "stability", "anatomy", "notebook"), path
+    fresh = run_info("paper", argv=["python", "-m", "lthkit", "reproduce"], device="cpu", trials=2)
+    assert list(fresh)[:len(RUN_INFO_KEYS)] == list(RUN_INFO_KEYS) and fresh["trials"] == 2
+    old = {"command": "x", "base_config": {"rounds": 1}, "wall_seconds_this_call": 3.0, "machine": {"torch": "2"}}
+    upgraded = upgrade_run_info(old, "anatomy")
+    assert upgraded["config"] == {"rounds": 1} and upgraded["wall_seconds"] == 3.0
+    assert upgraded["hardware"] == {"torch": "2"} and upgraded["machine"] is None and upgraded["study"] == "anatomy"

@@ -181,7 +181,7 @@ def test_computing_modules_are_the_core_and_the_imp_engine():
 
     names = {path.relative_to(Path(lthkit.__file__).parent).as_posix() for path in computing_modules()}
     assert {"core/train.py", "core/masks.py", "core/data.py", "core/models.py", "core/batched.py",
-            "imp/driver.py", "imp/config.py", "imp/branches/paper.py", "imp/criteria.py", "imp/pai.py",
+            "imp/driver.py", "imp/config.py", "imp/branches/paper.py", "imp/scorers.py",
             "imp/resets.py"} <= names
     assert not {name for name in names if name.split("/")[0] not in ("core", "imp")}
 

@@ -126,7 +126,7 @@ def test_the_copy_holds_no_answer_module():
     """Deny by default: the library, the oracles and the reference solutions are not in the sandbox's copy."""
     modules = set(gate.sandbox_modules())
     assert "lthkit.core.models" in modules and "lthkit.grading.sandbox" in modules
-    forbidden = {"lthkit.core.masks", "lthkit.core.paths", "lthkit.imp.pai", "lthkit.imp.resets", "lthkit.core.train",
+    forbidden = {"lthkit.core.masks", "lthkit.core.paths", "lthkit.imp.scorers", "lthkit.imp.resets", "lthkit.core.train",
                  "lthkit.grading.oracle", "lthkit.grading.grader"}
     forbidden |= {f"lthkit.grading.katas.{kata}.{part}" for kata in kata_names() for part in ("spec", "reference")}
     assert not modules & forbidden

@@ -153,7 +153,7 @@ def test_run_stability_writes_one_row_per_point_and_its_endpoints_are_the_traine
 
 
 def test_rows_survive_the_csv(tmp_path):
-    from lthkit.studies.stability import csv_text
+    from lthkit.core.files import csv_text
     rows = [{"k": 0, "round": 1, "density": 0.5, "control": "ticket", "trial": 0, "alpha": 0.5, "test_error": 0.1,
              "error_barrier": 0.01, "stable": True}]
     (tmp_path / "s.csv").write_text(csv_text(rows, STABILITY_COLUMNS))

@@ -131,8 +131,8 @@ def add_dataclass_flags(parser: argparse.ArgumentParser, cls, *, title: str | No
             continue
         optional = _is_union(hint) and type(None) in typing.get_args(hint)
         options["type"] = meta.get("parse") or _parse_typed(kinds[0], optional)
-        if "choices" in meta:
-            options["choices"] = meta["choices"]
+        if "choices" in meta:  # a registry's names are read now, so an entry added in a test is offered too
+            options["choices"] = meta["choices"]() if callable(meta["choices"]) else meta["choices"]
         else:
             options["metavar"] = meta.get("metavar", field.name.upper())
         if meta.get("repeat"):

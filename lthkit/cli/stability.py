@@ -6,7 +6,6 @@ import argparse
 import types
 from pathlib import Path
 
-from .. import __version__
 from ..core.data import DataConfig
 from ..core.train import TrainConfig
 from .common import (_parse_typed, _rate, _trials, _whole_number_in, _workers, add_dataclass_flags, check_paths,
@@ -58,7 +57,7 @@ def stability_plan(args: argparse.Namespace) -> dict:
     """
     from ..core.paths import alpha_grid
     from ..runs.presets import preset_config
-    from ..studies.stability import STUDY, at_rewind
+    from ..studies.stability import DEFAULTS, at_rewind
 
     mode = "fast" if args.fast else "full"
     changes = {"train": dataclass_changes(args, TrainConfig), "data": dataclass_changes(args, DataConfig)}
@@ -67,7 +66,7 @@ def stability_plan(args: argparse.Namespace) -> dict:
     if args.rate is not None:
         changes["prune_rate"] = args.rate
     base = preset_config("stability", fast=args.fast, **changes)
-    study = STUDY[mode]
+    study = DEFAULTS[mode]
     ks = args.k if args.k is not None else list(study["ks"])
     retrain_k = study["retrain_k"] if args.retrain_k == "default" else args.retrain_k
     for k in [*ks, *([] if retrain_k is None else [retrain_k])]:
@@ -80,22 +79,12 @@ def stability_plan(args: argparse.Namespace) -> dict:
 
 
 def run(args: argparse.Namespace) -> int:
-    import platform
     import time
 
-    from ..core.files import atomic_write_files, figure_png, json_bytes, with_kept_notes
+    from ..core.files import atomic_write_files, csv_text, figure_png, json_bytes, with_kept_notes
     from ..runs.cache import load_cached
-    from ..studies.stability import (
-        RETRAINING_COLUMNS,
-        STABILITY_COLUMNS,
-        barrier_table,
-        csv_text,
-        report_text,
-        retraining_configs,
-        run_retraining,
-        run_stability,
-        stability_pairs,
-    )
+    from ..studies.stability import (RETRAINING_COLUMNS, STABILITY_COLUMNS, barrier_table, report_text,
+                                     retraining_configs, run_retraining, run_stability, stability_pairs)
 
     check_paths(args, STABILITY_OUTPUTS)
     plan = stability_plan(args)
@@ -121,7 +110,7 @@ def run(args: argparse.Namespace) -> int:
     import matplotlib.pyplot as plt
 
     from ..reporting.plots import error_along_path, instability_vs_k, retraining_vs_density
-    from ..reporting.provenance import git_commit, hardware_description
+    from ..reporting.provenance import run_info
 
     files = {args.out / "stability.csv": csv_text(rows, STABILITY_COLUMNS).encode(),
              args.out / "retraining.csv": csv_text(retraining, RETRAINING_COLUMNS).encode()}
@@ -139,15 +128,12 @@ def run(args: argparse.Namespace) -> int:
     for name, figure in figures.items():
         files[args.out / name] = figure_png(figure, dpi=120)
         plt.close(figure)
-    info = {
-        "command": " ".join(["python", "-m", "lthkit", *(args.argv or [])]), "lthkit_version": __version__,
-        "git_commit": git_commit(), "mode": plan["mode"], "config": base.to_dict(), "ks": plan["ks"],
-        "trials": plan["trials"], "controls": plan["controls"], "retrain_k": plan["retrain_k"],
-        "alphas": plan["alphas"], "threshold": plan["threshold"], "hardware": hardware_description(device),
-        "machine": platform.node(), "trainings": len(seconds), "training_seconds": round(sum(seconds), 1),
-        "seconds_per_training": round(sum(seconds) / len(seconds), 2) if seconds else None,
-        "wall_seconds_this_invocation": round(time.time() - began, 1),
-        "finished": time.strftime("%Y-%m-%d %H:%M:%S %Z")}
+    info = run_info("stability", argv=["python", "-m", "lthkit", *(args.argv or [])], device=device,
+                    config=base.to_dict(), trials=plan["trials"], trainings=len(seconds),
+                    training_seconds=round(sum(seconds), 1), wall_seconds=round(time.time() - began, 1),
+                    mode=plan["mode"], ks=plan["ks"], controls=plan["controls"], retrain_k=plan["retrain_k"],
+                    alphas=plan["alphas"], threshold=plan["threshold"],
+                    seconds_per_training=round(sum(seconds) / len(seconds), 2) if seconds else None)
     files[args.out / "run_info.json"] = json_bytes(info)
     files[args.out / "README.md"] = with_kept_notes(args.out / "README.md", report_text(rows, retraining, info)).encode()
     atomic_write_files(files)
@@ -163,7 +149,7 @@ def run(args: argparse.Namespace) -> int:
 def add_parser(commands) -> None:
     """The ``stability`` subcommand: instability against k, and the three retraining methods."""
     from ..core.paths import DEFAULT_POINTS
-    from ..studies.stability import RETRAINING, STUDY, TWINS
+    from ..studies.stability import DEFAULTS, RETRAINING, TWINS
 
     command = commands.add_parser(
         "stability", help="instability analysis (error barrier against k) and fine-tuning vs weight vs LR rewinding",
@@ -176,13 +162,13 @@ def add_parser(commands) -> None:
     command.add_argument("--fast", action="store_true",
                          help="the small fast mode of the stability preset (seconds), instead of the full one")
     command.add_argument("--k", type=_iterations_list, default=None, metavar="K,K,...",
-                         help=f"iterations to split the copies at (default: {','.join(map(str, STUDY['full']['ks']))}; "
-                              f"fast: {','.join(map(str, STUDY['fast']['ks']))})")
+                         help=f"iterations to split the copies at (default: {','.join(map(str, DEFAULTS['full']['ks']))}; "
+                              f"fast: {','.join(map(str, DEFAULTS['fast']['ks']))})")
     command.add_argument("--controls", type=lambda text: comma_separated(text, list(TWINS), "control"), default=None,
                          help="comma-separated subnetworks to measure: ticket (also gives the dense network), "
                               "random_prune, reinit, or all (default: all; fast: ticket,random_prune)")
     command.add_argument("--trials", type=_trials, default=None,
-                         help=f"trials per point (default: {STUDY['full']['trials']}; fast: {STUDY['fast']['trials']})")
+                         help=f"trials per point (default: {DEFAULTS['full']['trials']}; fast: {DEFAULTS['fast']['trials']})")
     command.add_argument("--seed", type=_parse_typed(int, False), default=0, help="seed of the first trial (default: 0)")
     command.add_argument("--rounds", type=_whole_number_in(1, 100, noun="a whole number of rounds",
                                                            out_of_range="must be from 1 to 100, got {value}"),
@@ -196,7 +182,7 @@ def add_parser(commands) -> None:
                          help="stable below this error barrier, in percentage points (default: 2, the paper's)")
     command.add_argument("--retrain-k", type=_retrain_k, default="default",
                          help=f"k of the retraining comparison ({', '.join(RETRAINING)}), or none to skip it "
-                              f"(default: {STUDY['full']['retrain_k']}; fast: {STUDY['fast']['retrain_k']})")
+                              f"(default: {DEFAULTS['full']['retrain_k']}; fast: {DEFAULTS['fast']['retrain_k']})")
     command.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
                          help="where to train (default: the GPU when there is one)")
     command.add_argument("--cache", type=Path, help="cache folder (default: $LTHKIT_CACHE or cache/ in the repo)")

@@ -212,6 +212,26 @@ def json_bytes(data) -> bytes:
     return (json.dumps(data, indent=1) + "\n").encode()
 
 
+def csv_text(rows, columns) -> str:
+    """``rows`` (dicts) as CSV text with ``columns``, header first: the one CSV format of lthkit's results.
+
+    Keys of a row that are not columns are left out; a column a row lacks is empty.
+
+    Example:
+        >>> print(csv_text([{"round": 0, "density": 1.0, "note": "x"}], ["round", "density"]), end="")
+        round,density
+        0,1.0
+    """
+    import csv
+    import io
+
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(columns), lineterminator="\n", extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(rows)
+    return buffer.getvalue()
+
+
 def atomic_write_json(path, data) -> None:
     """Write ``data`` as indented JSON, atomically."""
     atomic_write_bytes(path, json_bytes(data))

@@ -238,6 +238,22 @@ def score_masks(scores: Mapping[str, torch.Tensor], masks: Mapping[str, torch.Te
     return _ranked_masks(scores, masks, rate, scope=scope, layer_rates=layer_rates, signed=True)
 
 
+def keep_top(scores: Mapping[str, torch.Tensor], keep: int) -> Masks:
+    """Masks keeping the ``keep`` highest scores across every tensor (one global threshold).
+
+    Ties are broken by ``torch.topk``. Example:
+        >>> keep_top({"a": torch.tensor([3.0, 1.0]), "b": torch.tensor([2.0, 0.0])}, 2)
+        {'a': tensor([ True, False]), 'b': tensor([ True, False])}
+    """
+    flat = torch.cat([score.detach().reshape(-1).float().cpu() for score in scores.values()])
+    if not isinstance(keep, int) or isinstance(keep, bool) or not 0 <= keep <= flat.numel():
+        raise LthkitError(f"keep must be a whole number from 0 to {flat.numel()}, got {keep!r}")
+    chosen = torch.zeros(flat.numel(), dtype=torch.bool)
+    chosen[torch.topk(flat, keep).indices] = True
+    sizes = [score.numel() for score in scores.values()]
+    return {name: part.view(score.shape) for (name, score), part in zip(scores.items(), chosen.split(sizes))}
+
+
 def _ranked_masks(weights, masks, rate, *, scope, layer_rates, signed: bool) -> Masks:
     if scope not in SCOPES:
         raise LthkitError(f"unknown pruning scope {scope!r}; choose one of {', '.join(SCOPES)}")

@@ -28,8 +28,8 @@ import ipywidgets as widgets
 
 from ..errors import LthkitError
 from ..imp.config import LotteryConfig
-from ..imp.criteria import CRITERIA
 from ..imp.records import LotteryResult
+from ..imp.scorers import SCORERS
 from ..runs.cache import load_cached
 from ..runs.experiments import run_experiments
 
@@ -45,7 +45,7 @@ def explorer_config(base: LotteryConfig, *, criterion: str, reset: str, density:
 
     Args:
         base: the config whose model, budget, data and number of rounds are kept.
-        criterion: a mask criterion (:data:`lthkit.imp.criteria.CRITERIA`).
+        criterion: a mask criterion (one of :meth:`lthkit.imp.scorers.Scorers.criteria`).
         reset: a branch of :data:`RESET_CHOICES`.
         density: the target fraction of weights left after the last round, in (0, 1).
 
@@ -96,7 +96,7 @@ class AnatomyExplorer:
         self.trained = 0
         wide = {"style": {"description_width": "120px"}, "layout": widgets.Layout(width="420px")}
         self.controls = {
-            "criterion": widgets.Dropdown(options=list(CRITERIA), value=self.base.criterion, description="keep",
+            "criterion": widgets.Dropdown(options=list(SCORERS.criteria()), value=self.base.criterion, description="keep",
                                           **wide),
             "reset": widgets.Dropdown(options=RESET_CHOICES, value="ticket", description="reset survivors to",
                                       **wide),

@@ -38,7 +38,7 @@ import numpy as np
 
 from .. import settings
 from ..core.data import REPO_ROOT
-from ..core.files import atomic_write_bytes
+from ..core.files import atomic_write_bytes, csv_text
 from ..errors import LthkitError
 from ..imp.config import LotteryConfig
 from ..imp.records import LotteryResult
@@ -98,11 +98,7 @@ def connectivity_rows(runs: Mapping[str, LotteryResult]) -> list[dict]:
 
 
 def _write_csv(path: Path, columns, rows) -> None:
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=list(columns), lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    atomic_write_bytes(path, buffer.getvalue().encode())
+    atomic_write_bytes(path, csv_text(rows, columns).encode())
 
 
 def record_reference(runs: Mapping[str, LotteryResult], notebook: str, group: str, folder) -> Path:

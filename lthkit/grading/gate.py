@@ -66,11 +66,20 @@ def package_root() -> Path:
 
 
 def module_file(name: str, root: Path | None = None) -> Path | None:
-    """The source file of lthkit module ``name`` under ``root`` (a package's ``__init__.py``), or None."""
-    base = (root or package_root()).joinpath(*name.split("."))
-    for candidate in (base / "__init__.py", base.with_suffix(".py")):
-        if candidate.is_file():
-            return candidate
+    """The source file of lthkit module ``name`` under ``root`` (a package's ``__init__.py``), or None.
+
+    Without ``root``, a kata folder added to the katas package's ``__path__`` (a course's own katas) counts too.
+    """
+    candidates = [(root or package_root()).joinpath(*name.split("."))]
+    katas = "lthkit.grading.katas."
+    if root is None and name.startswith(katas):
+        from .katas import folders
+
+        candidates += [folder.joinpath(*name[len(katas):].split(".")) for folder in folders()[1:]]
+    for base in candidates:
+        for candidate in (base / "__init__.py", base.with_suffix(".py")):
+            if candidate.is_file():
+                return candidate
     return None
 
 
@@ -96,8 +105,9 @@ def _imported(name: str, path: Path) -> set[str]:
 
 def kata_run_modules() -> list[str]:
     """The sandbox side of every kata folder (``lthkit.grading.katas.<name>.run``)."""
-    folder = package_root() / "lthkit" / "grading" / "katas"
-    return [f"lthkit.grading.katas.{path.parent.name}.run" for path in sorted(folder.glob("*/run.py"))]
+    from .katas import kata_names
+
+    return [f"lthkit.grading.katas.{name}.run" for name in kata_names()]
 
 
 def sandbox_modules() -> list[str]:
@@ -150,10 +160,10 @@ def sandbox_tree() -> Path:
     """
     tree = Path(tempfile.mkdtemp(prefix="lthkit-sandbox-", dir=_base_folder()))
     atexit.register(shutil.rmtree, tree, True)
-    root = package_root()
     for name in sandbox_modules():
         source = module_file(name)
-        target = tree / source.relative_to(root)
+        target = tree.joinpath(*name.split(".")) / "__init__.py" if source.name == "__init__.py" else \
+            tree.joinpath(*name.split(".")).with_suffix(".py")
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(source, target)
         target.chmod(0o444)

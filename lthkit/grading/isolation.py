@@ -54,6 +54,7 @@ from pathlib import Path
 
 from .. import settings
 from ..errors import LthkitError
+from .stubs import HIDDEN_MODULES, STUBS
 
 #: Environment variable that forces a mode: ``bubblewrap`` (refuse to grade without it) or ``fallback``.
 ISOLATION_ENV = "LTHKIT_GRADE_ISOLATION"
@@ -63,21 +64,6 @@ BWRAP_ENV = "LTHKIT_BWRAP"
 BUBBLEWRAP, FALLBACK = "bubblewrap", "fallback"
 #: Inside bubblewrap: where the job folder is (in the sandbox's private /tmp).
 JOB_INSIDE = "/tmp/job"
-#: Modules a submission cannot use besides lthkit's (:mod:`lthkit.grading.gate`): name → when hidden.
-HIDDEN_MODULES = {"torch.nn.utils.prune": "by_hand"}
-
-_PRUNE_STUB = '''"""torch.nn.utils.prune inside the grading sandbox of a kata that is to be done by hand."""
-MESSAGE = ("torch.nn.utils.prune is not available in this kata: compute the threshold by hand "
-           "(torch.kthvalue or torch.topk over the surviving |w|)")
-
-
-def __getattr__(name):
-    if name.startswith("__"):
-        raise AttributeError(name)
-    raise ImportError(MESSAGE, name="torch.nn.utils.prune")
-'''
-PRUNE_MESSAGE_START = "torch.nn.utils.prune is not available in this kata"
-_STUBS = {"torch.nn.utils.prune": _PRUNE_STUB}
 #: The unprivileged uids (and gids) a root grader runs submissions as: a fresh one per submission.
 UID_RANGE = (1_100_000_000, 1_900_000_000)
 
@@ -131,7 +117,7 @@ def stub_folder() -> Path:
     folder = Path(tempfile.mkdtemp(prefix="lthkit-stubs-"))
     atexit.register(shutil.rmtree, folder, True)
     folder.chmod(0o755)
-    for name, source in _STUBS.items():
+    for name, source in STUBS.items():
         path = folder / f"{name}.py"
         path.write_text(source)
         path.chmod(0o644)
@@ -377,7 +363,7 @@ def hide_modules(names) -> None:
     for name in names:
         module = types.ModuleType(name)
         module.__file__ = f"<hidden {name}>"
-        exec(compile(_STUBS[name], module.__file__, "exec"), module.__dict__)  # noqa: S102 - our own stub
+        exec(compile(STUBS[name], module.__file__, "exec"), module.__dict__)  # noqa: S102 - our own stub
         sys.modules[name] = module
         parent_name, _, attribute = name.rpartition(".")
         parent = sys.modules.get(parent_name)

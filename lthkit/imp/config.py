@@ -19,7 +19,7 @@ from ..core.models import MODELS
 from ..core.train import TrainConfig
 from ..errors import LthkitError
 from .branches import get_branch
-from .criteria import CRITERIA, DEFAULT_CRITERION
+from .scorers import DEFAULT_CRITERION, SCORERS
 
 #: Where survivors go after pruning: θ₀, θ_k (an iteration), θ_k at a fraction of training, or
 #: nowhere (keep the trained weights and train again: pruning + fine-tuning).
@@ -68,9 +68,9 @@ class LotteryConfig:
     criterion: str = field(default=DEFAULT_CRITERION, metadata={
         "help": "which surviving weights IMP keeps each round: large_final (the magnitude of the trained weights, "
                 "IMP's), large_init, magnitude_increase, movement, large_final_same_sign or random",
-        "doc": "See :mod:`lthkit.imp.criteria`. The default is left out of :meth:`to_dict`, so configs that do not "
+        "doc": "See :mod:`lthkit.imp.scorers`. The default is left out of :meth:`to_dict`, so configs that do not "
                "change it keep the cache keys they had before it existed.",
-        "choices": tuple(CRITERIA)})
+        "choices": SCORERS.criteria})
     train: TrainConfig = field(default=TrainConfig(), metadata={
         "help": "the training hyperparameters of every round", "cli": False})
     data: DataConfig = field(default=DataConfig(), metadata={"help": "the data split", "cli": False})
@@ -92,7 +92,7 @@ class LotteryConfig:
         layer_rate_overrides(list(model_layout(self.model)[0]), dict(self.layer_rates))  # unknown layers fail here
         check_choice(self.scope, "scope", SCOPES, what="scope")
         check_choice(self.rewind, "rewind", REWINDS, what="rewind strategy")
-        check_choice(self.criterion, "criterion", tuple(CRITERIA), what="mask criterion")
+        check_choice(self.criterion, "criterion", SCORERS.criteria(), what="mask criterion")
         branch = get_branch(self.control)  # the registered branches (lthkit.imp.branches), not only the paper's three
         check_int(self.rewind_iteration, "rewind_iteration", minimum=0)
         set_fields(self, rewind_fraction=check_fraction(self.rewind_fraction, "rewind_fraction"))

@@ -8,7 +8,7 @@ import io
 import math
 from pathlib import Path
 
-from ..core.files import atomic_write_bytes
+from ..core.files import atomic_write_bytes, csv_text
 from ..errors import LthkitError
 from ..imp.branches import BRANCHES
 
@@ -36,11 +36,7 @@ def summary_rows(results) -> list[dict]:
 
 def summary_csv_text(results) -> str:
     """:func:`summary_rows` of ``results`` as CSV text (header first)."""
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=SUMMARY_COLUMNS, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(summary_rows(results))
-    return buffer.getvalue()
+    return csv_text(summary_rows(results), SUMMARY_COLUMNS)
 
 
 def write_summary_csv(path, results) -> Path:

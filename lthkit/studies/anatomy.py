@@ -7,14 +7,14 @@ Each *experiment* of :data:`EXPERIMENTS` is a list of labelled series, each seri
 resumable, one driver). The experiments and the question each answers:
 
 * ``criteria``: which weights should a ticket keep? IMP with each mask criterion of
-  :mod:`lthkit.imp.criteria` (Zhou et al. 2019, §2);
+  :mod:`lthkit.imp.scorers` (Zhou et al. 2019, §2);
 * ``resets``: what must the survivors be reset to? θ₀, the signs of θ₀ with a constant per layer,
   θ₀ shuffled within the layer, a fresh init (Zhou et al. §3, :mod:`lthkit.imp.resets`);
 * ``zeros``: do pruned weights need to be zero? zero vs frozen at θ₀ (Zhou et al. §4);
 * ``pai``, ``pai_shuffled``, ``pai_reinit``: can a mask be found without training? SNIP, GraSP,
   SynFlow, magnitude and random at init beside the IMP ticket at the same densities, and the same
   masks shuffled within each layer or with re-initialized survivors (Frankle et al. 2021,
-  :mod:`lthkit.imp.pai`).
+  :mod:`lthkit.imp.scorers`).
 
 Besides these trained runs, :func:`supermask_rows` measures every mask of the ``criteria``
 experiment *untrained*: the test accuracy of θ₀ ⊙ mask, and of sign(θ₀)·σ ⊙ mask (Zhou et al.
@@ -37,7 +37,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import platform
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,26 +44,27 @@ from typing import Callable
 
 import torch
 
-from .. import __version__
 from ..core.data import get_data
-from ..core.files import atomic_write_files, json_bytes, read_json_record, with_kept_notes
+from ..core.files import atomic_write_files, csv_text, json_bytes, with_kept_notes
 from ..core.models import build_model
 from ..errors import LthkitError
 from ..imp.config import LotteryConfig
-from ..imp.criteria import CRITERIA
-from ..imp.pai import PAI_METHODS
 from ..imp.records import LotteryResult
 from ..imp.resets import sign_constant_reinit, supermask_accuracy
+from ..imp.scorers import SCORERS
+from ..reporting.provenance import read_run_info, run_info
 from ..reporting.summaries import summary_rows
 from ..runs.experiments import run_experiments
+from .base import Study
 
 #: Labels of the pruning-at-init methods (and IMP) in figures, in order.
-PAI_LABELS = {"imp": "IMP ticket", "snip": "SNIP", "grasp": "GraSP", "synflow": "SynFlow",
-              "magnitude": "magnitude at init", "random": "random at init"}
+PAI_LABELS = {"imp": "IMP ticket", **{name: SCORERS.label_at_init(name) for name in SCORERS.at_init()}}
+#: The pruning-at-init methods, in the order figures list them.
+PAI_METHODS = SCORERS.at_init()
 
 
 def _criteria(base: LotteryConfig) -> list[tuple[str, LotteryConfig]]:
-    return [(name, base.replace(control="ticket", criterion=name)) for name in CRITERIA]
+    return [(name, base.replace(control="ticket", criterion=name)) for name in SCORERS.criteria()]
 
 
 def _resets(base: LotteryConfig) -> list[tuple[str, LotteryConfig]]:
@@ -180,13 +180,6 @@ def supermask_rows(results, data) -> list[dict]:
     return rows
 
 
-def csv_text(rows, columns) -> str:
-    """``rows`` as CSV text with ``columns`` (header first)."""
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    return buffer.getvalue()
 
 
 def read_study_csv(path) -> list[dict]:
@@ -214,7 +207,7 @@ def read_study_csv(path) -> list[dict]:
 
 
 @dataclass
-class Study:
+class AnatomyRun:
     """What :func:`run_study` measured.
 
     Attributes:
@@ -232,7 +225,7 @@ class Study:
 
 def run_study(out=None, *, base: LotteryConfig, trials: int = 3, first_seed: int = 0, experiments=tuple(EXPERIMENTS),
               device: str | None = None, cache_dir=None, data_root=None, progress: bool = True, workers: int = 1,
-              scheduler: str | None = None, argv=None) -> Study:
+              scheduler: str | None = None, argv=None) -> AnatomyRun:
     """Train (or read from the cache) every run of the chosen experiments, then measure the supermasks.
 
     Args:
@@ -246,7 +239,7 @@ def run_study(out=None, *, base: LotteryConfig, trials: int = 3, first_seed: int
         argv: the command line, recorded in ``run_info.json``.
 
     Returns:
-        A :class:`Study`.
+        A :class:`AnatomyRun`.
 
     Example:
         >>> from lthkit.runs.presets import preset_config
@@ -265,17 +258,12 @@ def run_study(out=None, *, base: LotteryConfig, trials: int = 3, first_seed: int
         data = get_data(base.data, device or ("cuda" if torch.cuda.is_available() else "cpu"), data_root)
         supermask = supermask_rows([results[c.replace(seed=first_seed + t)] for _, c in _criteria(base)
                                     for t in range(trials)], data)
-    from ..reporting.provenance import git_commit, hardware_description
-
     seconds = sum(r.train.seconds for result in finished for r in result.rounds)
-    info = {"lthkit_version": __version__, "git_commit": git_commit(), "command": argv, "experiments": experiments, "trials": trials,
-            "first_seed": first_seed, "runs": len(configs), "trainings": sum(len(r.rounds) for r in finished),
-            "training_seconds_recorded": round(seconds, 1), "wall_seconds_this_call": round(time.time() - started, 1),
-            "base_config": base.to_dict(),
-            "machine": {"platform": platform.platform(), "python": platform.python_version(),
-                        "torch": torch.__version__, "torch_threads": torch.get_num_threads()},
-            "hardware": hardware_description(device or "cpu")}
-    study = Study(rows=rows, supermask=supermask, results=results, info=info)
+    info = run_info("anatomy", argv=argv, device=device or "cpu", config=base.to_dict(), trials=trials,
+                    trainings=sum(len(r.rounds) for r in finished), training_seconds=round(seconds, 1),
+                    wall_seconds=round(time.time() - started, 1), experiments=experiments, first_seed=first_seed,
+                    runs=len(configs))
+    study = AnatomyRun(rows=rows, supermask=supermask, results=results, info=info)
     if out is not None:
         write_study(out, study)
     return study
@@ -346,7 +334,7 @@ def tables_markdown(rows, supermask) -> str:
     return "\n".join(parts)
 
 
-def write_study(out, study: Study) -> None:
+def write_study(out, study: AnatomyRun) -> None:
     """Write the study's CSVs, figures and ``run_info.json`` into ``out``, as one set."""
     out = Path(out)
     files = {out / "summary.csv": csv_text(study.rows, SUMMARY_COLUMNS).encode(),
@@ -368,7 +356,7 @@ def load_study(folder) -> tuple[list[dict], list[dict]] | None:
     return read_study_csv(folder / "summary.csv"), supermask
 
 
-def dumps_info(study: Study) -> str:
+def dumps_info(study: AnatomyRun) -> str:
     """``run_info.json``'s text."""
     return json.dumps(study.info, indent=2)
 
@@ -478,7 +466,7 @@ def findings(rows, supermask, *, tolerance: float = TOLERANCE) -> list[dict]:
     out = []
     present = {row["experiment"] for row in rows}
     if "criteria" in present:
-        criteria = [name for name in CRITERIA if _mean_accuracy(rows, "criteria", name) is not None]
+        criteria = [name for name in SCORERS.criteria() if _mean_accuracy(rows, "criteria", name) is not None]
         last = max(row["round"] for row in rows if row["experiment"] == "criteria")
         overall = sorted(criteria, key=lambda name: -_mean_accuracy(rows, "criteria", name))
         sparsest = sorted(criteria, key=lambda name: -_mean_accuracy(rows, "criteria", name, {last}))
@@ -588,7 +576,7 @@ def report_text(rows, supermask, info: dict, *, tolerance: float = TOLERANCE) ->
     their abstract gives). ``python -m lthkit report DIR`` rewrites it from those files.
     """
     machine = info.get("hardware") or info.get("machine") or {}
-    base = info.get("base_config") or {}
+    base = info.get("config") or {}
     train = base.get("train", {})
     lines = ["# What a ticket is made of, measured", "",
              "Generated from this folder's files by `python -m lthkit report` (also written by `python -m lthkit "
@@ -607,8 +595,8 @@ def report_text(rows, supermask, info: dict, *, tolerance: float = TOLERANCE) ->
                  f"{machine['cpu_count']} cores" if machine.get("cpu_count") else None,
                  f"{machine['torch_threads']} torch thread(s) per process" if machine.get("torch_threads") else None,
                  f"torch {machine['torch']}" if machine.get("torch") else None) if part),
-             f"* time: {info.get('training_seconds_recorded')} s of training in all; the command took "
-             f"{info.get('wall_seconds_this_call')} s of wall time", "",
+             f"* time: {info.get('training_seconds')} s of training in all; the command took "
+             f"{info.get('wall_seconds')} s of wall time", "",
              "## The papers' findings beside ours", "",
              f"Differences are paired within a trial (same θ₀, same data order), over the pruned rounds; brackets "
              f"hold the lowest and highest trial. A difference under {100 * tolerance:g} points counts as none. "
@@ -633,7 +621,12 @@ def write_report(folder) -> Path:
     loaded = load_study(folder)
     if loaded is None:
         raise LthkitError(f"{folder} holds no summary.csv of a ticket-anatomy study")
-    info = read_json_record(folder / "run_info.json")
+    info = read_run_info(folder / "run_info.json", "anatomy")
     readme = folder / "README.md"
     atomic_write_files({readme: with_kept_notes(readme, report_text(*loaded, info)).encode()})
     return readme
+
+
+#: This study, as the registry (lthkit.studies.STUDIES) and the report command see it.
+STUDY = Study("anatomy", "what a ticket is made of: mask criteria, resets, zeros, supermasks, pruning at init",
+              "python -m lthkit anatomy", "summary.csv", "experiment", read_study_csv, write_report)

@@ -28,16 +28,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from .. import __version__
-from ..core.files import atomic_write_files, check_writable_folder, json_bytes
+from ..core.files import atomic_write_files, check_writable_folder, csv_text, json_bytes
 from ..core.train import RunLog, TrainConfig
 from ..errors import LthkitError
 from ..imp.branches import PAPER_CONTROLS as CONTROLS
-from ..reporting.provenance import git_commit, hardware_description
+from ..reporting.provenance import read_run_info, run_info
 from ..reporting.summaries import read_summary_csv, summary_csv_text, summary_rows
-from ..runs.cache import code_version
 from ..runs.experiments import run_experiments
 from ..runs.presets import preset
+from .base import Study
 
 #: The paper's percent of weights remaining (P_m) after each round of LeNet-300-100 IMP.
 PAPER_PM = (100, 80.0, 64.1, 51.3, 41.1, 32.9, 26.3, 21.1, 16.9, 13.5, 10.8, 8.7, 7.0, 5.6, 4.5, 3.6, 2.9, 2.3,
@@ -123,10 +122,9 @@ def reproduce(out, *, base=None, trials: int = 5, rounds: int = 20, controls=CON
     out = check_writable_folder(out, f"output folder {out}", REPRODUCE_OUTPUTS)  # before any training
     base = base or preset("paper", rounds=rounds)
     began = time.time()
-    info = {"command": " ".join(argv) if argv else None, "lthkit_version": __version__,
-            "code_version": code_version(), "git_commit": git_commit(), "config": base.to_dict(),
-            "trials": trials, "controls": list(controls), "hardware": hardware_description(device),
-            "workers": None if scheduler else workers, "scheduler": scheduler, "runs": []}
+    info = run_info("paper", argv=argv, device=device, config=base.to_dict(), trials=trials, trainings=0,
+                    training_seconds=0.0, controls=list(controls), workers=None if scheduler else workers,
+                    scheduler=scheduler, runs=[])
     seeds = list(range(first_seed, first_seed + trials))
     groups = trial_groups(seeds, len(controls), device=device, workers=workers, scheduler=scheduler)
     results = []
@@ -142,7 +140,10 @@ def reproduce(out, *, base=None, trials: int = 5, rounds: int = 20, controls=CON
                                  "iterations_trained": sum(r.train.iterations - r.train.start_iteration
                                                            for r in result.rounds),
                                  "runs_stopped_by_patience": sum(r.train.stopped_by_patience for r in result.rounds)})
-        info["wall_seconds_this_invocation"] = round(time.time() - began, 1)
+        info["trainings"] = sum(run["rounds"] for run in info["runs"])
+        info["training_seconds"] = round(sum(run["training_seconds"] for run in info["runs"]), 1)
+        info["wall_seconds"] = round(time.time() - began, 1)
+        info["finished"] = time.strftime("%Y-%m-%d %H:%M:%S %Z")
         # One set: summary, figures, run record and report always describe the same trials.
         files = {out / "summary.csv": summary_csv_text(results).encode()}
         files.update({out / name: png for name, png in figure_files(results).items()})
@@ -181,10 +182,7 @@ def merge_runs(folders, out, *, argv=None) -> Path:
         >>> merge_runs(["runs/paper-0-2", "runs/paper-3-4"], "results/paper-lenet300")  # doctest: +SKIP
         PosixPath('results/paper-lenet300')
     """
-    import csv
-    import io
 
-    from ..core.files import read_json_record
     from ..reporting.summaries import SUMMARY_COLUMNS
 
     folders = [Path(folder) for folder in folders]
@@ -193,7 +191,7 @@ def merge_runs(folders, out, *, argv=None) -> Path:
     parts = []
     for folder in folders:
         rows = read_summary_csv(folder / "summary.csv")
-        info = read_json_record(folder / "run_info.json", required=True)
+        info = read_run_info(folder / "run_info.json", "paper", required=True)
         if not isinstance(info, dict) or not isinstance(info.get("config"), dict):
             raise LthkitError(f"{folder / 'run_info.json'} is not the run record of `reproduce` (no config)")
         parts.append((folder, rows, info))
@@ -222,17 +220,16 @@ def merge_runs(folders, out, *, argv=None) -> Path:
     rows = sorted((row for _, part_rows, _ in parts for row in part_rows),
                   key=lambda row: (row["trial"], CONTROLS.index(row["control"]) if row["control"] in CONTROLS else 9,
                                    row["round"]))  # reproduce's order: trial by trial
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=SUMMARY_COLUMNS, lineterminator="\n", extrasaction="ignore")
-    writer.writeheader()
-    writer.writerows(rows)
-    info = {"command": " ".join(argv) if argv else None, "merged_from": [
-                {"folder": str(folder), **{key: value for key, value in part.items() if key != "config"}}
-                for folder, _, part in parts],
-            "lthkit_version": first.get("lthkit_version"), "code_version": first.get("code_version"),
-            "config": first["config"], "trials": len(seen), "controls": first.get("controls"),
-            "runs": [run for _, _, part in parts for run in part.get("runs", [])]}
-    files = {out / "summary.csv": buffer.getvalue().encode(), out / "run_info.json": json_bytes(info),
+    runs = [run for _, _, part in parts for run in part.get("runs", [])]
+    # The parts' code, not this process's: a merge runs nothing itself.
+    info = run_info("paper", argv=argv, device=None, lthkit_version=first.get("lthkit_version"),
+                    code_version=first.get("code_version"), git_commit=first.get("git_commit"),
+                    config=first["config"], trials=len(seen), trainings=sum(run.get("rounds", 0) for run in runs),
+                    training_seconds=round(sum(run.get("training_seconds", 0) for run in runs), 1),
+                    wall_seconds=None, controls=first.get("controls"),
+                    merged_from=[{"folder": str(folder), **{key: value for key, value in part.items() if key != "config"}}
+                                 for folder, _, part in parts], runs=runs)
+    files = {out / "summary.csv": csv_text(rows, SUMMARY_COLUMNS).encode(), out / "run_info.json": json_bytes(info),
              out / "README.md": report_text(out / "README.md", rows).encode()}
     files.update({out / name: png for name, png in figure_files(rows).items()})
     atomic_write_files(files)
@@ -628,3 +625,8 @@ def patience_effect(curve: dict, patience: int) -> dict:
     early_with, early_full = with_patience.best["iteration"], full.best["iteration"]
     return {"stop_iteration": iterations[-1] if stop is None else stop, "early_stop_with_patience": early_with,
             "early_stop_full": early_full, "moved": early_with != early_full}
+
+
+#: This study, as the registry (lthkit.studies.STUDIES) and the report command see it.
+STUDY = Study("paper", "Frankle & Carbin's LeNet-300-100 protocol: IMP against its two controls, round by round",
+              "python -m lthkit reproduce", "summary.csv", "control", read_summary_csv, update_report, figure_files)

@@ -54,6 +54,7 @@ from ..errors import LthkitError
 from ..imp.branches.retraining import RETRAINING
 from ..imp.branches.twins import TWINS
 from ..imp.config import LotteryConfig
+from .base import Study
 
 #: The kinds of network instability analysis compares: the dense network and three kinds of subnetwork.
 KINDS = ("dense", "ticket", "random_prune", "reinit")
@@ -202,7 +203,7 @@ def measure_pair(pair: Pair, data: MNISTData | None, *, cache_dir=None, alphas=N
 
 #: The study's defaults by mode (``lthkit stability`` and notebook 6): the ks, the trials, the subnetworks
 #: measured, and the k of the retraining comparison (each method then retrains T − k iterations a round).
-STUDY = {
+DEFAULTS = {
     "full": {"ks": (0, 25, 100, 500, 1000), "trials": 3, "controls": ("ticket", "random_prune", "reinit"),
              "retrain_k": 500},
     "fast": {"ks": (0, 50), "trials": 1, "controls": ("ticket", "random_prune"), "retrain_k": 50},
@@ -281,13 +282,6 @@ def run_retraining(base: LotteryConfig, k: int, *, trials: int = 1, first_seed: 
             for result in results for r in result.rounds]
 
 
-def csv_text(rows, columns) -> str:
-    """Rows as CSV text with ``columns`` (header first)."""
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n", extrasaction="ignore")
-    writer.writeheader()
-    writer.writerows(rows)
-    return buffer.getvalue()
 
 
 def read_rows(path) -> list[dict]:
@@ -395,7 +389,7 @@ def report_text(rows, retraining, info: dict) -> str:
              f"torch thread(s)), torch {info.get('hardware', {}).get('torch')}",
              f"* finished: {info.get('finished')}; {info.get('trainings')} trainings, "
              f"{info.get('training_seconds')} s of training in all ({info.get('seconds_per_training')} s each); "
-             f"this invocation took {info.get('wall_seconds_this_invocation')} s of wall time",
+             f"this invocation took {info.get('wall_seconds')} s of wall time",
              f"* git commit: {info.get('git_commit')}", "",
              "## Beside the papers", "",
              "| finding | the paper | ours |", "| --- | --- | --- |"]
@@ -456,12 +450,18 @@ def write_report(folder) -> Path:
     Raises:
         LthkitError: the folder holds no ``stability.csv``, or a file is malformed.
     """
-    from ..core.files import atomic_write_files, read_json_record, with_kept_notes
+    from ..core.files import atomic_write_files, with_kept_notes
+    from ..reporting.provenance import read_run_info
 
     folder = Path(folder)
     rows = read_rows(folder / "stability.csv")
     retraining = read_rows(folder / "retraining.csv") if (folder / "retraining.csv").is_file() else []
-    info = read_json_record(folder / "run_info.json")
+    info = read_run_info(folder / "run_info.json", "stability")
     readme = folder / "README.md"
     atomic_write_files({readme: with_kept_notes(readme, report_text(rows, retraining, info)).encode()})
     return readme
+
+
+#: This study, as the registry (lthkit.studies.STUDIES) and the report command see it.
+STUDY = Study("stability", "instability analysis against k, and three ways to retrain after pruning",
+              "python -m lthkit stability", "stability.csv", "k", read_rows, write_report)

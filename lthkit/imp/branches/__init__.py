@@ -28,7 +28,6 @@ its own for a block:
     'dense, re-initialized'
 """
 
-from ...errors import LthkitError
 from . import anatomy, paper, retraining, twins
 from .base import Branch, Branches, RoundInputs, RoundStart, derive_seed
 from .paper import PAPER_CONTROLS
@@ -45,9 +44,7 @@ def get_branch(name: str) -> Branch:
     Raises:
         LthkitError: no such branch.
     """
-    if name not in BRANCHES:
-        raise LthkitError(f"unknown control {name!r}; choose one of {', '.join(BRANCHES)}")
-    return BRANCHES[name]
+    return BRANCHES.require(name)
 
 
 __all__ = ["BRANCHES", "Branch", "Branches", "PAPER_CONTROLS", "RETRAINING", "RoundInputs", "RoundStart", "TWINS", "derive_seed",

@@ -4,7 +4,7 @@ Zhou, Lan, Liu & Yosinski (2019) reset a ticket's survivors in other ways (:mod:
 ``sign_constant`` (signs of θ₀ × one constant per layer), ``shuffled_init`` (θ₀'s surviving values
 shuffled within each layer) and ``frozen_pruned`` (pruned weights frozen at θ₀ instead of zero),
 each with the ticket's mask of the round. The pruning-at-initialization methods
-(:mod:`lthkit.imp.pai`) prune θ₀ once to the ticket's count of the round (``pai_<method>``), and
+(:mod:`lthkit.imp.scorers`) prune θ₀ once to the ticket's count of the round (``pai_<method>``), and
 Frankle et al. (2021)'s sanity checks shuffle that mask within each layer (``pai_<method>_shuffled``)
 or re-initialize its survivors (``pai_<method>_reinit``). Every branch here starts from θ₀ (k = 0).
 """
@@ -16,8 +16,8 @@ from torch import nn
 
 from ...core.masks import full_masks, magnitude_masks, prunable_weights, random_masks_like
 from ...errors import LthkitError
-from .. import pai as _pai
 from .. import resets as _resets
+from ..scorers import SCORERS, pai_batch, prune_at_init
 from .base import Branch, RoundInputs, RoundStart, derive_seed
 
 #: Images in the batch SNIP and GraSP score θ₀ on (Lee et al.: one batch of 100 for MNIST).
@@ -63,15 +63,15 @@ def _pai_branch(method: str):
             return RoundStart(model, full_masks(model))
         keep = ticket_survivors(inputs.config, inputs.round, model)
         batch = (None, None)
-        if method in _pai.DATA_METHODS:
+        if "batch" in SCORERS[method].needs:
             if inputs.data is None:
                 raise LthkitError(f"pai_{method} needs the run's data to score θ₀ on a batch")
             generator = torch.Generator().manual_seed(derive_seed(inputs.config.seed, "pai_batch"))
-            batch = _pai.pai_batch(inputs.data, PAI_BATCH_SIZE, generator)
+            batch = pai_batch(inputs.data, PAI_BATCH_SIZE, generator)
         generator = torch.Generator().manual_seed(derive_seed(inputs.config.seed, "pai_random", inputs.round))
-        mask = _pai.prune_at_init(method, model, keep=keep, inputs=batch[0], targets=batch[1], generator=generator)
+        mask = prune_at_init(method, model, keep=keep, inputs=batch[0], targets=batch[1], generator=generator)
         return RoundStart(model, mask)
-    start_round.__doc__ = (f"θ₀ pruned once by {method} (lthkit.imp.pai) to the IMP ticket's count of the round "
+    start_round.__doc__ = (f"θ₀ pruned once by {method} (lthkit.imp.scorers) to the IMP ticket's count of the round "
                            "(one global threshold), trained from θ₀.")
     return start_round
 
@@ -93,13 +93,8 @@ def _pai_reinit(method: str):
     return start_round
 
 
-#: What figures call each pruning-at-init method.
-PAI_LABELS = {"snip": "SNIP", "grasp": "GraSP", "synflow": "SynFlow", "magnitude": "magnitude at init",
-              "random": "random at init"}
-
-
 def _pai_branches(method: str) -> tuple[Branch, ...]:
-    label = PAI_LABELS[method]
+    label = SCORERS.label_at_init(method)
     return (Branch(f"pai_{method}", _pai_branch(method), label=label, uses_rewind_point=False),
             Branch(f"pai_{method}_shuffled", _pai_shuffled(method), label=f"{label}, shuffled in each layer",
                    needs=(f"pai_{method}",), uses_rewind_point=False),
@@ -115,5 +110,5 @@ BRANCHES = (
            uses_rewind_point=False),
     Branch("frozen_pruned", frozen_pruned, label="pruned weights frozen at θ₀", needs=("ticket",),
            uses_rewind_point=False),
-    *(branch for method in _pai.PAI_METHODS for branch in _pai_branches(method)),
+    *(branch for method in SCORERS.at_init() for branch in _pai_branches(method)),
 )

@@ -4,8 +4,6 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -13,7 +11,7 @@ from torch import nn
 
 from ...core.masks import Masks
 from ...core.models import build_model
-from ...errors import LthkitError
+from ...core.registry import Registry
 
 
 def derive_seed(*parts) -> int:
@@ -106,7 +104,7 @@ class Branch:
     control: bool = False
 
 
-class Branches(Mapping):
+class Branches(Registry):
     """The registry of branches, in order: each family module lists its own, and every edge (the config's
     check, the CLI's choices, the plots' labels and colours, the summary reader, the dashboard) reads it.
 
@@ -117,56 +115,19 @@ class Branches(Mapping):
     """
 
     def __init__(self, branches=()):
-        self._branches: dict[str, Branch] = {}
-        for branch in branches:
-            self.add(branch)
-
-    def __getitem__(self, name: str) -> Branch:
-        return self._branches[name]
-
-    def __iter__(self):
-        return iter(self._branches)
-
-    def __len__(self) -> int:
-        return len(self._branches)
-
-    def add(self, branch: Branch) -> None:
-        """Register ``branch``.
-
-        Raises:
-            LthkitError: its name is taken.
-        """
-        if branch.name in self._branches:
-            raise LthkitError(f"a branch named {branch.name!r} is registered already")
-        self._branches[branch.name] = branch
-
-    @contextmanager
-    def temporarily(self, *branches: Branch):
-        """Register ``branches`` for the block only (a test, or a notebook trying out a branch of its own)."""
-        for index, branch in enumerate(branches):
-            try:
-                self.add(branch)
-            except LthkitError:
-                for added in branches[:index]:
-                    del self._branches[added.name]
-                raise
-        try:
-            yield self
-        finally:
-            for branch in branches:
-                self._branches.pop(branch.name, None)
+        super().__init__(branches, kind="control")
 
     def controls(self) -> tuple[str, ...]:
         """The names of the branches offered as controls, in order (the paper's three by default)."""
-        return tuple(name for name, branch in self._branches.items() if branch.control)
+        return tuple(name for name, branch in self._items.items() if branch.control)
 
     def label(self, name: str) -> str:
         """What figures call branch ``name`` (the name itself for anything unregistered)."""
-        return self._branches[name].label if name in self._branches else name
+        return self._items[name].label if name in self._items else name
 
     def colour(self, name: str) -> str | None:
         """The colour of branch ``name`` in figures, or ``None``."""
-        return self._branches[name].colour if name in self._branches else None
+        return self._items[name].colour if name in self._items else None
 
 
 def _rewound(inputs: RoundInputs, model: nn.Module, mask: Masks) -> RoundStart:

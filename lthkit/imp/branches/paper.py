@@ -6,14 +6,14 @@ from __future__ import annotations
 import torch
 
 from ...core.masks import full_masks, magnitude_masks, prunable_weights, random_masks_like
-from ..criteria import DEFAULT_CRITERION, criterion_masks
+from ..scorers import DEFAULT_CRITERION, criterion_masks
 from .base import Branch, RoundInputs, RoundStart, _rewound, derive_seed
 
 
 def ticket(inputs: RoundInputs) -> RoundStart:
     """The winning ticket: prune the previous round's trained weights by magnitude, then rewind.
 
-    With another mask criterion (``config.criterion``, :mod:`lthkit.imp.criteria`) the surviving
+    With another mask criterion (``config.criterion``, :mod:`lthkit.imp.scorers`) the surviving
     weights are ranked by it instead, from the weights the previous round started and ended with.
     """
     config, previous = inputs.config, inputs.previous

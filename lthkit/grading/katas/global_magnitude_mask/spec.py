@@ -15,9 +15,9 @@ from __future__ import annotations
 import torch
 
 from ...hidden import architecture, hidden_state, prunable_names
-from ...isolation import PRUNE_MESSAGE_START
 from ...oracle import count, percent, same_masks, survivors, torch_prune_masks, total
 from ...spec import PASS, Case, Check, KataSpec, Mismatch, Mistake, fail
+from ...stubs import PRUNE_MESSAGE_START
 from ..common import inputs_unchanged
 from .run import run
 

@@ -1,0 +1,18 @@
+# mistake: no_compounding
+# fails: compounds
+import torch
+import torch.nn as nn
+import torch.nn.utils.prune as prune
+
+
+def find_winning_ticket_step(model, initial_state_dict, prune_amount=0.2):
+    layers = [(n, m) for n, m in model.named_modules() if isinstance(m, (nn.Linear, nn.Conv2d))]
+    for _, module in layers:
+        if prune.is_pruned(module):
+            prune.remove(module, "weight")  # "start clean" each call: the zeros get pruned again
+    prune.global_unstructured([(m, "weight") for _, m in layers], pruning_method=prune.L1Unstructured,
+                              amount=prune_amount)
+    with torch.no_grad():
+        for name, module in layers:
+            module.weight_orig.copy_(initial_state_dict[f"{name}.weight"])
+    return model

@@ -1,0 +1,15 @@
+# mistake: prunes_biases
+# fails: biases_not_pruned, global_magnitude
+import torch
+import torch.nn as nn
+import torch.nn.utils.prune as prune
+
+
+def find_winning_ticket_step(model, initial_state_dict, prune_amount=0.2):
+    layers = [(n, m) for n, m in model.named_modules() if isinstance(m, (nn.Linear, nn.Conv2d))]
+    parameters = [(m, "weight") for _, m in layers] + [(m, "bias") for _, m in layers if m.bias is not None]
+    prune.global_unstructured(parameters, pruning_method=prune.L1Unstructured, amount=prune_amount)
+    with torch.no_grad():
+        for name, module in layers:
+            module.weight_orig.copy_(initial_state_dict[f"{name}.weight"])
+    return model

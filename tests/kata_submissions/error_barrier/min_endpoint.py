@@ -1,5 +1,0 @@
-"""Measures the barrier from the better endpoint."""
-
-
-def error_barrier(errors):
-    return max(errors) - min(errors[0], errors[-1])

@@ -1,5 +1,0 @@
-import torch
-
-
-def find_winning_ticket_step(model, initial_state_dict, prune_amount=0.2)
-    return model
