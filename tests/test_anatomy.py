@@ -81,6 +81,23 @@ def test_one_scorer_registry_serves_imp_and_pruning_at_init_and_takes_a_new_one_
             pass
 
 
+def test_a_new_pruning_at_init_scorer_is_one_entry_and_trains_through_its_branches(tiny_data):
+    """A scorer with at_init=True gets its pai_<name>, _shuffled and _reinit branches, which the driver trains."""
+    smallest = Scorer("smallest_at_init", "smallest", lambda inputs: {k: -w.abs() for k, w in inputs.start.items()},
+                      "the smallest initial weights (a bad idea)", at_init=True)
+    model = build_model("lenet300_100", seed=0)
+    with SCORERS.temporarily(smallest):
+        assert "smallest_at_init" in SCORERS.at_init()
+        masks = prune_at_init("smallest_at_init", model, keep=1000)
+        kept = torch.cat([w.detach()[masks[k]].abs() for k, w in prunable_weights(model).items()])
+        assert kept.numel() == 1000 and float(kept.max()) < 0.01
+        configs = [LOTTERY.replace(control=f"pai_smallest_at_init{suffix}") for suffix in ("", "_shuffled", "_reinit")]
+        results = run_lotteries(configs, tiny_data, progress=False)
+        assert [len(result.rounds) for result in results] == [LOTTERY.rounds + 1] * 3
+    with pytest.raises(LthkitError, match="unknown control 'pai_smallest_at_init'"):
+        LOTTERY.replace(control="pai_smallest_at_init")
+
+
 def test_criterion_masks_hand_computed_and_large_final_is_magnitude_pruning():
     full = {"a": torch.ones(5, dtype=torch.bool)}
     # magnitude_increase keeps the 3 largest of [0.3, -0.1, -0.1, 0.3, 0.4] (signed, not |.|).

@@ -39,13 +39,18 @@ BRANCHES = Branches([*paper.BRANCHES, *retraining.BRANCHES, *twins.BRANCHES, *an
 
 
 def get_branch(name: str) -> Branch:
-    """The branch registered as ``name``.
+    """The branch registered as ``name``, or the pruning-at-init branch of a scorer registered since
+    (:func:`.anatomy.pai_branch`: one new scorer entry gives its three branches).
 
     Raises:
         LthkitError: no such branch.
     """
+    if name not in BRANCHES:
+        branch = anatomy.pai_branch(name)
+        if branch is not None:
+            return branch
     return BRANCHES.require(name)
 
 
-__all__ = ["BRANCHES", "Branch", "Branches", "PAPER_CONTROLS", "RETRAINING", "RoundInputs", "RoundStart", "TWINS", "derive_seed",
-           "final_rate_config", "get_branch", "twin_seed"]
+__all__ = ["BRANCHES", "Branch", "Branches", "PAPER_CONTROLS", "RETRAINING", "RoundInputs", "RoundStart", "TWINS",
+           "derive_seed", "final_rate_config", "get_branch", "twin_seed"]

@@ -102,6 +102,16 @@ def _pai_branches(method: str) -> tuple[Branch, ...]:
                    needs=(f"pai_{method}",), uses_rewind_point=False))
 
 
+def pai_branch(name: str) -> Branch | None:
+    """The pruning-at-init branch ``name`` (``pai_<method>``, ``..._shuffled``, ``..._reinit``) of any scorer that
+    prunes at initialization, including one registered after this module was imported; ``None`` otherwise."""
+    for suffix, index in (("_shuffled", 1), ("_reinit", 2), ("", 0)):
+        method = name[len("pai_"):len(name) - len(suffix)] if name.startswith("pai_") and name.endswith(suffix) else ""
+        if method in SCORERS and SCORERS[method].at_init:
+            return _pai_branches(method)[index]
+    return None
+
+
 #: This family's branches, in the order they are listed everywhere.
 BRANCHES = (
     Branch("sign_constant", sign_constant, label="signs of θ₀ × layer constant", needs=("ticket",),
