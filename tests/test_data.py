@@ -151,3 +151,21 @@ def test_tensor_cache_of_other_files_or_broken_is_rebuilt_in_one_line(mnist_root
     torch.save({"md5": {}, "tensors": []}, cache)  # readable, but of no files
     assert torch.equal(read_mnist_tensors(mnist_root, download=False)[1], train_labels)
     assert len(capsys.readouterr().err.strip().splitlines()) == 1
+
+
+def test_l2_inputs_are_keras_normalize_of_the_flattened_images():
+    """Issue 28: --inputs l2 is the authors' scaling (keras.utils.normalize of the flattened uint8 images: each row
+    divided by its L2 norm, a zero row left as it is), checked against a plain numpy implementation."""
+    import numpy as np
+
+    from lthkit.core.data import normalize_images
+
+    images = torch.randint(0, 256, (5, 28, 28), generator=torch.Generator().manual_seed(0), dtype=torch.uint8)
+    images[3] = 0  # an empty image
+    flat = images.numpy().reshape(5, -1).astype(np.float64)
+    norms = np.linalg.norm(flat, 2, axis=-1, keepdims=True)
+    norms[norms == 0] = 1
+    expected = (flat / norms).astype(np.float32).reshape(5, 1, 28, 28)
+    got = normalize_images(images, "l2")
+    assert got.shape == (5, 1, 28, 28) and np.allclose(got.numpy(), expected, atol=1e-6)
+    assert torch.allclose(got.flatten(1)[[0, 1, 2, 4]].norm(dim=1), torch.ones(4)) and got[3].abs().sum() == 0

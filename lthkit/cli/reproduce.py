@@ -5,8 +5,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..imp.branches import BRANCHES, PAPER_CONTROLS
-from .common import add_lottery_flags, check_paths, comma_separated, config_from_args, resolve_device, sweep_options
+from ..imp.branches import BRANCHES, MAX_REINIT_DRAWS, PAPER_CONTROLS
+from .common import (_whole_number_in, add_lottery_flags, check_paths, comma_separated, config_from_args,
+                     resolve_device, sweep_options)
 
 
 def _controls(text: str) -> list[str]:
@@ -19,10 +20,11 @@ def run(args: argparse.Namespace) -> int:
     check_paths(args, REPRODUCE_OUTPUTS)
     config = config_from_args(args)
     device = resolve_device(args.device)
-    reproduce(args.out, base=config, trials=args.trials, controls=args.control, first_seed=args.seed,
+    reproduce(args.out, base=config, trials=args.trials, controls=args.control, reinits=args.reinits,
+              first_seed=args.seed,
               device=device, cache_dir=args.cache, data_root=args.data,
               progress=not args.no_progress, argv=["python", "-m", "lthkit", *(args.argv or [])],
-              **sweep_options(args, device, runs=args.trials * len(args.control)))
+              **sweep_options(args, device, runs=args.trials * (len(args.control) + args.reinits - 1)))
     print(f"wrote {args.out / 'summary.csv'}, the figures and run_info.json")
     return 0
 
@@ -37,5 +39,9 @@ def add_parser(commands) -> None:
     add_lottery_flags(command, default_preset="paper")
     command.add_argument("--control", type=_controls, default=list(PAPER_CONTROLS),
                          help=f"comma-separated controls to run, or all (default: {','.join(PAPER_CONTROLS)})")
+    command.add_argument("--reinits", type=_whole_number_in(1, MAX_REINIT_DRAWS, noun="a whole number of re-initializations",
+                                                            out_of_range=f"must be from 1 to {MAX_REINIT_DRAWS}, got {{value}}"),
+                         default=1, help="fresh initializations of each ticket the reinit control trains (the paper "
+                                         "re-initializes each ticket 3 times, §2; default: 1)")
     command.add_argument("--out", type=Path, required=True, help="folder for the results")
     command.set_defaults(handler=run)

@@ -40,8 +40,10 @@ MNIST_FILES = (
 )
 #: Mean and standard deviation of the MNIST training pixels (scaled to [0, 1]).
 MNIST_MEAN, MNIST_STD = 0.1307, 0.3081
-#: How pixels can be scaled: standardized with MNIST's mean and std (the default), or kept in [0, 1].
-INPUT_SCALINGS = ("standardized", "unit")
+#: How pixels can be scaled: standardized with MNIST's mean and std, kept in [0, 1] (the default), or each image
+#: scaled to unit L2 norm over its 784 pixels (the authors' public code: ``keras.utils.normalize`` of the
+#: flattened images, google-research/lottery-ticket-hypothesis, ``datasets/dataset_mnist.py``).
+INPUT_SCALINGS = ("standardized", "unit", "l2")
 #: Size of the validation set the paper holds out of the 60,000 training images.
 PAPER_VALIDATION_SIZE = 5000
 #: Images in MNIST's training file.
@@ -92,9 +94,9 @@ class DataConfig:
     split_seed: int = field(default=0, metadata={
         "help": "seed of the permutation that picks validation and training images"})
     inputs: str = field(default="unit", metadata={
-        "help": 'how pixels are scaled: "unit" (pixels in [0, 1], the paper\'s; the default) or "standardized" '
-                '(MNIST\'s mean subtracted, divided by its standard deviation; the paper protocol\'s dense '
-                'LeNet-300-100 measured lower with these, see results/paper-lenet300/standardized)',
+        "help": 'how pixels are scaled: "unit" (pixels in [0, 1]; the default), "standardized" (MNIST\'s mean '
+                'subtracted, divided by its standard deviation) or "l2" (each image divided by its L2 norm over its 784 '
+                'pixels, as the authors\' public code does); the paper does not state its scaling',
         "choices": INPUT_SCALINGS})
 
     def __post_init__(self):
@@ -367,8 +369,21 @@ def read_mnist_tensors(root: str | os.PathLike | None = None, *, download: bool 
 
 
 def normalize_images(images: torch.Tensor, inputs: str = "unit") -> torch.Tensor:
-    """Scale uint8 images to [0, 1], standardize them with MNIST's mean/std unless ``inputs`` is
-    ``"unit"``, and add a channel axis."""
+    """Scale uint8 images as ``inputs`` says and add a channel axis.
+
+    ``"unit"``: pixels / 255, in [0, 1]; ``"standardized"``: those minus MNIST's mean, divided by its
+    standard deviation; ``"l2"``: each image divided by the L2 norm of its 784 raw pixels (an empty image
+    stays zero), as ``keras.utils.normalize`` of the flattened images does in the authors' code.
+
+    Example:
+        >>> image = torch.zeros(1, 28, 28, dtype=torch.uint8); image[0, 0, :2] = 255
+        >>> [round(float(v), 4) for v in normalize_images(image, "l2")[0, 0, 0, :3]]
+        [0.7071, 0.7071, 0.0]
+    """
+    if inputs == "l2":
+        flat = images.float().reshape(len(images), -1)
+        norms = flat.norm(dim=1, keepdim=True)
+        return (flat / torch.where(norms == 0, torch.ones_like(norms), norms)).reshape(images.shape).unsqueeze(1)
     unit = images.float() / 255.0
     return (unit if inputs == "unit" else (unit - MNIST_MEAN) / MNIST_STD).unsqueeze(1)
 

@@ -32,6 +32,7 @@ from ..core.files import atomic_write_files, check_writable_folder, csv_text, js
 from ..core.train import RunLog, TrainConfig
 from ..errors import LthkitError
 from ..imp.branches import PAPER_CONTROLS as CONTROLS
+from ..imp.branches import reinit_draws
 from ..reporting.provenance import read_run_info, run_info
 from ..reporting.summaries import read_summary_csv, summary_csv_text, summary_rows
 from ..runs.experiments import run_experiments
@@ -97,7 +98,8 @@ def trial_groups(seeds: list[int], controls: int, *, device: str = "cpu", worker
     return [list(seeds[index:index + size]) for index in range(0, len(seeds), size)]
 
 
-def reproduce(out, *, base=None, trials: int = 5, rounds: int = 20, controls=CONTROLS, first_seed: int = 0,
+def reproduce(out, *, base=None, trials: int = 5, rounds: int = 20, controls=CONTROLS, reinits: int = 1,
+              first_seed: int = 0,
               device: str = "cpu", cache_dir=None, data_root=None, progress: bool = True, argv=None,
               workers: int = 1, scheduler: str | None = None) -> list:
     """Run the paper's protocol and keep ``out`` up to date as trials finish.
@@ -108,6 +110,8 @@ def reproduce(out, *, base=None, trials: int = 5, rounds: int = 20, controls=CON
         trials: independent trials (seeds ``first_seed`` ... ``first_seed + trials - 1``).
         rounds: pruning rounds when ``base`` is not given (20 reaches P_m = 1.2%).
         controls: which of ticket, reinit and random_prune to run, in that order.
+        reinits: how many fresh initializations of each ticket the reinit control trains (the paper: 3, §2;
+            ``reinit``, ``reinit_draw2``, ...).
         first_seed: the seed of the first trial.
         device: ``"cpu"`` or ``"cuda"``.
         cache_dir, data_root: see :func:`lthkit.runs.experiments.run_experiment`.
@@ -121,9 +125,12 @@ def reproduce(out, *, base=None, trials: int = 5, rounds: int = 20, controls=CON
     """
     out = check_writable_folder(out, f"output folder {out}", REPRODUCE_OUTPUTS)  # before any training
     base = base or preset("paper", rounds=rounds)
+    if reinits > 1 and "reinit" in controls:
+        draws = reinit_draws(reinits)
+        controls = [name for control in controls for name in (draws if control == "reinit" else (control,))]
     began = time.time()
     info = run_info("paper", argv=argv, device=device, config=base.to_dict(), trials=trials, trainings=0,
-                    training_seconds=0.0, controls=list(controls), workers=None if scheduler else workers,
+                    training_seconds=0.0, controls=list(controls), reinits=reinits, workers=None if scheduler else workers,
                     scheduler=scheduler, runs=[])
     seeds = list(range(first_seed, first_seed + trials))
     groups = trial_groups(seeds, len(controls), device=device, workers=workers, scheduler=scheduler)

@@ -30,7 +30,7 @@ its own for a block:
 
 from . import anatomy, paper, retraining, twins
 from .base import Branch, Branches, RoundInputs, RoundStart, derive_seed
-from .paper import PAPER_CONTROLS
+from .paper import MAX_REINIT_DRAWS, PAPER_CONTROLS, reinit_draws
 from .retraining import RETRAINING, final_rate_config
 from .twins import TWINS, twin_seed
 
@@ -52,5 +52,5 @@ def get_branch(name: str) -> Branch:
     return BRANCHES.require(name)
 
 
-__all__ = ["BRANCHES", "Branch", "Branches", "PAPER_CONTROLS", "RETRAINING", "RoundInputs", "RoundStart", "TWINS",
-           "derive_seed", "final_rate_config", "get_branch", "twin_seed"]
+__all__ = ["BRANCHES", "Branch", "Branches", "MAX_REINIT_DRAWS", "PAPER_CONTROLS", "RETRAINING", "RoundInputs", "RoundStart", "TWINS",
+           "derive_seed", "final_rate_config", "get_branch", "reinit_draws", "twin_seed"]

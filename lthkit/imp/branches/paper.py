@@ -43,6 +43,16 @@ def reinit(inputs: RoundInputs) -> RoundStart:
     return RoundStart(inputs.model(seed=seed), inputs.needed_masks["ticket"])
 
 
+def reinit_draw(draw: int):
+    """The re-init control's ``draw``-th fresh initialization of the ticket's mask (the paper re-initializes each
+    ticket three times, §2); draw 1 is ``reinit`` itself."""
+    def start_round(inputs: RoundInputs) -> RoundStart:
+        seed = derive_seed(inputs.config.seed, "reinit", inputs.round, draw)
+        return RoundStart(inputs.model(seed=seed), inputs.needed_masks["ticket"])
+    start_round.__doc__ = f"The ticket's mask of this round with fresh random initialization number {draw}."
+    return start_round
+
+
 def random_prune(inputs: RoundInputs) -> RoundStart:
     """The ticket's per-layer counts at random positions, from the ticket's own starting weights."""
     ticket_mask = inputs.needed_masks["ticket"]
@@ -52,6 +62,9 @@ def random_prune(inputs: RoundInputs) -> RoundStart:
     return _rewound(inputs, inputs.model(), random_masks_like(ticket_mask, generator))
 
 
+#: How many re-initializations of one ticket the family offers (the paper's 3, and more).
+MAX_REINIT_DRAWS = 10
+
 #: This family's branches, in the order they are listed everywhere.
 BRANCHES = (
     Branch("ticket", ticket, label="winning ticket", colour="#1f77b4", control=True),
@@ -59,6 +72,13 @@ BRANCHES = (
            control=True),
     Branch("random_prune", random_prune, label="random pruning", colour="#2ca02c", needs=("ticket",),
            requires_rewind_point=True, control=True),
+    *(Branch(f"reinit_draw{draw}", reinit_draw(draw), label=f"random re-init, draw {draw}", colour="#d62728",
+             needs=("ticket",), uses_rewind_point=False) for draw in range(2, MAX_REINIT_DRAWS + 1)),
 )
 #: The paper's three kinds of run: the winning ticket and its two controls.
-PAPER_CONTROLS = tuple(branch.name for branch in BRANCHES)
+PAPER_CONTROLS = ("ticket", "reinit", "random_prune")
+
+
+def reinit_draws(count: int) -> tuple[str, ...]:
+    """The branches of ``count`` re-initializations of each ticket: ``reinit``, ``reinit_draw2``, ..."""
+    return ("reinit", *(f"reinit_draw{draw}" for draw in range(2, count + 1)))
