@@ -1,18 +1,17 @@
 #!/usr/bin/env python
 """The numbers the paper rerun's prose states, computed from ``results/paper-lenet300/``, and the prose filled with them.
 
-The rerun of the paper protocol with pixels in [0, 1] (issue 14) is reported in three places: its
-report ``results/paper-lenet300/README.md`` (from ``scripts/paper_report_template.md``), the
-README's section "The paper's experiment, reproduced" (between ``<!-- paper-experiment:begin -->``
-and ``<!-- paper-experiment:end -->``, from ``scripts/paper_readme_section.md``), and notebook 5's
-prose (numbers tagged ``<!--ref NAME-->``, facts of ``scripts/notebook_references.py``). Every number
-in them is a ``{{name}}`` of :func:`numbers`, so they follow the committed files; the sentences around
-the numbers assume a few things about them (every claim matches, the ticket ends below dense, ...),
-and :func:`assumptions` checks each one: if one fails, the prose must be rewritten by hand.
+The rerun of the paper protocol with pixels in [0, 1] (issue 14) is reported in two places: its
+report ``results/paper-lenet300/README.md`` (from ``scripts/paper_report_template.md``) and notebook
+5's prose (numbers tagged ``<!--ref NAME-->``, facts of ``scripts/notebook_references.py``). Every
+number in them is a ``{{name}}`` of :func:`numbers` or a fact, so they follow the committed files; the
+sentences around the numbers assume a few things about them (every claim matches, the ticket ends
+below dense, ...), and :func:`assumptions` checks each one: if one fails, the prose must be
+rewritten by hand. The repository's README states no measured number: it links to the report.
 
 Usage:
     python scripts/paper_rerun_text.py numbers                 # print every number and check the assumptions
-    python scripts/paper_rerun_text.py fill                    # write the report's prose, the README section, notebook 5's tagged numbers
+    python scripts/paper_rerun_text.py fill                    # write the report's prose and notebook 5's tagged numbers
     ... --allow-partial                                        # fewer than 5 trials (a dry run): failed assumptions only warn
 
 The landing itself (moving the standardized run, merging the parts) was done once by
@@ -37,9 +36,6 @@ from lthkit.studies.paper import paper_claims  # noqa: E402
 RESULTS = ROOT / "results" / "paper-lenet300"
 COMPARISON = RESULTS / "standardized"
 REPORT_TEMPLATE = ROOT / "scripts" / "paper_report_template.md"
-README_TEMPLATE = ROOT / "scripts" / "paper_readme_section.md"
-README = ROOT / "README.md"
-README_BEGIN, README_END = "<!-- paper-experiment:begin -->", "<!-- paper-experiment:end -->"
 NOTEBOOK = ROOT / "notebooks" / "05_paper_results.ipynb"
 PLACEHOLDER = re.compile(r"\{\{(\w+)\}\}")
 TAG = re.compile(r"(\d[\d.,]*%?)<!--ref (\w+)-->")  # as tests/test_notebook_references.py reads them
@@ -91,7 +87,7 @@ def numbers() -> dict[str, str]:
         trials = sorted({run["trial"] for run in part["runs"]})
         values[f"part{index}_trials"] = f"{trials[0]}–{trials[-1]}" if len(trials) > 1 else str(trials[0])
         values[f"part{index}_command"] = part["command"]
-        values[f"part{index}_wall_seconds"] = _seconds(part["wall_seconds_this_invocation"])
+        values[f"part{index}_wall_seconds"] = _seconds(part["wall_seconds"])
         hardware = part.get("hardware", {})
         values[f"part{index}_cpu"] = hardware.get("cpu", "an unrecorded CPU")
         values[f"part{index}_machine"] = (f"{hardware.get('cpu', 'an unrecorded CPU')}, {hardware.get('cpu_count')} CPUs, "
@@ -144,15 +140,6 @@ def write_report(values: dict[str, str]) -> None:
     (RESULTS / "README.md").write_text(fill(REPORT_TEMPLATE.read_text(), values))
 
 
-def write_readme_section(values: dict[str, str]) -> None:
-    text = README.read_text()
-    if README_BEGIN not in text or README_END not in text:
-        raise SystemExit(f"paper_rerun_text: README.md lacks {README_BEGIN} ... {README_END}")
-    section = fill(README_TEMPLATE.read_text(), values)
-    README.write_text(text[:text.index(README_BEGIN) + len(README_BEGIN)] + "\n" + section
-                      + text[text.index(README_END):])
-
-
 def refresh_notebook_tags() -> list[str]:
     """Notebook 5's tagged numbers set to the committed facts.json; returns the tags that changed."""
     import nbformat
@@ -195,9 +182,8 @@ def main(argv=None) -> int:
         return 1
     if args.action == "fill":
         write_report(values)
-        write_readme_section(values)
         changed = refresh_notebook_tags()
-        print(f"wrote {RESULTS / 'README.md'} (prose; tables: lthkit paper-report), README.md's section; "
+        print(f"wrote {RESULTS / 'README.md'} (prose; tables: lthkit paper-report); "
               f"notebook 5: {len(changed)} tagged numbers changed" + "".join(f"\n  {line}" for line in changed))
     return 0
 
