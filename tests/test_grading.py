@@ -143,6 +143,11 @@ def test_cli_gradescope_results(tmp_path):
     failed = [test for test in results["tests"] if test["status"] == "failed"]
     assert len(failed) == 1 and "Hint: Every layer lost exactly prune_amount" in failed[0]["output"]
     assert "8/10" in process.stdout
+    # Only where Gradescope reads: results.json, nothing in the submission folder; the sandbox is hidden.
+    assert sorted(path.name for path in submission.iterdir()) == ["kata.py"]
+    assert sorted(path.name for path in out.iterdir()) == ["results.json"]
+    hidden = [test for test in results["tests"] if test["visibility"] == "hidden"]
+    assert len(hidden) == 1 and "isolation:" in hidden[0]["output"] and "isolation" not in results["output"]
 
 
 CHECK_NOTEBOOK = [

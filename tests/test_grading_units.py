@@ -325,9 +325,10 @@ def test_reports_follow_their_schemas_and_escape_html():
     html = report_html(reports[0])
     assert "<script>" not in html and "&lt;script&gt;" in html and "runs &lt;anywhere&gt;" in html
     text = reports[0].to_text()
-    assert "FAIL   0/2  one threshold" in text and "hint: use & fix" in text and text.endswith("total  1/3")
+    assert "FAIL       0/2  one threshold" in text and "hint: use & fix" in text and text.endswith("total  1/3")
     results = gradescope_results([reports[0]])
-    assert results["score"] == 1 and [t["status"] for t in results["tests"]] == ["passed", "failed"]
+    assert results["score"] == 1 and [t["status"] for t in results["tests"]] == ["passed", "failed", "passed"]
+    assert [t["visibility"] for t in results["tests"]] == ["visible", "visible", "hidden"]
     rows = summary_csv(reports).splitlines()
     assert rows[1] == "alice.py,find_winning_ticket_step,1,3,fail,global,per_layer,"
     assert rows[2].startswith("alice.py,find_winning_ticket_step,0,3,timeout,,,boom")
@@ -353,7 +354,12 @@ def test_grade_usage_errors_are_one_line_exit_2(argv, message, capsys):
 def test_every_report_says_which_isolation_was_used():
     report = _report()
     assert report.to_text().splitlines()[-2] == "  isolation: landlock ABI 7"
-    assert "isolation: landlock ABI 7" in gradescope_results([report])["output"]
+    gradescope = gradescope_results([report])
+    # Instructor-only on Gradescope: the sandbox and the timing sit in a hidden test, not in what students see.
+    assert "landlock" not in gradescope["output"] and "execution_time" not in gradescope
+    (hidden,) = [test for test in gradescope["tests"] if test["visibility"] == "hidden"]
+    assert "isolation: landlock ABI 7" in hidden["output"] and "graded in 1.50 s" in hidden["output"]
+    assert all("landlock" not in test["output"] for test in gradescope["tests"] if test is not hidden)
     assert reports_json([report])["submissions"][0]["katas"][0]["sandbox"] == "landlock ABI 7"
     assert summary_table([report]).splitlines()[-1] == "isolation: landlock ABI 7"
 
