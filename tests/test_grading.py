@@ -61,7 +61,9 @@ def test_timeout_stops_a_hanging_submission(graded):
 def test_a_submission_cannot_touch_the_grader(graded):
     report = graded["find_winning_ticket_step"]["tampers.py"]
     runs = next(check for check in report.checks if check.name == "runs_on_any_model")
-    assert "write=no, signal=no, read=no, tcp=no" in runs.message, runs.message
+    # The exception is said once, in the report's cause; the check it fails points there.
+    assert "write=no, signal=no, read=no, tcp=no" in report.cause, report.cause
+    assert runs.status == "fail" and "see the cause above" in runs.message, runs.message
     from lthkit.grading.gate import sandbox_tree
 
     for package in (Path(sys.modules["lthkit"].__file__).parent, sandbox_tree() / "lthkit"):  # the checkout, the copy
