@@ -395,3 +395,38 @@ def test_the_seccomp_filter_allows_threads_but_no_processes_or_sockets():
         pytest.skip(f"no seccomp here: {lines[0]}")
     assert lines[1:] == ["thread", "fork denied", "spawn denied", "udp denied", "mptcp denied", "unix denied", ""], \
         result.stdout + result.stderr
+
+
+#: Kata 1 with a mistake: it copies every layer's bias, and one hidden layer has none.
+RAISES_WITHOUT_BIAS = """import torch
+from torch import nn
+from torch.nn.utils import prune
+
+
+def find_winning_ticket_step(model, initial_state_dict, prune_amount=0.2):
+    layers = [(n, m) for n, m in model.named_modules() if isinstance(m, (nn.Linear, nn.Conv2d))]
+    prune.global_unstructured([(m, "weight") for _, m in layers], pruning_method=prune.L1Unstructured,
+                              amount=prune_amount)
+    with torch.no_grad():
+        for name, module in layers:
+            module.weight_orig.copy_(initial_state_dict[f"{name}.weight"])
+            module.bias.copy_(initial_state_dict[f"{name}.bias"])
+    return model
+"""
+
+
+def test_one_cause_is_said_once_and_the_checks_it_stopped_are_not_run(tmp_path):
+    """Issue 27: a step that raises on a bias-free layer gets one cause, not the same error in eight rows."""
+    from lthkit.grading import grade_file
+
+    (tmp_path / "bob.py").write_text(RAISES_WITHOUT_BIAS)
+    report = grade_file(tmp_path / "bob.py", limits=Limits(timeout=20, memory_mb=1024))
+    assert report.cause.count("AttributeError") == 1 and "bias-free" in report.cause, report.to_text()
+    assert "first call" in report.cause and "bob.py, line 13: `module.bias.copy_" in report.cause, report.cause
+    not_run = [check for check in report.checks if check.status == "not_run"]
+    assert len(not_run) >= 5 and all(check.hint == "" and "AttributeError" not in check.message for check in not_run)
+    text = report.to_text()
+    assert text.count("AttributeError") == 1 and "Return the model." not in text, text
+    runs = next(check for check in report.checks if check.name == "runs_on_any_model")
+    assert runs.status == "fail" and "see the cause above" in runs.message
+    jsonschema.validate(reports_json([report]), JSON_SCHEMA)
