@@ -161,7 +161,7 @@ def scratch_notebooks(root: Path) -> None:
     prompt is numbered" is the end state of Run All Cells, and no saved output can stand in
     for one the kernel has to produce.
     """
-    shutil.copytree(REPO / "notebooks", root, ignore=shutil.ignore_patterns("exercises", ".ipynb_checkpoints"))
+    shutil.copytree(REPO / "notebooks", root, ignore=shutil.ignore_patterns("exercises", "mywork", ".ipynb_checkpoints"))
     for path in root.glob("*.ipynb"):
         notebook = json.loads(path.read_text())
         for cell in notebook["cells"]:
