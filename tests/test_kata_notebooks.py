@@ -184,7 +184,15 @@ def test_the_ml_katas_text_and_the_papers_imp_both_pass_notebook_1_and_the_grade
     assert extras == {"biases_rewound": "fail"}, "the biases are reported as an extra, and this one leaves them"
 
 
-BENIGN = [(kata, path) for kata in kata_names() for path in submissions(kata) if "mistake" in expectation(path)]
+def _patches_the_library(path: Path) -> bool:
+    """A submission that assigns to a module's attributes at import (always_equal.py patches torch.equal): it runs
+    only in the grader's sandbox, never in this process."""
+    return any(isinstance(node, ast.Assign) and any(isinstance(target, ast.Attribute) for target in node.targets)
+               for node in ast.parse(path.read_text()).body)
+
+
+BENIGN = [(kata, path) for kata in kata_names() for path in submissions(kata)
+          if "mistake" in expectation(path) and not _patches_the_library(path)]
 
 
 @pytest.mark.parametrize("kata,path", BENIGN, ids=[f"{kata}-{path.stem}" for kata, path in BENIGN])
