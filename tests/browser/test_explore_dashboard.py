@@ -372,15 +372,15 @@ def test_dashboard_runs_in_jupyterlab(jupyter_lab):
             assert widget_front_end_problem(page) is None
 
             # Issue 27: one progress bar per run, in one format, no internal names.
-            bars = dashboard.locator(".widget-hprogress")
+            bars, progress = dashboard.locator(".widget-hprogress"), dashboard.locator(".lthkit-progress")
             expect(bars).to_have_count(1)
-            assert re.search(r"weights remaining \d+\.\d% .*(\d+)/\1 trainings", normalized(bars.inner_text())), \
-                bars.inner_text()
+            assert re.search(r"weights remaining \d+\.\d% .*(\d+)/\1 trainings", normalized(progress.inner_text())), \
+                progress.inner_text()
             # Run on a config that is in the cache: nothing trains, and the bar says so.
             run.click()
             expect(status).to_contain_text("from the cache", timeout=ui)
             expect(bars).to_have_count(1)
-            expect(bars).to_contain_text(re.compile(r"from.cache"), timeout=ui)
+            expect(progress).to_contain_text(re.compile(r"from.cache"), timeout=ui)
 
             # A projector: 1024×768, the file browser folded away; the plot and Run on the first screen.
             page.set_viewport_size(PROJECTOR)
@@ -487,12 +487,12 @@ def test_dashboard_app_served_by_voila(voila_app):
             page.wait_for_function(PLOT_REPLACED, arg=[plot.element_handle(), plot_before_run], timeout=ui)
             assert plot.screenshot() != before, "the plot did not change"
             dashboard.screenshot(path=str(ARTIFACTS / "voila-after.png"))
-            bars = dashboard.locator(".widget-hprogress")
+            bars, progress = dashboard.locator(".widget-hprogress"), dashboard.locator(".lthkit-progress")
             expect(bars).to_have_count(1)
-            assert re.search(r"weights remaining \d+\.\d%", normalized(bars.inner_text())), bars.inner_text()
+            assert re.search(r"weights remaining \d+\.\d%", normalized(progress.inner_text())), progress.inner_text()
             run.click()  # the same config again: from the cache, and the bar says so
             expect(status).to_contain_text("from the cache", timeout=ui)
-            expect(bars).to_contain_text(re.compile(r"from.cache"), timeout=ui)
+            expect(progress).to_contain_text(re.compile(r"from.cache"), timeout=ui)
             page.evaluate("window.scrollTo(0, 0)")
             assert_on_first_screen(page, dashboard, "projector-voila-after-run-1024x768.png")
 
