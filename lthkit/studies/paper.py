@@ -32,8 +32,8 @@ from pathlib import Path
 from ..core.files import atomic_write_files, check_writable_folder, csv_text, json_bytes
 from ..core.train import RunLog, TrainConfig
 from ..errors import LthkitError
-from ..imp.branches import PAPER_CONTROLS as CONTROLS
 from ..imp.branches import MAX_REINIT_DRAWS, reinit_draws
+from ..imp.branches import PAPER_CONTROLS as CONTROLS
 from ..reporting.claims import Claim, JudgedClaim, claims_csv_text, judge_claims, verdict_headline
 from ..reporting.claims import claims_markdown as claims_table
 from ..reporting.provenance import read_run_info, run_info

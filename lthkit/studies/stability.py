@@ -201,13 +201,24 @@ def measure_pair(pair: Pair, data: MNISTData | None, *, cache_dir=None, alphas=N
     return found
 
 
-#: The study's defaults by mode (``lthkit stability`` and notebook 6): the ks, the trials, the subnetworks
-#: measured, and the k of the retraining comparison (each method then retrains T − k iterations a round).
-DEFAULTS = {
-    "full": {"ks": (0, 25, 100, 500, 1000), "trials": 3, "controls": ("ticket", "random_prune", "reinit"),
-             "retrain_k": 500},
-    "fast": {"ks": (0, 50), "trials": 1, "controls": ("ticket", "random_prune"), "retrain_k": 50},
+#: The study's protocols: the preset each trains and its defaults by mode (``lthkit stability --protocol``,
+#: notebook 6): the ks, the trials, the subnetworks measured, and the k of the retraining comparison (each
+#: method then retrains T − k iterations a round; ``None``: not run).
+#:
+#: * ``adam``: notebook 6's protocol (the paper preset's Adam, 2,000 iterations with the rate cut tenfold at
+#:   1,000 and 1,500, 3 rounds of 65%): a classroom-sized setting, not a paper's;
+#: * ``sgd``: Frankle et al. 2020's LeNet protocol (their Table 1; preset ``stability_sgd``).
+PROTOCOLS = {
+    "adam": {"preset": "stability",
+             "full": {"ks": (0, 25, 100, 500, 1000), "trials": 3, "controls": ("ticket", "random_prune", "reinit"),
+                      "retrain_k": 500},
+             "fast": {"ks": (0, 50), "trials": 1, "controls": ("ticket", "random_prune"), "retrain_k": 50}},
+    "sgd": {"preset": "stability_sgd",
+            "full": {"ks": (0, 100, 500, 2000), "trials": 3, "controls": ("ticket", "random_prune"), "retrain_k": None},
+            "fast": {"ks": (0, 50), "trials": 1, "controls": ("ticket", "random_prune"), "retrain_k": None}},
 }
+#: The ``adam`` protocol's defaults by mode (notebook 6 and its explorer).
+DEFAULTS = {mode: PROTOCOLS["adam"][mode] for mode in ("full", "fast")}
 
 #: Columns of ``stability.csv``: one row per (k, density, kind, trial, α); errors as fractions.
 STABILITY_COLUMNS = ("k", "round", "density", "control", "trial", "alpha", "test_error", "error_barrier", "stable")
