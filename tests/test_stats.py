@@ -86,7 +86,9 @@ def test_the_noise_floor_only_holds_back_claimed_differences():
     small_but_sure = Interval(0.1, 0.08, 0.12, 50)
     assert Expectation("at_least", 0.0).judge(small_but_sure) == "consistent"
     assert Expectation("at_least", 0.0).judge(small_but_sure, floor=0.15) == "inconclusive"
-    assert Expectation("near", 0.1, 0.05).judge(small_but_sure, floor=0.15) == "consistent"
+    assert Expectation("near", 0.1, 0.05).judge(small_but_sure, floor=0.15) == "inconclusive"  # 0.05-0.15: a difference
+    assert Expectation("near", 0.0, 0.2).judge(small_but_sure, floor=0.15) == "consistent"  # "no difference"
+    assert Expectation("at_least", 0.0, 0.2).judge(small_but_sure, floor=0.15) == "consistent"  # "no worse than"
 
 
 def test_paired_differences_keep_only_trials_with_both():

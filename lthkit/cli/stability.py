@@ -12,7 +12,7 @@ from .common import (_parse_typed, _rate, _trials, _whole_number_in, _workers, a
                      comma_separated, dataclass_changes, resolve_device, sweep_options)
 
 #: The files ``stability`` writes into ``--out``, as one set.
-STABILITY_OUTPUTS = ("stability.csv", "retraining.csv", "error_along_path.png", "instability_vs_k.png",
+STABILITY_OUTPUTS = ("stability.csv", "claims.csv", "retraining.csv", "error_along_path.png", "instability_vs_k.png",
                      "retraining_vs_density.png", "run_info.json", "README.md")
 
 
@@ -85,8 +85,10 @@ def run(args: argparse.Namespace) -> int:
 
     from ..core.files import atomic_write_files, csv_text, figure_png, json_bytes, with_kept_notes
     from ..runs.cache import load_cached
+    from ..reporting.claims import claims_csv_text
     from ..studies.stability import (RETRAINING_COLUMNS, STABILITY_COLUMNS, barrier_table, report_text,
-                                     retraining_configs, run_retraining, run_stability, stability_pairs)
+                                     retraining_configs, run_retraining, run_stability, stability_claims,
+                                     stability_pairs)
 
     check_paths(args, STABILITY_OUTPUTS)
     plan = stability_plan(args)
@@ -138,6 +140,7 @@ def run(args: argparse.Namespace) -> int:
                     seconds_per_training=round(sum(seconds) / len(seconds), 2) if seconds else None)
     files[args.out / "run_info.json"] = json_bytes(info)
     files[args.out / "README.md"] = with_kept_notes(args.out / "README.md", report_text(rows, retraining, info)).encode()
+    files[args.out / "claims.csv"] = claims_csv_text(stability_claims(rows, retraining, plan["protocol"])).encode()
     atomic_write_files(files)
     print(f"{'kind':<13} {'k':>6} {'density':>8} {'trials':>6} {'barrier (points), mean [min, max]':>34}")
     for entry in barrier_table(rows):

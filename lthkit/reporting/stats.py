@@ -154,8 +154,9 @@ class Expectation:
         tolerance: how far from ``value`` still agrees with the claim (``at_least``: down to
             ``value - tolerance``; ``at_most``: up to ``value + tolerance``; ``near``: either side).
 
-    A claim of a *difference* (``at_least``/``at_most``) is also held to the study's noise floor
-    (see :meth:`judge`); a ``near`` claim states its own band.
+    A claim that asserts a *difference* (its range leaves out zero, or has zero on its edge: "above
+    dense", "at least +0.3") is also held to the study's noise floor (see :meth:`judge`); a claim whose
+    range holds zero inside it ("within 0.2 points of dense") asserts no difference and is not.
     """
 
     kind: str
@@ -185,13 +186,24 @@ class Expectation:
             return -math.inf, self.value + self.tolerance
         return self.value - self.tolerance, self.value + self.tolerance
 
+    def asserts_difference(self) -> bool:
+        """Whether the claim says the quantity differs from zero (zero is not strictly inside its range).
+
+        Example:
+            >>> Expectation("at_least", 0.0).asserts_difference(), Expectation("at_least", 0.0, 0.2).asserts_difference()
+            (True, False)
+        """
+        low, high = self.bounds()
+        return not (low < 0 < high)
+
     def judge(self, interval: Interval, floor: float = 0.0) -> str:
         """The verdict on ``interval``: consistent, inconclusive or inconsistent.
 
         Args:
             interval: our estimate with its interval, in the expectation's units.
-            floor: the study's noise floor in the same units; an ``at_least``/``at_most`` claim whose
-                estimate is smaller than it in size is at best inconclusive.
+            floor: the study's noise floor in the same units; a claim that asserts a difference
+                (:meth:`asserts_difference`) whose estimate is smaller than the floor in size is at
+                best inconclusive.
 
         Example:
             >>> Expectation("near", 0.0, 0.2).judge(Interval(0.11, -0.05, 0.26, 5))
@@ -208,7 +220,7 @@ class Expectation:
             verdict = INCONSISTENT
         else:
             verdict = INCONCLUSIVE
-        if verdict == CONSISTENT and self.kind != "near" and abs(interval.estimate) < floor:
+        if verdict == CONSISTENT and self.asserts_difference() and abs(interval.estimate) < floor:
             verdict = INCONCLUSIVE
         return verdict
 
