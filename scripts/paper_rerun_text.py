@@ -41,7 +41,7 @@ L2 = RESULTS / "l2-inputs"
 REPORT_TEMPLATE = ROOT / "scripts" / "paper_report_template.md"
 NOTEBOOK = ROOT / "notebooks" / "05_paper_results.ipynb"
 PLACEHOLDER = re.compile(r"\{\{(\w+)\}\}")
-TAG = re.compile(r"(\d[\d.,]*%?)<!--ref (\w+)-->")  # as tests/test_notebook_references.py reads them
+TAG = re.compile(r"([−-]?\d[\d.,]*%?)<!--ref (\w+)-->")  # as tests/test_notebook_references.py reads them
 
 _spec = importlib.util.spec_from_file_location("notebook_references", ROOT / "scripts" / "notebook_references.py")
 references = importlib.util.module_from_spec(_spec)
