@@ -265,8 +265,20 @@ def facts_05(folder: Path) -> dict[str, str]:
     return facts
 
 
+def facts_07(folder: Path) -> dict[str, str]:
+    """Notebook 7's closing cell states the committed ticket-anatomy study's claims (``results/ticket-anatomy/``)."""
+    from lthkit.studies.anatomy import anatomy_claims, anatomy_floors, load_study
+
+    rows, supermask = load_study(ROOT / "results" / "ticket-anatomy")
+    facts = claim_facts(anatomy_claims(rows, supermask))
+    facts["trials"] = str(len({row["trial"] for row in rows}))
+    facts["floor_points"] = f"{anatomy_floors(rows)['accuracy']:.2f}"
+    return facts
+
+
 #: ``{notebook: facts(folder) -> {name: the number as the prose writes it}}``.
-FACTS = {"02_iterative_magnitude_pruning": facts_02, "04_rewinding": facts_04, "05_paper_results": facts_05}
+FACTS = {"02_iterative_magnitude_pruning": facts_02, "04_rewinding": facts_04, "05_paper_results": facts_05,
+         "07_ticket_anatomy": facts_07}
 
 
 def write_facts(notebook: str, out: Path) -> dict[str, str]:
