@@ -35,9 +35,9 @@ from common import SMOKE_HELP, describe_machine  # noqa: E402
 
 from lthkit.core.data import get_data  # noqa: E402
 from lthkit.core.models import build_model  # noqa: E402
-from lthkit.runs.threads import training_threads  # noqa: E402
 from lthkit.core.train import train  # noqa: E402
 from lthkit.runs.presets import preset_config  # noqa: E402
+from lthkit.runs.threads import training_threads  # noqa: E402
 
 SPIN = "while True: pass"
 
@@ -80,10 +80,11 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     config = preset_config("explore", fast=args.smoke)
     if args.smoke:
+        print(f"--smoke: {SMOKE_HELP}")
         config = config.replace(train={"iterations": 20}, data={"train_size": 500})
         args.repeats = 1
     data = get_data(config.data)
-    default = os.cpu_count() or 1  # torch's default in a kernel: one thread per core
+    default = max(2, os.cpu_count() or 1)  # torch's default in a kernel: one thread per core (2 on one core)
     with training_threads(kernel=True) as in_a_kernel:
         pass
     lines = [f"kernel_threads: {describe_machine('cpu')}",
@@ -92,8 +93,6 @@ def main(argv=None) -> int:
              f"(`python -c '{SPIN}'`); {args.repeats} trainings per arm, arms interleaved",
              f"torch's default: {default} threads (one per core); lthkit in a notebook kernel now trains on "
              f"{in_a_kernel} (lthkit.runs.threads.training_threads)"]
-    if default == 1:
-        raise SystemExit("kernel_threads: one core: there is no thread pool to compare")
     arms = {(load, threads): [] for load in ("quiet", "busy") for threads in (default, 1)}
     one_training(config, data, 1, seed=99)  # warm-up: data, allocator, kernels
     for repeat in range(args.repeats):

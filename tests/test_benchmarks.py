@@ -33,6 +33,10 @@ EXPECTED = {
         rf"fast_path: {NUMBER}% faster than public -> .*",
         [r"^public .* µs/step  ratio to public 1\.000", r"^direct_adam .* ratio to public", r"^lenet_pass .* ratio",
          r"^fast_path .* ratio", r"^direct_adam: .*faster than public", r"^lenet_pass: .*faster than public"]),
+    "kernel_threads.py": (
+        rf"quiet: \d+ threads / 1 thread: {NUMBER}x",
+        [r"^load +threads +wall s", r"^quiet +\d+ ", r"^busy +1 ", r"^busy / quiet, \d+ threads: ",
+         r"^busy: \d+ threads / 1 thread: "]),
     "paper_protocol.py": (
         rf"wall time {NUMBER} s = {NUMBER} min; goal for the full protocol on one H100: 15 min -> (met|not met) "
         r"\(not the full protocol\)",

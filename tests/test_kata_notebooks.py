@@ -130,8 +130,9 @@ def _preamble(path: Path) -> str:
 
 def _helper_cells(path: Path) -> list[str]:
     """Cells that only define functions (and are not an exercise): helpers the check cells use."""
+    kinds = (ast.FunctionDef, ast.Import, ast.ImportFrom)
     return [cell.source for cell in _cells(path) if "### BEGIN SOLUTION" not in cell.source
-            and all(isinstance(node, (ast.FunctionDef, ast.Import, ast.ImportFrom)) for node in ast.parse(cell.source).body)
+            and all(isinstance(node, kinds) for node in ast.parse(cell.source).body)
             and any(isinstance(node, ast.FunctionDef) for node in ast.parse(cell.source).body)]
 
 

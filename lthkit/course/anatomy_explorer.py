@@ -116,7 +116,8 @@ class AnatomyExplorer(_ProgressAndStatus):
         densities = [(f"{own:.1%} in {self.base.rounds} rounds (the notebook's runs)", None)]
         densities += [(f"{density:.0%}", density) for density in DENSITIES]
         self.controls = {
-            "criterion": widgets.Dropdown(options=list(SCORERS.criteria()), value=self.base.criterion, description="keep",
+            "criterion": widgets.Dropdown(options=list(SCORERS.criteria()), value=self.base.criterion,
+                                          description="keep",
                                           **wide),
             "reset": widgets.Dropdown(options=RESET_CHOICES, value="ticket", description="reset survivors to",
                                       **wide),

@@ -61,6 +61,8 @@ MAX_TRIALS = 5
 LAYOUTS = ("projector", "wide")
 #: The controls the projector layout shows above the plot (the others go under "more options").
 MAIN_CONTROLS = ("sparsity", "rounds", "rewind", "control", "trials")
+#: The projector layout's grid: as many 290-px columns as the screen holds.
+GRID_COLUMNS = "repeat(auto-fill, minmax(290px, 1fr))"
 #: The committed full-protocol measurement the reference toggle draws (see results/paper-lenet300/README.md).
 REFERENCE_CSV = REPO_ROOT / "results" / "paper-lenet300" / "summary.csv"
 #: The controls the reference shows when no run is plotted.
@@ -527,11 +529,11 @@ class Dashboard(_ProgressAndStatus):
                 self.controls[name].layout.width = "auto"
                 self.controls[name].style.description_width = "110px"
             main = [self.controls[name] for name in MAIN_CONTROLS] + [buttons]
-            grid = widgets.GridBox(main, layout=widgets.Layout(
-                grid_template_columns="repeat(auto-fill, minmax(290px, 1fr))", grid_gap="2px 12px", width="100%"))
+            grid = widgets.GridBox(main, layout=widgets.Layout(grid_template_columns=GRID_COLUMNS, grid_gap="2px 12px",
+                                                               width="100%"))
             more_grid = widgets.GridBox([self.controls[name] for name in self.controls if name not in MAIN_CONTROLS],
-                                        layout=widgets.Layout(grid_template_columns="repeat(auto-fill, minmax(290px, 1fr))",
-                                                              grid_gap="2px 12px", width="100%"))
+                                        layout=widgets.Layout(grid_template_columns=GRID_COLUMNS, grid_gap="2px 12px",
+                                                              width="100%"))
             more = widgets.Accordion(children=[more_grid], selected_index=None)
             more.set_title(0, "more options: scope, seed, k, late fraction, plotted accuracy, overlay, reference")
             more.add_class("lthkit-more-options")

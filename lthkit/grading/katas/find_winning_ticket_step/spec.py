@@ -21,7 +21,8 @@ from ...hidden import architecture, hidden_state, prunable_names, stand_in_delta
 from ...oracle import close, count, differing, percent, same_masks, survivors, torch_prune_masks, total
 from ...spec import PASS, Case, Check, KataSpec, Mismatch, Mistake, fail
 from ..common import copied, example_case, inputs_unchanged, returns_model
-from .run import call as call_once, run
+from .run import call as call_once
+from .run import run
 
 NAME = "find_winning_ticket_step"
 CALLS = ("first", "second")
