@@ -103,7 +103,10 @@ def main(argv=None) -> int:
                     time.sleep(0.5)  # the load is running before the training starts
                 order = (default, 1) if repeat % 2 == 0 else (1, default)
                 for threads in order:
-                    arms[(load, threads)].append(one_training(config, data, threads, seed=repeat))
+                    found = one_training(config, data, threads, seed=repeat)
+                    arms[(load, threads)].append(found)
+                    print(f"repeat {repeat} {load} {threads} thread(s): {found['wall']:.2f} s wall, "
+                          f"{found['cpu']:.2f} s CPU", flush=True)
             finally:
                 stop_load(processes)
     lines.append(f"{'load':<6} {'threads':>7} {'wall s (median)':>16} {'min-max':>14} {'CPU s':>7} "
