@@ -139,6 +139,7 @@ class LotteryConfig:
     def to_dict(self) -> dict:
         data = asdict(self)
         data["train"] = config_dict(self.train)  # schedule fields at their defaults stay out of the key
+        data["data"] = config_dict(self.data)  # so does the data set, MNIST by default
         data["layer_rates"] = [list(pair) for pair in self.layer_rates]
         if self.criterion == DEFAULT_CRITERION:  # absent by default: every earlier config keeps its key
             del data["criterion"]
