@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 import torch
-
 from conftest import synthetic_images, write_idx
+
 from lthkit.cli import main
 from lthkit.core import data as data_module
 from lthkit.core.data import DATASETS, MNIST_FILES, DataConfig, load_mnist, normalize_images, read_mnist_raw

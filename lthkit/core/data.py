@@ -508,8 +508,8 @@ def read_mnist_tensors(root: str | os.PathLike | None = None, *, download: bool 
 def normalize_images(images: torch.Tensor, inputs: str = "unit", dataset: str = "mnist") -> torch.Tensor:
     """Scale uint8 images as ``inputs`` says and add a channel axis.
 
-    ``"unit"``: pixels / 255, in [0, 1]; ``"standardized"``: those minus the data set's mean, divided by its
-    standard deviation (:data:`DATASETS`); ``"l2"``: each image divided by the L2 norm of its 784 raw pixels (an empty image
+    ``"unit"``: pixels / 255, in [0, 1]; ``"standardized"``: those minus the data set's mean, divided by
+    its standard deviation (:data:`DATASETS`); ``"l2"``: each image divided by the L2 norm of its 784 raw pixels (an empty image
     stays zero), as ``keras.utils.normalize`` of the flattened images does in the authors' code.
 
     Example:
