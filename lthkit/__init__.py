@@ -73,6 +73,7 @@ _PUBLIC = {
     # course
     "notebook_preset": "lthkit.course.modes", "fast_mode": "lthkit.course.modes", "describe": "lthkit.course.modes",
     "compare_with_reference": "lthkit.course.references",
+    "compare_ticket_with_reference": "lthkit.course.references",
     "Dashboard": "lthkit.course.dashboard", "StabilityExplorer": "lthkit.course.dashboard",
     "AnatomyExplorer": "lthkit.course.anatomy_explorer",
 }

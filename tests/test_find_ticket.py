@@ -526,6 +526,12 @@ def test_a_train_that_raises_returns_or_does_nothing_is_named():
     with pytest.raises(LthkitError, match="left every parameter as it was"):
         find_ticket(mlp(), lambda model: None, progress=False)
 
+    def placeholder(model):
+        raise NotImplementedError
+
+    with pytest.raises(NotImplementedError):  # a learner notebook's unwritten exercise, as it is
+        find_ticket(mlp(), placeholder, progress=False)
+
 
 def test_a_train_that_writes_pruned_weights_behind_the_optimizer_is_caught():
     def sneaky(model):
