@@ -271,7 +271,8 @@ def facts_08(folder: Path) -> dict[str, str]:
         "density_last": _weights(ticket[last]["density"]), "ticket_last": _percent(accuracy[last]),
         "reinit_last": _percent(control[last]),
         "reinit_gap_last_points": _points(abs(gaps[-1])),
-        "reinit_gap_max_points": _points(max(gaps)), "reinit_gap_max_at": _weights(ticket[1 + gaps.index(max(gaps))]["density"]),
+        "reinit_gap_max_points": _points(max(gaps)),
+        "reinit_gap_max_at": _weights(ticket[1 + gaps.index(max(gaps))]["density"]),
         "reinit_behind_rounds": str(sum(gap > 0 for gap in gaps)), "pruned_rounds": str(last),
         "steps_per_round": _iterations(ticket[0]["steps"]),
     }

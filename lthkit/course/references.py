@@ -217,10 +217,10 @@ TICKET_COLUMNS = ("run", "round", "density", "metric", "steps", "train_seconds",
 
 def ticket_rows(ticket) -> list[dict]:
     """:data:`TICKET_COLUMNS` rows of a :class:`~lthkit.imp.ticket.WinningTicket`: its rounds, then each control's."""
-    settings = hashlib.sha256(json.dumps(ticket.settings, sort_keys=True).encode()).hexdigest()[:16]
+    settings_hash = hashlib.sha256(json.dumps(ticket.settings, sort_keys=True).encode()).hexdigest()[:16]
     runs = {"ticket": ticket.rounds, **ticket.controls}
     return [{"run": label, "round": r.round, "density": r.density, "metric": r.metric, "steps": r.steps,
-             "train_seconds": round(r.seconds, 2), "settings_hash": settings}
+             "train_seconds": round(r.seconds, 2), "settings_hash": settings_hash}
             for label, rounds in runs.items() for r in rounds]
 
 
@@ -236,6 +236,13 @@ def compare_ticket_with_reference(ticket, notebook: str, group: str = "ticket", 
         group: which of the notebook's searches.
         root: the folder of reference runs (default :data:`REFERENCE_ROOT`).
         out: where to print (default: stdout).
+
+    Example:
+        >>> import torch
+        >>> from lthkit.imp.ticket import WinningTicket
+        >>> ticket = WinningTicket.from_masks(torch.nn.Linear(2, 1), {"weight": torch.ones(1, 2, dtype=torch.bool)})
+        >>> compare_ticket_with_reference(ticket, "no_such_notebook", root="/nonexistent")  # doctest: +ELLIPSIS
+        no reference run recorded at /nonexistent/no_such_notebook/ticket.csv ...
     """
     out = out or sys.stdout
     rows = ticket_rows(ticket)
@@ -253,7 +260,8 @@ def compare_ticket_with_reference(ticket, notebook: str, group: str = "ticket", 
     reference: dict[str, list[dict]] = {}
     for row in _read_ticket_csv(path):
         reference.setdefault(row["run"], []).append(row)
-    same = {row["settings_hash"] for row in rows} == {row["settings_hash"] for runs in reference.values() for row in runs}
+    theirs = {row["settings_hash"] for runs in reference.values() for row in runs}
+    same = {row["settings_hash"] for row in rows} == theirs
     shown = path.relative_to(REPO_ROOT) if path.resolve().is_relative_to(REPO_ROOT) else path
     print(f"metric after each round: your search beside the reference full-mode search ({shown})", file=out)
     print("your settings are the reference's: a network and loop like the notebook's should land close" if same else
