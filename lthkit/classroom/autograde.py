@@ -128,6 +128,9 @@ def plan(folder: ClassFolder, limits: Limits, regrade: bool = False) -> tuple[li
             elif ordered:
                 submission = Submission(label, error=("missing", f"none of your files ({', '.join(sorted(files))}) "
                                                                  f"defines {entry['name']}"))
+            elif record.get("skipped"):
+                submission = Submission(label, error=("missing", f"you handed in no .py or .ipynb file "
+                                                                 f"({record['skipped'][0]})"))
             else:
                 submission = Submission(label, error=("missing", "nothing was handed in"))
             jobs.append((learner, entry, submission, path.name if path else "", note))

@@ -153,16 +153,16 @@ def zip_entries(path: Path, budget: list[int]) -> tuple[list[Entry], list[str]]:
         name = info.filename.replace("\\", "/")
         parts = tuple(part for part in name.split("/") if part not in ("", "."))
         if name.startswith("/") or re.match(r"^[A-Za-z]:", name) or ".." in parts:
-            refused.append(f"{origin}: refused, its path leaves the folder (zip slip)")
+            refused.append(f"{origin}: its path leaves the folder (zip slip)")
             continue
         if info.is_dir() or not parts or any(IGNORED.match(part) for part in parts):
             continue
         mode = info.external_attr >> 16
         if stat.S_ISLNK(mode):
-            refused.append(f"{origin}: refused, a link, not a file")
+            refused.append(f"{origin}: a link, not a file")
             continue
         if info.flag_bits & 0x1:
-            refused.append(f"{origin}: refused, encrypted")
+            refused.append(f"{origin}: encrypted")
             continue
 
         def read(info=info, origin=origin):
@@ -190,8 +190,8 @@ def folder_entries(path: Path) -> tuple[list[Entry], list[str]]:
         subfolders[:] = sorted(sub for sub in subfolders if not IGNORED.match(sub))
         for sub in list(subfolders):
             if os.path.islink(os.path.join(directory, sub)):
-                refused.append(f"{os.path.relpath(os.path.join(directory, sub), path.parent)}: refused, a link, "
-                               f"not a folder")
+                refused.append(f"{os.path.relpath(os.path.join(directory, sub), path.parent)}: a link, not a "
+                               f"folder")
                 subfolders.remove(sub)
         for name in sorted(names):
             if IGNORED.match(name):
@@ -200,7 +200,7 @@ def folder_entries(path: Path) -> tuple[list[Entry], list[str]]:
             relative = full.relative_to(path)
             origin = str(Path(path.name, relative))
             if full.is_symlink() or not full.is_file():
-                refused.append(f"{origin}: refused, {'a link' if full.is_symlink() else 'not a plain file'}")
+                refused.append(f"{origin}: {'a link' if full.is_symlink() else 'not a plain file'}")
                 continue
 
             def read(full=full, origin=origin):
@@ -327,23 +327,25 @@ def gather(sources, layout: str = "auto") -> tuple[Collected, dict]:
             identity, name, why = _who(entry, used)
             if identity is None:
                 if why.startswith("skip:"):
-                    collected.skipped.append(f"{entry.origin}: skipped, {why[5:]}")
+                    collected.skipped.append(f"{entry.origin}: {why[5:]}")
                 elif entry.parts[-1].lower().endswith(CODE_SUFFIXES) or used in ("canvas", "moodle"):
-                    collected.refused.append(f"{entry.origin}: refused, {why}")
+                    collected.refused.append(f"{entry.origin}: {why}")
                 else:
-                    collected.skipped.append(f"{entry.origin}: skipped, not a .py or .ipynb file")
+                    collected.skipped.append(f"{entry.origin}: not a .py or .ipynb file")
                 continue
             learner = learner_id(identity["name"], identity["lms_id"])
-            record = collected.learners.setdefault(learner, {**identity, "files": [], "refused": []})
+            record = collected.learners.setdefault(learner, {**identity, "files": [], "refused": [], "skipped": []})
             stored = _file_name(name)
             suffix = os.path.splitext(stored)[1]
             if suffix == ".zip":
-                line = f"{entry.origin}: refused, a zip inside the hand-in is not unpacked (hand in the .py or .ipynb)"
+                line = f"{entry.origin}: a zip inside the hand-in is not unpacked (hand in the .py or .ipynb)"
                 collected.refused.append(line)
                 record["refused"].append(line)
                 continue
             if suffix not in CODE_SUFFIXES:
-                collected.skipped.append(f"{entry.origin}: skipped, not a .py or .ipynb file")
+                line = f"{entry.origin}: not a .py or .ipynb file"
+                collected.skipped.append(line)
+                record["skipped"].append(line)
                 continue
             try:
                 data = entry.read()
@@ -359,8 +361,8 @@ def gather(sources, layout: str = "auto") -> tuple[Collected, dict]:
     for (learner, stored), origins in seen.items():
         if len(origins) > 1:  # which one counts is the instructor's call: neither is kept
             record = collected.learners[learner]
-            line = (f"{learner}: refused {len(origins)} files named {stored} ({', '.join(origins)}): a duplicate, "
-                    f"neither kept")
+            line = (f"{learner}: {len(origins)} files named {stored} ({', '.join(origins)}): duplicates, neither "
+                    f"kept")
             collected.refused.append(line)
             record["refused"].append(line)
             record["files"] = [item for item in record["files"] if item["name"].lower() != stored]
