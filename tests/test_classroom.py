@@ -88,7 +88,7 @@ def test_release_writes_learner_notebooks_a_readme_and_the_manifest(week1):
 
 
 def test_release_points_katas_and_notebooks(tmp_path):
-    folder, manifest, _ = release(tmp_path / "c", "w6", katas=["error_barrier"], points={"error_barrier": 25})
+    _, manifest, _ = release(tmp_path / "c", "w6", katas=["error_barrier"], points={"error_barrier": 25})
     assert [notebook["file"] for notebook in manifest["notebooks"]] == ["06_stability.ipynb"]
     assert manifest["notebooks"][0] == {"file": "06_stability.ipynb", "katas": ["error_barrier"],
                                         "practice": ["interpolate"]}
@@ -181,6 +181,11 @@ def test_collect_reads_moodle_folders_learner_folders_and_one_file_each(week1, t
     with zipfile.ZipFile(moodle, "a") as archive:
         archive.writestr(f"{hand_ins[0].name}_{hand_ins[0].lms_id}_assignsubmission_onlinetext_onlinetext.html",
                          "<p>see file</p>")
+    with zipfile.ZipFile(tmp_path / "moodle4.zip", "w") as archive:  # Moodle 4: no "_" after the folder's name
+        archive.writestr("Kim Li_77_assignsubmission_file/sub/ticket.py", "x = 1\n")
+        archive.writestr("Kim Li_77_assignsubmission_onlinetext/onlinetext.html", "<p>hi</p>")
+    collected, files = gather([tmp_path / "moodle4.zip"])
+    assert files == {"kim-li-77": {"ticket.py": b"x = 1\n"}} and len(collected.skipped) == 1
     collected, files = gather([moodle])
     assert set(collected.layouts.values()) == {"moodle"}
     assert sorted(collected.learners) == sorted(learner_id(h.name, h.lms_id) for h in hand_ins)

@@ -22,8 +22,8 @@ from functools import lru_cache
 from pathlib import Path
 
 from .. import __version__
-from ..errors import LthkitError
 from ..core.files import atomic_write_bytes, atomic_write_json, csv_text
+from ..errors import LthkitError
 from ..grading.sandbox import Limits
 from ..grading.source import Submission, load_submission
 from .layout import ClassFolder, read_json

@@ -8,8 +8,9 @@ layout        a learner's file                                                 l
 ============  ===============================================================  =========================
 ``canvas``    ``lastfirst_12345_67890_name.py`` (``lastfirst_late_12345_...``  Canvas user id 12345
               when late; Canvas's file-name prefix)
-``moodle``    ``Full Name_12345_assignsubmission_file_/name.py`` (a folder per  Moodle participant 12345
-              learner), or ``Full Name_12345_assignsubmission_file_name.py``
+``moodle``    ``Full Name_12345_assignsubmission_file/name.py`` (a folder per   Moodle participant 12345
+              learner; older Moodles end the folder with ``_``), or
+              ``Full Name_12345_assignsubmission_file_name.py``
 ``folders``   ``Alice Smith/anything/name.ipynb``: a folder per learner         the folder's name
 ``files``     ``alice.py``: one file per learner                               the file's name
 ============  ===============================================================  =========================
@@ -65,7 +66,7 @@ IGNORED = re.compile(r"^(__MACOSX|\.DS_Store|\._.*|Thumbs\.db|desktop\.ini|__pyc
                      re.IGNORECASE)
 _CANVAS = re.compile(r"^(?P<name>.+?)_(?P<late>late_)?(?P<lms_id>\d+)_(?P<submission_id>\d+)_(?P<file>.+)$",
                      re.IGNORECASE)
-_MOODLE = re.compile(r"^(?P<name>.+)_(?P<lms_id>\d+)_assign(?:submission|feedback)_(?P<plugin>[a-z]+)_(?P<file>.*)$")
+_MOODLE = re.compile(r"^(?P<name>.+)_(?P<lms_id>\d+)_assign(?:submission|feedback)_(?P<plugin>[a-z]+)(?:_(?P<file>.*))?$")
 
 
 class Refused(Exception):
@@ -87,11 +88,10 @@ def match_moodle(parts) -> dict | None:
     found = _MOODLE.match(parts[0]) if parts else None
     if not found:
         return None
-    inner = "/".join(parts[1:])
-    if found["file"] and inner:
+    inner, flat = "/".join(parts[1:]), found["file"] or ""
+    if flat and inner or not (flat or inner):
         return None
-    return {"name": found["name"], "lms_id": found["lms_id"], "plugin": found["plugin"],
-            "file": found["file"] or inner}
+    return {"name": found["name"], "lms_id": found["lms_id"], "plugin": found["plugin"], "file": flat or inner}
 
 
 @dataclass
@@ -400,7 +400,7 @@ def collect(root, sources, assignment: str | None = None, layout: str = "auto") 
             place = folder.submitted(learner)
             if place.exists():
                 shutil.rmtree(place)
-            if learner in files and files[learner]:
+            if files.get(learner):
                 place.parent.mkdir(parents=True, exist_ok=True)
                 os.replace(staging / learner, place)
     finally:

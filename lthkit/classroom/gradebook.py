@@ -27,8 +27,8 @@ on is still written (with an empty id) and counted in the returned warnings.
 from __future__ import annotations
 
 import datetime
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from ..core.files import csv_text
 from .layout import ClassFolder
@@ -54,9 +54,8 @@ def _points(value: float) -> str:
     return f"{round(value, 2):g}"
 
 
-def _records(folder: ClassFolder) -> tuple[dict, dict, dict]:
-    manifest, roster, grades = folder.manifest(), folder.roster(), folder.grades()
-    return manifest, roster, grades
+def _records(folder: ClassFolder) -> tuple[dict, dict]:
+    return folder.manifest(), folder.grades()
 
 
 def _feedback_comment(record: dict) -> str:
@@ -74,7 +73,7 @@ def _feedback_comment(record: dict) -> str:
 
 def canvas_csv(folder: ClassFolder, title: str | None = None) -> tuple[str, list[str]]:
     """Canvas's gradebook import CSV (see the module's docstring)."""
-    manifest, roster, grades = _records(folder)
+    manifest, grades = _records(folder)
     column = title or folder.assignment
     columns = ("Student", "ID", "SIS User ID", "SIS Login ID", "Section", column)
     rows = [{"Student": "    Points Possible", column: _points(manifest["total_points"])}]
@@ -100,7 +99,7 @@ def _moodle_time(iso: str) -> str:
 
 def moodle_csv(folder: ClassFolder, title: str | None = None) -> tuple[str, list[str]]:
     """Moodle's offline grading worksheet (see the module's docstring)."""
-    manifest, roster, grades = _records(folder)
+    manifest, grades = _records(folder)
     rows, missing = [], []
     for learner, record in grades.items():
         lms_id = record.get("lms_id") if record.get("lms") == "moodle" else None
@@ -122,7 +121,7 @@ NBGRADER_COLUMNS = ("assignment", "duedate", "timestamp", "student_id", "last_na
 
 def nbgrader_csv(folder: ClassFolder, title: str | None = None) -> tuple[str, list[str]]:
     """The columns of ``nbgrader export`` (see the module's docstring)."""
-    manifest, roster, grades = _records(folder)
+    manifest, grades = _records(folder)
     rows = []
     for learner, record in grades.items():
         first, _, last = str(record["name"]).rpartition(" ")
@@ -135,7 +134,7 @@ def nbgrader_csv(folder: ClassFolder, title: str | None = None) -> tuple[str, li
 
 def plain_csv(folder: ClassFolder, title: str | None = None) -> tuple[str, list[str]]:
     """One row per learner: a column per kata, the total, the LMS ids, whether the hand-in was late."""
-    manifest, roster, grades = _records(folder)
+    manifest, grades = _records(folder)
     katas = [entry["name"] for entry in manifest["katas"]]
     columns = ("learner", "name", "lms", "lms_id", "late", *katas, "total", "max_total")
     rows = []
