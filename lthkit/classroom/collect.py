@@ -64,9 +64,9 @@ MAX_ENTRIES = 50_000
 #: Names that operating systems and editors leave in folders and zips: never anyone's hand-in.
 IGNORED = re.compile(r"^(__MACOSX|\.DS_Store|\._.*|Thumbs\.db|desktop\.ini|__pycache__|\.ipynb_checkpoints|\.git)$",
                      re.IGNORECASE)
-_CANVAS = re.compile(r"^(?P<name>.+?)_(?P<late>late_)?(?P<lms_id>\d+)_(?P<submission_id>\d+)_(?P<file>.+)$",
+_CANVAS = re.compile(r"^(?P<name>.+?)_(?P<late>late_)?(?P<lms_id>[0-9]+)_(?P<submission_id>[0-9]+)_(?P<file>.+)$",
                      re.IGNORECASE)
-_MOODLE = re.compile(r"^(?P<name>.+)_(?P<lms_id>\d+)_assign(?:submission|feedback)_(?P<plugin>[a-z]+)(?:_(?P<file>.*))?$")
+_MOODLE = re.compile(r"^(?P<name>.+)_(?P<lms_id>[0-9]+)_assign(?:submission|feedback)_(?P<plugin>[a-z]+)(?:_(?P<file>.*))?$")
 
 
 class Refused(Exception):

@@ -51,11 +51,16 @@ def learner_id(name: str, lms_id: str | None = None) -> str:
         At most 80 characters of ``[a-z0-9-]``; a name with no Latin letter or digit becomes
         ``learner-<8 hex digits of its hash>``.
     """
-    text = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
-    slug = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:64].strip("-")
+    slug = _ascii_slug(name)[:64].strip("-")
+    number = _ascii_slug(lms_id or "")[:15].strip("-")
     if not slug:
-        slug = "learner" if lms_id else f"learner-{hashlib.sha256(name.encode()).hexdigest()[:8]}"
-    return f"{slug}-{lms_id}" if lms_id else slug
+        slug = "learner" if number else f"learner-{hashlib.sha256(name.encode()).hexdigest()[:8]}"
+    return f"{slug}-{number}" if number else slug
+
+
+def _ascii_slug(text: str) -> str:
+    text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
 
 
 def check_assignment(name: str) -> str:

@@ -11,10 +11,12 @@ renamed copy of every other made from it, and the grade each must get is known.
 It serves the tests and ``benchmarks/grade_class.py``; an instructor can try the commands on it.
 
 Example:
-    >>> print(disguise("# mistake: none\\ndef f(model):\\n    total = 0  # sum\\n    return total\\n", seed=1))
+    >>> code = "# mistake: none\\ndef f(model):\\n    total = 0  # the sum\\n    return total\\n"
+    >>> print(disguise(code, seed=1, keep=("f",)))
     def f(model):
-        acc_3 = 0
-        return acc_3
+        item_2 = 0
+        return item_2
+    <BLANKLINE>
 """
 
 from __future__ import annotations
