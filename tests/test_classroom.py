@@ -430,7 +430,8 @@ def test_the_instructors_week_end_to_end(tmp_path, capsys):
     copy = disguise(example("correct_sorted_threshold.py"), 2, keep=(KATA,))
     download = tmp_path / "submissions.zip"
     with zipfile.ZipFile(download, "w", zipfile.ZIP_DEFLATED) as archive:
-        archive.writestr("submissions/nunezzoe_201_7001_01_one_pruning_step.ipynb", as_notebook(notebook, KATA, solution))
+        archive.writestr("submissions/nunezzoe_201_7001_01_one_pruning_step.ipynb",
+                         as_notebook(notebook, KATA, solution))
         archive.writestr("submissions/okaforkwame_late_202_7002_ticket.py", copy)
         archive.writestr("submissions/silvaana_203_7003_ticket.py", disguise(example("per_layer.py"), 3,
                                                                              keep=(KATA,)))

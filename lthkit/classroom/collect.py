@@ -66,7 +66,8 @@ IGNORED = re.compile(r"^(__MACOSX|\.DS_Store|\._.*|Thumbs\.db|desktop\.ini|__pyc
                      re.IGNORECASE)
 _CANVAS = re.compile(r"^(?P<name>.+?)_(?P<late>late_)?(?P<lms_id>[0-9]+)_(?P<submission_id>[0-9]+)_(?P<file>.+)$",
                      re.IGNORECASE)
-_MOODLE = re.compile(r"^(?P<name>.+)_(?P<lms_id>[0-9]+)_assign(?:submission|feedback)_(?P<plugin>[a-z]+)(?:_(?P<file>.*))?$")
+_MOODLE = re.compile(r"^(?P<name>.+)_(?P<lms_id>[0-9]+)_assign(?:submission|feedback)_(?P<plugin>[a-z]+)"
+                     r"(?:_(?P<file>.*))?$")
 
 
 class Refused(Exception):
