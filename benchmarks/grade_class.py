@@ -250,7 +250,8 @@ def main() -> int:
               f"(different examples, at least one a mistake: the kata folder writes its mistakes as small edits of "
               f"one skeleton): {others_flagged}")
         print(f"seconds_per_handin={wall / len(reports):.3f} grade_wall_s={wall:.1f} "
-              f"wall_over_ideal={wall / ideal:.2f} peak_grader_mib={peak.peak / 2**20:.0f} peak_sandbox_mib={sandbox_peak:.0f} "
+              f"wall_over_ideal={wall / ideal:.2f} peak_grader_mib={peak.peak / 2**20:.0f} "
+              f"peak_sandbox_mib={sandbox_peak:.0f} "
               f"graded_as_expected={len(reports) - len(wrong)}/{len(reports)} timeouts={len(hung)} "
               f"copies_flagged={found}/{len(copies)} independent_flagged={wrongly}/{len(independent)}")
         return 0 if not wrong and not wrongly else 1
