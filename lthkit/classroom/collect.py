@@ -153,7 +153,7 @@ def zip_entries(path: Path, budget: list[int]) -> tuple[list[Entry], list[str]]:
             break
         name = info.filename.replace("\\", "/")
         parts = tuple(part for part in name.split("/") if part not in ("", "."))
-        if name.startswith("/") or re.match(r"^[A-Za-z]:", name) or ".." in parts:
+        if name.startswith("/") or ".." in parts or any(re.match(r"^[A-Za-z]:", part) for part in parts):
             refused.append(f"{origin}: its path leaves the folder (zip slip)")
             continue
         if info.is_dir() or not parts or any(IGNORED.match(part) for part in parts):
