@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import shlex
 import sys
@@ -235,13 +236,43 @@ def _paper_facts(table, prefix: str = "") -> dict[str, str]:
     return {prefix + name: value for name, value in facts.items()}
 
 
+def claim_facts(judged, prefix: str = "") -> dict[str, str]:
+    """Each judged claim's estimate and 95% interval (``<id>_est``, ``_low``, ``_high``, as its table shows them)
+    and the count of each verdict (``n_consistent``, ...)."""
+    from lthkit.reporting.stats import count_verdicts
+
+    facts = {f"n_{verdict}": str(count) for verdict, count in count_verdicts(j.verdict for j in judged).items()}
+    for item in judged:
+        digits = item.claim.digits
+        for name, value in (("est", item.interval.estimate), ("low", item.interval.low), ("high", item.interval.high)):
+            if math.isfinite(value):
+                facts[f"{item.claim.id}_{name}"] = f"{value:.{digits}f}"
+    return {prefix + name: value for name, value in facts.items()}
+
+
 def facts_05(folder: Path) -> dict[str, str]:
     """Notebook 5 states the paper protocol's results: ``results/paper-lenet300/`` and its comparison run."""
     results = ROOT / "results" / "paper-lenet300"
     comparison = next(results / name for name in ("standardized", "unit-inputs") if (results / name).is_dir())
+    from lthkit.reporting.summaries import read_summary_csv
+    from lthkit.studies.paper import paper_claims
+
     facts = {**_paper_facts(_paper_table(results)), **_paper_facts(_paper_table(comparison), "cmp_")}
+    facts.update(claim_facts(paper_claims(read_summary_csv(results / "summary.csv"))))
+    facts.update(claim_facts(paper_claims(read_summary_csv(comparison / "summary.csv")), "cmp_"))
     dense = [_round_means(_paper_table(folder), "ticket", "test_acc_early_stop")[0] for folder in (results, comparison)]
     facts["dense_gap_points"] = _points(abs(dense[0] - dense[1]))
+    return facts
+
+
+def facts_07(folder: Path) -> dict[str, str]:
+    """Notebook 7's closing cell states the committed ticket-anatomy study's claims (``results/ticket-anatomy/``)."""
+    from lthkit.studies.anatomy import anatomy_claims, anatomy_floors, load_study
+
+    rows, supermask = load_study(ROOT / "results" / "ticket-anatomy")
+    facts = claim_facts(anatomy_claims(rows, supermask))
+    facts["trials"] = str(len({row["trial"] for row in rows}))
+    facts["floor_points"] = f"{anatomy_floors(rows)['accuracy']:.2f}"
     return facts
 
 
@@ -280,7 +311,7 @@ def facts_08(folder: Path) -> dict[str, str]:
 
 #: ``{notebook: facts(folder) -> {name: the number as the prose writes it}}``.
 FACTS = {"02_iterative_magnitude_pruning": facts_02, "04_rewinding": facts_04, "05_paper_results": facts_05,
-         "08_your_own_network": facts_08}
+         "07_ticket_anatomy": facts_07, "08_your_own_network": facts_08}
 
 
 def write_facts(notebook: str, out: Path) -> dict[str, str]:
