@@ -56,6 +56,7 @@ _PUBLIC = {
     "RoundInputs": "lthkit.imp.branches", "RoundStart": "lthkit.imp.branches",
     "supermask_accuracy": "lthkit.imp.resets", "sign_constant_reinit": "lthkit.imp.resets",
     "prune_at_init": "lthkit.imp.scorers", "snip_scores": "lthkit.imp.scorers", "SCORERS": "lthkit.imp.scorers",
+    "find_ticket": "lthkit.imp.find", "WinningTicket": "lthkit.imp.ticket", "TicketRound": "lthkit.imp.ticket",
     # runs
     "run_experiment": "lthkit.runs.experiments", "run_experiments": "lthkit.runs.experiments",
     "runs_to_train": "lthkit.runs.experiments", "preset": "lthkit.runs.presets",
@@ -72,6 +73,7 @@ _PUBLIC = {
     # course
     "notebook_preset": "lthkit.course.modes", "fast_mode": "lthkit.course.modes", "describe": "lthkit.course.modes",
     "compare_with_reference": "lthkit.course.references",
+    "compare_ticket_with_reference": "lthkit.course.references",
     "Dashboard": "lthkit.course.dashboard", "StabilityExplorer": "lthkit.course.dashboard",
     "AnatomyExplorer": "lthkit.course.anatomy_explorer",
 }

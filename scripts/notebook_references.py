@@ -13,7 +13,7 @@ calls to :func:`lthkit.course.references.compare_with_reference` write its runs 
   states exactly these values and that they follow from the committed files.
 
 Usage:
-    python scripts/notebook_references.py                      # notebooks 02 and 04, into results/notebooks
+    python scripts/notebook_references.py                      # notebooks 02, 04 and 08, into results/notebooks
     python scripts/notebook_references.py --facts-only         # recompute facts.json from the CSVs
     python scripts/notebook_references.py --notebook 02_iterative_magnitude_pruning --cache /tmp/refs-cache
 
@@ -38,7 +38,7 @@ from lthkit.course.references import RECORD_ENV, REFERENCE_ROOT, read_reference_
 from lthkit.errors import LthkitError  # noqa: E402
 
 #: The notebooks whose full-mode execution is their reference run.
-NOTEBOOKS = ("02_iterative_magnitude_pruning", "04_rewinding")
+NOTEBOOKS = ("02_iterative_magnitude_pruning", "04_rewinding", "08_your_own_network")
 
 
 # --- the facts: each number the prose states, computed from the reference files -------------------
@@ -276,9 +276,42 @@ def facts_07(folder: Path) -> dict[str, str]:
     return facts
 
 
+def facts_08(folder: Path) -> dict[str, str]:
+    """Notebook 8: a find_ticket search on Fashion-MNIST, the ticket and its re-initialized masks (``ticket.csv``)."""
+    from lthkit.course.references import _read_ticket_csv
+
+    runs = _by_run(_read_ticket_csv(folder / "ticket.csv"))
+    ticket, reinit = runs["ticket"], runs["reinit"]
+    accuracy = [row["metric"] for row in ticket]
+    control = [row["metric"] for row in reinit]
+    dense, last = accuracy[0], len(ticket) - 1
+    matches_to = None  # the lowest density down to which every pruned round stays within half a point of dense
+    for index in range(1, last + 1):
+        if accuracy[index] < dense - 0.005:
+            break
+        matches_to = index
+    best = max(range(1, last + 1), key=lambda index: (accuracy[index], -index))
+    gaps = [accuracy[index] - control[index] for index in range(1, last + 1)]
+    info = json.loads((folder / "run_info.json").read_text())
+    return {
+        "wall_minutes": _minutes(info["wall_seconds"]),
+        "search_minutes": _minutes(sum(row["train_seconds"] for row in ticket + reinit)),
+        "ticket_dense": _percent(dense), "reinit_dense": _percent(control[0]),
+        "ticket_matches_to": _weights(ticket[matches_to]["density"]) if matches_to else "never",
+        "ticket_best": _percent(accuracy[best]), "ticket_best_at": _weights(ticket[best]["density"]),
+        "density_last": _weights(ticket[last]["density"]), "ticket_last": _percent(accuracy[last]),
+        "reinit_last": _percent(control[last]),
+        "reinit_gap_last_points": _points(abs(gaps[-1])),
+        "reinit_gap_max_points": _points(max(gaps)),
+        "reinit_gap_max_at": _weights(ticket[1 + gaps.index(max(gaps))]["density"]),
+        "reinit_behind_rounds": str(sum(gap > 0 for gap in gaps)), "pruned_rounds": str(last),
+        "steps_per_round": _iterations(ticket[0]["steps"]),
+    }
+
+
 #: ``{notebook: facts(folder) -> {name: the number as the prose writes it}}``.
 FACTS = {"02_iterative_magnitude_pruning": facts_02, "04_rewinding": facts_04, "05_paper_results": facts_05,
-         "07_ticket_anatomy": facts_07}
+         "07_ticket_anatomy": facts_07, "08_your_own_network": facts_08}
 
 
 def write_facts(notebook: str, out: Path) -> dict[str, str]:

@@ -25,6 +25,8 @@ Names:
   (``lthkit stability --protocol sgd``).
 * ``anatomy``: the ticket-anatomy study (``python -m lthkit anatomy``, :mod:`lthkit.studies.anatomy`);
   ``anatomy_live``: notebook 7's live version of it.
+* ``own_network``: notebook 8's search for a ticket in the learner's own conv net on Fashion-MNIST
+  (the data, the loop's settings and the search; the network is the learner's).
 
 Example:
     >>> preset_config("imp", fast=True).train.iterations
@@ -112,6 +114,20 @@ PRESETS: dict[str, dict[str, LotteryConfig]] = {
     },
 }
 
+# --- Your own network (issue 29, notebook 8) --------------------------------------------------------
+#: Notebook 8 prunes the learner's own conv net on Fashion-MNIST with find_ticket and the learner's own loop: the
+#: config carries its data, its loop's settings (Adam, batch 64, epochs per round) and the search (rounds, target
+#: sparsity, one global threshold, survivors back to θ₀); its ``model`` is not used (the network is the learner's).
+PRESETS["own_network"] = {
+    "full": LotteryConfig(model="conv2_small", rounds=6, target_sparsity=0.95, scope="global", layer_rates=(),
+                          rewind="init", train=TrainConfig(lr=2e-3, batch_size=64, iterations=None, epochs=2),
+                          data=DataConfig(dataset="fashion_mnist", validation_size=5000, train_size=10_000)),
+    "fast": LotteryConfig(model="conv2_small", rounds=2, target_sparsity=0.5, scope="global", layer_rates=(),
+                          rewind="init", train=TrainConfig(lr=2e-3, batch_size=64, iterations=None, epochs=1),
+                          data=DataConfig(dataset="fashion_mnist", validation_size=500, train_size=1000,
+                                          test_size=500)),
+}
+
 # --- Ticket anatomy (issue 16, notebook 7) ---------------------------------------------------------
 #: The study of ``python -m lthkit anatomy``: the fast preset's network, data and budget, layer-wise
 #: 45% per round (the output layer at the paper's 10%) for 6 rounds, down to about 3% of the weights.
@@ -129,7 +145,8 @@ ANATOMY_PRESETS = ("anatomy", "fast")
 #: The names the command line offers (``--preset``).
 CLI_PRESETS = ("paper", "fast")
 #: The names the course notebooks use (:func:`lthkit.course.modes.notebook_preset`).
-NOTEBOOK_PRESET_NAMES = ("kata", "imp", "explore", "rewind_lenet", "rewind_conv", "stability", "anatomy_live")
+NOTEBOOK_PRESET_NAMES = ("kata", "imp", "explore", "rewind_lenet", "rewind_conv", "stability", "anatomy_live",
+                         "own_network")
 
 
 def preset_config(name: str, *, fast: bool = False, names=None, **changes) -> LotteryConfig:
