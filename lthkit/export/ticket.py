@@ -1,0 +1,164 @@
+"""A ticket as the exports take it: a network with its trained weights, and its masks, checked.
+
+Every export starts from :func:`prepare_ticket`: the network (any ``nn.Module`` that is a chain,
+:mod:`lthkit.export.chain`) and its masks: a ``dict`` from weight name (``"fc1.weight"``,
+``"features.0.weight"``) to a boolean tensor of the weight's shape, or anything with such a dict
+as ``.masks`` (a winning ticket object), or nothing, when the network itself carries its masks
+under ``torch.nn.utils.prune``. A layer the masks do not name is kept whole.
+
+The result holds a copy of the network with every pruned weight exactly zero (the **masked dense
+network**: what an lthkit ticket is, and what every export is checked against), its masks and its
+chain. The network given is never changed.
+
+Example:
+    >>> from lthkit.core.models import build_model
+    >>> from lthkit.core.masks import full_masks
+    >>> model = build_model("lenet300_100")
+    >>> masks = full_masks(model)
+    >>> masks["fc1.weight"][:, :392] = False
+    >>> ticket = prepare_ticket(model, masks)
+    >>> bool(ticket.model.fc1.weight[:, :392].eq(0).all()), round(ticket.density, 3)
+    (True, 0.558)
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from typing import Mapping
+
+import torch
+from torch import nn
+from torch.nn.utils import prune
+
+from ..core.masks import Masks, density
+from ..errors import LthkitError
+from .chain import Chain, trace_chain
+
+
+@dataclass
+class Ticket:
+    """A network ready to export.
+
+    Attributes:
+        model: a copy of the network in eval mode, plain parameters (no pruning hooks), every pruned
+            weight exactly zero, gradients off: the masked dense network.
+        masks: one boolean mask per layer of the chain, ``True`` where a weight survives.
+        chain: the network's :class:`~lthkit.export.chain.Chain`.
+    """
+
+    model: nn.Module
+    masks: Masks
+    chain: Chain
+
+    @property
+    def density(self) -> float:
+        """The fraction of the layers' weights that survive."""
+        return density(self.masks)
+
+    def weight(self, layer: str) -> torch.Tensor:
+        """The masked weight of ``layer``."""
+        return self.model.get_submodule(layer).weight.detach()
+
+    def bias(self, layer: str) -> torch.Tensor | None:
+        """The bias of ``layer`` (``None`` when it has none)."""
+        bias = self.model.get_submodule(layer).bias
+        return None if bias is None else bias.detach()
+
+
+def masks_of(masks) -> Mapping | None:
+    """The mask dict of ``masks``: a mapping as it is, or the ``.masks`` of a ticket object, or ``None``.
+
+    Raises:
+        LthkitError: ``masks`` is neither.
+    """
+    if masks is None or isinstance(masks, Mapping):
+        return masks
+    found = getattr(masks, "masks", None)
+    if isinstance(found, Mapping):
+        return found
+    raise LthkitError(f"masks must be a dict from weight name to a boolean tensor, or a ticket with such a dict as "
+                      f".masks; got a {type(masks).__name__}")
+
+
+def _plain_copy(model: nn.Module) -> nn.Module:
+    """A deep copy of ``model`` with every ``torch.nn.utils.prune`` reparametrization made permanent."""
+    copied = copy.deepcopy(model)
+    for module in copied.modules():
+        for hook in list(module._forward_pre_hooks.values()):
+            if isinstance(hook, prune.BasePruningMethod):
+                prune.remove(module, hook._tensor_name)
+    return copied
+
+
+def _as_bool(mask: torch.Tensor, name: str) -> torch.Tensor:
+    if mask.dtype == torch.bool:
+        return mask
+    if mask.is_floating_point() or mask.dtype in (torch.uint8, torch.int8, torch.int16, torch.int32, torch.int64):
+        if bool(((mask == 0) | (mask == 1)).all()):
+            return mask != 0
+    raise LthkitError(f"masks[{name!r}] is a {str(mask.dtype).replace('torch.', '')} tensor with values other than 0 "
+                      "and 1; a mask is a boolean tensor, True where a weight survives")
+
+
+def prepare_ticket(model: nn.Module, masks=None, input_shape=(1, 28, 28)) -> Ticket:
+    """Check a network and its masks against each other and make the masked dense copy every export starts from.
+
+    Args:
+        model: the network with its trained weights (not changed).
+        masks: ``{weight name: bool tensor}``, or an object with such a dict as ``.masks``, or ``None``
+            to read the masks of a network under ``torch.nn.utils.prune``. Tensors of 0 and 1 are
+            read as booleans. Layers not named are kept whole.
+        input_shape: one example's input shape (MNIST: ``(1, 28, 28)``).
+
+    Returns:
+        A :class:`Ticket`.
+
+    Raises:
+        LthkitError: the network is not a chain the exports support; a mask names no layer of it,
+            has another shape than its weight, or is not boolean; or nothing is left (no weight
+            survives, or none of some layer's, so that no input reaches the output).
+    """
+    masks = masks_of(masks)
+    if not isinstance(model, nn.Module):
+        raise LthkitError(f"model must be a torch.nn.Module, got a {type(model).__name__}")
+    plain = _plain_copy(model).eval()
+    for parameter in plain.parameters():
+        parameter.requires_grad_(False)
+    chain = trace_chain(plain, input_shape)
+    weights = {f"{layer}.weight": plain.get_submodule(layer).weight for layer in chain.layers}
+    if masks is None:
+        pruned = {f"{name}.weight": module.weight_mask for name, module in model.named_modules()
+                  if isinstance(getattr(module, "weight_mask", None), torch.Tensor)}
+        if not pruned:
+            raise LthkitError(f"no masks given, and {type(model).__name__} carries none (no torch.nn.utils.prune "
+                              "weight_mask); give the ticket's masks")
+        masks = pruned
+    if not masks:
+        raise LthkitError("masks is empty: name at least one pruned weight")
+    unknown = [name for name in masks if name not in weights]
+    if unknown:
+        raise LthkitError(f"masks name {', '.join(map(str, unknown[:3]))}, which {'is' if len(unknown) == 1 else 'are'} "
+                          f"not a layer weight of {type(model).__name__} (its weights: {', '.join(weights)})")
+    checked = {}
+    for name, weight in weights.items():
+        mask = masks.get(name)
+        if mask is None:
+            checked[name] = torch.ones_like(weight, dtype=torch.bool)
+            continue
+        if not isinstance(mask, torch.Tensor):
+            raise LthkitError(f"masks[{name!r}] must be a tensor, got a {type(mask).__name__}")
+        if tuple(mask.shape) != tuple(weight.shape):
+            raise LthkitError(f"masks[{name!r}] has shape {tuple(mask.shape)}, but {type(model).__name__}'s {name} has "
+                              f"{tuple(weight.shape)}: the masks are not this network's")
+        checked[name] = _as_bool(mask.detach(), name).to(weight.device).clone()
+    if not any(bool(mask.any()) for mask in checked.values()):
+        raise LthkitError("the masks keep no weight at all (density 0): there is nothing left to export")
+    for name, mask in checked.items():
+        if not bool(mask.any()):
+            raise LthkitError(f"the masks keep none of {name}'s {mask.numel():,} weights, so no input reaches the "
+                              "output: there is nothing left to export")
+    with torch.no_grad():
+        for name, weight in weights.items():
+            weight.mul_(checked[name].to(weight.dtype))
+    return Ticket(plain, checked, chain)
