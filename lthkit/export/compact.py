@@ -40,6 +40,8 @@ Example:
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import torch
 from torch import nn
 
@@ -142,7 +144,7 @@ def compact_network(model: nn.Module | Ticket, masks=None, input_shape=(1, 28, 2
     masks = {layer: ticket.masks[f"{layer}.weight"].clone() for layer in layers}
     # Units of layer i's output that layer i+1 reads per unit: 1, or a channel's map size across a flatten.
     group = {}
-    for this, following in zip(layers, layers[1:]):
+    for this, following in pairwise(layers):
         reads = weights[following].shape[1]
         units = weights[this].shape[0]
         if reads % units:
@@ -165,7 +167,7 @@ def compact_network(model: nn.Module | Ticket, masks=None, input_shape=(1, 28, 2
     changed = True
     while changed:
         changed = False
-        for this, following in zip(layers, layers[1:]):
+        for this, following in pairwise(layers):
             weight_next, mask_next = columns(this, following)
             incoming = masks[this].flatten(1).any(1)
             outgoing = mask_next.any(2).any(0)

@@ -70,7 +70,8 @@ def csr_from_mask(weight: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     columns = mask.nonzero()[:, 1].contiguous()  # row-major: sorted by row, then column, as CSR stores them
     with warnings.catch_warnings():  # torch says once per process that CSR support is in beta; we know
         warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta state")
-        return torch.sparse_csr_tensor(crow, columns, weight[mask].contiguous(), tuple(weight.shape))
+        return torch.sparse_csr_tensor(crow, columns, weight[mask].contiguous(), tuple(weight.shape),
+                                       check_invariants=True)
 
 
 class SparseLinear(nn.Module):
@@ -229,8 +230,11 @@ def semi_structured_support(device) -> str | None:
 
 def _shape_multiples(dtype: torch.dtype) -> tuple[int, int]:
     """The (rows, columns) a 2:4 weight's shape must be a multiple of for ``dtype``, from torch's own table."""
-    from torch.sparse import SparseSemiStructuredTensor, SparseSemiStructuredTensorCUSPARSELT, \
-        SparseSemiStructuredTensorCUTLASS
+    from torch.sparse import (
+        SparseSemiStructuredTensor,
+        SparseSemiStructuredTensorCUSPARSELT,
+        SparseSemiStructuredTensorCUTLASS,
+    )
 
     backend = SparseSemiStructuredTensorCUTLASS if SparseSemiStructuredTensor._FORCE_CUTLASS else \
         SparseSemiStructuredTensorCUSPARSELT

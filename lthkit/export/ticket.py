@@ -83,7 +83,11 @@ def masks_of(masks) -> Mapping | None:
 
 def _plain_copy(model: nn.Module) -> nn.Module:
     """A deep copy of ``model`` with every ``torch.nn.utils.prune`` reparametrization made permanent."""
-    copied = copy.deepcopy(model)
+    # Under torch.nn.utils.prune a layer's `weight` is a computed (non-leaf) tensor, which deepcopy refuses: copy its
+    # value instead (prune.remove below replaces it with weight_orig * weight_mask anyway).
+    memo = {id(value): value.detach().clone() for module in model.modules() for value in vars(module).values()
+            if isinstance(value, torch.Tensor) and not value.is_leaf}
+    copied = copy.deepcopy(model, memo)
     for module in copied.modules():
         for hook in list(module._forward_pre_hooks.values()):
             if isinstance(hook, prune.BasePruningMethod):
