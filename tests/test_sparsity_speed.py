@@ -27,7 +27,7 @@ from lthkit.studies.sparsity_speed import (
     OUTPUTS,
     SpeedStudy,
     crossovers,
-    load_study,
+    load_speed_study,
     measure_ticket,
     read_rows,
     report_text,
@@ -113,7 +113,7 @@ def test_the_csvs_read_back_and_the_report_and_figures_are_rewritten_from_them(t
     write_study(tmp_path, study)
     assert sorted(path.name for path in tmp_path.iterdir()) == sorted(OUTPUTS)
     assert study_of(tmp_path).name == "sparsity_speed"
-    loaded = load_study(tmp_path)
+    loaded = load_speed_study(tmp_path)
     for name in CSV_FILES:
         assert len(loaded.rows()[name]) == len(study.rows()[name]), name
     assert loaded.speed[0]["median_ms"] == pytest.approx(study.speed[0]["median_ms"])
@@ -227,7 +227,7 @@ def test_the_command_measures_writes_and_prepares(mnist_root, tmp_path, monkeypa
     printed = out.getvalue()
     assert printed.startswith("GPU forms not measured: ") or torch.cuda.is_available()
     assert "every export agrees with the masked network within tolerance: yes" in printed
-    study = load_study(tmp_path / "results")
+    study = load_speed_study(tmp_path / "results")
     assert sorted({row["round"] for row in study.speed}) == [0, 1, 2]
     assert {row["batch"] for row in study.speed} == {1, 3}
     assert study.info["study"] == "sparsity_speed" and study.info["load_average_before"] is not None

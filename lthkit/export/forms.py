@@ -22,9 +22,10 @@ import torch
 from torch import nn
 
 from ..core.registry import Registry
+from ..errors import LthkitError
 from .compact import compact_network
 from .sparse import csr_network, semi_structured_network, semi_structured_support
-from .ticket import Ticket
+from .ticket import Ticket, prepare_ticket
 
 
 @dataclass(frozen=True)
@@ -152,3 +153,41 @@ def masked_reference(ticket: Ticket, masks, device, dtype=torch.float32) -> nn.M
                 if name in masks:
                     parameter.mul_(masks[name].to(parameter.device, parameter.dtype))
     return model.to(device=device, dtype=dtype).eval()
+
+
+def export_ticket(model: nn.Module, masks=None, *, forms=("compact", "csr"), device="cpu",
+                  input_shape=(1, 28, 28)) -> dict[str, nn.Module]:
+    """Export a ticket (a trained network and its masks) into each of ``forms``.
+
+    Args:
+        model: the trained network (not changed).
+        masks: its masks: a dict, a ticket object with ``.masks``, or ``None`` for a network under
+            ``torch.nn.utils.prune`` (see :func:`~lthkit.export.ticket.prepare_ticket`).
+        forms: names of :data:`FORMS`.
+        device: where the exported networks run.
+        input_shape: one example's input shape.
+
+    Returns:
+        ``{form: network}``, each in eval mode on ``device``.
+
+    Raises:
+        LthkitError: bad masks or network (one line), an unknown form, or a form the device has no kernel for.
+
+    Example:
+        >>> from lthkit.core.models import build_model
+        >>> from lthkit.core.masks import full_masks
+        >>> exported = export_ticket(build_model("lenet300_100"), full_masks(build_model("lenet300_100")))
+        >>> sorted(exported)
+        ['compact', 'csr']
+        >>> export_ticket(build_model("lenet300_100"), full_masks(build_model("lenet300_100")), forms=["two_four"])
+        Traceback (most recent call last):
+        ...
+        lthkit.LthkitError: the two_four form runs on cuda, not cpu
+    """
+    chosen = [FORMS.require(name) for name in forms]
+    for form in chosen:
+        reason = form.runs_on(device)
+        if reason is not None:
+            raise LthkitError(reason)
+    ticket = prepare_ticket(model, masks, input_shape)
+    return {form.name: form.build(ticket, device)[0] for form in chosen}

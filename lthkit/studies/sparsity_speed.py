@@ -446,7 +446,7 @@ def read_rows(path) -> list[dict]:
     return rows
 
 
-def load_study(folder) -> SpeedStudy | None:
+def load_speed_study(folder) -> SpeedStudy | None:
     """A results folder of this study (its CSVs and ``run_info.json``), or ``None`` when it holds no ``speed.csv``."""
     from ..reporting.provenance import read_run_info
 
@@ -624,7 +624,7 @@ def write_report(folder) -> Path:
     Raises:
         LthkitError: the folder holds no ``speed.csv``, or a file is malformed.
     """
-    study = load_study(folder)
+    study = load_speed_study(folder)
     if study is None:
         raise LthkitError(f"{folder} holds no speed.csv")
     atomic_write_files(study_files(folder, study, with_rows=False))
