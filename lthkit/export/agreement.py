@@ -6,7 +6,8 @@ difference between their outputs, measured against a tolerance stated before any
 predictions (the arg-max class) differ. The tolerance is per dtype (:data:`TOLERANCES`):
 ``|a − b| ≤ atol + rtol·|b|`` for every output, as :func:`torch.allclose` reads it. float32 exports
 differ from the reference only in the order of their sums (a compact layer's folded bias, a sparse
-product); float16 ones also by float16 rounding.
+product); float16 ones also by float16 rounding. On a GPU the check runs without TF32 (plain float32
+products), whatever the timings use.
 
 Example:
     >>> from torch import nn
@@ -17,6 +18,8 @@ Example:
 """
 
 from __future__ import annotations
+
+from contextlib import contextmanager
 
 import torch
 
@@ -36,6 +39,17 @@ def tolerance(dtype: torch.dtype) -> tuple[float, float]:
     if dtype not in TOLERANCES:
         raise LthkitError(f"no tolerance is stated for {dtype}; choose one of {', '.join(map(str, TOLERANCES))}")
     return TOLERANCES[dtype]
+
+
+@contextmanager
+def full_float32():
+    """A block where a GPU's float32 products are float32 (no TF32), so that a check is not TF32 against TF32."""
+    saved = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
+    try:
+        yield
+    finally:
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved
 
 
 @torch.no_grad()
@@ -60,6 +74,11 @@ def compare_outputs(reference, exported, inputs: torch.Tensor, labels: torch.Ten
     rtol, atol = tolerance(dtype)
     device = _device_of(exported) or _device_of(reference) or torch.device("cpu")
     reference_device = _device_of(reference) or device
+    with full_float32():
+        return _compare(reference, exported, inputs, labels, dtype, batch_size, rtol, atol, device, reference_device)
+
+
+def _compare(reference, exported, inputs, labels, dtype, batch_size, rtol, atol, device, reference_device) -> dict:
     worst, excess, differ = 0.0, 0.0, 0
     correct, reference_correct = [], []
     for start in range(0, len(inputs), batch_size):
@@ -104,7 +123,7 @@ def paired_difference(correct_a: torch.Tensor, correct_b: torch.Tensor, z: float
         >>> a = torch.tensor([True] * 90 + [False] * 10)
         >>> b = torch.tensor([True] * 95 + [False] * 5)
         >>> [round(value, 4) for value in paired_difference(a, b)]
-        [-0.05, -0.0931, -0.0069]
+        [-0.05, -0.0929, -0.0071]
     """
     if correct_a.shape != correct_b.shape or correct_a.numel() == 0:
         raise LthkitError("paired_difference needs two per-example tensors of one non-zero length")
