@@ -58,7 +58,7 @@ _PUBLIC = {
     "supermask_accuracy": "lthkit.imp.resets", "sign_constant_reinit": "lthkit.imp.resets",
     "prune_at_init": "lthkit.imp.scorers", "snip_scores": "lthkit.imp.scorers", "SCORERS": "lthkit.imp.scorers",
     # export
-    **{name: "lthkit.export.ticket" for name in ("prepare_ticket", "Ticket")},
+    "prepare_ticket": "lthkit.export.ticket",
     **{name: "lthkit.export.compact" for name in ("compact_network", "compact_linear")},
     **{name: "lthkit.export.sparse" for name in ("csr_network", "two_four_masks", "semi_structured_network",
                                                   "semi_structured_support")},

@@ -98,7 +98,7 @@ def add_parser(commands) -> None:
 
     command = commands.add_parser(
         "speed", help="sparsity is not speed: export each ticket (compact, CSR, 2:4), check it, time it against dense",
-        description="Train (or read from the cache) an IMP run of each network down to about 1%% of its weights, and "
+        description="Train (or read from the cache) an IMP run of each network down to about 1% of its weights, and "
                     "at every round's density export the ticket as a compact dense network, CSR sparse layers and "
                     "(on a GPU of compute capability 8.0 or later) 2:4 semi-structured layers; check each against "
                     "the masked network on the test set; measure the structure left, the cost of 2:4 re-pruning "

@@ -47,7 +47,7 @@ from torch import nn
 
 from ..errors import LthkitError
 from .chain import ChainNetwork
-from .ticket import Ticket, prepare_ticket
+from .ticket import PreparedTicket, prepare_ticket
 
 #: Why a unit was removed, as ``structure`` rows count them.
 REASONS = ("no_outgoing", "no_incoming", "folded")
@@ -116,12 +116,12 @@ def _act(value: torch.Tensor, between) -> torch.Tensor:
     return torch.relu(value) if any(step.kind == "relu" for step in between) else value
 
 
-def compact_network(model: nn.Module | Ticket, masks=None, input_shape=(1, 28, 28)) -> CompactNetwork:
+def compact_network(model: nn.Module | PreparedTicket, masks=None, input_shape=(1, 28, 28)) -> CompactNetwork:
     """The ticket as a compact dense network: every unit it cannot use removed (see the module's text).
 
     Args:
         model: the trained network (a chain, :mod:`lthkit.export.chain`), or a prepared
-            :class:`~lthkit.export.ticket.Ticket`.
+            :class:`~lthkit.export.ticket.PreparedTicket`.
         masks: its masks, as for :func:`~lthkit.export.ticket.prepare_ticket` (a dict, or a ticket
             object with ``.masks``); ignored for a prepared ticket.
         input_shape: one example's input shape.
@@ -134,7 +134,7 @@ def compact_network(model: nn.Module | Ticket, masks=None, input_shape=(1, 28, 2
         LthkitError: as :func:`~lthkit.export.ticket.prepare_ticket`, or when no unit of some layer
             can reach the output.
     """
-    ticket = model if isinstance(model, Ticket) else prepare_ticket(model, masks, input_shape)
+    ticket = model if isinstance(model, PreparedTicket) else prepare_ticket(model, masks, input_shape)
     chain, layers = ticket.chain, ticket.chain.layers
     kinds = {layer: chain.kind(layer) for layer in layers}
     weights = {layer: ticket.weight(layer).double().clone() for layer in layers}

@@ -25,7 +25,7 @@ from ..core.registry import Registry
 from ..errors import LthkitError
 from .compact import compact_network
 from .sparse import csr_network, semi_structured_network, semi_structured_support
-from .ticket import Ticket, prepare_ticket
+from .ticket import PreparedTicket, prepare_ticket
 
 
 @dataclass(frozen=True)
@@ -49,7 +49,7 @@ class Form:
     name: str
     label: str
     description: str
-    build: Callable[[Ticket, str], tuple]
+    build: Callable[[PreparedTicket, str], tuple]
     devices: tuple[str, ...] = ("cpu", "cuda")
     dtype: torch.dtype = torch.float32
     baseline: str = "dense"
@@ -64,23 +64,23 @@ class Form:
         return self.unavailable(device)
 
 
-def _dense(ticket: Ticket, device, dtype=torch.float32):
+def _dense(ticket: PreparedTicket, device, dtype=torch.float32):
     return copy.deepcopy(ticket.model).to(device=device, dtype=dtype).eval(), None
 
 
-def _compact(ticket: Ticket, device):
+def _compact(ticket: PreparedTicket, device):
     return compact_network(ticket).to(device).eval(), None
 
 
-def _csr(ticket: Ticket, device):
+def _csr(ticket: PreparedTicket, device):
     return csr_network(ticket).to(device).eval(), None
 
 
-def _compact_csr(ticket: Ticket, device):
+def _compact_csr(ticket: PreparedTicket, device):
     return csr_network(compact_network(ticket)).to(device).eval(), None
 
 
-def _two_four(ticket: Ticket, device):
+def _two_four(ticket: PreparedTicket, device):
     return semi_structured_network(ticket, device=device, dtype=torch.float16)
 
 
@@ -144,7 +144,7 @@ def stored_weights(network: nn.Module) -> int:
     return total
 
 
-def masked_reference(ticket: Ticket, masks, device, dtype=torch.float32) -> nn.Module:
+def masked_reference(ticket: PreparedTicket, masks, device, dtype=torch.float32) -> nn.Module:
     """The masked dense network with ``masks`` (the ticket's, or a form's re-pruned ones) on ``device`` in ``dtype``."""
     model = copy.deepcopy(ticket.model)
     if masks is not None:

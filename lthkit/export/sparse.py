@@ -38,7 +38,7 @@ from torch import nn
 from ..core.masks import Masks
 from ..errors import LthkitError
 from .chain import LAYER_KINDS, ChainNetwork
-from .ticket import Ticket
+from .ticket import PreparedTicket
 
 #: The compute capability (major, minor) the 2:4 sparse tensor cores need (NVIDIA Ampere and later).
 SEMI_STRUCTURED_CAPABILITY = (8, 0)
@@ -133,7 +133,7 @@ class SparseConv2d(nn.Module):
 
 def _chain_parts(network) -> tuple:
     """``(steps, {layer: module}, {layer: mask}, select)`` of a prepared ticket or a compact network."""
-    if isinstance(network, Ticket):
+    if isinstance(network, PreparedTicket):
         steps = network.chain.steps
         modules = {layer: network.model.get_submodule(layer) for layer in network.chain.layers}
         masks = {layer: network.masks[f"{layer}.weight"] for layer in modules}
@@ -150,7 +150,7 @@ def csr_network(network) -> ChainNetwork:
     """Every layer of a ticket (or of its compact network) as a CSR layer.
 
     Args:
-        network: a :class:`~lthkit.export.ticket.Ticket` (:func:`~lthkit.export.ticket.prepare_ticket`)
+        network: a :class:`~lthkit.export.ticket.PreparedTicket` (:func:`~lthkit.export.ticket.prepare_ticket`)
             or a :class:`~lthkit.export.compact.CompactNetwork`.
 
     Returns:
@@ -285,7 +285,7 @@ class SemiStructuredLinear(nn.Module):
                 f"padded=({self.padded_out}, {self.padded_in})")
 
 
-def semi_structured_network(ticket: Ticket, *, device="cuda", dtype: torch.dtype = torch.float16,
+def semi_structured_network(ticket: PreparedTicket, *, device="cuda", dtype: torch.dtype = torch.float16,
                             convert=None) -> tuple[ChainNetwork, Masks]:
     """The ticket with its fully connected layers re-pruned to 2:4 and run on the sparse tensor cores.
 
@@ -332,7 +332,7 @@ def semi_structured_network(ticket: Ticket, *, device="cuda", dtype: torch.dtype
     return ChainNetwork(steps, layers).to(device).eval(), repruned
 
 
-def two_four_ticket_masks(ticket: Ticket) -> Masks:
+def two_four_ticket_masks(ticket: PreparedTicket) -> Masks:
     """The ticket's masks with every fully connected layer re-pruned to 2:4 (:func:`two_four_masks`; the layers the
     2:4 kernel takes), the convolutions' as they are.
 

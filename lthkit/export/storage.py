@@ -35,7 +35,7 @@ import torch
 
 from ..core.files import atomic_write_bytes
 from ..errors import LthkitError
-from .ticket import Ticket, prepare_ticket
+from .ticket import PreparedTicket, prepare_ticket
 
 #: The file formats :func:`file_sizes` measures, in the order reports list them.
 FORMATS = ("dense", "dense_compressed", "sparse", "sparse_compressed")
@@ -62,12 +62,12 @@ def _numpy(tensor: torch.Tensor) -> np.ndarray:
     return tensor.detach().cpu().contiguous().numpy()
 
 
-def dense_arrays(ticket: Ticket) -> dict[str, np.ndarray]:
+def dense_arrays(ticket: PreparedTicket) -> dict[str, np.ndarray]:
     """The masked network's ``state_dict`` as arrays (the dense file's content)."""
     return {name: _numpy(value) for name, value in ticket.model.state_dict().items()}
 
 
-def sparse_arrays(ticket: Ticket) -> dict[str, np.ndarray]:
+def sparse_arrays(ticket: PreparedTicket) -> dict[str, np.ndarray]:
     """The sparse file's content: each layer weight as CSR arrays, every other tensor as it is."""
     arrays = {MARKER: np.array(1, dtype=np.int64)}
     for name, value in ticket.model.state_dict().items():
@@ -96,14 +96,14 @@ def file_sizes(model, masks=None, input_shape=(1, 28, 28)) -> dict[str, int]:
     """Bytes of the ticket in each of :data:`FORMATS`.
 
     Args:
-        model: the trained network, or a prepared :class:`~lthkit.export.ticket.Ticket`.
+        model: the trained network, or a prepared :class:`~lthkit.export.ticket.PreparedTicket`.
         masks: its masks (as for :func:`~lthkit.export.ticket.prepare_ticket`).
         input_shape: one example's input shape.
 
     Returns:
         ``{format: bytes}``.
     """
-    ticket = model if isinstance(model, Ticket) else prepare_ticket(model, masks, input_shape)
+    ticket = model if isinstance(model, PreparedTicket) else prepare_ticket(model, masks, input_shape)
     dense, sparse = dense_arrays(ticket), sparse_arrays(ticket)
     return {"dense": len(archive_bytes(dense, False)), "dense_compressed": len(archive_bytes(dense, True)),
             "sparse": len(archive_bytes(sparse, False)), "sparse_compressed": len(archive_bytes(sparse, True))}
@@ -114,7 +114,7 @@ def save_sparse(path, model, masks=None, *, compressed: bool = True, input_shape
 
     Args:
         path: the file to write.
-        model: the trained network, or a prepared :class:`~lthkit.export.ticket.Ticket`.
+        model: the trained network, or a prepared :class:`~lthkit.export.ticket.PreparedTicket`.
         masks: its masks (as for :func:`~lthkit.export.ticket.prepare_ticket`).
         compressed: deflate-compress the archive.
         input_shape: one example's input shape.
@@ -122,7 +122,7 @@ def save_sparse(path, model, masks=None, *, compressed: bool = True, input_shape
     Returns:
         ``path``.
     """
-    ticket = model if isinstance(model, Ticket) else prepare_ticket(model, masks, input_shape)
+    ticket = model if isinstance(model, PreparedTicket) else prepare_ticket(model, masks, input_shape)
     path = Path(path)
     atomic_write_bytes(path, archive_bytes(sparse_arrays(ticket), compressed))
     return path

@@ -37,7 +37,7 @@ from .chain import Chain, trace_chain
 
 
 @dataclass
-class Ticket:
+class PreparedTicket:
     """A network ready to export.
 
     Attributes:
@@ -105,7 +105,7 @@ def _as_bool(mask: torch.Tensor, name: str) -> torch.Tensor:
                       "and 1; a mask is a boolean tensor, True where a weight survives")
 
 
-def prepare_ticket(model: nn.Module, masks=None, input_shape=(1, 28, 28)) -> Ticket:
+def prepare_ticket(model: nn.Module, masks=None, input_shape=(1, 28, 28)) -> PreparedTicket:
     """Check a network and its masks against each other and make the masked dense copy every export starts from.
 
     Args:
@@ -116,7 +116,7 @@ def prepare_ticket(model: nn.Module, masks=None, input_shape=(1, 28, 28)) -> Tic
         input_shape: one example's input shape (MNIST: ``(1, 28, 28)``).
 
     Returns:
-        A :class:`Ticket`.
+        A :class:`PreparedTicket`.
 
     Raises:
         LthkitError: the network is not a chain the exports support; a mask names no layer of it,
@@ -165,4 +165,4 @@ def prepare_ticket(model: nn.Module, masks=None, input_shape=(1, 28, 28)) -> Tic
     with torch.no_grad():
         for name, weight in weights.items():
             weight.mul_(checked[name].to(weight.dtype))
-    return Ticket(plain, checked, chain)
+    return PreparedTicket(plain, checked, chain)

@@ -14,7 +14,7 @@ file formats are named and coloured from their registries (:data:`lthkit.export.
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
-from matplotlib.ticker import FuncFormatter
+from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
 from ..export.forms import FORMS
 from ..export.storage import FORMAT_COLOURS, FORMAT_LABELS
@@ -30,9 +30,9 @@ def _grid(rows: int, columns: int, width: float = 4.3, height: float = 3.5):
 def _plain_log_axis(ax) -> None:
     """A log y axis labelled with plain numbers (0.2, 1, 30), not powers of ten."""
     ax.set_yscale("log")
-    plain = FuncFormatter(lambda value, _position: f"{value:g}")
-    ax.yaxis.set_major_formatter(plain)
-    ax.yaxis.set_minor_formatter(plain)
+    ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _position: f"{value:g}"))
+    ax.yaxis.set_minor_formatter(NullFormatter())
 
 
 def _models(rows) -> list[str]:
@@ -76,11 +76,11 @@ def latency_vs_density(rows, *, title: str | None = None, forms=None):
             ax.set_xlabel("weights remaining")
             ax.grid(True, which="both", alpha=0.3)
             if picked:
-                format_density_axis(ax, [row["density"] for row in picked])
+                format_density_axis(ax, [row["density"] for row in picked], max_ticks=6)
     handles, labels = axes[0][0].get_legend_handles_labels()
     if handles:
         figure.legend(handles, labels, loc="lower center", ncol=min(len(labels), 4), fontsize=9, frameon=False)
-    figure.suptitle(title or "Latency against weights remaining (median, band: interquartile range)")
+    figure.suptitle(title or "Latency against weights remaining (median, band: interquartile range)", fontsize=11)
     figure.tight_layout(rect=(0, 0.06, 1, 0.97))
     return figure
 
@@ -107,9 +107,9 @@ def size_vs_density(rows, *, title: str | None = None):
         ax.set_xlabel("weights remaining")
         ax.grid(True, which="both", alpha=0.3)
         if picked:
-            format_density_axis(ax, [row["density"] for row in picked])
+            format_density_axis(ax, [row["density"] for row in picked], max_ticks=7)
         ax.legend(fontsize=8)
-    figure.suptitle(title or "The ticket on disk: dense and sparse files, plain and compressed")
+    figure.suptitle(title or "The ticket on disk:\ndense and sparse files, plain and compressed", fontsize=11)
     figure.tight_layout()
     return figure
 
@@ -140,8 +140,8 @@ def structure_vs_density(rows, *, title: str | None = None):
         ax.set_xlabel("weights remaining")
         ax.grid(True, which="both", alpha=0.3)
         if picked:
-            format_density_axis(ax, [row["density"] for row in picked])
+            format_density_axis(ax, [row["density"] for row in picked], max_ticks=7)
         ax.legend(fontsize=8)
-    figure.suptitle(title or "What unstructured pruning leaves removable: units the compact network keeps")
+    figure.suptitle(title or "What unstructured pruning leaves removable:\nthe units the compact network keeps", fontsize=11)
     figure.tight_layout()
     return figure

@@ -69,6 +69,9 @@ from .base import Study
 NETWORKS = {"lenet300_100": "sparsity_lenet", "conv2": "sparsity_conv"}
 #: One example's input shape (MNIST).
 INPUT_SHAPE = (1, 28, 28)
+#: Test images per forward pass of the checks: a CSR convolution unfolds its input (Conv-2's second layer: 1.8 MB
+#: an image), so the checks go in small batches.
+CHECK_BATCH = 128
 #: The command's defaults by mode: batch sizes (1 and a typical batch), thread counts ("all": every usable
 #: core) and seconds of repeated blocks per timing.
 DEFAULTS = {"full": {"batch_sizes": (1, 64), "threads": (1, "all"), "min_run_time": 0.5},
@@ -222,7 +225,8 @@ def measure_ticket(model_name: str, round_index: int, model, masks, data, *, dev
     study.structure = [{**base, **row} for row in compact_network(ticket).structure]
     study.sizes = [{**base, "format": name, "bytes": size} for name, size in file_sizes(ticket).items()]
     repruned = two_four_ticket_masks(ticket)
-    checked = compare_outputs(ticket.model, masked_reference(ticket, repruned, "cpu"), test_x, test_y)
+    checked = compare_outputs(ticket.model, masked_reference(ticket, repruned, "cpu"), test_x, test_y,
+                              batch_size=CHECK_BATCH)
     change, low, high = paired_difference(checked["correct"], checked["reference_correct"])
     total = sum(mask.numel() for mask in repruned.values())
     study.two_four = [{**base, "density_two_four": sum(int(m.sum()) for m in repruned.values()) / total,
@@ -234,7 +238,7 @@ def measure_ticket(model_name: str, round_index: int, model, masks, data, *, dev
         form = FORMS[name]
         network, form_masks = form.build(ticket, device)
         reference = masked_reference(ticket, form_masks, device, form.dtype)
-        found = compare_outputs(reference, network, test_x, test_y, dtype=form.dtype)
+        found = compare_outputs(reference, network, test_x, test_y, dtype=form.dtype, batch_size=CHECK_BATCH)
         networks[name] = network
         study.exports.append({**base, "form": name, "device": torch.device(device).type,
                               "dtype": _dtype_name(form.dtype), "stored_weights": stored_weights(network),
