@@ -22,7 +22,7 @@ from lthkit.errors import LthkitError
 from lthkit.export.agreement import compare_outputs, paired_difference
 from lthkit.export.chain import trace_chain
 from lthkit.export.compact import compact_linear, compact_network
-from lthkit.export.forms import FORMS, forms_for, masked_reference, stored_weights
+from lthkit.export.forms import FORMS, export_ticket, forms_for, masked_reference, stored_weights
 from lthkit.export.sparse import (
     GROUP,
     KEEP,
@@ -87,10 +87,10 @@ def test_the_kits_networks_and_a_sequential_are_chains():
     assert trace_chain(sequential).layers == ["1", "4"]
 
 
-class WithBatchNorm(nn.Module):
+class WithLayerNorm(nn.Module):
     def __init__(self):
         super().__init__()
-        self.fc1, self.norm, self.fc2 = nn.Linear(784, 8), nn.BatchNorm1d(8), nn.Linear(8, 10)
+        self.fc1, self.norm, self.fc2 = nn.Linear(784, 8), nn.LayerNorm(8), nn.Linear(8, 10)
 
     def forward(self, x):
         return self.fc2(self.norm(self.fc1(x.flatten(1))))
@@ -117,7 +117,7 @@ class Branchy(nn.Module):
         return -self.fc(x.flatten(1))
 
 
-@pytest.mark.parametrize("model,words", [(WithBatchNorm(), "BatchNorm1d"), (Residual(), "not the step before it"),
+@pytest.mark.parametrize("model,words", [(WithLayerNorm(), "LayerNorm"), (Residual(), "not the step before it"),
                                          (Branchy(), "cannot follow Branchy's forward"),
                                          (nn.Sequential(nn.Flatten(), nn.Linear(784, 10), nn.Tanh()), "Tanh")])
 def test_a_network_that_is_no_chain_is_refused_in_one_line(model, words):
@@ -506,3 +506,48 @@ def test_a_new_form_is_one_registry_entry():
     with FORMS.temporarily(Form("toy", "toy form", "the dense network again", halved, devices=("cpu",))):
         assert "toy" in forms_for("cpu")[0]
     assert "toy" not in FORMS
+
+
+class ConvBatchNorm(nn.Module):
+    """A conv net with BatchNorm after each layer, as people write them (and as issue 29's hidden models are)."""
+
+    def __init__(self):
+        super().__init__()
+        self.features = nn.Sequential(nn.Conv2d(1, 6, 3, padding=1, bias=False), nn.BatchNorm2d(6), nn.ReLU(),
+                                      nn.MaxPool2d(2), nn.Conv2d(6, 8, 3), nn.BatchNorm2d(8), nn.ReLU())
+        self.head = nn.Sequential(nn.Flatten(), nn.Linear(8 * 12 * 12, 20), nn.BatchNorm1d(20), nn.ReLU(),
+                                  nn.Linear(20, 10))
+
+    def forward(self, x):
+        return self.head(self.features(x))
+
+
+def test_batchnorm_right_after_a_layer_is_folded_into_it_and_every_form_agrees():
+    model = ConvBatchNorm()
+    generator = torch.Generator().manual_seed(3)
+    with torch.no_grad():  # running statistics and affine parameters as training leaves them
+        for module in model.modules():
+            if isinstance(module, (nn.BatchNorm1d, nn.BatchNorm2d)):
+                module.running_mean.copy_(torch.randn(module.running_mean.shape, generator=generator) * 0.3)
+                module.running_var.copy_(torch.rand(module.running_var.shape, generator=generator) + 0.5)
+                module.weight.copy_(torch.rand(module.weight.shape, generator=generator) + 0.5)
+                module.bias.copy_(torch.randn(module.bias.shape, generator=generator) * 0.2)
+    masks = random_masks(model, 0.3, seed=4)
+    ticket = prepare_ticket(model, masks)
+    assert ticket.folded == ["features.1", "features.5", "head.2"]
+    expected = reference(model, masks)(INPUTS)  # the original network, eval mode, BatchNorm and all
+    assert model.training and isinstance(model.features[1], nn.BatchNorm2d)  # the network given is untouched
+    assert torch.allclose(ticket.model(INPUTS), expected, atol=1e-5)
+    for name, network in export_ticket(model, masks, forms=["compact", "csr", "compact_csr"]).items():
+        assert torch.allclose(network(INPUTS), expected, atol=1e-4), name
+    for name, mask in ticket.masks.items():
+        assert (ticket.model.get_parameter(name)[~mask] == 0).all()
+
+
+def test_batchnorm_that_follows_no_layer_is_refused():
+    model = nn.Sequential(nn.Flatten(), nn.Linear(784, 10), nn.ReLU(), nn.BatchNorm1d(10), nn.Linear(10, 10))
+    with pytest.raises(LthkitError, match="3 is a BatchNorm that does not directly follow a Linear or Conv2d layer"):
+        prepare_ticket(model, {})
+    model = nn.Sequential(nn.Flatten(), nn.Linear(784, 10), nn.BatchNorm1d(10, track_running_stats=False))
+    with pytest.raises(LthkitError, match="keeps no running statistics"):
+        prepare_ticket(model, {})

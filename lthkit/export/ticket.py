@@ -8,7 +8,9 @@ under ``torch.nn.utils.prune``. A layer the masks do not name is kept whole.
 
 The result holds a copy of the network with every pruned weight exactly zero (the **masked dense
 network**: what an lthkit ticket is, and what every export is checked against), its masks and its
-chain. The network given is never changed.
+chain. Exports are for inference: a BatchNorm right after a layer is folded into that layer with its
+running statistics (:func:`fold_batchnorm_`; its mask still holds), checked on an example. The
+network given is never changed.
 
 Example:
     >>> from lthkit.core.models import build_model
@@ -24,7 +26,7 @@ Example:
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Mapping
 
 import torch
@@ -45,11 +47,13 @@ class PreparedTicket:
             weight exactly zero, gradients off: the masked dense network.
         masks: one boolean mask per layer of the chain, ``True`` where a weight survives.
         chain: the network's :class:`~lthkit.export.chain.Chain`.
+        folded: the BatchNorm modules folded into the layers before them (:func:`fold_batchnorm_`).
     """
 
     model: nn.Module
     masks: Masks
     chain: Chain
+    folded: list = field(default_factory=list)
 
     @property
     def density(self) -> float:
@@ -95,6 +99,58 @@ def _plain_copy(model: nn.Module) -> nn.Module:
     return copied
 
 
+_BATCHNORMS = (nn.BatchNorm1d, nn.BatchNorm2d)
+
+
+@torch.no_grad()
+def fold_batchnorm_(model: nn.Module) -> list[str]:
+    """Fold every BatchNorm that directly follows a ``Linear`` or ``Conv2d`` into that layer, in place (eval mode).
+
+    With the running statistics, BatchNorm is an affine map per unit, ``y = s·x + t`` with
+    ``s = γ / √(var + ε)`` and ``t = β − mean·s``; it is folded into the layer before it
+    (``W ← s·W`` row by row, ``b ← s·b + t``) and replaced by ``nn.Identity``. A row scaled by ``s``
+    keeps its zeros, so the layer's mask still holds.
+
+    Returns:
+        The folded BatchNorm modules' names.
+
+    Raises:
+        LthkitError: a BatchNorm that follows no such layer directly, or one without running statistics.
+    """
+    if not any(isinstance(module, _BATCHNORMS) for module in model.modules()):
+        return []
+    try:
+        graph = torch.fx.symbolic_trace(model).graph
+    except Exception:  # noqa: BLE001 - trace_chain reports a forward it cannot follow
+        return []
+    modules, folded = dict(model.named_modules()), []
+    for node in graph.nodes:
+        if node.op != "call_module" or not isinstance(modules[node.target], _BATCHNORMS):
+            continue
+        norm = modules[node.target]
+        source = node.args[0] if node.args else None
+        layer = modules.get(source.target) if isinstance(source, torch.fx.Node) and source.op == "call_module" else None
+        if not isinstance(layer, (nn.Linear, nn.Conv2d)) or len(source.users) != 1:
+            raise LthkitError(f"{node.target} is a BatchNorm that does not directly follow a Linear or Conv2d layer; the "
+                              "exports fold BatchNorm into the layer before it, so it must come right after one")
+        if norm.running_mean is None or norm.running_var is None:
+            raise LthkitError(f"{node.target} keeps no running statistics (track_running_stats=False), so it cannot be "
+                              f"folded into {source.target} for inference")
+        scale = torch.rsqrt(norm.running_var + norm.eps)
+        if norm.weight is not None:
+            scale = scale * norm.weight
+        shift = -norm.running_mean * scale + (norm.bias if norm.bias is not None else 0)
+        layer.weight.mul_(scale.view(-1, *([1] * (layer.weight.dim() - 1))))
+        if layer.bias is None:
+            layer.bias = nn.Parameter(shift.clone(), requires_grad=False)
+        else:
+            layer.bias.mul_(scale).add_(shift)
+        parent, _, child = node.target.rpartition(".")
+        setattr(model.get_submodule(parent) if parent else model, child, nn.Identity())
+        folded.append(node.target)
+    return folded
+
+
 def _as_bool(mask: torch.Tensor, name: str) -> torch.Tensor:
     if mask.dtype == torch.bool:
         return mask
@@ -129,6 +185,8 @@ def prepare_ticket(model: nn.Module, masks=None, input_shape=(1, 28, 28)) -> Pre
     plain = _plain_copy(model).eval()
     for parameter in plain.parameters():
         parameter.requires_grad_(False)
+    unfolded = copy.deepcopy(plain) if any(isinstance(module, _BATCHNORMS) for module in plain.modules()) else None
+    folded = fold_batchnorm_(plain)
     chain = trace_chain(plain, input_shape)
     weights = {f"{layer}.weight": plain.get_submodule(layer).weight for layer in chain.layers}
     if masks is None:
@@ -165,4 +223,12 @@ def prepare_ticket(model: nn.Module, masks=None, input_shape=(1, 28, 28)) -> Pre
     with torch.no_grad():
         for name, weight in weights.items():
             weight.mul_(checked[name].to(weight.dtype))
-    return PreparedTicket(plain, checked, chain)
+        if folded:  # the folded network must compute what the network with its BatchNorm computes
+            for name, mask in checked.items():
+                original = unfolded.get_parameter(name)
+                original.mul_(mask.to(original.dtype))
+            example = torch.randn((8, *chain.input_shape), generator=torch.Generator().manual_seed(1))
+            example = example.to(next(plain.parameters()))
+            if not torch.allclose(plain(example), unfolded(example), rtol=1e-4, atol=1e-5):
+                raise LthkitError(f"folding {', '.join(folded)} into the layers before them changed the outputs")
+    return PreparedTicket(plain, checked, chain, folded)

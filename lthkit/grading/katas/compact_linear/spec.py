@@ -1,4 +1,4 @@
-"""Kata 8: ``compact_linear(weight, bias, mask_in, mask_out) -> (weight, bias, keep)``.
+"""Notebook 9's kata: ``compact_linear(weight, bias, mask_in, mask_out) -> (weight, bias, keep)``.
 
 One hidden fully connected layer of a ticket, followed by a ReLU, shrunk to the neurons that can matter
 (notebook 9): ``mask_in`` is the layer's own mask ``(out, in)`` (each neuron's incoming weights),
