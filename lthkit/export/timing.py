@@ -2,9 +2,10 @@
 
 :func:`time_forward` warms the network up (thread pools, kernel choices, caches), then lets
 :class:`torch.utils.benchmark.Timer` pick how many calls make a block of measurable length and
-repeat blocks until ``min_run_time`` seconds have passed, at a fixed number of threads. It reports
-the median time per call and the interquartile range over the blocks (a block's time is its mean
-per call), so a measurement carries its own noise. The timer waits for a GPU at both ends.
+repeat blocks until ``min_run_time`` seconds have passed, and at least :data:`MIN_BLOCKS` blocks (a
+call slower than that is repeated alone), at a fixed number of threads. It reports the median time
+per call and the interquartile range over the blocks (a block's time is its mean per call), so a
+measurement carries its own noise. The timer waits for a GPU at both ends.
 
 :func:`usable_cores` is "all cores": the CPUs this process may run on.
 
@@ -24,6 +25,10 @@ import torch
 from torch.utils import benchmark
 
 from ..errors import LthkitError
+
+
+#: The fewest timed blocks of one measurement (slow calls are repeated one by one to reach it).
+MIN_BLOCKS = 5
 
 
 @dataclass(frozen=True)
@@ -54,7 +59,7 @@ def _quantile(values: list[float], fraction: float) -> float:
 
 
 def time_forward(network, inputs: torch.Tensor, *, threads: int = 1, min_run_time: float = 0.5,
-                 warmup: int = 3) -> Timing:
+                 warmup: int = 3, min_blocks: int = MIN_BLOCKS) -> Timing:
     """Seconds per ``network(inputs)`` under ``torch.no_grad()``, at ``threads`` threads.
 
     Args:
@@ -63,6 +68,8 @@ def time_forward(network, inputs: torch.Tensor, *, threads: int = 1, min_run_tim
         threads: torch's intra-op threads during the measurement.
         min_run_time: seconds of repeated blocks to measure (more: a steadier median).
         warmup: calls before timing.
+        min_blocks: the fewest timed blocks: a call slower than ``min_run_time`` is repeated alone
+            until there are this many.
 
     Returns:
         A :class:`Timing`.
@@ -83,8 +90,11 @@ def time_forward(network, inputs: torch.Tensor, *, threads: int = 1, min_run_tim
         timer = benchmark.Timer(stmt="with torch.no_grad():\n    network(inputs)",
                                 globals={"network": network, "inputs": inputs, "torch": torch}, num_threads=threads)
         measurement = timer.blocked_autorange(min_run_time=min_run_time)
+        times, runs = list(measurement.times), int(measurement.number_per_run * len(measurement.times))
+        while len(times) < min_blocks:  # a slow call fills min_run_time alone: repeat it, so the quartiles mean something
+            times.append(timer.timeit(number=1).times[0])
+            runs += 1
     finally:
         torch.set_num_threads(previous)
-    times = list(measurement.times)
     return Timing(median_s=_quantile(times, 0.5), q1_s=_quantile(times, 0.25), q3_s=_quantile(times, 0.75),
-                  runs=int(measurement.number_per_run * len(times)), threads=threads)
+                  runs=runs, threads=threads)

@@ -61,7 +61,7 @@ from ..export.forms import FORMS, forms_for, masked_reference, stored_weights
 from ..export.sparse import semi_structured_support, two_four_ticket_masks
 from ..export.storage import FORMAT_LABELS, FORMATS, file_sizes
 from ..export.ticket import prepare_ticket
-from ..export.timing import time_forward, usable_cores
+from ..export.timing import MIN_BLOCKS, time_forward, usable_cores
 from ..imp.config import LotteryConfig
 from .base import Study
 
@@ -326,7 +326,7 @@ def run_speed_study(models=tuple(NETWORKS), *, fast: bool = False, configs=None,
         trials=1, trainings=len(seconds), training_seconds=round(sum(seconds), 1),
         wall_seconds=round(time.time() - began, 1), mode="fast" if fast else "full", models=list(configs),
         forms=names, skipped_forms=skipped, not_measured=gpu_forms_note(device, skipped), batch_sizes=batch_sizes, threads=threads,
-        usable_cores=usable_cores(), min_run_time=min_run_time, warmup_calls=3,
+        usable_cores=usable_cores(), min_run_time=min_run_time, min_blocks=MIN_BLOCKS, warmup_calls=3,
         tolerances={_dtype_name(dtype): {"rtol": rtol, "atol": atol} for dtype, (rtol, atol) in TOLERANCES.items()},
         test_images={model: config.data.test_size or 10_000 for model, config in configs.items()},
         load_average_before=load_before, load_average_after=load_average())
@@ -527,8 +527,8 @@ def report_text(study: SpeedStudy) -> str:
         lines.append(f"* `{model}`'s tickets: {len(values)} densities, {', '.join(_percent(v) for v in values)}.")
     lines += [f"* Forms: {', '.join(f'`{name}` ({labels.get(name, name)})' for name in info.get('forms', []))}.",
               f"* Timing: `torch.utils.benchmark.Timer.blocked_autorange` after {info.get('warmup_calls')} warm-up "
-              f"calls, {info.get('min_run_time')} s of repeated blocks per timing, median and interquartile range over "
-              f"the blocks; batch sizes {', '.join(map(str, info.get('batch_sizes', [])))}; threads "
+              f"calls, {info.get('min_run_time')} s of repeated blocks per timing and at least {info.get('min_blocks')} "
+              f"blocks (a slower call repeated alone), median and interquartile range over the blocks; batch sizes {', '.join(map(str, info.get('batch_sizes', [])))}; threads "
               f"{', '.join(map(str, info.get('threads', [])))}; the forms of one density, batch size and thread count "
               "timed one after another.",
               "* A form **beats** the dense network at a density when its third quartile is below the dense network's "
