@@ -37,8 +37,9 @@ test-browser: setup
 
 # Every benchmark in full (benchmarks/README.md; tens of minutes, on a quiet machine): training speed against
 # a DataLoader pipeline and the FLOP bound, batched runs, the fast path, start-up, the Dask nanny's malloc
-# setting, sweeps, and the paper protocol where there is a GPU (on a CPU it would take days). `make test`
-# runs each of them with --smoke instead (tests/test_benchmarks.py), so that none of them rots.
+# setting, sweeps, a class of 200 hand-ins graded, and the paper protocol where there is a GPU (on a CPU it
+# would take days). `make test` runs each of them with --smoke instead (tests/test_benchmarks.py), so that
+# none of them rots.
 bench: setup
 	$(PY) benchmarks/train_throughput.py
 	$(PY) benchmarks/batched_runs.py
@@ -46,6 +47,7 @@ bench: setup
 	$(PY) benchmarks/startup.py
 	$(PY) benchmarks/worker_malloc.py
 	$(PY) benchmarks/sweep.py
+	$(PY) benchmarks/grade_class.py --workers 2
 	$(PY) benchmarks/sparsity_speed.py
 	@if $(PY) -c "import sys, torch; sys.exit(not torch.cuda.is_available())"; then \
 	  echo "$(PY) benchmarks/paper_protocol.py --device cuda"; $(PY) benchmarks/paper_protocol.py --device cuda; \

@@ -57,6 +57,7 @@ _PUBLIC = {
     "RoundInputs": "lthkit.imp.branches", "RoundStart": "lthkit.imp.branches",
     "supermask_accuracy": "lthkit.imp.resets", "sign_constant_reinit": "lthkit.imp.resets",
     "prune_at_init": "lthkit.imp.scorers", "snip_scores": "lthkit.imp.scorers", "SCORERS": "lthkit.imp.scorers",
+    "find_ticket": "lthkit.imp.find", "WinningTicket": "lthkit.imp.ticket", "TicketRound": "lthkit.imp.ticket",
     # export
     "prepare_ticket": "lthkit.export.ticket",
     **{name: "lthkit.export.compact" for name in ("compact_network", "compact_linear")},
@@ -85,6 +86,7 @@ _PUBLIC = {
     # course
     "notebook_preset": "lthkit.course.modes", "fast_mode": "lthkit.course.modes", "describe": "lthkit.course.modes",
     "compare_with_reference": "lthkit.course.references",
+    "compare_ticket_with_reference": "lthkit.course.references",
     "Dashboard": "lthkit.course.dashboard", "StabilityExplorer": "lthkit.course.dashboard",
     "AnatomyExplorer": "lthkit.course.anatomy_explorer",
 }

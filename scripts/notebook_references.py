@@ -13,7 +13,7 @@ calls to :func:`lthkit.course.references.compare_with_reference` write its runs 
   states exactly these values and that they follow from the committed files.
 
 Usage:
-    python scripts/notebook_references.py                      # notebooks 02 and 04, into results/notebooks
+    python scripts/notebook_references.py                      # notebooks 02, 04 and 08, into results/notebooks
     python scripts/notebook_references.py --facts-only         # recompute facts.json from the CSVs
     python scripts/notebook_references.py --notebook 02_iterative_magnitude_pruning --cache /tmp/refs-cache
 
@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import shlex
 import sys
@@ -37,7 +38,7 @@ from lthkit.course.references import RECORD_ENV, REFERENCE_ROOT, read_reference_
 from lthkit.errors import LthkitError  # noqa: E402
 
 #: The notebooks whose full-mode execution is their reference run.
-NOTEBOOKS = ("02_iterative_magnitude_pruning", "04_rewinding")
+NOTEBOOKS = ("02_iterative_magnitude_pruning", "04_rewinding", "08_your_own_network")
 
 
 # --- the facts: each number the prose states, computed from the reference files -------------------
@@ -235,18 +236,82 @@ def _paper_facts(table, prefix: str = "") -> dict[str, str]:
     return {prefix + name: value for name, value in facts.items()}
 
 
+def claim_facts(judged, prefix: str = "") -> dict[str, str]:
+    """Each judged claim's estimate and 95% interval (``<id>_est``, ``_low``, ``_high``, as its table shows them)
+    and the count of each verdict (``n_consistent``, ...)."""
+    from lthkit.reporting.stats import count_verdicts
+
+    facts = {f"n_{verdict}": str(count) for verdict, count in count_verdicts(j.verdict for j in judged).items()}
+    for item in judged:
+        digits = item.claim.digits
+        for name, value in (("est", item.interval.estimate), ("low", item.interval.low), ("high", item.interval.high)):
+            if math.isfinite(value):
+                facts[f"{item.claim.id}_{name}"] = f"{value:.{digits}f}"
+    return {prefix + name: value for name, value in facts.items()}
+
+
 def facts_05(folder: Path) -> dict[str, str]:
     """Notebook 5 states the paper protocol's results: ``results/paper-lenet300/`` and its comparison run."""
     results = ROOT / "results" / "paper-lenet300"
     comparison = next(results / name for name in ("standardized", "unit-inputs") if (results / name).is_dir())
+    from lthkit.reporting.summaries import read_summary_csv
+    from lthkit.studies.paper import paper_claims
+
     facts = {**_paper_facts(_paper_table(results)), **_paper_facts(_paper_table(comparison), "cmp_")}
+    facts.update(claim_facts(paper_claims(read_summary_csv(results / "summary.csv"))))
+    facts.update(claim_facts(paper_claims(read_summary_csv(comparison / "summary.csv")), "cmp_"))
     dense = [_round_means(_paper_table(folder), "ticket", "test_acc_early_stop")[0] for folder in (results, comparison)]
     facts["dense_gap_points"] = _points(abs(dense[0] - dense[1]))
     return facts
 
 
+def facts_07(folder: Path) -> dict[str, str]:
+    """Notebook 7's closing cell states the committed ticket-anatomy study's claims (``results/ticket-anatomy/``)."""
+    from lthkit.studies.anatomy import anatomy_claims, anatomy_floors, load_study
+
+    rows, supermask = load_study(ROOT / "results" / "ticket-anatomy")
+    facts = claim_facts(anatomy_claims(rows, supermask))
+    facts["trials"] = str(len({row["trial"] for row in rows}))
+    facts["floor_points"] = f"{anatomy_floors(rows)['accuracy']:.2f}"
+    return facts
+
+
+def facts_08(folder: Path) -> dict[str, str]:
+    """Notebook 8: a find_ticket search on Fashion-MNIST, the ticket and its re-initialized masks (``ticket.csv``)."""
+    from lthkit.course.references import _read_ticket_csv
+
+    runs = _by_run(_read_ticket_csv(folder / "ticket.csv"))
+    ticket, reinit = runs["ticket"], runs["reinit"]
+    accuracy = [row["metric"] for row in ticket]
+    control = [row["metric"] for row in reinit]
+    dense, last = accuracy[0], len(ticket) - 1
+    matches_to = None  # the lowest density down to which every pruned round stays within half a point of dense
+    for index in range(1, last + 1):
+        if accuracy[index] < dense - 0.005:
+            break
+        matches_to = index
+    best = max(range(1, last + 1), key=lambda index: (accuracy[index], -index))
+    gaps = [accuracy[index] - control[index] for index in range(1, last + 1)]
+    info = json.loads((folder / "run_info.json").read_text())
+    return {
+        "wall_minutes": _minutes(info["wall_seconds"]),
+        "search_minutes": _minutes(sum(row["train_seconds"] for row in ticket + reinit)),
+        "ticket_dense": _percent(dense), "reinit_dense": _percent(control[0]),
+        "ticket_matches_to": _weights(ticket[matches_to]["density"]) if matches_to else "never",
+        "ticket_best": _percent(accuracy[best]), "ticket_best_at": _weights(ticket[best]["density"]),
+        "density_last": _weights(ticket[last]["density"]), "ticket_last": _percent(accuracy[last]),
+        "reinit_last": _percent(control[last]),
+        "reinit_gap_last_points": _points(abs(gaps[-1])),
+        "reinit_gap_max_points": _points(max(gaps)),
+        "reinit_gap_max_at": _weights(ticket[1 + gaps.index(max(gaps))]["density"]),
+        "reinit_behind_rounds": str(sum(gap > 0 for gap in gaps)), "pruned_rounds": str(last),
+        "steps_per_round": _iterations(ticket[0]["steps"]),
+    }
+
+
 #: ``{notebook: facts(folder) -> {name: the number as the prose writes it}}``.
-FACTS = {"02_iterative_magnitude_pruning": facts_02, "04_rewinding": facts_04, "05_paper_results": facts_05}
+FACTS = {"02_iterative_magnitude_pruning": facts_02, "04_rewinding": facts_04, "05_paper_results": facts_05,
+         "07_ticket_anatomy": facts_07, "08_your_own_network": facts_08}
 
 
 def write_facts(notebook: str, out: Path) -> dict[str, str]:

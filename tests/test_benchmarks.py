@@ -33,6 +33,16 @@ EXPECTED = {
         rf"fast_path: {NUMBER}% faster than public -> .*",
         [r"^public .* µs/step  ratio to public 1\.000", r"^direct_adam .* ratio to public", r"^lenet_pass .* ratio",
          r"^fast_path .* ratio", r"^direct_adam: .*faster than public", r"^lenet_pass: .*faster than public"]),
+    "grade_class.py": (
+        rf"seconds_per_handin={NUMBER} grade_wall_s={NUMBER} wall_over_ideal={NUMBER} peak_grader_mib={NUMBER} "
+        rf"peak_sandbox_mib={NUMBER} graded_as_expected=(?P<graded>\d+)/(?P=graded) timeouts=1 "
+        r"copies_flagged=(?P<copies>\d+)/(?P=copies) "
+        r"independent_flagged=0/\d+",
+        [r"^class: 8 hand-ins of find_winning_ticket_step", r"^phases: release .* collect .* grade .* feedback .* "
+                                                          r"similarity .* export ",
+         r"^grade: 8 hand-ins in .* per hand-in", r"^  timeout +1 hand-ins", r"^  crash +1 hand-ins",
+         r"^graded as their example's header says: 8 of 8", r"^timeouts: 1 hung hand-ins, each stopped at its timeout",
+         r"^memory: grading process peak RSS .*; largest sandbox \d+ MiB", r"^similarity: \d+ pairs flagged"]),
     "paper_protocol.py": (
         rf"wall time {NUMBER} s = {NUMBER} min; goal for the full protocol on one H100: 15 min -> (met|not met) "
         r"\(not the full protocol\)",

@@ -4,6 +4,7 @@ import pytest
 import torch
 
 import lthkit.imp.driver as lottery
+from lthkit.core.models import build_model
 from lthkit.core.train import TrainConfig
 from lthkit.errors import LthkitError
 from lthkit.imp.branches import BRANCHES, Branch, RoundInputs, RoundStart
@@ -58,7 +59,7 @@ def test_a_control_registered_in_a_test_runs_through_the_driver(tiny_data, toy_b
     assert len(toy.rounds) == LOTTERY.rounds + 1 and toy.config.control == toy_branch
     for toy_mask, ticket_mask in zip(toy.masks, ticket.masks):  # the ticket's masks, round by round
         assert all(torch.equal(toy_mask[k], ticket_mask[k]) for k in ticket_mask)
-    theta0 = lottery.build_model("lenet300_100", seed=0).fc1.weight
+    theta0 = build_model("lenet300_100", seed=0).fc1.weight
     toy_starts = starts[1:2 * (LOTTERY.rounds + 1):2]  # ticket, toy in each round (train() applies the mask)
     assert [description for description, _ in toy_starts] == [f"round {r} ({d:.1%} left)"
                                                              for r, d in enumerate(ticket.densities)]

@@ -9,7 +9,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from lthkit.course import exercises as make_exercises
+from lthkit.classroom import exercises as make_exercises
 
 REPO = Path(__file__).resolve().parent.parent
 NOTEBOOKS = REPO / "notebooks"

@@ -551,3 +551,37 @@ def test_batchnorm_that_follows_no_layer_is_refused():
     model = nn.Sequential(nn.Flatten(), nn.Linear(784, 10), nn.BatchNorm1d(10, track_running_stats=False))
     with pytest.raises(LthkitError, match="keeps no running statistics"):
         prepare_ticket(model, {})
+
+
+def test_a_winning_ticket_found_by_find_ticket_exports_by_its_masks(tiny_data, tmp_path):
+    """Issue 29's WinningTicket, found by find_ticket on a user's network and loop: its masks (duck typing, .masks),
+    or the network it is applied to (under torch.nn.utils.prune), give the same exports, agreeing with it."""
+    from lthkit.imp.find import find_ticket
+    from lthkit.imp.ticket import WinningTicket
+
+    def network():
+        torch.manual_seed(0)
+        return nn.Sequential(nn.Flatten(), nn.Linear(784, 32), nn.BatchNorm1d(32), nn.ReLU(), nn.Linear(32, 10))
+
+    def train(model):
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.05)
+        model.train()
+        for start in range(0, 300, 50):
+            optimizer.zero_grad()
+            F.cross_entropy(model(tiny_data.train_x[start:start + 50]), tiny_data.train_y[start:start + 50]).backward()
+            optimizer.step()
+
+    ticket = find_ticket(network(), train, rounds=2, prune_rate=0.6, progress=False)
+    assert isinstance(ticket, WinningTicket) and ticket.density < 0.2
+    trained = ticket.apply(network(), weights="trained").eval()  # under torch.nn.utils.prune
+    expected = trained(tiny_data.test_x)
+    for masks in (ticket, None, WinningTicket.load(ticket.save(tmp_path / "ticket.safetensors"))):
+        exported = export_ticket(trained, masks, forms=["compact", "csr", "compact_csr"])
+        for name, exported_network in exported.items():
+            assert torch.allclose(exported_network(tiny_data.test_x), expected, atol=1e-4), name
+    assert compact_network(trained, ticket).structure[0]["units_kept"] <= 32
+    state, masks = load_sparse(save_sparse(tmp_path / "ticket.npz", trained, ticket))
+    assert set(masks) == set(ticket.masks) and all(torch.equal(masks[k], ticket.masks[k]) for k in masks)
+    reloaded = network().eval()
+    reloaded.load_state_dict(state)  # the file holds the network as it is named, BatchNorm and all
+    assert torch.allclose(reloaded(tiny_data.test_x), expected, atol=1e-5)

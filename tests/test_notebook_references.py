@@ -24,7 +24,7 @@ references = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(references)
 
 #: A tagged number: the number, then the fact's name in an HTML comment.
-TAG = re.compile(r"(\d[\d.,]*%?)<!--ref (\w+)-->")
+TAG = re.compile(r"([−-]?\d[\d.,]*%?)<!--ref (\w+)-->")
 #: A number that reads as a measurement: decimals (accuracies, points, minutes).
 DECIMAL = re.compile(r"(?<![\w.])\d+\.\d+")
 #: What holds numbers that are not measurements: code spans (settings, ``lr 5e-3``), links, arXiv ids.
@@ -32,8 +32,9 @@ NOT_MEASURED = re.compile(r"`[^`]*`|\]\([^)]*\)|arXiv:\S+")
 
 
 #: Numbers a notebook cites that are not measurements of ours: notebook 5 quotes the paper's protocol
-#: (learning rate 1.2e-3, its schedule of weights remaining P_m) and the paper's own result (98.0 ± 0.2).
-CITED = {"05_paper_results": {f"{pm:.1f}" for pm in PAPER_PM} | {"1.2", "98.0", "0.2"}}
+#: (learning rate 1.2e-3, its schedule of weights remaining P_m), the paper's own values ("more than 0.3
+#: percentage points", "2.51x faster") and the claims' tolerances (± 0.2).
+CITED = {"05_paper_results": {f"{pm:.1f}" for pm in PAPER_PM} | {"1.2", "98.0", "0.2", "0.3", "2.51"}}
 
 
 def prose(notebook: str) -> list[str]:
@@ -68,7 +69,7 @@ def test_every_measured_number_in_the_prose_is_a_committed_fact(notebook):
     assert tagged >= 5
 
 
-@pytest.mark.parametrize("notebook", ["01_one_pruning_step", "03_explore", "06_stability", "07_ticket_anatomy"])
+@pytest.mark.parametrize("notebook", ["01_one_pruning_step", "03_explore", "06_stability"])
 def test_notebooks_without_a_reference_run_state_no_measured_number(notebook):
     assert not [number for text in prose(notebook) for number in untagged_numbers(text)]
 

@@ -233,7 +233,8 @@ def add_lottery_flags(parser: argparse.ArgumentParser, default_preset: str = "fa
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
                         help="where to train (default: the GPU when there is one)")
     parser.add_argument("--cache", type=Path, help="cache folder (default: $LTHKIT_CACHE or cache/ in the repo)")
-    parser.add_argument("--data", type=Path, help="MNIST root (default: $LTHKIT_DATA or data/ in the repo)")
+    parser.add_argument("--data", type=Path, help="data root, holding MNIST/ (and FashionMNIST/) (default: "
+                                                  "$LTHKIT_DATA or data/ in the repo)")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bars")
     parser.add_argument("--workers", type=_workers, default=None,
                         help="single-threaded worker processes of a local Dask cluster, each training one round "

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ..errors import LthkitError
 from ..imp.branches import BRANCHES, MAX_REINIT_DRAWS, PAPER_CONTROLS
 from .common import (_whole_number_in, add_lottery_flags, check_paths, comma_separated, config_from_args,
                      resolve_device, sweep_options)
@@ -19,6 +20,9 @@ def run(args: argparse.Namespace) -> int:
 
     check_paths(args, REPRODUCE_OUTPUTS)
     config = config_from_args(args)
+    if config.data.dataset != "mnist":  # its report sets every number beside the paper's MNIST numbers
+        raise LthkitError(f"reproduce compares with the paper's MNIST results; train on {config.data.dataset} with "
+                          "run (python -m lthkit run --dataset ...)")
     device = resolve_device(args.device)
     reproduce(args.out, base=config, trials=args.trials, controls=args.control, reinits=args.reinits,
               first_seed=args.seed,

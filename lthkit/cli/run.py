@@ -36,7 +36,10 @@ def run(args: argparse.Namespace) -> int:
     from ..reporting.plots import accuracy_vs_density
 
     out = args.out
-    figure = accuracy_vs_density(results, title=f"IMP on {config.model} ({args.preset} preset)")
+    from ..core.data import get_dataset
+
+    on = config.model if config.data.dataset == "mnist" else f"{config.model}, {get_dataset(config.data.dataset).label}"
+    figure = accuracy_vs_density(results, title=f"IMP on {on} ({args.preset} preset)")
     png = figure_png(figure, dpi=120)
     plt.close(figure)
     # One set: results, CSV and plot are all new, or (on any failure) all as they were.

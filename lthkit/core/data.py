@@ -1,4 +1,4 @@
-"""MNIST as normalized in-memory tensors, split as in Frankle & Carbin (2018).
+"""MNIST (and Fashion-MNIST) as normalized in-memory tensors, split as in Frankle & Carbin (2018).
 
 torchvision's :class:`~torchvision.datasets.MNIST` reads (and, where needed, verifies and
 extracts) the original idx files once; after that the images live in a single float tensor on
@@ -14,6 +14,16 @@ Where the data lives, in order of precedence:
    original files there from ``../shared/data/MNIST/raw`` when that folder exists).
 
 torchvision expects the files in ``<root>/MNIST/raw/``.
+
+**Fashion-MNIST** (Xiao, Rasul & Vollgraf 2017: 28x28 grayscale clothing, 10 classes, the same
+60,000 / 10,000 split and idx files; ``DataConfig(dataset="fashion_mnist")``, ``run --dataset
+fashion_mnist``) goes through the same loader, checks and one-line errors, in
+``<root>/FashionMNIST/raw/``. Offline it comes from Debian's ``dataset-fashion-mnist`` package: its
+four files (in ``/usr/share/datasets/fashion-mnist``, :attr:`Dataset.system_folders`) are copied in
+on first use and extracted here, each extracted file checked against the MD5 of the original
+(Debian recompressed the ``.gz`` files, so their own MD5s differ from torchvision's record).
+Where there is internet, torchvision's ``FashionMNIST`` downloads them. Neither data set is ever
+committed.
 """
 
 from __future__ import annotations
@@ -31,7 +41,7 @@ from .. import settings
 from ..errors import LthkitError
 from .fields import SEED_LIMIT, check_choice, check_int, document_fields
 
-#: The four original MNIST files, as torchvision looks for them in ``<root>/MNIST/raw/``.
+#: The four original files of MNIST (and of Fashion-MNIST), as torchvision looks for them in ``<root>/MNIST/raw/``.
 MNIST_FILES = (
     "train-images-idx3-ubyte.gz",
     "train-labels-idx1-ubyte.gz",
@@ -52,6 +62,74 @@ MNIST_TRAIN_IMAGES = 60_000
 MNIST_TEST_IMAGES = 10_000
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """A 28x28 grayscale data set in MNIST's four idx files, as :func:`load_mnist` reads it.
+
+    Attributes:
+        name: what ``DataConfig.dataset`` and ``--dataset`` say (``"fashion_mnist"``).
+        label: what messages and figures call it (``"Fashion-MNIST"``).
+        folder: torchvision's class and folder name (``<root>/<folder>/raw/``).
+        mean, std: of its training pixels in [0, 1] (``inputs="standardized"``).
+        classes: the name of each label.
+        idx_md5: the MD5 of each extracted idx file of the original data set (a copy lthkit extracts
+            itself is checked against them).
+        system_folders: where an operating-system package keeps the four ``.gz`` files; copied in on
+            first use when the data root lacks them.
+        source_hint: how to get the files, for the message when they are missing.
+    """
+
+    name: str
+    label: str
+    folder: str
+    mean: float
+    std: float
+    classes: tuple[str, ...]
+    idx_md5: dict = field(default_factory=dict)
+    system_folders: tuple[str, ...] = ()
+    source_hint: str = ""
+
+    def torchvision_class(self):
+        """torchvision's dataset class of the same name (imported here: torchvision is slow to import)."""
+        import torchvision.datasets
+
+        return getattr(torchvision.datasets, self.folder)
+
+
+#: The data sets :func:`load_mnist` reads, by ``DataConfig.dataset``.
+DATASETS = {
+    "mnist": Dataset(
+        "mnist", "MNIST", "MNIST", MNIST_MEAN, MNIST_STD, tuple(str(digit) for digit in range(10)),
+        idx_md5={"train-images-idx3-ubyte": "6bbc9ace898e44ae57da46a324031adb",
+                 "train-labels-idx1-ubyte": "a25bea736e30d166cdddb491f175f624",
+                 "t10k-images-idx3-ubyte": "2646ac647ad5339dbf082846283269ea",
+                 "t10k-labels-idx1-ubyte": "27ae3e4e09519cfbb04c329615203637"},
+        source_hint="`make data` copies them from ../shared/data/MNIST/raw"),
+    "fashion_mnist": Dataset(
+        # mean and std: of the 60,000 training images' pixels in [0, 1] (tests/test_data.py recomputes them)
+        "fashion_mnist", "Fashion-MNIST", "FashionMNIST", 0.2860, 0.3530,
+        ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"),
+        idx_md5={"train-images-idx3-ubyte": "f4a8712d7a061bf5bd6d2ca38dc4d50a",
+                 "train-labels-idx1-ubyte": "9018921c3c673c538a1fc5bad174d6f9",
+                 "t10k-images-idx3-ubyte": "8181f5470baa50b63fa0f6fddb340f0a",
+                 "t10k-labels-idx1-ubyte": "15d484375f8d13e6eb1aabb0c3f46965"},
+        system_folders=("/usr/share/datasets/fashion-mnist",),
+        source_hint="`apt-get install dataset-fashion-mnist` installs them (lthkit copies them from "
+                    "/usr/share/datasets/fashion-mnist), or torchvision downloads them where there is internet"),
+}
+
+
+def get_dataset(name: str) -> Dataset:
+    """The :class:`Dataset` called ``name``, or a one-line :class:`~lthkit.LthkitError` naming the choices.
+
+    Example:
+        >>> get_dataset("fashion_mnist").label
+        'Fashion-MNIST'
+    """
+    check_choice(name, "dataset", tuple(DATASETS), what="data set")
+    return DATASETS[name]
 
 
 def data_root(root: str | os.PathLike | None = None) -> Path:
@@ -98,9 +176,13 @@ class DataConfig:
                 'subtracted, divided by its standard deviation) or "l2" (each image divided by its L2 norm over its 784 '
                 'pixels, as the authors\' public code does); the paper does not state its scaling',
         "choices": INPUT_SCALINGS})
+    dataset: str = field(default="mnist", metadata={
+        "help": 'the images: "mnist" (handwritten digits, the paper\'s) or "fashion_mnist" (clothing, the same '
+                "sizes and files)", "choices": tuple(DATASETS), "omit_default": True})
 
     def __post_init__(self):
         check_choice(self.inputs, "inputs", INPUT_SCALINGS)
+        get_dataset(self.dataset)
         check_int(self.validation_size, "validation_size", minimum=1, limit=MNIST_TRAIN_IMAGES)
         check_int(self.train_size, "train_size", minimum=1, optional=True)
         check_int(self.test_size, "test_size", minimum=1, optional=True)
@@ -120,7 +202,7 @@ class DataConfig:
 
 @dataclass
 class MNISTData:
-    """Normalized MNIST tensors on one device.
+    """Normalized MNIST (or Fashion-MNIST) tensors on one device.
 
     Images are ``float32`` of shape ``(N, 1, 28, 28)``, normalized with the training mean and
     standard deviation; labels are ``int64`` of shape ``(N,)``.
@@ -146,23 +228,22 @@ class MNISTData:
                 f"test={len(self.test_y)}, device={self.device})")
 
 
-def _corrupt_files(raw: Path) -> list[str]:
+def _corrupt_files(raw: Path, dataset: Dataset) -> list[str]:
     """The original .gz files in ``raw`` whose MD5 differs from torchvision's record."""
-    from torchvision.datasets import MNIST
     from torchvision.datasets.utils import check_integrity
 
-    return [name for name, md5 in MNIST.resources
+    return [name for name, md5 in dataset.torchvision_class().resources
             if (raw / name).exists() and not check_integrity(str(raw / name), md5)]
 
 
-def _missing_data_message(raw: Path, cause: BaseException | None) -> str:
-    corrupt = _corrupt_files(raw) if raw.is_dir() else []
+def _missing_data_message(raw: Path, cause: BaseException | None, dataset: Dataset) -> str:
+    corrupt = _corrupt_files(raw, dataset) if raw.is_dir() else []
     if corrupt:
-        return (f"MNIST in {raw} is damaged: {', '.join(corrupt)} fails its MD5 check (an incomplete or "
-                f"altered copy); replace it with the original file, e.g. from ../shared/data/MNIST/raw")
+        return (f"{dataset.label} in {raw} is damaged: {', '.join(corrupt)} fails its MD5 check (an incomplete or "
+                f"altered copy); replace it with the original file ({dataset.source_hint})")
     present = sorted(p.name for p in raw.glob("*")) if raw.is_dir() else []
-    message = (f"MNIST not found in {raw}: put the four original files there "
-               f"({', '.join(MNIST_FILES)}), e.g. `make data` copies them from ../shared/data/MNIST/raw")
+    message = (f"{dataset.label} not found in {raw}: put the four original files there "
+               f"({', '.join(MNIST_FILES)}), e.g. {dataset.source_hint}")
     if present:
         message += f"; the folder holds {', '.join(present)}"
     if cause is not None:
@@ -200,8 +281,8 @@ def _idx_problem(path: Path, kind: str) -> tuple[str | None, int | None]:
     return None, dims[0]
 
 
-def check_idx_files(raw) -> None:
-    """Check the header and size of every extracted MNIST idx file in ``raw`` (those present).
+def check_idx_files(raw, dataset: str = "mnist") -> None:
+    """Check the header and size of every extracted idx file of ``dataset`` in ``raw`` (those present).
 
     torchvision trusts an extracted file once it exists; a truncated or overwritten one would
     otherwise surface as an assertion deep inside it.
@@ -211,6 +292,7 @@ def check_idx_files(raw) -> None:
             or an images file and its labels file disagree on the count; the message names the file.
     """
     raw = Path(raw)
+    label = get_dataset(dataset).label
     for split in ("train", "t10k"):
         counts = {}
         for kind, dims in (("images", "idx3"), ("labels", "idx1")):
@@ -221,23 +303,72 @@ def check_idx_files(raw) -> None:
             if problem:
                 remedy = (f"delete it to have it extracted again from {path.name}.gz"
                           if (raw / f"{path.name}.gz").is_file() else "replace it with the original file")
-                raise LthkitError(f"MNIST file {path} is damaged: {problem}; {remedy}")
+                raise LthkitError(f"{label} file {path} is damaged: {problem}; {remedy}")
         if len(counts) == 2 and counts["images"] != counts["labels"]:
-            raise LthkitError(f"MNIST files in {raw} are damaged: {split}-images-idx3-ubyte holds {counts['images']:,} "
-                              f"images but {split}-labels-idx1-ubyte {counts['labels']:,} labels")
+            raise LthkitError(f"{label} files in {raw} are damaged: {split}-images-idx3-ubyte holds "
+                              f"{counts['images']:,} images but {split}-labels-idx1-ubyte {counts['labels']:,} labels")
 
 
-def read_mnist_raw(root: str | os.PathLike | None = None, *, download: bool = True):
-    """Read MNIST's raw uint8 images and labels through torchvision.
+def _md5(payload: bytes) -> str:
+    import hashlib
+
+    return hashlib.md5(payload, usedforsecurity=False).hexdigest()
+
+
+def _put_originals_in_place(raw: Path, dataset: Dataset) -> None:
+    """Copy the four ``.gz`` files from an installed package, and extract those torchvision would not take.
+
+    torchvision extracts a ``.gz`` only when its MD5 is its record's; a copy recompressed by a
+    package (Debian's Fashion-MNIST) is extracted here instead, and each extracted file is written
+    only if its MD5 is the original idx file's. Files already extracted are left alone.
+
+    Raises:
+        LthkitError: a ``.gz`` cannot be decompressed, or decompresses to other data than the original.
+    """
+    import gzip
+
+    from torchvision.datasets.utils import check_integrity
+
+    from .files import atomic_write_bytes
+
+    wanted = [name for name in MNIST_FILES if not (raw / name[:-3]).is_file() and not (raw / name).is_file()]
+    source = next((Path(folder) for folder in dataset.system_folders
+                   if all((Path(folder) / name).is_file() for name in MNIST_FILES)), None)
+    if wanted and source is not None:
+        raw.mkdir(parents=True, exist_ok=True)
+        for name in wanted:
+            atomic_write_bytes(raw / name, (source / name).read_bytes())
+    records = dict(dataset.torchvision_class().resources)
+    for name in MNIST_FILES:
+        gz, extracted = raw / name, raw / name[:-3]
+        if extracted.is_file() or not gz.is_file() or check_integrity(str(gz), records.get(name)):
+            continue  # already extracted, absent, or torchvision's own record: torchvision extracts it
+        try:
+            payload = gzip.decompress(gz.read_bytes())
+        except (OSError, EOFError, ValueError) as error:
+            raise LthkitError(f"{dataset.label} in {raw} is damaged: {name} does not decompress ({error}); replace "
+                              f"it with the original file ({dataset.source_hint})") from None
+        if _md5(payload) != dataset.idx_md5.get(extracted.name):
+            raise LthkitError(f"{dataset.label} in {raw} is damaged: {name} fails its MD5 check (it holds other data "
+                              f"than the original {extracted.name}); replace it ({dataset.source_hint})")
+        atomic_write_bytes(extracted, payload)
+
+
+def read_mnist_raw(root: str | os.PathLike | None = None, *, download: bool = True, dataset: str = "mnist"):
+    """Read MNIST's (or Fashion-MNIST's) raw uint8 images and labels through torchvision.
 
     torchvision checks the MD5 sums of the ``.gz`` files and extracts them offline when they
     already sit in ``<root>/MNIST/raw/``; otherwise, when ``download`` is true, it downloads them.
     A call that fails leaves the disk as it was: folders and files it created (a failed download's
     ``MNIST/raw``) are removed again.
 
+    Fashion-MNIST's files are first copied in from an installed package and extracted where
+    torchvision would not (:func:`_put_originals_in_place`).
+
     Args:
         root: data root (see :func:`data_root`).
         download: allow torchvision to download missing files.
+        dataset: ``"mnist"`` or ``"fashion_mnist"`` (:data:`DATASETS`).
 
     Returns:
         ``(train_images, train_labels, test_images, test_labels)``: uint8 ``(N, 28, 28)`` images
@@ -252,20 +383,25 @@ def read_mnist_raw(root: str | os.PathLike | None = None, *, download: bool = Tr
         Traceback (most recent call last):
         lthkit.LthkitError: MNIST not found in /nonexistent/MNIST/raw: put the four original files there ...
     """
-    from torchvision.datasets import MNIST  # imported here: torchvision is slow to import
-
+    info = get_dataset(dataset)
+    torchvision_class = info.torchvision_class()
     root = data_root(root)
-    raw = root / "MNIST" / "raw"
-    for folder in (root, root / "MNIST", raw):
+    raw = root / info.folder / "raw"
+    for folder in (root, root / info.folder, raw):
         if folder.exists() and not folder.is_dir():
-            raise LthkitError(f"the MNIST folder {folder} is a file, not a folder")
-    check_idx_files(raw)
-    # What exists now, so that a failed download can be undone (it creates MNIST/raw first).
-    first_missing = next((folder for folder in (root, root / "MNIST", raw) if not folder.exists()), None)
+            raise LthkitError(f"the {info.label} folder {folder} is a file, not a folder")
+    check_idx_files(raw, dataset)
+    # What exists now, so that a failed download can be undone (it creates <folder>/raw first).
+    first_missing = next((folder for folder in (root, root / info.folder, raw) if not folder.exists()), None)
     present = set(os.listdir(raw)) if raw.is_dir() else set()
     try:
-        train = MNIST(str(root), train=True, download=download)
-        test = MNIST(str(root), train=False, download=download)
+        _put_originals_in_place(raw, info)
+        train = torchvision_class(str(root), train=True, download=download)
+        test = torchvision_class(str(root), train=False, download=download)
+    except LthkitError:
+        if first_missing is not None:
+            shutil.rmtree(first_missing, ignore_errors=True)
+        raise
     except Exception as error:  # urllib, MD5 and "Dataset not found" errors all land here
         if first_missing is not None:
             shutil.rmtree(first_missing, ignore_errors=True)
@@ -275,7 +411,7 @@ def read_mnist_raw(root: str | os.PathLike | None = None, *, download: bool = Tr
                     (raw / name).unlink()
                 except OSError:
                     pass
-        raise LthkitError(_missing_data_message(raw, error)) from None
+        raise LthkitError(_missing_data_message(raw, error, info)) from None
     return train.data, train.targets, test.data, test.targets
 
 
@@ -326,7 +462,7 @@ def _cached_tensors(path: Path, md5s: dict):
     return tuple(tensors)
 
 
-def read_mnist_tensors(root: str | os.PathLike | None = None, *, download: bool = True):
+def read_mnist_tensors(root: str | os.PathLike | None = None, *, download: bool = True, dataset: str = "mnist"):
     """:func:`read_mnist_raw`, through a tensor file cached beside the raw files.
 
     The first call decodes the idx files with torchvision and saves the tensors (``torch.save``)
@@ -343,20 +479,21 @@ def read_mnist_tensors(root: str | os.PathLike | None = None, *, download: bool 
     """
     import sys
 
+    info = get_dataset(dataset)
     root = data_root(root)
-    raw = root / "MNIST" / "raw"
-    cache = root / "MNIST" / TENSOR_CACHE
+    raw = root / info.folder / "raw"
+    cache = root / info.folder / TENSOR_CACHE
     if raw.is_dir():
-        check_idx_files(raw)
+        check_idx_files(raw, dataset)
         md5s = _idx_md5s(raw)
         if md5s is not None and (cache.exists() or cache.is_symlink()):
             try:
                 return _cached_tensors(cache, md5s)
             except Exception as error:
                 reason = (str(error).strip().splitlines() or [type(error).__name__])[0][:160]
-                print(f"lthkit: the MNIST tensor cache {cache} is broken ({reason}); rebuilding it",
+                print(f"lthkit: the {info.label} tensor cache {cache} is broken ({reason}); rebuilding it",
                       file=sys.stderr)
-    tensors = read_mnist_raw(root, download=download)
+    tensors = read_mnist_raw(root, download=download, dataset=dataset)
     md5s = _idx_md5s(raw)
     if md5s is not None:
         from .files import atomic_save_tensors
@@ -368,11 +505,11 @@ def read_mnist_tensors(root: str | os.PathLike | None = None, *, download: bool 
     return tensors
 
 
-def normalize_images(images: torch.Tensor, inputs: str = "unit") -> torch.Tensor:
+def normalize_images(images: torch.Tensor, inputs: str = "unit", dataset: str = "mnist") -> torch.Tensor:
     """Scale uint8 images as ``inputs`` says and add a channel axis.
 
-    ``"unit"``: pixels / 255, in [0, 1]; ``"standardized"``: those minus MNIST's mean, divided by its
-    standard deviation; ``"l2"``: each image divided by the L2 norm of its 784 raw pixels (an empty image
+    ``"unit"``: pixels / 255, in [0, 1]; ``"standardized"``: those minus the data set's mean, divided by
+    its standard deviation (:data:`DATASETS`); ``"l2"``: each image divided by the L2 norm of its 784 raw pixels (an empty image
     stays zero), as ``keras.utils.normalize`` of the flattened images does in the authors' code.
 
     Example:
@@ -385,7 +522,8 @@ def normalize_images(images: torch.Tensor, inputs: str = "unit") -> torch.Tensor
         norms = flat.norm(dim=1, keepdim=True)
         return (flat / torch.where(norms == 0, torch.ones_like(norms), norms)).reshape(images.shape).unsqueeze(1)
     unit = images.float() / 255.0
-    return (unit if inputs == "unit" else (unit - MNIST_MEAN) / MNIST_STD).unsqueeze(1)
+    info = get_dataset(dataset)
+    return (unit if inputs == "unit" else (unit - info.mean) / info.std).unsqueeze(1)
 
 def default_device() -> str:
     """``"cuda"`` when a GPU is available, else ``"cpu"``."""
@@ -394,7 +532,7 @@ def default_device() -> str:
 
 def load_mnist(config: DataConfig | None = None, *, root: str | os.PathLike | None = None,
                device: str | torch.device = "cpu", download: bool = True) -> MNISTData:
-    """Load MNIST into normalized tensors with the paper's train/validation split.
+    """Load MNIST (or ``config.dataset``) into normalized tensors with the paper's train/validation split.
 
     The 60,000 training images are permuted with ``config.split_seed``; the first
     ``validation_size`` become the validation set and the next ``train_size`` (default: all the
@@ -418,7 +556,8 @@ def load_mnist(config: DataConfig | None = None, *, root: str | os.PathLike | No
         torch.Size([1000, 1, 28, 28])
     """
     config = config or DataConfig()
-    train_images, train_labels, test_images, test_labels = read_mnist_tensors(root, download=download)
+    train_images, train_labels, test_images, test_labels = read_mnist_tensors(root, download=download,
+                                                                              dataset=config.dataset)
     n_train_total = len(train_labels)
     if config.validation_size >= n_train_total:
         raise LthkitError(f"validation_size {config.validation_size} leaves no training images "
@@ -434,11 +573,11 @@ def load_mnist(config: DataConfig | None = None, *, root: str | os.PathLike | No
         train_index = train_index[:config.train_size]
     if config.test_size is not None and config.test_size > len(test_labels):
         raise LthkitError(f"test_size {config.test_size} is larger than the {len(test_labels):,} test images of "
-                          f"{data_root(root) / 'MNIST' / 'raw'}")
+                          f"{data_root(root) / get_dataset(config.dataset).folder / 'raw'}")
     test_end = len(test_labels) if config.test_size is None else config.test_size
 
     def prepare(images, labels):
-        return normalize_images(images, config.inputs).to(device), labels.long().to(device)
+        return normalize_images(images, config.inputs, config.dataset).to(device), labels.long().to(device)
 
     return MNISTData(*prepare(train_images[train_index], train_labels[train_index]),
                      *prepare(train_images[val_index], train_labels[val_index]),

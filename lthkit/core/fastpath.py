@@ -28,6 +28,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 from torch.nn.modules import module as module_hooks
+from torch.optim import optimizer as optimizer_module
 
 from .. import settings
 from .models import LeNet300100
@@ -163,6 +164,12 @@ class FusedAdamStep:
     def _plain(optimizer: torch.optim.Optimizer) -> bool:
         """A single-group fused Adam with none of the options the direct step leaves out."""
         if type(optimizer) is not torch.optim.Adam or len(optimizer.param_groups) != 1:
+            return False
+        # The direct step would skip optimizer hooks (lthkit.core.enforce keeps masks through them).
+        if any(getattr(optimizer_module, name, None) for name in (
+                "_global_optimizer_pre_hooks", "_global_optimizer_post_hooks")) or \
+                getattr(optimizer, "_optimizer_step_pre_hooks", None) or \
+                getattr(optimizer, "_optimizer_step_post_hooks", None):
             return False
         group = optimizer.param_groups[0]
         return bool(group.get("fused") and not group.get("amsgrad") and not group.get("maximize")

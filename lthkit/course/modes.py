@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from .. import settings
+from ..core.data import get_dataset
 from ..errors import LthkitError
 from ..imp.config import LotteryConfig
 from ..runs.presets import NOTEBOOK_PRESET_NAMES, PRESETS, preset_config
@@ -63,5 +64,6 @@ def describe(config: LotteryConfig) -> str:
     test = f"{data.test_size:,}" if data.test_size is not None else "10,000"
     budget = f"{train.iterations:,} iterations" if train.iterations is not None else f"{train.epochs:g} epochs"
     mode = f"fast mode ({FAST_ENV}=1)" if fast_mode() else f"full mode (set {FAST_ENV}=1 for a quick check)"
-    return (f"{config.model} on {images} MNIST training images ({data.validation_size:,} validation, {test} test), "
+    return (f"{config.model} on {images} {get_dataset(data.dataset).label} training images "
+            f"({data.validation_size:,} validation, {test} test), "
             f"{budget} of {train.optimizer} at lr {train.lr:g} per training; {mode}")

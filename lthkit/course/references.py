@@ -206,3 +206,98 @@ def compare_with_reference(runs: Mapping[str, LotteryResult], notebook: str, gro
             theirs = f"{ref_row['test_acc_early_stop']:.2%}" if ref_row else "·"
             cells.append(f"{yours:>{width - 9}} {theirs:>8}")
         print(f"{row['density']:>12.1%}  " + "  ".join(cells), file=out)
+
+
+# --- a find_ticket search as a reference run (notebook 8) ------------------------------------------
+
+#: The columns of ``<notebook>/<group>.csv`` for a :func:`lthkit.find_ticket` search: one row per (run, round) of
+#: the ticket and of each control beside it.
+TICKET_COLUMNS = ("run", "round", "density", "metric", "steps", "train_seconds", "settings_hash")
+
+
+def ticket_rows(ticket) -> list[dict]:
+    """:data:`TICKET_COLUMNS` rows of a :class:`~lthkit.imp.ticket.WinningTicket`: its rounds, then each control's."""
+    settings_hash = hashlib.sha256(json.dumps(ticket.settings, sort_keys=True).encode()).hexdigest()[:16]
+    runs = {"ticket": ticket.rounds, **ticket.controls}
+    return [{"run": label, "round": r.round, "density": r.density, "metric": r.metric, "steps": r.steps,
+             "train_seconds": round(r.seconds, 2), "settings_hash": settings_hash}
+            for label, rounds in runs.items() for r in rounds]
+
+
+def compare_ticket_with_reference(ticket, notebook: str, group: str = "ticket", *, root=None, out=None) -> None:
+    """Print a :func:`lthkit.find_ticket` search beside the notebook's committed full-mode one, round by round.
+
+    The reference is ``<root>/<notebook>/<group>.csv`` (:data:`TICKET_COLUMNS`); with
+    ``$LTHKIT_RECORD_REFERENCE`` set to a folder, the search is also written there as the new reference.
+
+    Args:
+        ticket: the :class:`~lthkit.imp.ticket.WinningTicket` (its rounds and its controls' are compared).
+        notebook: the notebook's file name without ``.ipynb``.
+        group: which of the notebook's searches.
+        root: the folder of reference runs (default :data:`REFERENCE_ROOT`).
+        out: where to print (default: stdout).
+
+    Example:
+        >>> import torch
+        >>> from lthkit.imp.ticket import WinningTicket
+        >>> ticket = WinningTicket.from_masks(torch.nn.Linear(2, 1), {"weight": torch.ones(1, 2, dtype=torch.bool)})
+        >>> compare_ticket_with_reference(ticket, "no_such_notebook", root="/nonexistent")  # doctest: +ELLIPSIS
+        no reference run recorded at /nonexistent/no_such_notebook/ticket.csv ...
+    """
+    out = out or sys.stdout
+    rows = ticket_rows(ticket)
+    record = settings.text(RECORD_ENV)
+    if record:
+        if fast_mode():
+            raise LthkitError(f"{RECORD_ENV} records full-mode reference runs; unset {FAST_ENV}")
+        path = Path(record) / notebook / f"{group}.csv"
+        _write_csv(path, TICKET_COLUMNS, rows)
+        print(f"recorded as the reference: {path}", file=out)
+    path = Path(REFERENCE_ROOT if root is None else root) / notebook / f"{group}.csv"
+    if not path.is_file():
+        print(f"no reference run recorded at {path} (scripts/notebook_references.py writes it)", file=out)
+        return
+    reference: dict[str, list[dict]] = {}
+    for row in _read_ticket_csv(path):
+        reference.setdefault(row["run"], []).append(row)
+    theirs = {row["settings_hash"] for runs in reference.values() for row in runs}
+    same = {row["settings_hash"] for row in rows} == theirs
+    shown = path.relative_to(REPO_ROOT) if path.resolve().is_relative_to(REPO_ROOT) else path
+    print(f"metric after each round: your search beside the reference full-mode search ({shown})", file=out)
+    print("your settings are the reference's: a network and loop like the notebook's should land close" if same else
+          "your settings differ from the reference's (fast mode, or changed settings): compare shapes, not digits",
+          file=out)
+    labels = list(reference)
+    mine = {label: {round(row["density"], 3): row for row in rows if row["run"] == label} for label in labels}
+    print(f"{'weights left':>12}  " + "  ".join(f"{label + ': yours':>16} {'reference':>9}" for label in labels),
+          file=out)
+    for index, row in enumerate(reference[labels[0]]):
+        cells = []
+        for label in labels:
+            theirs = reference[label][index] if index < len(reference[label]) else None
+            yours = mine[label].get(round(row["density"], 3))
+            cells.append(f"{_metric_text(yours):>16} {_metric_text(theirs):>9}")
+        print(f"{row['density']:>12.1%}  " + "  ".join(cells), file=out)
+
+
+def _metric_text(row) -> str:
+    if row is None:
+        return "·"
+    return "—" if row["metric"] in (None, "") else f"{float(row['metric']):.2%}"
+
+
+def _read_ticket_csv(path: Path) -> list[dict]:
+    """A :data:`TICKET_COLUMNS` file, numbers as numbers (a metric may be empty: no ``evaluate``)."""
+    try:
+        reader = csv.DictReader(io.StringIO(path.read_text(encoding="utf-8"), newline=""))
+        rows = []
+        for raw in reader:
+            rows.append({"run": raw["run"], "round": int(raw["round"]), "density": float(raw["density"]),
+                         "metric": float(raw["metric"]) if raw["metric"] not in ("", None) else None,
+                         "steps": int(raw["steps"]), "train_seconds": float(raw["train_seconds"]),
+                         "settings_hash": raw["settings_hash"]})
+    except (OSError, UnicodeError, KeyError, TypeError, ValueError) as error:
+        raise LthkitError(f"cannot read the reference {path} ({type(error).__name__}: {error})") from None
+    if not rows:
+        raise LthkitError(f"{path} holds no rows")
+    return rows

@@ -2,7 +2,8 @@
 
 Four formats, all NumPy ``.npz`` archives (a zip of arrays) so that only the content differs:
 
-* ``dense``: every tensor of the masked network's ``state_dict`` as it is, pruned weights as zeros;
+* ``dense``: every tensor of the masked network's ``state_dict`` as it is, pruned weights as zeros (as the
+  network names them: a BatchNorm the exports fold stays a BatchNorm here);
 * ``dense_compressed``: the same, deflate-compressed (long runs of zeros compress well);
 * ``sparse``: every layer weight in CSR form: its surviving values (float32), the column index of
   each (``uint8``, ``uint16`` or ``uint32``, the smallest that holds them), where each row starts,
@@ -64,13 +65,13 @@ def _numpy(tensor: torch.Tensor) -> np.ndarray:
 
 def dense_arrays(ticket: PreparedTicket) -> dict[str, np.ndarray]:
     """The masked network's ``state_dict`` as arrays (the dense file's content)."""
-    return {name: _numpy(value) for name, value in ticket.model.state_dict().items()}
+    return {name: _numpy(value) for name, value in ticket.state_dict().items()}
 
 
 def sparse_arrays(ticket: PreparedTicket) -> dict[str, np.ndarray]:
     """The sparse file's content: each layer weight as CSR arrays, every other tensor as it is."""
     arrays = {MARKER: np.array(1, dtype=np.int64)}
-    for name, value in ticket.model.state_dict().items():
+    for name, value in ticket.state_dict().items():
         mask = ticket.masks.get(name)
         if mask is None:
             arrays[name] = _numpy(value)

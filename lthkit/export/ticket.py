@@ -48,12 +48,19 @@ class PreparedTicket:
         masks: one boolean mask per layer of the chain, ``True`` where a weight survives.
         chain: the network's :class:`~lthkit.export.chain.Chain`.
         folded: the BatchNorm modules folded into the layers before them (:func:`fold_batchnorm_`).
+        unfolded: where something was folded, the masked network as it was (its BatchNorm kept).
     """
 
     model: nn.Module
     masks: Masks
     chain: Chain
     folded: list = field(default_factory=list)
+    unfolded: nn.Module | None = field(default=None, repr=False)
+
+    def state_dict(self) -> dict:
+        """The masked network's weights as the network itself names them (a folded BatchNorm not folded): what a file
+        of the ticket stores, for ``model.load_state_dict``."""
+        return (self.unfolded if self.unfolded is not None else self.model).state_dict()
 
     @property
     def density(self) -> float:
@@ -231,4 +238,4 @@ def prepare_ticket(model: nn.Module, masks=None, input_shape=(1, 28, 28)) -> Pre
             example = example.to(next(plain.parameters()))
             if not torch.allclose(plain(example), unfolded(example), rtol=1e-4, atol=1e-5):
                 raise LthkitError(f"folding {', '.join(folded)} into the layers before them changed the outputs")
-    return PreparedTicket(plain, checked, chain, folded)
+    return PreparedTicket(plain, checked, chain, folded, unfolded if folded else None)

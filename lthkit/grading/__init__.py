@@ -27,7 +27,7 @@ from __future__ import annotations
 
 _EXPORTS = {
     "check": ".grader", "grade_function": ".grader", "grade_file": ".grader", "grade_paths": ".grader",
-    "grade_submission": ".grader", "Limits": ".sandbox", "GradeReport": ".spec", "CheckResult": ".spec",
+    "grade_jobs": ".grader", "grade_submission": ".grader", "Limits": ".sandbox", "GradeReport": ".spec", "CheckResult": ".spec",
     "KataSpec": ".spec", "get_kata": ".katas", "kata_names": ".katas",
 }
 __all__ = sorted(_EXPORTS)

@@ -314,11 +314,35 @@ def grade_paths(paths, katas=(DEFAULT_KATA,), limits: Limits = Limits(), workers
     Returns:
         One report per submission and kata, in the order of the submissions.
     """
-    specs = [get_kata(name) for name in katas]
-    files = find_submissions(paths)
-    jobs = [(path, spec) for path in files for spec in specs]
+    return grade_jobs([(path, kata) for path in find_submissions(paths) for kata in katas], limits, workers,
+                      progress)
+
+
+def grade_jobs(jobs, limits: Limits = Limits(), workers: int | None = None, progress: bool = False,
+               on_report=None) -> list[GradeReport]:
+    """Grade ``(submission, kata)`` pairs, several sandboxes at once; the batch always finishes.
+
+    A submission that hangs or crashes holds one worker until its own timeout and no longer: the
+    others go on in the other workers, and a report comes back for every job.
+
+    Args:
+        jobs: ``(path, kata)`` pairs: a ``.py`` or ``.ipynb`` file, or a
+            :class:`~lthkit.grading.source.Submission`, and a kata's name.
+        limits: timeout and memory limit of each sandbox.
+        workers: sandboxes run at once (default: the number of CPU cores, at most 4).
+        progress: show a progress bar.
+        on_report: ``on_report(index, report)``, called (from a worker thread) as each job finishes, to keep
+            results as they come (a resumable batch).
+
+    Returns:
+        One report per job, in the order of ``jobs``.
+
+    Raises:
+        LthkitError: an unknown kata, or an isolation that ``limits`` requires is missing (before any job runs).
+    """
+    jobs = [(path, get_kata(kata) if isinstance(kata, str) else kata) for path, kata in jobs]
     with single_threaded_torch():
-        for spec in specs:
+        for spec in {spec.name: spec for _, spec in jobs}.values():
             prepared_inputs(spec)  # once, before the threads start
     workers = workers or min(4, os.cpu_count() or 1)
     bar = None
@@ -329,25 +353,35 @@ def grade_paths(paths, katas=(DEFAULT_KATA,), limits: Limits = Limits(), workers
 
     choose_isolation(limits.isolation)  # a required isolation that is missing stops the batch before it starts
 
-    def work(job):
-        path, spec = job
+    def work(index):
+        source, spec = jobs[index]
         try:
-            report = grade_submission(load_submission(path, spec.function), spec, limits)
+            submission = source if isinstance(source, Submission) else load_submission(source, spec.function)
+            report = grade_submission(submission, spec, limits)
         except LthkitError:
             raise
         except Exception as error:  # noqa: BLE001 - the batch always finishes, with this one as a crash
-            report = _failed_report(spec, str(path), "crash", f"the grader failed on this submission "
-                                    f"({type(error).__name__}: {str(error)[:200]})")
+            report = _failed_report(spec, str(getattr(source, "name", source)), "crash", f"the grader failed on "
+                                    f"this submission ({type(error).__name__}: {str(error)[:200]})")
+        if on_report is not None:
+            on_report(index, report)
         if bar is not None:
             bar.update(1)
         return report
 
+    pool = ThreadPoolExecutor(max_workers=workers)
     try:
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            return list(pool.map(work, jobs))
+        reports = list(pool.map(work, range(len(jobs))))
+    except BaseException:
+        # An interrupt (or the grader's own failure): the sandboxes running now finish, within their timeout;
+        # the jobs not started are dropped instead of run.
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
     finally:
+        pool.shutdown(wait=True)
         if bar is not None:
             bar.close()
+    return reports
 
 
 def show(report: GradeReport) -> None:

@@ -67,6 +67,19 @@ class SmallConvNet(nn.Module):
         return self.classifier(self.features(x).flatten(1))
 
 
+class ConvBatchNorm(nn.Module):
+    """Conv → BatchNorm → pool → Linear, with a BatchNorm layer whose training mode shows (notebook 8's kind of net)."""
+
+    def __init__(self):
+        super().__init__()
+        self.body = nn.Sequential(nn.Conv2d(1, 6, kernel_size=3, padding=1), nn.BatchNorm2d(6), nn.ReLU(),
+                                  nn.MaxPool2d(4))
+        self.head = nn.Linear(6 * 7 * 7, 10)
+
+    def forward(self, x):
+        return self.head(self.body(x).flatten(1))
+
+
 def _sequential_mlp() -> nn.Module:
     return nn.Sequential(nn.Flatten(), nn.Linear(784, 48), nn.ReLU(), nn.Linear(48, 24), nn.ReLU(), nn.Linear(24, 10))
 
@@ -77,6 +90,7 @@ HIDDEN_MODELS = {
     "sequential": (_sequential_mlp, "a Sequential MLP"),
     "own_names": (OwnNames, "an MLP with its own layer names and a bias-free layer"),
     "conv": (SmallConvNet, "a conv net (Conv2d with and without bias)"),
+    "conv_bn": (ConvBatchNorm, "a conv net with BatchNorm"),
 }
 
 #: The input of the forward pass the grader makes after each call (MNIST-shaped, two images).

@@ -5,9 +5,11 @@ at the top level: imports, ``def`` and ``class`` statements, and assignments who
 nothing (``AMOUNT = 0.2``, ``LAYERS = (nn.Linear, nn.Conv2d)``); a constant assignment built by
 calls to builtins or imported names (``LAYERS = tuple([nn.Linear, nn.Conv2d])``,
 ``DEVICE = torch.device("cpu")``) runs too, guarded: if it fails or takes more than a moment it is
-skipped with a note. Everything else (loading MNIST, training, plotting, ``check(...)`` calls) is
-skipped, and the report's notes say which line and why: it is slow, it is not what is graded,
-and it would run the grader inside the grader. Files are read as ``utf-8-sig`` (a BOM is fine).
+skipped with a note; one that calls lthkit itself (a notebook's set-up, ``config =
+notebook_preset(...)``) is skipped, since graded code cannot use the kit's library. Everything
+else (loading MNIST, training, plotting, ``check(...)`` calls) is skipped, and the report's notes
+say which line and why: it is slow, it is not what is graded, and it would run the grader inside
+the grader. Files are read as ``utf-8-sig`` (a BOM is fine).
 A notebook's IPython magics
 (``%matplotlib``, ``!pip``) are skipped too; a cell that does not parse is skipped with a note,
 unless it is the cell that defines the graded function. Line numbers are kept, so an error names
@@ -137,9 +139,14 @@ def _callee_root(node: ast.AST) -> str | None:
     return node.id if isinstance(node, ast.Name) else None
 
 
-def _why_not_constant(statement: ast.stmt, defined: set[str], imported: set[str]) -> str | None:
+def _why_not_constant(statement: ast.stmt, defined: set[str], imported: set[str], kit: frozenset[str] = frozenset()
+                      ) -> str | None:
     """None when ``statement`` is a constant assignment built by calls to builtins or imported names
-    (``LAYERS = tuple([nn.Linear, nn.Conv2d])``, ``DEVICE = torch.device("cpu")``); else why not."""
+    (``LAYERS = tuple([nn.Linear, nn.Conv2d])``, ``DEVICE = torch.device("cpu")``); else why not.
+
+    A call to a name imported from lthkit itself (a notebook's set-up: ``config = notebook_preset(...)``)
+    is not run: graded code cannot use the kit's library, and the notebook's state is not the function's.
+    """
     if not isinstance(statement, (ast.Assign, ast.AnnAssign)) or not _plain_targets(statement):
         return f"a{'n' if type(statement).__name__[0] in 'AEIOU' else ''} {type(statement).__name__} statement, " \
                "not a definition"
@@ -148,6 +155,8 @@ def _why_not_constant(statement: ast.stmt, defined: set[str], imported: set[str]
             return "not a constant"
         if isinstance(node, ast.Call):
             root = _callee_root(node.func)
+            if root in kit:
+                return f"it calls {ast.unparse(node.func)[:40]}, from lthkit's library, which graded code cannot use"
             if root is None or not (root in imported or (root not in defined and hasattr(builtins, root))):
                 return f"it calls {ast.unparse(node.func)[:40]}, which is neither a builtin nor an imported name"
     missing = [child.id for child in ast.walk(statement.value) if isinstance(child, ast.Name)
@@ -164,6 +173,20 @@ def _imported_names(statement: ast.stmt) -> set[str]:
     return set()
 
 
+def _kit_names(statement: ast.stmt) -> set[str]:
+    """The names an import binds to lthkit's own modules (``import lthkit``, ``from lthkit.x import y``)."""
+    if isinstance(statement, ast.Import):
+        return {(alias.asname or alias.name).split(".")[0] for alias in statement.names
+                if alias.name.split(".")[0] == "lthkit"}
+    if isinstance(statement, ast.ImportFrom):
+        if statement.level == 0 and (statement.module or "").split(".")[0] == "lthkit":
+            return {alias.asname or alias.name for alias in statement.names}
+        return set()
+    if isinstance(statement, ast.Try):
+        return {name for body in [statement.body, statement.orelse] for inner in body for name in _kit_names(inner)}
+    return set()
+
+
 def _segment(lines: list[str], statement: ast.stmt) -> tuple[int, int, list[str]]:
     """The source lines of a top-level statement (first, last, text), decorators included."""
     first = min([statement.lineno] + [d.lineno for d in getattr(statement, "decorator_list", [])])
@@ -176,8 +199,8 @@ def _segment(lines: list[str], statement: ast.stmt) -> tuple[int, int, list[str]
     return first, last, [line.decode(errors="replace") for line in segment]
 
 
-def definitions_segments(text: str, label: str, defined: set[str] | None = None,
-                         imported: set[str] | None = None) -> tuple[list[tuple[str, bool]], list[str]]:
+def definitions_segments(text: str, label: str, defined: set[str] | None = None, imported: set[str] | None = None,
+                         kit: set[str] | None = None) -> tuple[list[tuple[str, bool]], list[str]]:
     """The code of ``text`` the sandbox runs, in order, and what it skips.
 
     Definitions (imports, ``def``, ``class``, assignments that call nothing) are kept as they
@@ -191,6 +214,7 @@ def definitions_segments(text: str, label: str, defined: set[str] | None = None,
         label: its name in error messages.
         defined: names bound by earlier kept code (a notebook's earlier cells); updated in place.
         imported: the subset of them bound by imports; updated in place.
+        kit: the subset of those bound to lthkit's own modules; updated in place.
 
     Returns:
         ``([(segment_text, guarded)], skipped)``: ``skipped`` says, for each top-level statement
@@ -201,6 +225,7 @@ def definitions_segments(text: str, label: str, defined: set[str] | None = None,
     """
     defined = set() if defined is None else defined
     imported = set() if imported is None else imported
+    kit = set() if kit is None else kit
     tree = ast.parse(text, filename=label)
     lines = re.split(r"\r\n|\r|\n", text)  # the line breaks the parser counts (not splitlines')
     segments: list[tuple[list[str], bool]] = []
@@ -210,7 +235,7 @@ def definitions_segments(text: str, label: str, defined: set[str] | None = None,
                             for node in ast.walk(statement)) and isinstance(statement, (ast.Assign, ast.AnnAssign))
         if _is_definition(statement, defined) and not reads_guarded:
             guarded = False
-        elif (why := _why_not_constant(statement, defined, imported)) is None:
+        elif (why := _why_not_constant(statement, defined, imported, frozenset(kit))) is None:
             guarded = True
             guarded_names |= _bound_names(statement)
         elif isinstance(statement, ast.Expr) and isinstance(statement.value, ast.Constant):
@@ -222,6 +247,8 @@ def definitions_segments(text: str, label: str, defined: set[str] | None = None,
             continue
         defined |= _bound_names(statement)
         imported |= _imported_names(statement)
+        kit -= _imported_names(statement) - _kit_names(statement)  # rebound to something else
+        kit |= _kit_names(statement)
         first, last, segment = _segment(lines, statement)
         if guarded or not segments or segments[-1][1]:
             segments.append(([""] * len(lines), guarded))
@@ -310,6 +337,7 @@ def submission_from_notebook(text: str, name: str, function: str | None = None) 
     chunks, notes, guarded, skipped = [], [], [], []
     defined: set[str] = set()  # names the kept cells bind, in order
     imported: set[str] = set()
+    kit: set[str] = set()
     code_number = 0
     for cell in cells:
         if not isinstance(cell, dict) or cell.get("cell_type") != "code":
@@ -326,7 +354,7 @@ def submission_from_notebook(text: str, name: str, function: str | None = None) 
         if source.lstrip().startswith("%%"):
             continue  # a cell magic: the whole cell is not Python
         try:
-            segments, cell_skipped = definitions_segments(_without_magics(source), label, defined, imported)
+            segments, cell_skipped = definitions_segments(_without_magics(source), label, defined, imported, kit)
             _with_segments(label, segments, chunks, guarded)
             skipped += [f"{label} {item}" for item in cell_skipped]
         except (SyntaxError, ValueError, RecursionError, MemoryError) as error:

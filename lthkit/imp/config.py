@@ -12,8 +12,19 @@ from functools import lru_cache
 import torch
 
 from ..core.data import DataConfig
-from ..core.fields import (SEED_LIMIT, check_choice, check_fraction, check_int, config_dict, document_fields,
-                           nested_config, parse_fraction, parse_layer_rate, parse_positive, set_fields)
+from ..core.fields import (
+    SEED_LIMIT,
+    check_choice,
+    check_fraction,
+    check_int,
+    config_dict,
+    document_fields,
+    nested_config,
+    parse_fraction,
+    parse_layer_rate,
+    parse_positive,
+    set_fields,
+)
 from ..core.masks import SCOPES, layer_rate_overrides, prunable_weights
 from ..core.models import MODELS
 from ..core.train import TrainConfig
@@ -88,7 +99,7 @@ class LotteryConfig:
                    target_sparsity=None if self.target_sparsity is None
                    else check_fraction(self.target_sparsity, "target_sparsity"))
         # Accept a dict or lists (from JSON or a CLI) but store a hashable tuple of pairs.
-        set_fields(self, layer_rates=_layer_rate_pairs(self.layer_rates))
+        set_fields(self, layer_rates=layer_rate_pairs(self.layer_rates))
         layer_rate_overrides(list(model_layout(self.model)[0]), dict(self.layer_rates))  # unknown layers fail here
         check_choice(self.scope, "scope", SCOPES, what="scope")
         check_choice(self.rewind, "rewind", REWINDS, what="rewind strategy")
@@ -108,9 +119,7 @@ class LotteryConfig:
     @property
     def per_round_rate(self) -> float:
         """The default fraction of surviving weights pruned each round."""
-        if self.target_sparsity is not None:
-            return 1.0 - (1.0 - self.target_sparsity) ** (1.0 / self.rounds)
-        return DEFAULT_PRUNE_RATE if self.prune_rate is None else self.prune_rate
+        return per_round_rate(self.rounds, self.prune_rate, self.target_sparsity)
 
     def rewind_point(self, total_iterations: int) -> int | None:
         """The iteration k whose weights survivors rewind to (``None`` for ``rewind="none"``).
@@ -118,17 +127,7 @@ class LotteryConfig:
         Raises:
             LthkitError: k is not inside the training budget.
         """
-        if self.rewind == "none":
-            return None
-        if self.rewind == "init":
-            return 0
-        if self.rewind == "iteration":
-            k = self.rewind_iteration
-        else:
-            k = round(self.rewind_fraction * total_iterations)
-        if k >= total_iterations:
-            raise LthkitError(f"rewind iteration {k} is past the training budget of {total_iterations} iterations")
-        return k
+        return rewind_point(self.rewind, self.rewind_iteration, self.rewind_fraction, total_iterations)
 
     def replace(self, **changes) -> "LotteryConfig":
         """A copy with some fields changed (``train`` and ``data`` may be given as dicts of changes)."""
@@ -140,6 +139,7 @@ class LotteryConfig:
     def to_dict(self) -> dict:
         data = asdict(self)
         data["train"] = config_dict(self.train)  # schedule fields at their defaults stay out of the key
+        data["data"] = config_dict(self.data)  # so does the data set, MNIST by default
         data["layer_rates"] = [list(pair) for pair in self.layer_rates]
         if self.criterion == DEFAULT_CRITERION:  # absent by default: every earlier config keeps its key
             del data["criterion"]
@@ -160,7 +160,53 @@ class LotteryConfig:
         return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()
 
 
-def _layer_rate_pairs(layer_rates) -> tuple:
+def per_round_rate(rounds: int, prune_rate: float | None, target_sparsity: float | None) -> float:
+    """The fraction of the surviving weights pruned each round: ``prune_rate``, or the rate that reaches
+    ``target_sparsity`` after ``rounds`` rounds, ``1 - (1 - sparsity)^(1/rounds)``, or the paper's 0.2.
+
+    Example:
+        >>> round(per_round_rate(3, None, 0.875), 6), per_round_rate(3, 0.3, None), per_round_rate(3, None, None)
+        (0.5, 0.3, 0.2)
+    """
+    if target_sparsity is not None:
+        return 1.0 - (1.0 - target_sparsity) ** (1.0 / rounds)
+    return DEFAULT_PRUNE_RATE if prune_rate is None else prune_rate
+
+
+def rewind_point(rewind: str, iteration: int, fraction: float, total_iterations: int | None) -> int | None:
+    """The iteration k whose weights a run's survivors rewind to: 0 (``"init"``), ``iteration``, ``fraction`` of
+    the budget, or ``None`` (``"none"``: no rewinding).
+
+    Args:
+        rewind: one of :data:`REWINDS`.
+        iteration, fraction: k for ``"iteration"``, its fraction of the budget for ``"fraction"``.
+        total_iterations: the budget T, or ``None`` where it is known only once a round has trained
+            (a user's training function: ``"iteration"`` is then checked against the steps it takes).
+
+    Raises:
+        LthkitError: k is not inside the budget, or a fraction is asked of an unknown budget.
+
+    Example:
+        >>> rewind_point("fraction", 0, 0.1, 500), rewind_point("none", 0, 0.0, 500)
+        (50, None)
+    """
+    if rewind == "none":
+        return None
+    if rewind == "init":
+        return 0
+    if rewind == "iteration":
+        k = iteration
+    elif total_iterations is None:
+        raise LthkitError(f"rewinding to a fraction ({fraction:g}) of training needs the number of optimizer steps "
+                          "one round takes: give steps=")
+    else:
+        k = round(fraction * total_iterations)
+    if total_iterations is not None and k >= total_iterations:
+        raise LthkitError(f"rewind iteration {k} is past the training budget of {total_iterations} iterations")
+    return k
+
+
+def layer_rate_pairs(layer_rates) -> tuple:
     """``layer_rates`` (a dict, or pairs as tuples or lists) as a tuple of ``(name, rate)`` pairs."""
     pairs = list(layer_rates.items()) if isinstance(layer_rates, dict) else layer_rates
     if isinstance(pairs, (str, bytes)) or not isinstance(pairs, (list, tuple)) or \

@@ -26,7 +26,7 @@ Example:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Callable, Protocol
 
 import torch
 from tqdm.auto import tqdm
@@ -34,11 +34,11 @@ from tqdm.auto import tqdm
 from ..core import batched
 from ..core.data import MNISTData
 from ..core.fields import check_int
-from ..core.masks import Masks, density, full_masks, layer_densities, layer_rate_overrides
-from ..core.models import build_model
+from ..core.masks import Masks, density, layer_densities, layer_rate_overrides
 from ..core.train import TrainConfig, TrainResult, train
 from ..errors import LthkitError
 from .branches import RoundInputs, get_branch
+from .branches.base import Network, kit_network
 from .config import LotteryConfig
 from .records import LotteryResult, MemoryStore, RoundRecord, RoundResult, RoundStore
 
@@ -118,7 +118,8 @@ def run_lotteries(configs, data: MNISTData, *, stores=None, tickets=(), batch="a
                   until_round: int | None = None) -> list[LotteryResult]:
     """Run several IMP runs (trials, controls) side by side, round by round, training each round's runs at once.
 
-    The one driver of every run: round r of every run is trained before round r + 1 of any. The
+    The driver of every run of the kit's own models: :func:`drive` with :class:`KitTrainer`, lthkit's
+    training loop on ``data``. Round r of every run is trained before round r + 1 of any. The
     runs of one round are independent (a control's round r needs only its ticket's mask of round
     r, fixed before the ticket's round r trains), so those that share a model, training config and
     start iteration are trained together with :func:`lthkit.core.batched.train_batched` when ``batch``
@@ -150,24 +151,73 @@ def run_lotteries(configs, data: MNISTData, *, stores=None, tickets=(), batch="a
         >>> configs = [preset("fast", seed=s, control=c) for s in range(5) for c in CONTROLS]  # doctest: +SKIP
         >>> results = run_lotteries(configs, data)  # doctest: +SKIP
     """
+    if batch not in (True, False, "auto"):
+        raise LthkitError(f"batch must be True, False or 'auto', got {batch!r}")
+    return drive(configs, KitTrainer(data, batch=batch), stores=stores, tickets=tickets, progress=progress,
+                 on_round=on_round, until_round=until_round)
+
+
+class RoundTrainer(Protocol):
+    """How the rounds of :func:`drive` are trained, and where their networks come from.
+
+    Two implement it: :class:`KitTrainer` (the kit's models, lthkit's own training loop on
+    in-memory data) and :class:`lthkit.imp.find.FunctionTrainer` (any ``nn.Module``, a user's own
+    training function). Everything else of IMP (rounds, θ₀, θ_k, masks, pruning, rewinding, the
+    controls) is the driver's and the branches', the same for both.
+    """
+
+    #: the data a branch may read (SNIP's batch), or ``None``
+    data: Any
+
+    def network(self, config) -> Network:
+        """Where the networks of run ``config`` come from (θ₀, fresh initializations, what is prunable)."""
+
+    def budget(self, config) -> int | None:
+        """The iterations one round trains, checked against ``config``; ``None``: known only once trained."""
+
+    def train(self, members: list[tuple["_Run", "RoundPlan"]], round_index: int, progress: bool) -> list:
+        """Train the planned round of each run; one outcome per member, each with ``snapshots`` (θ_k where asked)."""
+
+    def postfix(self, result: RoundResult) -> dict:
+        """What the rounds' progress bar shows of a finished round."""
+
+
+def drive(configs, trainer: RoundTrainer, *, stores=None, tickets=(), progress: bool = True,
+          on_round: Callable[[Any, RoundResult], None] | None = None,
+          until_round: int | None = None) -> list[LotteryResult]:
+    """The one IMP engine: run several IMP runs side by side, round by round, with ``trainer``.
+
+    :func:`run_lotteries` (the kit's models and training loop) and :func:`lthkit.imp.find.find_ticket`
+    (any model and training function) both go through it: each run's θ₀ and rewind weights θ_k, the
+    rounds, the mask of each round and the weights it starts from (its branch's choice), the runs a
+    branch needs, and the records in the stores are all kept here, whatever trains the rounds.
+
+    Args:
+        configs: the runs (each at most once): :class:`~lthkit.imp.config.LotteryConfig`, or any config with
+            its IMP fields (``control``, ``seed``, ``rounds``, ``per_round_rate``, ``scope``, ``criterion``,
+            ``layer_rates``, ``rewind_point``, ``replace``).
+        trainer: how the rounds are trained (a :class:`RoundTrainer`).
+        stores, tickets, progress, on_round, until_round: as for :func:`run_lotteries`.
+
+    Returns:
+        One :class:`LotteryResult` per config, in order.
+    """
     configs = list(configs)
     if len(set(configs)) != len(configs):
         raise LthkitError("run_lotteries got the same config twice")
-    if batch not in (True, False, "auto"):
-        raise LthkitError(f"batch must be True, False or 'auto', got {batch!r}")
     stores = [None] * len(configs) if stores is None else list(stores)
     if len(stores) != len(configs):
         raise LthkitError(f"run_lotteries got {len(stores)} stores for {len(configs)} configs")
     finished = {result.config: result for result in tickets}
     store_of = dict(zip(configs, stores))
-    runs: dict[LotteryConfig, _Run] = {}  # in dependency order: a needed run's mask is planned first
+    runs: dict[Any, _Run] = {}  # in dependency order: a needed run's mask is planned first
     for config in with_dependencies(configs, have=finished.__contains__):
         needed_masks = {}
         for need in get_branch(config.control).needs:
             needed = config.replace(control=need)
             needed_masks[need] = finished[needed].masks.__getitem__ if needed in finished else \
                 runs[needed].mask_of_round
-        runs[config] = _Run(config, data, store_of.get(config), needed_masks=needed_masks)
+        runs[config] = _Run(config, trainer, store_of.get(config), needed_masks=needed_masks)
 
     last_round = max(config.rounds for config in runs)
     if until_round is not None:
@@ -178,13 +228,12 @@ def run_lotteries(configs, data: MNISTData, *, stores=None, tickets=(), batch="a
                unit="round")
     try:
         for round_index in range(last_round + 1):
-            _train_round(list(runs.values()), round_index, data, batch=batch, progress=progress)
+            _train_round(list(runs.values()), round_index, trainer, progress=progress)
             for config, run in runs.items():
                 if round_index <= config.rounds:
                     result = run.results[round_index]
                     bar.update(1)
-                    bar.set_postfix(density=f"{result.density:.3f}", test_acc=f"{result.test_acc_early_stop:.4f}",
-                                    refresh=False)
+                    bar.set_postfix(**trainer.postfix(result), refresh=False)
                     if on_round is not None and config in store_of:
                         on_round(config, result)
     finally:
@@ -192,36 +241,70 @@ def run_lotteries(configs, data: MNISTData, *, stores=None, tickets=(), batch="a
     return [runs[config].result() for config in configs]
 
 
-def _train_round(runs: list["_Run"], round_index: int, data: MNISTData, *, batch, progress: bool) -> None:
+def _train_round(runs: list["_Run"], round_index: int, trainer: RoundTrainer, *, progress: bool) -> None:
     """Plan and train round ``round_index`` of every run that has it and lacks it in its store.
 
-    Runs sharing a model, training config and start iteration are trained batched where ``batch``
-    says so. The round's networks are freed when this returns.
+    The round's networks are freed when this returns.
     """
-    plans = []  # in the runs' (dependency) order, so a needed run's mask is planned first
+    members = []  # in the runs' (dependency) order, so a needed run's mask is planned first
     for run in runs:
         if round_index <= run.config.rounds and not run.load(round_index):
-            plans.append((run, run.plan(round_index)))
-    groups: dict[tuple, list] = {}
-    for run, plan in plans:
-        key = (run.config.model, plan.train, plan.start_iteration, tuple(sorted(plan.snapshot_at)), plan.reorder,
-               plan.batchable or id(plan))  # a network of its own layers (frozen weights) trains alone
-        groups.setdefault(key, []).append((run, plan))
-    for (_, train_config, start_iteration, snapshot_at, reorder, batchable), members in groups.items():
-        # A run whose batch order changes mid-way (reorder) trains alone: batches draw one order per run.
-        if reorder is None and batchable is True and (
-                batch is True or (batch == "auto" and batched.use_batched(data.device, len(members)))):
-            outcomes = batched.train_batched([plan.model for _, plan in members], data, train_config,
-                                             masks=[plan.mask for _, plan in members],
-                                             seeds=[run.config.seed for run, _ in members],
-                                             start_iteration=start_iteration, snapshot_at=snapshot_at,
-                                             progress=progress, description=f"round {round_index}")
-        else:
-            outcomes = [train(plan.model, data, train_config, masks=plan.mask, seed=run.config.seed,
-                              start_iteration=start_iteration, snapshot_at=snapshot_at, progress=progress,
-                              description=plan.description, reorder=plan.reorder) for run, plan in members]
-        for (run, plan), outcome in zip(members, outcomes):
+            members.append((run, run.plan(round_index)))
+    if members:
+        for (run, plan), outcome in zip(members, trainer.train(members, round_index, progress)):
             run.finish(plan, outcome)
+
+
+class KitTrainer:
+    """The kit's models (:data:`lthkit.core.models.MODELS`), trained by lthkit's loop on in-memory data.
+
+    The runs of a round that share a model, training config and start iteration are trained
+    batched where ``batch`` says so (:func:`lthkit.core.batched.train_batched`), else one after
+    another with :func:`lthkit.core.train.train`.
+
+    Args:
+        data: MNIST in memory; training happens on its device.
+        batch: ``True``, ``False`` or ``"auto"`` (see :func:`run_lotteries`).
+    """
+
+    def __init__(self, data: MNISTData, batch="auto"):
+        self.data, self.batch = data, batch
+
+    def network(self, config: LotteryConfig) -> Network:
+        return kit_network(config.model, config.seed)
+
+    def budget(self, config: LotteryConfig) -> int:
+        total = config.train.total_iterations(len(self.data.train_y))
+        config.train.check_fits(total, len(self.data.train_y))  # against the data actually loaded
+        return total
+
+    def postfix(self, result: RoundResult) -> dict:
+        return {"density": f"{result.density:.3f}", "test_acc": f"{result.test_acc_early_stop:.4f}"}
+
+    def train(self, members, round_index: int, progress: bool) -> list[TrainResult]:
+        groups: dict[tuple, list] = {}
+        for index, (run, plan) in enumerate(members):
+            train_config = plan.train or run.config.train  # the run's own, unless its branch chose another
+            key = (run.config.model, train_config, plan.start_iteration, tuple(sorted(plan.snapshot_at)), plan.reorder,
+                   plan.batchable or id(plan))  # a network of its own layers (frozen weights) trains alone
+            groups.setdefault(key, []).append((index, run, plan))
+        outcomes: list = [None] * len(members)
+        for (_, train_config, start_iteration, snapshot_at, reorder, batchable), group in groups.items():
+            # A run whose batch order changes mid-way (reorder) trains alone: batches draw one order per run.
+            if reorder is None and batchable is True and (
+                    self.batch is True or (self.batch == "auto" and batched.use_batched(self.data.device, len(group)))):
+                trained = batched.train_batched([plan.model for _, _, plan in group], self.data, train_config,
+                                                masks=[plan.mask for _, _, plan in group],
+                                                seeds=[run.config.seed for _, run, _ in group],
+                                                start_iteration=start_iteration, snapshot_at=snapshot_at,
+                                                progress=progress, description=f"round {round_index}")
+            else:
+                trained = [train(plan.model, self.data, train_config, masks=plan.mask, seed=run.config.seed,
+                                 start_iteration=start_iteration, snapshot_at=snapshot_at, progress=progress,
+                                 description=plan.description, reorder=plan.reorder) for _, run, plan in group]
+            for (index, _, _), outcome in zip(group, trained):
+                outcomes[index] = outcome
+        return outcomes
 
 
 @dataclass
@@ -234,7 +317,7 @@ class RoundPlan:
     start_iteration: int
     snapshot_at: set
     description: str
-    #: the round's training config (the run's, unless its branch chose another: fine-tuning's final rate)
+    #: the round's training config, where its branch chose one (fine-tuning's final rate); ``None``: the run's own
     train: TrainConfig | None = None
     #: ``(iteration, seed)``: the batch order changes there (see :func:`lthkit.core.train.batch_order`)
     reorder: tuple | None = None
@@ -247,21 +330,22 @@ class _Run:
     ``needed_masks[name](r)`` gives the mask of round r of the run its branch needs as ``name``.
     """
 
-    def __init__(self, config: LotteryConfig, data: MNISTData, store: RoundStore | None, needed_masks=None):
+    def __init__(self, config, trainer: RoundTrainer, store: RoundStore | None, needed_masks=None):
         self.config = config
-        self.data = data
+        self.trainer = trainer
         self.branch = get_branch(config.control)
         self.store = store if store is not None else MemoryStore()
         self.needed_masks = needed_masks or {}
-        self.total_iterations = config.train.total_iterations(len(data.train_y))
+        self.network = trainer.network(config)
+        self.total_iterations = trainer.budget(config)
         self.rewind_k = config.rewind_point(self.total_iterations)
-        config.train.check_fits(self.total_iterations, len(data.train_y))  # against the data actually loaded
         # Round 0 captures θ_k for a branch that starts from it, when k > 0.
         self.captures_rewind_state = bool(self.rewind_k) and self.branch.uses_rewind_point
-        model = build_model(config.model, seed=config.seed)
+        model = self.network.build(None)
         self.theta0 = _cpu(model.state_dict())
         self.layer_rates = dict(config.layer_rates)
-        layer_rate_overrides(list(full_masks(model)), self.layer_rates)  # unknown layer names fail before training
+        # unknown layer names fail before training
+        layer_rate_overrides(list(self.network.full_masks(model)), self.layer_rates)
         self.rewind_state = self.theta0 if self.rewind_k == 0 else None
         self.results: list[RoundResult] = []
         self.masks: list[Masks] = []
@@ -286,17 +370,17 @@ class _Run:
         inputs = RoundInputs(config=self.config, round=round_index, theta0=self.theta0, rewind_k=self.rewind_k,
                              rewind_state=self.rewind_state, previous=self.previous,
                              needed_masks={name: masks_of(round_index) for name, masks_of in self.needed_masks.items()},
-                             layer_rates=self.layer_rates, total_iterations=self.total_iterations, data=self.data)
+                             layer_rates=self.layer_rates, total_iterations=self.total_iterations,
+                             data=self.trainer.data, network=self.network)
         start = self.branch.start_round(inputs)
         snapshot_at = {self.rewind_k} if (round_index == 0 and self.captures_rewind_state) else set()
         self.planned = RoundPlan(round=round_index, model=start.model, mask=start.mask,
                                  start_iteration=start.start_iteration, snapshot_at=snapshot_at,
                                  description=f"round {round_index} ({density(start.mask):.1%} left)",
-                                 train=start.train or self.config.train, reorder=start.reorder,
-                                 batchable=start.batchable)
+                                 train=start.train, reorder=start.reorder, batchable=start.batchable)
         return self.planned
 
-    def finish(self, plan: RoundPlan, outcome: TrainResult) -> None:
+    def finish(self, plan: RoundPlan, outcome) -> None:
         """Record a trained round: into the store first, then into this run."""
         result = RoundResult(round=plan.round, density=density(plan.mask), layer_density=layer_densities(plan.mask),
                              train=outcome)

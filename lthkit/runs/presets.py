@@ -19,9 +19,14 @@ Names:
 * ``imp``: notebook 2's IMP run of LeNet-300-100;
 * ``explore``: the starting point of notebook 3's dashboard;
 * ``rewind_lenet``, ``rewind_conv``: notebook 4's rewinding comparisons;
-* ``stability``: notebook 6's instability analysis and retraining comparison (and ``lthkit stability``).
+* ``stability``: notebook 6's instability analysis and retraining comparison (and ``lthkit stability``);
+* ``stability_sgd``: the same analysis at Frankle et al. (2020)'s LeNet protocol (their Table 1: SGD at
+  0.1, batch 60, 24,000 iterations, a constant rate), IMP to their 3.5% of the weights
+  (``lthkit stability --protocol sgd``).
 * ``anatomy``: the ticket-anatomy study (``python -m lthkit anatomy``, :mod:`lthkit.studies.anatomy`);
   ``anatomy_live``: notebook 7's live version of it.
+* ``own_network``: notebook 8's search for a ticket in the learner's own conv net on Fashion-MNIST
+  (the data, the loop's settings and the search; the network is the learner's).
 * ``sparsity_lenet``, ``sparsity_conv``: the tickets whose exports ``python -m lthkit speed`` times
   (:mod:`lthkit.studies.sparsity_speed`); notebook 9 runs ``sparsity_lenet``.
 
@@ -86,6 +91,18 @@ PRESETS: dict[str, dict[str, LotteryConfig]] = {
                               train=TrainConfig(iterations=200, eval_every=100, lr_milestones=(100, 150)),
                               data=DataConfig(validation_size=1000, train_size=5000, test_size=2000)),
     },
+    "stability_sgd": {
+        # Frankle, Dziugaite, Roy & Carbin 2020, Table 1 (LeNet): SGD without momentum at a constant 0.1, batch 60,
+        # 24,000 iterations, no warm-up; their IMP subnetworks of LeNet keep 3.5% of the weights. Here IMP reaches
+        # that density in 4 rounds of 57% (the output layer at half the rate, as in Frankle & Carbin 2019) instead
+        # of their 20% a round: a deviation the report states, taken to keep the study to hours on two cores.
+        "full": PAPER.replace(rounds=4, prune_rate=0.57, layer_rates=(("output", 0.285),),
+                              train=TrainConfig(optimizer="sgd", lr=0.1, batch_size=60, iterations=24_000,
+                                                eval_every=2000)),
+        "fast": PAPER.replace(rounds=1, prune_rate=0.57, layer_rates=(("output", 0.285),),
+                              train=TrainConfig(optimizer="sgd", lr=0.1, batch_size=60, iterations=200, eval_every=100),
+                              data=DataConfig(validation_size=1000, train_size=5000, test_size=2000)),
+    },
     "rewind_conv": {
         "full": LotteryConfig(model="conv2_small", rounds=5, target_sparsity=0.95, scope="global",
                               layer_rates=(("output", 0.1),), rewind="init",
@@ -97,6 +114,20 @@ PRESETS: dict[str, dict[str, LotteryConfig]] = {
                               train=TrainConfig(lr=1e-2, iterations=120, eval_every=40),
                               data=DataConfig(validation_size=300, train_size=1000, test_size=500)),
     },
+}
+
+# --- Your own network (issue 29, notebook 8) --------------------------------------------------------
+#: Notebook 8 prunes the learner's own conv net on Fashion-MNIST with find_ticket and the learner's own loop: the
+#: config carries its data, its loop's settings (Adam, batch 64, epochs per round) and the search (rounds, target
+#: sparsity, one global threshold, survivors back to θ₀); its ``model`` is not used (the network is the learner's).
+PRESETS["own_network"] = {
+    "full": LotteryConfig(model="conv2_small", rounds=6, target_sparsity=0.95, scope="global", layer_rates=(),
+                          rewind="init", train=TrainConfig(lr=2e-3, batch_size=64, iterations=None, epochs=2),
+                          data=DataConfig(dataset="fashion_mnist", validation_size=5000, train_size=10_000)),
+    "fast": LotteryConfig(model="conv2_small", rounds=2, target_sparsity=0.5, scope="global", layer_rates=(),
+                          rewind="init", train=TrainConfig(lr=2e-3, batch_size=64, iterations=None, epochs=1),
+                          data=DataConfig(dataset="fashion_mnist", validation_size=500, train_size=1000,
+                                          test_size=500)),
 }
 
 # --- Ticket anatomy (issue 16, notebook 7) ---------------------------------------------------------
@@ -138,7 +169,7 @@ PRESETS["sparsity_conv"] = {
 CLI_PRESETS = ("paper", "fast")
 #: The names the course notebooks use (:func:`lthkit.course.modes.notebook_preset`).
 NOTEBOOK_PRESET_NAMES = ("kata", "imp", "explore", "rewind_lenet", "rewind_conv", "stability", "anatomy_live",
-                         "sparsity_lenet")
+                         "own_network", "sparsity_lenet")
 
 
 def preset_config(name: str, *, fast: bool = False, names=None, **changes) -> LotteryConfig:

@@ -60,7 +60,7 @@ def _pai_branch(method: str):
     def start_round(inputs: RoundInputs) -> RoundStart:
         model = inputs.model()
         if inputs.round == 0:
-            return RoundStart(model, full_masks(model))
+            return RoundStart(model, inputs.full_masks(model))
         keep = ticket_survivors(inputs.config, inputs.round, model)
         batch = (None, None)
         if "batch" in SCORERS[method].needs:

@@ -7,9 +7,10 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+import torch
 from torch import nn
 
-from ...core.masks import Masks
+from ...core.masks import Masks, prunable_weights
 from ...core.models import build_model
 from ...core.registry import Registry
 
@@ -18,6 +19,43 @@ def derive_seed(*parts) -> int:
     """A 63-bit seed from any parts (``derive_seed(3, "reinit", 2)``), stable across runs and machines."""
     digest = hashlib.sha256(repr(parts).encode()).digest()
     return int.from_bytes(digest[:8], "little") >> 1
+
+
+def _kit_prunable(model: nn.Module) -> list[str]:
+    return list(prunable_weights(model))
+
+
+@dataclass(frozen=True)
+class Network:
+    """Where a run's networks come from: θ₀ of its trial, a fresh initialization, and which weights are prunable.
+
+    The driver and the branches never build a network any other way, so one engine prunes the
+    kit's own models (:func:`kit_network`) and any ``nn.Module`` (:func:`lthkit.imp.find.find_ticket`).
+
+    Attributes:
+        build: ``build(seed)``: a new network, at the trial's θ₀ for ``seed=None``, else freshly
+            initialized from ``seed`` (a control's re-initialization).
+        prunable: ``prunable(model)``: the names of its prunable parameters, in the model's order
+            (default: every Linear and Conv2d weight, :func:`lthkit.core.masks.prunable_weights`).
+
+    Example:
+        >>> network = kit_network("lenet300_100", seed=0)
+        >>> list(network.full_masks(network.build(None)))
+        ['fc1.weight', 'fc2.weight', 'fc3.weight']
+    """
+
+    build: Callable[[int | None], nn.Module]
+    prunable: Callable[[nn.Module], list[str]] = _kit_prunable
+
+    def full_masks(self, model: nn.Module) -> Masks:
+        """An all-``True`` mask of every prunable parameter of ``model`` (the dense round)."""
+        parameters = dict(model.named_parameters())
+        return {name: torch.ones_like(parameters[name], dtype=torch.bool) for name in self.prunable(model)}
+
+
+def kit_network(model_name: str, seed: int) -> Network:
+    """The :class:`Network` of one of the kit's models (:data:`lthkit.core.models.MODELS`) for trial ``seed``."""
+    return Network(lambda init_seed=None: build_model(model_name, seed=seed if init_seed is None else init_seed))
 
 
 @dataclass
@@ -35,6 +73,7 @@ class RoundInputs:
         layer_rates: the config's per-layer rate overrides, as a dict.
         total_iterations: the training budget T in iterations on the run's data.
         data: the run's data, for branches that read a batch to choose their mask (SNIP, GraSP).
+        network: where the run's networks come from (``None``: the kit's model ``config.model``).
     """
 
     #: the run's :class:`~lthkit.imp.config.LotteryConfig` (typed loosely: the config module imports this one)
@@ -50,10 +89,19 @@ class RoundInputs:
     total_iterations: int | None = None
     #: the run's data (MNIST in memory), for branches that look at a batch before training (SNIP, GraSP).
     data: Any = None
+    network: Network | None = None
+
+    def __post_init__(self):
+        if self.network is None:
+            self.network = kit_network(self.config.model, self.config.seed)
 
     def model(self, seed: int | None = None) -> nn.Module:
-        """A freshly built network of the run's model: θ₀ by default, or initialized from ``seed``."""
-        return build_model(self.config.model, seed=self.config.seed if seed is None else seed)
+        """A freshly built network of the run: θ₀ by default, or initialized from ``seed``."""
+        return self.network.build(seed)
+
+    def full_masks(self, model: nn.Module) -> Masks:
+        """An all-``True`` mask of every prunable weight of ``model`` (the dense round's mask)."""
+        return self.network.full_masks(model)
 
 
 @dataclass
@@ -131,7 +179,11 @@ class Branches(Registry):
 
 
 def _rewound(inputs: RoundInputs, model: nn.Module, mask: Masks) -> RoundStart:
-    """``model`` at the rewind weights from round 1 on (θ₀ in round 0), starting at k."""
+    """``model`` at the rewind weights from round 1 on (θ₀ in round 0), starting at k.
+
+    The weights are loaded as a state dict: the model's real parameters and buffers, so a
+    rewind can never land on a computed ``module.weight`` instead of what trains.
+    """
     if inputs.round == 0:
         model.load_state_dict(inputs.theta0)
         return RoundStart(model, mask)

@@ -5,34 +5,46 @@ from __future__ import annotations
 
 import torch
 
-from ...core.masks import full_masks, magnitude_masks, prunable_weights, random_masks_like
-from ..scorers import DEFAULT_CRITERION, criterion_masks
+from ...core.masks import Masks, random_masks_like
+from ..scorers import criterion_masks
 from .base import Branch, RoundInputs, RoundStart, _rewound, derive_seed
 
 
-def ticket(inputs: RoundInputs) -> RoundStart:
-    """The winning ticket: prune the previous round's trained weights by magnitude, then rewind.
+def prune_survivors(inputs: RoundInputs) -> Masks:
+    """IMP's pruning step: the previous round's survivors, ``config.per_round_rate`` of them pruned.
 
-    With another mask criterion (``config.criterion``, :mod:`lthkit.imp.scorers`) the surviving
-    weights are ranked by it instead, from the weights the previous round started and ended with.
+    The survivors are ranked by the config's mask criterion (:mod:`lthkit.imp.scorers`) from the
+    weights the previous round started from (θ₀, or θ_k) and the weights it *trained* to, never
+    θ₀ alone; by default the magnitude of the trained weights, exactly
+    :func:`lthkit.core.masks.magnitude_masks`. Pruned weights stay pruned. Every branch that prunes
+    as IMP does calls this one function, whatever network and training loop the run has.
+
+    Args:
+        inputs: what the run knows before the round (round ≥ 1: ``previous`` holds the last mask
+            and trained weights).
+
+    Returns:
+        The round's mask set (the previous mask's names and shapes).
     """
     config, previous = inputs.config, inputs.previous
+    started = inputs.rewind_state if inputs.rewind_state is not None else inputs.theta0
+    generator = torch.Generator().manual_seed(derive_seed(config.seed, "criterion", config.criterion, inputs.round))
+    return criterion_masks(config.criterion, started, previous.trained_state, previous.mask, config.per_round_rate,
+                           scope=config.scope, layer_rates=inputs.layer_rates, generator=generator)
+
+
+def ticket(inputs: RoundInputs) -> RoundStart:
+    """The winning ticket: prune the previous round's trained weights (:func:`prune_survivors`), then rewind.
+
+    The survivors go back to the rewind weights (θ₀ or θ_k), or, with ``rewind="none"``, keep the
+    trained weights (pruning + fine-tuning).
+    """
     model = inputs.model()
     if inputs.round == 0:
-        return _rewound(inputs, model, full_masks(model))
-    # Rank the previous round's trained weights, never θ₀.
-    model.load_state_dict(previous.trained_state)
-    if config.criterion == DEFAULT_CRITERION:
-        mask = magnitude_masks(prunable_weights(model), previous.mask, config.per_round_rate, scope=config.scope,
-                               layer_rates=inputs.layer_rates)
-    else:
-        started = inputs.rewind_state if inputs.rewind_state is not None else inputs.theta0
-        generator = torch.Generator().manual_seed(derive_seed(config.seed, "criterion", config.criterion,
-                                                              inputs.round))
-        mask = criterion_masks(config.criterion, started, previous.trained_state, previous.mask,
-                               config.per_round_rate, scope=config.scope, layer_rates=inputs.layer_rates,
-                               generator=generator)
-    if inputs.rewind_k is None:  # rewind "none": keep the trained weights (pruning + fine-tuning)
+        return _rewound(inputs, model, inputs.full_masks(model))
+    mask = prune_survivors(inputs)
+    if inputs.rewind_k is None:  # rewind "none": keep the trained weights
+        model.load_state_dict(inputs.previous.trained_state)
         return RoundStart(model, mask)
     return _rewound(inputs, model, mask)
 

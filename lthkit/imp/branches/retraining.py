@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from torch import nn
 
-from ...core.masks import Masks, full_masks, magnitude_masks, prunable_weights
+from ...core.masks import Masks
 from ...core.train import TrainConfig
 from .base import Branch, RoundInputs, RoundStart, _rewound
+from .paper import prune_survivors
 
 # --- retraining after pruning (Renda, Frankle & Carbin 2020) ---------------------------------------
 #
@@ -15,12 +16,16 @@ from .base import Branch, RoundInputs, RoundStart, _rewound
 # every round after the first trains T − k iterations (k: the run's rewind point, T: the budget).
 
 def _pruned_trained(inputs: RoundInputs) -> tuple[nn.Module, Masks]:
-    """The previous round's trained weights and this round's magnitude mask of them."""
+    """The previous round's trained weights and this round's mask of them (IMP's :func:`.paper.prune_survivors`)."""
     model = inputs.model()
     model.load_state_dict(inputs.previous.trained_state)
-    mask = magnitude_masks(prunable_weights(model), inputs.previous.mask, inputs.config.per_round_rate,
-                           scope=inputs.config.scope, layer_rates=inputs.layer_rates)
-    return model, mask
+    return model, prune_survivors(inputs)
+
+
+def _dense(inputs: RoundInputs) -> RoundStart:
+    """Round 0: the dense network at θ₀."""
+    model = inputs.model()
+    return _rewound(inputs, model, inputs.full_masks(model))
 
 
 def final_rate_config(config: "TrainConfig", total_iterations: int) -> "TrainConfig":
@@ -33,7 +38,7 @@ def final_rate_config(config: "TrainConfig", total_iterations: int) -> "TrainCon
 def finetune(inputs: RoundInputs) -> RoundStart:
     """Fine-tuning: keep the trained weights, train T − k more iterations at the final learning rate."""
     if inputs.round == 0:
-        return _rewound(inputs, inputs.model(), full_masks(inputs.model()))
+        return _dense(inputs)
     model, mask = _pruned_trained(inputs)
     return RoundStart(model, mask, start_iteration=inputs.rewind_k,
                       train=final_rate_config(inputs.config.train, inputs.total_iterations))
@@ -42,7 +47,7 @@ def finetune(inputs: RoundInputs) -> RoundStart:
 def weight_rewind(inputs: RoundInputs) -> RoundStart:
     """Weight rewinding: survivors back to θ_k, the schedule replayed from k (IMP's ticket, by this name)."""
     if inputs.round == 0:
-        return _rewound(inputs, inputs.model(), full_masks(inputs.model()))
+        return _dense(inputs)
     model, mask = _pruned_trained(inputs)
     return _rewound(inputs, model, mask)
 
@@ -50,7 +55,7 @@ def weight_rewind(inputs: RoundInputs) -> RoundStart:
 def lr_rewind(inputs: RoundInputs) -> RoundStart:
     """Learning-rate rewinding: keep the trained weights, replay the learning-rate schedule from k."""
     if inputs.round == 0:
-        return _rewound(inputs, inputs.model(), full_masks(inputs.model()))
+        return _dense(inputs)
     model, mask = _pruned_trained(inputs)
     return RoundStart(model, mask, start_iteration=inputs.rewind_k)
 
