@@ -26,7 +26,6 @@ from torch.utils import benchmark
 
 from ..errors import LthkitError
 
-
 #: The fewest timed blocks of one measurement (slow calls are repeated one by one to reach it).
 MIN_BLOCKS = 5
 
