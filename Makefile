@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.lthkit-setup-done
 
-.PHONY: lab dashboard test setup data test-unit test-notebooks test-browser bench clean-cache
+.PHONY: lab dashboard test setup data mywork test-unit test-notebooks test-browser bench clean-cache
 
 setup: $(STAMP) data
 
@@ -16,8 +16,18 @@ $(STAMP): requirements.txt pyproject.toml scripts/setup_env.sh
 data: $(STAMP)
 	bash scripts/get_mnist.sh $(PY)
 
+# A learner's own copy of the exercises in notebooks/mywork/: inside JupyterLab's root (make lab opens
+# notebooks/), git-ignored, and never overwritten (a notebook already there is yours and is kept).
+mywork:
+	@mkdir -p notebooks/mywork
+	@for source in notebooks/exercises/*.ipynb; do \
+	  target=notebooks/mywork/$$(basename "$$source"); \
+	  if [ -e "$$target" ]; then echo "kept $$target (yours)"; else cp "$$source" "$$target"; echo "copied $$target"; fi; \
+	done
+	@echo "make lab, then open mywork/ in JupyterLab's file browser"
+
 lab: setup
-	$(VENV)/bin/jupyter lab notebooks/ $$( [ "$$(id -u)" = 0 ] && echo --allow-root )
+	$(VENV)/bin/jupyter lab notebooks/ --config=scripts/jupyter_lab_config.py $$( [ "$$(id -u)" = 0 ] && echo --allow-root )
 
 # The Explore dashboard alone, as a web page (Voilà): python -m lthkit dashboard prints its URL.
 dashboard: setup

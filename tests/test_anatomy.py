@@ -400,26 +400,50 @@ def test_explorer_trains_only_on_run(tiny_data, tmp_path):
     from lthkit.course.anatomy_explorer import AnatomyExplorer, explorer_config
 
     explorer = AnatomyExplorer(LOTTERY, cache_dir=tmp_path / "cache", data=tiny_data, progress=False)
+    assert explorer.image.layout.display == "none", "no broken image before the first Run"
     explorer.controls["criterion"].value = "movement"
     explorer.controls["reset"].value = "shuffled_init"
-    explorer.controls["density"].value = 0.3
+    explorer.controls["density"].value = 0.2
     assert explorer.trained == 0 and not (tmp_path / "cache").exists()
     assert "not trained yet" in explorer.status.value
     explorer.run_button.click()
     assert explorer.trained == 1, explorer.status.value
     (label,) = explorer.plotted()
     densities, accuracies = explorer.plotted()[label]
-    assert len(densities) == LOTTERY.rounds + 1 and densities[-1] == pytest.approx(0.3, abs=0.05)
-    assert explorer.image.value[:8] == b"\x89PNG\r\n\x1a\n"
+    assert len(densities) == LOTTERY.rounds + 1 and densities[-1] == pytest.approx(0.2, abs=0.05)
+    assert explorer.image.value[:8] == b"\x89PNG\r\n\x1a\n" and explorer.image.layout.display == ""
+    (bar,) = explorer.progress.children  # progress shown while it trained, complete at the end
+    assert bar.children[1].bar_style == "success" and bar.children[1].value == bar.children[1].max == 6  # with its ticket
+    assert "weights remaining" in bar.children[0].value.replace("\u2007", " ")
     config = explorer.config()
     assert (config.criterion, config.control) == ("movement", "shuffled_init")
-    explorer.controls["density"].value = 0.31
-    explorer.controls["density"].value = 0.3
+    explorer.controls["density"].value = 0.1
+    explorer.controls["density"].value = 0.2
     assert "in the cache" in explorer.status.value
+    explorer.run_button.click()
+    assert "from the cache" in explorer.status.value
+    assert explorer.progress.children[0].children[0].value.replace("\u2007", " ").strip() == "from cache"
     with pytest.raises(LthkitError, match="density must be a number in"):
         explorer_config(LOTTERY, criterion="movement", reset="ticket", density=1.5)
     with pytest.raises(LthkitError, match="unknown reset"):
         explorer_config(LOTTERY, criterion="movement", reset="flip", density=0.5)
+
+
+def test_the_explorer_starts_on_the_notebooks_own_runs():
+    """Issue 27: the explorer's first choices are the notebook's study's configs: the same cache keys, nothing retrained."""
+    from lthkit.course.anatomy_explorer import RESET_CHOICES, AnatomyExplorer
+    from lthkit.studies.anatomy import study_configs
+
+    explorer = AnatomyExplorer(LOTTERY)
+    studied = {cache_key(config) for config in study_configs(LOTTERY, trials=1)}
+    assert explorer.controls["density"].value is None and cache_key(explorer.config()) in studied
+    for _, reset in RESET_CHOICES:  # every reset of the study, at the notebook's schedule
+        explorer.controls["reset"].value = reset
+        assert cache_key(explorer.config()) in studied, reset
+    explorer.controls["reset"].value = "ticket"
+    for criterion in SCORERS.criteria():
+        explorer.controls["criterion"].value = criterion
+        assert cache_key(explorer.config()) in studied, criterion
 
 
 def test_notebook_7_exercises_keep_their_contract_signatures():

@@ -43,6 +43,10 @@ EXPECTED = {
          r"^grade: 8 hand-ins in .* per hand-in", r"^  timeout +1 hand-ins", r"^  crash +1 hand-ins",
          r"^graded as their example's header says: 8 of 8", r"^timeouts: 1 hung hand-ins, each stopped at its timeout",
          r"^memory: grading process peak RSS .*; largest sandbox \d+ MiB", r"^similarity: \d+ pairs flagged"]),
+    "kernel_threads.py": (
+        rf"quiet: \d+ threads / 1 thread: {NUMBER}x",
+        [r"^load +threads +wall s", r"^quiet +\d+ ", r"^busy +1 ", r"^busy / quiet, \d+ threads: ",
+         r"^busy: \d+ threads / 1 thread: "]),
     "paper_protocol.py": (
         rf"wall time {NUMBER} s = {NUMBER} min; goal for the full protocol on one H100: 15 min -> (met|not met) "
         r"\(not the full protocol\)",

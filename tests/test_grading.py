@@ -61,7 +61,9 @@ def test_timeout_stops_a_hanging_submission(graded):
 def test_a_submission_cannot_touch_the_grader(graded):
     report = graded["find_winning_ticket_step"]["tampers.py"]
     runs = next(check for check in report.checks if check.name == "runs_on_any_model")
-    assert "write=no, signal=no, read=no, tcp=no" in runs.message, runs.message
+    # The exception is said once, in the report's cause; the check it fails points there.
+    assert "write=no, signal=no, read=no, tcp=no" in report.cause, report.cause
+    assert runs.status == "fail" and "see the cause above" in runs.message, runs.message
     from lthkit.grading.gate import sandbox_tree
 
     for package in (Path(sys.modules["lthkit"].__file__).parent, sandbox_tree() / "lthkit"):  # the checkout, the copy
@@ -140,9 +142,14 @@ def test_cli_gradescope_results(tmp_path):
     results = json.loads((out / "results.json").read_text())
     jsonschema.validate(results, GRADESCOPE_SCHEMA)
     assert results["score"] == 8 and sum(test["max_score"] for test in results["tests"]) == 10
-    failed = [test for test in results["tests"] if test["status"] == "failed"]
+    failed = [test for test in results["tests"] if test.get("status") == "failed"]
     assert len(failed) == 1 and "Hint: Every layer lost exactly prune_amount" in failed[0]["output"]
     assert "8/10" in process.stdout
+    # Only where Gradescope reads: results.json, nothing in the submission folder; the sandbox is hidden.
+    assert sorted(path.name for path in submission.iterdir()) == ["kata.py"]
+    assert sorted(path.name for path in out.iterdir()) == ["results.json"]
+    hidden = [test for test in results["tests"] if test["visibility"] == "hidden"]
+    assert len(hidden) == 1 and "isolation:" in hidden[0]["output"] and "isolation" not in results["output"]
 
 
 CHECK_NOTEBOOK = [

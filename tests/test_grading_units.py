@@ -325,9 +325,10 @@ def test_reports_follow_their_schemas_and_escape_html():
     html = report_html(reports[0])
     assert "<script>" not in html and "&lt;script&gt;" in html and "runs &lt;anywhere&gt;" in html
     text = reports[0].to_text()
-    assert "FAIL   0/2  one threshold" in text and "hint: use & fix" in text and text.endswith("total  1/3")
+    assert "FAIL       0/2  one threshold" in text and "hint: use & fix" in text and text.endswith("total  1/3")
     results = gradescope_results([reports[0]])
-    assert results["score"] == 1 and [t["status"] for t in results["tests"]] == ["passed", "failed"]
+    assert results["score"] == 1 and [t["status"] for t in results["tests"]] == ["passed", "failed", "passed"]
+    assert [t["visibility"] for t in results["tests"]] == ["visible", "visible", "hidden"]
     rows = summary_csv(reports).splitlines()
     assert rows[1] == "alice.py,find_winning_ticket_step,1,3,fail,global,per_layer,"
     assert rows[2].startswith("alice.py,find_winning_ticket_step,0,3,timeout,,,boom")
@@ -353,7 +354,12 @@ def test_grade_usage_errors_are_one_line_exit_2(argv, message, capsys):
 def test_every_report_says_which_isolation_was_used():
     report = _report()
     assert report.to_text().splitlines()[-2] == "  isolation: landlock ABI 7"
-    assert "isolation: landlock ABI 7" in gradescope_results([report])["output"]
+    gradescope = gradescope_results([report])
+    # Instructor-only on Gradescope: the sandbox and the timing sit in a hidden test, not in what students see.
+    assert "landlock" not in gradescope["output"] and "execution_time" not in gradescope
+    (hidden,) = [test for test in gradescope["tests"] if test["visibility"] == "hidden"]
+    assert "isolation: landlock ABI 7" in hidden["output"] and "graded in 1.50 s" in hidden["output"]
+    assert all("landlock" not in test["output"] for test in gradescope["tests"] if test is not hidden)
     assert reports_json([report])["submissions"][0]["katas"][0]["sandbox"] == "landlock ABI 7"
     assert summary_table([report]).splitlines()[-1] == "isolation: landlock ABI 7"
 
@@ -389,3 +395,38 @@ def test_the_seccomp_filter_allows_threads_but_no_processes_or_sockets():
         pytest.skip(f"no seccomp here: {lines[0]}")
     assert lines[1:] == ["thread", "fork denied", "spawn denied", "udp denied", "mptcp denied", "unix denied", ""], \
         result.stdout + result.stderr
+
+
+#: Kata 1 with a mistake: it copies every layer's bias, and one hidden layer has none.
+RAISES_WITHOUT_BIAS = """import torch
+from torch import nn
+from torch.nn.utils import prune
+
+
+def find_winning_ticket_step(model, initial_state_dict, prune_amount=0.2):
+    layers = [(n, m) for n, m in model.named_modules() if isinstance(m, (nn.Linear, nn.Conv2d))]
+    prune.global_unstructured([(m, "weight") for _, m in layers], pruning_method=prune.L1Unstructured,
+                              amount=prune_amount)
+    with torch.no_grad():
+        for name, module in layers:
+            module.weight_orig.copy_(initial_state_dict[f"{name}.weight"])
+            module.bias.copy_(initial_state_dict[f"{name}.bias"])
+    return model
+"""
+
+
+def test_one_cause_is_said_once_and_the_checks_it_stopped_are_not_run(tmp_path):
+    """Issue 27: a step that raises on a bias-free layer gets one cause, not the same error in eight rows."""
+    from lthkit.grading import grade_file
+
+    (tmp_path / "bob.py").write_text(RAISES_WITHOUT_BIAS)
+    report = grade_file(tmp_path / "bob.py", limits=Limits(timeout=20, memory_mb=1024))
+    assert report.cause.count("AttributeError") == 1 and "bias-free" in report.cause, report.to_text()
+    assert "first call" in report.cause and "bob.py, line 13: `module.bias.copy_" in report.cause, report.cause
+    not_run = [check for check in report.checks if check.status == "not_run"]
+    assert len(not_run) >= 5 and all(check.hint == "" and "AttributeError" not in check.message for check in not_run)
+    text = report.to_text()
+    assert text.count("AttributeError") == 1 and "Return the model." not in text, text
+    runs = next(check for check in report.checks if check.name == "runs_on_any_model")
+    assert runs.status == "fail" and "see the cause above" in runs.message
+    jsonschema.validate(reports_json([report]), JSON_SCHEMA)

@@ -5,6 +5,7 @@ import matplotlib
 matplotlib.use("Agg")
 
 import base64  # noqa: E402
+import re  # noqa: E402
 
 import ipywidgets as widgets  # noqa: E402
 import numpy as np  # noqa: E402
@@ -14,6 +15,7 @@ import lthkit.core.train  # noqa: E402
 import lthkit.imp.driver  # noqa: E402
 from lthkit.core.train import TrainConfig  # noqa: E402
 from lthkit.course.dashboard import Dashboard, config_from_controls, run_label  # noqa: E402
+from lthkit.errors import LthkitError  # noqa: E402
 from lthkit.imp.config import LotteryConfig  # noqa: E402
 
 BASE = LotteryConfig(rounds=2, target_sparsity=0.5, train=TrainConfig(iterations=30, eval_every=10, batch_size=32))
@@ -237,20 +239,56 @@ def test_every_progress_bar_of_a_run_renders_inside_the_dashboard(tiny_data, tmp
     dashboard.run_button.click()
 
     assert dashboard.errors.outputs == () and len(dashboard.runs) == 1
-    run_bar, *training_bars = bars
-    # The dashboard's own bar is never displayed on its own: its widget is in the progress box.
+    # Issue 27: one bar per run, the dashboard's own, in one format; the rounds show none of their own.
+    (run_bar,) = [bar for bar in bars if getattr(bar, "container", None) is not None]  # the others: disabled
     assert dashboard.progress.children == (run_bar.container,) and (run_bar.n, run_bar.total) == (6, 6)
-    # The others: the driver's IMP bar (ticket and reinit trained together) and one per round of each (3 + 3).
-    assert [bar.desc for bar in training_bars if bar.desc.startswith("IMP")] == ["IMP, 2 runs"]
-    assert len(training_bars) == 1 + 6
-    request_id = FakeKernelShell.request["header"]["msg_id"]
-    assert [container for container, _, _ in displayed] == [bar.container for bar in training_bars]
-    for container, log_capturing, errors_capturing in displayed:
-        assert (log_capturing, errors_capturing) == (request_id, ""), \
-            "a progress bar was displayed outside the dashboard's training log"
-    assert dashboard.log.msg_id == ""  # capture ended with the run
+    label = run_bar.container.children[0].value.replace("\u2007", " ").strip()  # tqdm's HTML uses figure spaces
+    assert re.fullmatch(r"weights remaining \d+\.\d%", label), label
+    assert "IMP" not in label and "random" not in label and "density=" not in label
+    assert run_bar.container.children[1].bar_style == "success"  # complete, green
+    assert displayed == []  # nothing displayed anywhere else
     captured = capsys.readouterr()
     assert "IMP" not in captured.err and "IMP" not in captured.out  # no text bar either
+
+    # A run drawn from the cache says so, on a full bar.
+    dashboard.run_button.click()
+    (bar,) = dashboard.progress.children
+    assert bar.children[0].value.replace("\u2007", " ").strip() == "from cache"
+    assert bar.children[1].bar_style == "success"
+    assert "from the cache" in dashboard.status.value
+
+
+def test_overlay_keeps_a_cached_preview_on_the_plot_at_the_next_run(make_dashboard):
+    """Issue 27: a cached config drawn on selection stays on the plot when another one runs, overlay ticked."""
+    first = make_dashboard()
+    select(first, rounds=1)
+    first.run_button.click()  # now cached
+
+    fresh = make_dashboard()  # a new session
+    select(fresh, rounds=1)  # the cached run, previewed: drawn, not pinned
+    preview = run_label(fresh.config())
+    assert preview in fresh.plotted() and preview not in fresh.runs
+    select(fresh, scope="global")
+    fresh.run_button.click()
+    assert set(fresh.plotted()) == {preview, run_label(fresh.config())}, "the preview vanished at the next Run"
+    select(fresh, overlay=False, rounds=2)
+    fresh.run_button.click()
+    assert list(fresh.plotted()) == [run_label(fresh.config())]  # overlay off: only the new run
+
+
+def test_the_projector_layout_puts_run_and_the_plot_before_the_other_options(make_dashboard):
+    """At 1024×768 the plot and Run must be on the first screen (tests/browser checks the pixels)."""
+    dashboard = make_dashboard()
+    parts = list(dashboard.widget.children)
+    plot, more = parts.index(dashboard.image), next(i for i, part in enumerate(parts)
+                                                    if "lthkit-more-options" in part._dom_classes)
+    grid = parts[1]
+    assert dashboard.run_button in grid.children[-1].children and plot < more
+    assert dashboard.controls["metric"] not in grid.children  # a secondary option, folded away
+    wide = make_dashboard(layout="wide")
+    assert wide.image in wide.widget.children
+    with pytest.raises(LthkitError, match="layout"):
+        make_dashboard(layout="tiny")
 
 
 # --- trials, bands, the reference, overlapping curves ------------------------------------------------

@@ -46,7 +46,8 @@ def add_parser(commands) -> None:
                        help="comma-separated katas to grade, or all (default: find_winning_ticket_step)")
     grade.add_argument("--json", action="store_true", help="print the results as JSON on stdout instead of tables")
     grade.add_argument("--gradescope", type=Path, metavar="DIR",
-                       help="write Gradescope's DIR/results.json (for one student's submission)")
+                       help="write Gradescope's DIR/results.json (for one student's submission) and nothing else "
+                            "(no grades.csv; the sandbox and timings go into a hidden test)")
     grade.add_argument("--csv", type=Path, metavar="PATH",
                        help="write the summary CSV here (default: grades.csv inside each folder given)")
     grade.add_argument("--details", action="store_true",
@@ -95,7 +96,8 @@ def run(args: argparse.Namespace) -> int:
 
     outputs = [(args.gradescope / "results.json", lambda: json.dumps(gradescope_results(reports), indent=1) + "\n")
                ] if args.gradescope is not None else []
-    csv_targets = [(args.csv, reports)] if args.csv else [
+    # Gradescope mode writes only where Gradescope reads (DIR/results.json): nothing into the submission folder.
+    csv_targets = [(args.csv, reports)] if args.csv else [] if args.gradescope is not None else [
         (folder / "grades.csv", [r for r in reports if _inside(Path(r.submission), folder)])
         for folder in args.submissions if folder.is_dir()]
     outputs += [(path, lambda rows=rows: summary_csv(rows)) for path, rows in csv_targets]

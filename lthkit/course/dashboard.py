@@ -57,6 +57,12 @@ METRIC_CHOICES = (("test accuracy at early stop", "test_acc_early_stop"),
 CONFIG_CONTROLS = ("sparsity", "rounds", "rewind", "rewind_iteration", "rewind_fraction", "control", "scope", "seed")
 #: The most trials (seeds) one Run trains per curve.
 MAX_TRIALS = 5
+#: The dashboard's layouts (see :class:`Dashboard`).
+LAYOUTS = ("projector", "wide")
+#: The controls the projector layout shows above the plot (the others go under "more options").
+MAIN_CONTROLS = ("sparsity", "rounds", "rewind", "control", "trials")
+#: The projector layout's grid: as many 290-px columns as the screen holds.
+GRID_COLUMNS = "repeat(auto-fill, minmax(290px, 1fr))"
 #: The committed full-protocol measurement the reference toggle draws (see results/paper-lenet300/README.md).
 REFERENCE_CSV = REPO_ROOT / "results" / "paper-lenet300" / "summary.csv"
 #: The controls the reference shows when no run is plotted.
@@ -308,14 +314,34 @@ def _short_names(config_a: LotteryConfig, config_b: LotteryConfig, label_a: str,
     return label_a, label_b
 
 
+#: The one format of a run's progress bar: how much of the network the round just trained kept.
+REMAINING = "weights remaining {density:.1%}"
+
+
+def remaining_text(density: float) -> str:
+    """The progress bar's label after a round: ``weights remaining 76.3%`` (no internal names, one format).
+
+    Example:
+        >>> remaining_text(0.763)
+        'weights remaining 76.3%'
+    """
+    return REMAINING.format(density=density)
+
+
 class _ProgressAndStatus:
-    """The progress bar and status line of an interactive (``self.progress``, ``self.status``, ``self._bar``)."""
+    """The progress bar and status line of an interactive (``self.progress``, ``self.status``, ``self._bar``).
+
+    One bar per run: it counts the networks trained (``3/7``) and says how many weights the last
+    round kept (:func:`remaining_text`); a run drawn from the cache shows a full bar labelled
+    ``from cache``; a finished run's bar is always complete (green), however its rounds were counted.
+    """
 
     def _new_bar(self, total: int, description: str):
         from tqdm.notebook import tqdm as notebook_tqdm
 
-        # display=False: the bar's widget goes into the dashboard instead of the cell's output.
-        return notebook_tqdm(total=total, desc=description, unit="training", display=False, mininterval=0)
+        # display=False: the bar's widget goes into the interactive instead of the cell's output.
+        return notebook_tqdm(total=total, desc=description, unit="training", display=False, mininterval=0,
+                             bar_format="{desc} {bar} {n_fmt}/{total_fmt} trainings")
 
     def _set_bar(self, bar) -> None:
         if self._bar is not None and self._bar is not bar:
@@ -323,10 +349,34 @@ class _ProgressAndStatus:
         self._bar = bar
         self.progress.children = (bar.container,)
 
+    def _round_done(self, bar, density: float) -> None:
+        """One network trained: count it, and say how many weights it kept."""
+        bar.set_description_str(remaining_text(density), refresh=False)
+        bar.update(1)
+
+    def _finish_bar(self, bar, density: float | None = None) -> None:
+        """A run that finished: the bar complete (shared rounds make fewer updates than planned), green."""
+        if density is not None:
+            bar.set_description_str(remaining_text(density), refresh=False)
+        if bar.total and bar.n < bar.total:
+            bar.update(bar.total - bar.n)
+        bar.close()
+
+    def _cached_bar(self, count: int = 1) -> None:
+        """Nothing to train: a full bar that says so."""
+        bar = self._new_bar(max(1, count), "from cache")
+        self._set_bar(bar)
+        self._finish_bar(bar)
+
     def _set_status(self, message: str, kind: str = "info") -> None:
         # Mid-tone colors: readable on light and dark themes alike.
         colors = {"info": "inherit", "success": "#43a047", "warning": "#ef8f00", "danger": "#e53935"}
         self.status.value = f'<span style="color: {colors[kind]}">{message}</span>'
+
+    def _show_image(self, png: bytes) -> None:
+        """Put a PNG into ``self.image`` and show it (hidden while empty: no broken-image icon before the first Run)."""
+        self.image.value = png
+        self.image.layout.display = "" if png else "none"
 
 
 class Dashboard(_ProgressAndStatus):
@@ -346,9 +396,10 @@ class Dashboard(_ProgressAndStatus):
       (Checkbox: draw the committed full-protocol curves of :data:`REFERENCE_CSV` behind the runs).
     * ``run_button`` (text "Run") and ``clear_button`` ("Clear plot").
     * ``image``: the plot, an :class:`ipywidgets.Image` of PNG bytes, replaced in place.
-    * ``progress``: the box holding the tqdm progress bar of the current run (trainings done).
-    * ``log``: an Output widget, under ``progress``, with the progress bars of the rounds being
-      trained (in a notebook); emptied when a run finishes.
+    * ``progress``: the box holding the run's one progress bar (trainings done, and "weights
+      remaining NN.N%" after each round; "from cache" when nothing had to train).
+    * ``log``: an Output widget that catches anything the training prints (it stays empty: the
+      rounds show no bars of their own).
     * ``errors``: an Output widget where errors raised in callbacks appear.
     * ``status``: one line saying what the dashboard is doing or has just done.
 
@@ -376,19 +427,26 @@ class Dashboard(_ProgressAndStatus):
         cache_dir: the run cache (see :func:`lthkit.runs.cache.cache_root`).
         data: MNIST in memory; default: loaded once per process from ``base.data``.
         device: ``"cpu"`` or ``"cuda"``; default: the GPU when there is one.
-        progress: show the per-round training progress bars in ``log``.
+        progress: kept for compatibility; the run's one bar is always shown (the rounds never show their own).
+        layout: ``"projector"`` (default): the main controls and **Run** in a compact grid above a
+            full-width plot, the other options under "more options", so that at 1024×768 the plot and
+            Run fit on the first screen; ``"wide"``: every control shown, in two columns.
     """
 
     def __init__(self, base: LotteryConfig | None = None, *, cache_dir=None, data=None, device=None,
-                 progress: bool = True):
+                 progress: bool = True, layout: str = "projector"):
         self.base = notebook_preset("explore") if base is None else base
         if not isinstance(self.base, LotteryConfig):
             raise LthkitError(f"base must be a LotteryConfig, got {type(self.base).__name__}")
+        if layout not in LAYOUTS:
+            raise LthkitError(f"layout must be one of {', '.join(LAYOUTS)}, got {layout!r}")
+        self.layout = layout
         self.cache_dir, self.data, self.device, self.show_training_bars = cache_dir, data, device, progress
         self.groups: dict[str, list[LotteryResult]] = {}
         self.figure: Figure | None = None
         self.last_draw_seconds = 0.0
         self._selected: tuple[str, list[LotteryResult]] | None = None
+        self._kept: tuple[str, list[LotteryResult]] | None = None
         self._running: tuple[str, list[LotteryResult]] | None = None
         self._reference_rows: list[dict] | None = None
         self._known: dict[LotteryConfig, LotteryResult] = {}
@@ -437,7 +495,6 @@ class Dashboard(_ProgressAndStatus):
         self.image = widgets.Image(format="png", layout=widgets.Layout(max_width="100%"))
         self.errors = widgets.Output(layout=widgets.Layout(max_height="320px", overflow="auto"))
         self.log = widgets.Output(layout=widgets.Layout(max_height="160px", overflow="auto"))
-        self._set_bar(self._new_bar(1, "ready: nothing trained yet"))
 
         # Stable CSS classes (lthkit-...): a browser test finds each part by name, never by position.
         for name, control in self.controls.items():
@@ -455,17 +512,34 @@ class Dashboard(_ProgressAndStatus):
         self.run_button.on_click(self._on_run)
         self.clear_button.on_click(self._on_clear)
 
-        names = list(self.controls)
-        left = widgets.VBox([self.controls[n] for n in names[:5]])
-        right = widgets.VBox([self.controls[n] for n in names[5:]]
-                             + [widgets.HBox([self.run_button, self.clear_button])])
         title = widgets.HTML(f"<b>Lottery-ticket explorer</b>: {html.escape(base.model)}, "
                              f"{self._budget():,} iterations per training; moving a control never trains, "
                              f"<b>Run</b> does")
-        # The training log sits under the run's own bar: the rounds' bars show up there, inside
-        # the dashboard, not below the plot where they look like a stray output of the cell.
-        self.widget = widgets.VBox([title, widgets.HBox([left, right]), self.status, self.progress, self.log,
-                                    self.image, self.errors])
+        buttons = widgets.HBox([self.run_button, self.clear_button])
+        if self.layout == "wide":
+            names = list(self.controls)
+            left = widgets.VBox([self.controls[n] for n in names[:5]])
+            right = widgets.VBox([self.controls[n] for n in names[5:]] + [buttons])
+            controls = widgets.HBox([left, right])
+            parts = [title, controls, self.status, self.progress, self.log, self.image, self.errors]
+        else:
+            # A projector: the main controls and Run in a grid that wraps to the screen's width, the plot
+            # full width under them, the rest folded away (a lecture hall sees the plot, not the knobs).
+            for name in self.controls:
+                self.controls[name].layout.width = "auto"
+                self.controls[name].style.description_width = "110px"
+            main = [self.controls[name] for name in MAIN_CONTROLS] + [buttons]
+            grid = widgets.GridBox(main, layout=widgets.Layout(grid_template_columns=GRID_COLUMNS, grid_gap="2px 12px",
+                                                               width="100%"))
+            more_grid = widgets.GridBox([self.controls[name] for name in self.controls if name not in MAIN_CONTROLS],
+                                        layout=widgets.Layout(grid_template_columns=GRID_COLUMNS, grid_gap="2px 12px",
+                                                              width="100%"))
+            more = widgets.Accordion(children=[more_grid], selected_index=None)
+            more.set_title(0, "more options: scope, seed, k, late fraction, plotted accuracy, overlay, reference")
+            more.add_class("lthkit-more-options")
+            title.layout.margin = "0"
+            parts = [title, grid, self.status, self.progress, self.image, more, self.log, self.errors]
+        self.widget = widgets.VBox(parts)
         self.widget.add_class("lthkit-dashboard")
 
     def _budget(self) -> int:
@@ -543,7 +617,8 @@ class Dashboard(_ProgressAndStatus):
     def shown_runs(self) -> dict[str, list[LotteryResult]]:
         """The curves drawn now (``{label: trials}``): the pinned ones, the selection if cached, the run in progress."""
         shown = dict(self.groups)
-        for extra in (self._selected, self._running):
+        kept = self._kept if self.controls["overlay"].value else None
+        for extra in (kept, self._selected, self._running):
             if extra is not None and extra[0] not in shown:
                 shown[extra[0]] = extra[1]
         return shown
@@ -565,8 +640,9 @@ class Dashboard(_ProgressAndStatus):
         if key == self._drawn and not force:
             return
         began = time.perf_counter()
-        self.figure = draw_runs(shown, metric=metric, reference=reference, reference_controls=controls)
-        self.image.value = figure_png(self.figure)
+        self.figure = draw_runs(shown, metric=metric, reference=reference, reference_controls=controls,
+                                figsize=(10.5, 3.4) if self.layout == "projector" else (10.5, 4.0))
+        self._show_image(figure_png(self.figure))
         self._drawn = key
         self.last_draw_seconds = time.perf_counter() - began
 
@@ -589,6 +665,7 @@ class Dashboard(_ProgressAndStatus):
     def clear(self) -> None:
         """Remove every pinned run from the plot (the cache keeps them)."""
         self.groups.clear()
+        self._kept = None
         self.redraw()
 
     def report_error(self, error: BaseException) -> None:
@@ -609,6 +686,8 @@ class Dashboard(_ProgressAndStatus):
         rewind = self.controls["rewind"].value
         self.controls["rewind_iteration"].disabled = rewind != "iteration"
         self.controls["rewind_fraction"].disabled = rewind != "fraction"
+        if self._selected is not None and self.controls["overlay"].value:
+            self._kept = self._selected  # overlay on: the preview just left stays drawn, and Run keeps it
         self._selected = None
         try:
             configs = self.trial_configs()
@@ -649,6 +728,7 @@ class Dashboard(_ProgressAndStatus):
         began = time.perf_counter()
         found = [self.lookup(config) for config in configs]
         if all(result is not None for result in found):
+            self._cached_bar(len(found))
             self._pin(label, found)
             self._set_status(f"<b>{html.escape(label)}</b>: from the cache, drawn in "
                              f"{(time.perf_counter() - began) * 1000:.0f} ms{self._curves_note()}", "success")
@@ -696,7 +776,7 @@ class Dashboard(_ProgressAndStatus):
     def _train(self, configs: Sequence[LotteryConfig], label: str) -> list[LotteryResult]:
         """Train the missing trials of ``configs`` (with their tickets, for a control), with the progress bar and live plot."""
         steps = self._runs_to_train(configs)
-        bar = self._new_bar(sum(step.rounds + 1 for step in steps), f"training {label}")
+        bar = self._new_bar(sum(step.rounds + 1 for step in steps), remaining_text(1.0))
         self._set_bar(bar)
         trials = f" ({len(configs)} trials)" if len(configs) > 1 else ""
         self._set_status(f"training <b>{html.escape(label)}</b>{trials} …", "info")
@@ -707,18 +787,25 @@ class Dashboard(_ProgressAndStatus):
 
         def on_round(step_config, round_result):
             finished[step_config].append(round_result)
-            bar.update(1)
-            bar.set_postfix(density=f"{round_result.density:.1%}", test_acc=f"{round_result.test_acc_early_stop:.2%}")
+            self._round_done(bar, round_result.density)
             name = curve[step_config]
             self._running = (name, [_partial_result(step, finished[step]) for step in steps
                                     if curve[step] == name and finished[step]])
             self.redraw()
 
-        with self.log, bar:  # the rounds' own tqdm bars appear in the log, in a notebook
-            results = run_experiments(steps, cache_dir=self.cache_dir, data=self.data, device=self.device,
-                                      progress=self.show_training_bars, batch=False, on_round=on_round)
+        # progress=False: the run's one bar above is all the progress shown (no bars of the rounds, no
+        # internal names); anything else the training prints lands in the log, inside the dashboard.
+        try:
+            with self.log:
+                results = run_experiments(steps, cache_dir=self.cache_dir, data=self.data, device=self.device,
+                                          progress=False, batch=False, on_round=on_round)
+        except BaseException:
+            bar.close()  # unfinished: the bar turns red
+            raise
         self._known.update(zip(steps, results))
-        return [self.lookup(config) for config in configs]
+        done = [self.lookup(config) for config in configs]
+        self._finish_bar(bar, done[0].rounds[-1].density)
+        return done
 
     def _clear_training_log(self) -> None:
         """Empty the training log after a finished run: the run's own bar keeps its summary."""
@@ -732,8 +819,14 @@ class Dashboard(_ProgressAndStatus):
             self.log.outputs = ()
 
     def _pin(self, label: str, results: list[LotteryResult]) -> None:
+        """Keep ``label``'s curve on the plot; with overlay on, every curve drawn so far stays (the preview too)."""
         if not self.controls["overlay"].value:
             self.groups.clear()
+        else:
+            for preview in (self._kept, self._selected):  # a cached preview on the plot stays there
+                if preview is not None and preview[0] not in self.groups:
+                    self.groups[preview[0]] = list(preview[1])
+        self._kept = None
         self.groups[label] = list(results)
         self._selected = (label, list(results))
         self.redraw()
@@ -784,7 +877,7 @@ class StabilityExplorer(_ProgressAndStatus):
                                          tooltip="Train the two copies (or draw them from the cache)")
         self.status = widgets.HTML()
         self.progress = widgets.Box(layout=widgets.Layout(width="100%"))
-        self.image = widgets.Image(format="png", layout=widgets.Layout(max_width="100%"))
+        self.image = widgets.Image(format="png", layout=widgets.Layout(max_width="100%", display="none"))
         self.errors = widgets.Output()
         for name, control in self.controls.items():
             control.add_class(f"lthkit-control-{name}")
@@ -797,7 +890,9 @@ class StabilityExplorer(_ProgressAndStatus):
                                                           self.run_button]),
                                     self.status, self.progress, self.image, self.errors])
         self.widget.add_class("lthkit-stability-explorer")
-        self._set_bar(self._new_bar(1, "ready: nothing trained yet"))
+        self.progress.add_class("lthkit-progress")
+        self.image.add_class("lthkit-plot")
+        self.run_button.add_class("lthkit-run")
         self._on_change()
 
     def _repr_mimebundle_(self, **kwargs):
@@ -806,11 +901,17 @@ class StabilityExplorer(_ProgressAndStatus):
         return bundle
 
     def pair(self):
-        """The selected pair (:class:`lthkit.studies.stability.Pair`)."""
-        from ..studies.stability import pair_for
+        """The selected pair (:class:`lthkit.studies.stability.Pair`): the very pair the study measures.
 
-        return pair_for(self.base, self.controls["k"].value, self.controls["round"].value,
-                        self.controls["control"].value)
+        Its runs are the study's own (:func:`lthkit.studies.stability.stability_pairs` on ``base``, all
+        its rounds), so a pair the notebook's live study trained is drawn from the cache, never retrained.
+        """
+        from ..studies.stability import stability_pairs
+
+        k, round_index, control = self.controls["k"].value, self.controls["round"].value, self.controls["control"].value
+        kind = "dense" if round_index == 0 else control
+        pairs = stability_pairs(self.base, [k], 1, ("ticket",) if round_index == 0 else (control,))
+        return next(pair for pair in pairs if pair.round == round_index and pair.kind == kind)
 
     def report_error(self, error: BaseException) -> None:
         self.errors.outputs = ()
@@ -838,22 +939,32 @@ class StabilityExplorer(_ProgressAndStatus):
         pair = self.pair()
         began = time.perf_counter()
         missing = runs_to_train([pair.source, pair.twin], cache_dir=self.cache_dir)
-        bar = self._new_bar(max(1, sum(config.rounds + 1 for config in missing)), f"training {pair.kind}, k={pair.k}")
-        self._set_bar(bar)
         self.run_button.disabled = True
         try:
-            with bar:
-                run_experiments([pair.source, pair.twin], cache_dir=self.cache_dir, data=self.data, device=self.device,
-                                progress=False, batch=False, on_round=lambda *_: bar.update(1))
-                data = self.data if self.data is not None else get_data(self.base.data, self.device)
-                rows = pair_rows(pair, measure_pair(pair, data, cache_dir=self.cache_dir), self.threshold)
+            if missing:
+                bar = self._new_bar(sum(config.rounds + 1 for config in missing), remaining_text(1.0))
+                self._set_bar(bar)
+                self._set_status(f"training the {pair.kind} pair at k = {pair.k:,} …", "info")
+                try:
+                    run_experiments([pair.source, pair.twin], cache_dir=self.cache_dir, data=self.data,
+                                    device=self.device, progress=False, batch=False,
+                                    on_round=lambda _config, found: self._round_done(bar, found.density))
+                except BaseException:
+                    bar.close()  # unfinished: the bar turns red
+                    raise
+            data = self.data if self.data is not None else get_data(self.base.data, self.device)
+            rows = pair_rows(pair, measure_pair(pair, data, cache_dir=self.cache_dir), self.threshold)
+            if missing:
+                self._finish_bar(bar, rows[0]["density"])
+            else:
+                self._cached_bar(2)
         finally:
             self.run_button.disabled = False
         self.last = rows
         import matplotlib.pyplot as plt
 
         figure = error_along_path(rows, title=f"{pair.kind}, k = {pair.k:,}")
-        self.image.value = figure_png(figure)
+        self._show_image(figure_png(figure))
         plt.close(figure)
         barrier = error_barrier([row["test_error"] for row in rows])
         verdict = "stable" if barrier < self.threshold else "unstable"

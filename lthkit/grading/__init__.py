@@ -18,6 +18,7 @@ instructor grades files and folders with ``python -m lthkit grade SUBMISSION ...
 * :mod:`.sandbox`  the separate process: timeout, limits, descriptors in and out, plain tensors back
 * :mod:`.isolation` bubblewrap, or the fallback (dropped uid, Landlock), and the seccomp filter
 * :mod:`.grader`   running and judging; :func:`check`
+* :mod:`.example`  the same checks on a notebook's own calls: ``watch(function)(...)``, then ``.check()``
 * :mod:`.report`   text, HTML, JSON, Gradescope and CSV
 
 Attributes are imported lazily, so ``import lthkit.grading`` (and the sandbox's start-up) stays cheap.
@@ -27,8 +28,9 @@ from __future__ import annotations
 
 _EXPORTS = {
     "check": ".grader", "grade_function": ".grader", "grade_file": ".grader", "grade_paths": ".grader",
-    "grade_jobs": ".grader", "grade_submission": ".grader", "Limits": ".sandbox", "GradeReport": ".spec", "CheckResult": ".spec",
-    "KataSpec": ".spec", "get_kata": ".katas", "kata_names": ".katas",
+    "grade_jobs": ".grader", "grade_submission": ".grader", "Limits": ".sandbox", "GradeReport": ".spec",
+    "CheckResult": ".spec", "KataSpec": ".spec", "get_kata": ".katas", "kata_names": ".katas", "watch": ".example",
+    "Watched": ".example",
 }
 __all__ = sorted(_EXPORTS)
 

@@ -75,7 +75,8 @@ def prepared_inputs(kata: KataSpec) -> list[dict]:
 
 def _failed_report(kata: KataSpec, name: str, status: str, message: str, notes=(), seconds=0.0,
                    sandbox="") -> GradeReport:
-    checks = tuple(CheckResult(check.name, check.title, "error", 0, check.points, message, check.hint)
+    """A report of code that could not be graded: the message once, every check not run (no hints)."""
+    checks = tuple(CheckResult(check.name, check.title, "not_run", 0, check.points, "", "", None, check.required)
                    for check in kata.checks)
     return GradeReport(kata.name, name, checks, status, message, tuple(notes), seconds, sandbox)
 
@@ -87,7 +88,13 @@ def _valid_error(error) -> dict | None:
             "where": str(error.get("where", ""))}
 
 
-def _judge(check, context, error) -> Finding:
+#: What a finding of "not run" says, per case: the function raised first (the cause says what, once).
+NOT_RUN = "the function raised before this could be checked"
+#: ... and on a notebook's own call, when the call does not show the property (one call of a two-call check).
+NOT_SHOWN = "not shown by these calls"
+
+
+def _judge(check, context, error, example: bool = False) -> Finding:
     try:
         finding = check.judge(context)
     except Mismatch as mismatch:
@@ -96,22 +103,54 @@ def _judge(check, context, error) -> Finding:
         return Finding("error", f"could not be checked: the sandbox returned malformed results "
                                 f"({type(problem).__name__}: {problem})"[:300])
     if finding is None:
-        return Finding("error", _not_checked(error))
+        if error:
+            return Finding("not_run", NOT_RUN)
+        return Finding("not_run", NOT_SHOWN) if example else Finding(
+            "error", "not checked: the function produced nothing to check")
     return finding
 
 
-def _not_checked(error) -> str:
-    if not error:
-        return "not checked: the function produced nothing to check"
-    return f"not checked: the function raised {error['type']}: {error['message']}{error['where']}"
+def _ordinal(index: int) -> str:
+    return ("first", "second", "third")[index] if index < 3 else f"call {index + 1}"
 
 
-def _aggregate(kata: KataSpec, check, findings) -> CheckResult:
-    """One check over all cases: fails if any case fails, is an error if any could not be checked."""
+def describe_cause(kata: KataSpec, case, error: dict, outputs: dict) -> str:
+    """The root cause of checks not run, in one line: the exception, the call, the hidden model, the line.
+
+    Example:
+        >>> from lthkit.grading.katas import get_kata
+        >>> kata = get_kata("find_winning_ticket_step")
+        >>> describe_cause(kata, kata.cases[4], {"type": "AttributeError", "message": "'NoneType' object has no "
+        ...                "attribute 'copy_'", "where": ", line 9: module.bias.copy_(b)"},
+        ...                {"calls": [{"raised": True}]})  # doctest: +NORMALIZE_WHITESPACE
+        "find_winning_ticket_step raised AttributeError: 'NoneType' object has no attribute 'copy_' in its
+        first call, on an MLP with its own layer names and a bias-free layer, seed 5, amount 0.2, line 9:
+        module.bias.copy_(b)"
+    """
+    calls = outputs.get("calls") if isinstance(outputs, dict) else None
+    which = ""
+    if isinstance(calls, list) and calls and isinstance(calls[-1], dict) and calls[-1].get("raised"):
+        which = f" in its {_ordinal(len(calls) - 1)} call"
+    where = error.get("where", "")
+    return " ".join(f"{kata.function} raised {error['type']}: {error['message']}{which}, on {case.label}"
+                    f"{where}".split())[:400]
+
+
+def _aggregate(kata: KataSpec, check, findings, cause_case=None) -> CheckResult:
+    """One check over all cases: fails if any case fails, is an error if any could not be checked, is not run if
+    the function raised first on any case (and it failed on none)."""
     failing = [(case, finding) for case, finding in findings if finding.status == "fail"]
     errors = [(case, finding) for case, finding in findings if finding.status == "error"]
+    not_run = [(case, finding) for case, finding in findings if finding.status == "not_run"]
+    if not failing and not errors and not not_run:
+        return CheckResult(check.name, check.title, "pass", check.points, check.points, required=check.required)
     if not failing and not errors:
-        return CheckResult(check.name, check.title, "pass", check.points, check.points)
+        cases = [case for case, _ in not_run]
+        reason = not_run[0][1].message
+        where = cases[0].label + (f" and {len(cases) - 1} more" if len(cases) > 1 else "")
+        message = f"not run on {where} of the {len(findings)} cases: {reason}" if len(findings) > 1 else \
+            f"not run: {reason}"
+        return CheckResult(check.name, check.title, "not_run", 0, check.points, message, "", None, check.required)
     status, chosen = ("fail", failing) if failing else ("error", errors)
 
     def rank(item):
@@ -122,10 +161,13 @@ def _aggregate(kata: KataSpec, check, findings) -> CheckResult:
 
     case, finding = min(chosen, key=rank)
     message = f"on {case.label}: {finding.message}"
+    if check.about_errors and cause_case is not None and finding.mistake is None:
+        message = f"on {cause_case.label}: see the cause above"  # the exception is said once, in the cause
     if len(chosen) > 1:
         message += f" (and {len(chosen) - 1} more of the {len(findings)} hidden cases)"
     hint = kata.hint(finding.mistake) if finding.mistake else check.hint
-    return CheckResult(check.name, check.title, status, 0, check.points, message, hint, finding.mistake)
+    return CheckResult(check.name, check.title, status, 0, check.points, message, hint, finding.mistake,
+                       check.required)
 
 
 def _isolation(outcome: Outcome) -> str:
@@ -134,6 +176,52 @@ def _isolation(outcome: Outcome) -> str:
     if isinstance(told, str) and outcome.isolation and told.startswith(outcome.isolation):
         return told[:600]
     return outcome.isolation
+
+
+def judge_cases(kata: KataSpec, cases, inputs, records, watched=None, *, example: bool = False):
+    """Judge what the function left on each case: ``(checks, cause)``, the check results and the root cause.
+
+    Args:
+        kata: the kata.
+        cases: its hidden cases, or a notebook's calls as cases (``example=True``).
+        inputs: each case's inputs, in ``kata.prepare``'s format.
+        records: what ``run`` recorded per case: ``{"outputs": dict, "error": dict | None}``.
+        watched: per case, the watched inputs as the grader read them back, or None.
+        example: the cases are a notebook's own calls: checks that only hidden cases can show
+            (``hidden_only``) and checks the calls do not show are ``"not_run"``, not errors.
+
+    Returns:
+        One :class:`CheckResult` per check of ``kata``, and the cause ("" when nothing raised).
+    """
+    findings = {check.name: [] for check in kata.checks}
+    cause, cause_case = "", None
+    for index, (case, case_inputs, record) in enumerate(zip(cases, inputs, records)):
+        record = record if isinstance(record, dict) else {}
+        error = _valid_error(record.get("error"))
+        outputs = dict(record.get("outputs")) if isinstance(record.get("outputs"), dict) else {}
+        outputs.pop("inputs_after", None)  # only the grader says what the shared memory holds
+        if watched is not None:
+            outputs["inputs_after"] = watched[index]
+        if error and not cause:
+            cause, cause_case = describe_cause(kata, case, error, outputs), case
+        try:
+            context = kata.context(case, case_inputs, outputs, error)
+        except Exception as problem:  # noqa: BLE001
+            context, broken = None, f"{type(problem).__name__}: {problem}"
+        for check in kata.checks:
+            if example and check.hidden_only:
+                finding = Finding("not_run", "the grader checks it on its hidden models")
+            elif context is None:
+                finding = Finding("error", f"could not be checked: malformed results ({broken})"[:300])
+            elif error and not check.about_errors:
+                finding = _judge(check, context, error, example)
+                if finding.status in ("pass", "error"):  # it held as far as the function got, but it did not finish
+                    finding = Finding("not_run", NOT_RUN)
+            else:
+                finding = _judge(check, context, error, example)
+            findings[check.name].append((case, finding))
+    checks = tuple(_aggregate(kata, check, findings[check.name], cause_case) for check in kata.checks)
+    return checks, cause
 
 
 def evaluate(kata: KataSpec, name: str, outcome: Outcome, inputs: list[dict], notes=()) -> GradeReport:
@@ -160,31 +248,10 @@ def evaluate(kata: KataSpec, name: str, outcome: Outcome, inputs: list[dict], no
         return _failed_report(kata, name, "missing", f"{kata.function} is not written yet: it raises "
                               f"NotImplementedError (write your code where it says # YOUR CODE HERE)",
                               notes, outcome.seconds, outcome.isolation)
-    findings = {check.name: [] for check in kata.checks}
     watched = outcome.watched if isinstance(outcome.watched, list) and len(outcome.watched) == len(cases) else None
-    for index, (case, case_inputs, record, error) in enumerate(zip(kata.cases, inputs, cases, raised)):
-        record = record if isinstance(record, dict) else {}
-        outputs = dict(record.get("outputs")) if isinstance(record.get("outputs"), dict) else {}
-        outputs.pop("inputs_after", None)  # only the grader says what the shared memory holds
-        if watched is not None:
-            outputs["inputs_after"] = watched[index]
-        try:
-            context = kata.context(case, case_inputs, outputs, error)
-        except Exception as problem:  # noqa: BLE001
-            context, broken = None, f"{type(problem).__name__}: {problem}"
-        for check in kata.checks:
-            if context is None:
-                finding = Finding("error", f"could not be checked: malformed results ({broken})"[:300])
-            elif error and not check.about_errors:
-                finding = _judge(check, context, error)
-                if finding.status == "pass":  # it passed as far as the function got, but did not finish
-                    finding = Finding("error", _not_checked(error))
-            else:
-                finding = _judge(check, context, error)
-            findings[check.name].append((case, finding))
-    checks = tuple(_aggregate(kata, check, findings[check.name]) for check in kata.checks)
+    checks, cause = judge_cases(kata, kata.cases, inputs, cases, watched)
     return GradeReport(kata.name, name, checks, "graded", "", tuple(dict.fromkeys(notes)), outcome.seconds,
-                       _isolation(outcome))
+                       _isolation(outcome), cause)
 
 
 def grade_submission(submission: Submission, kata: str | KataSpec = DEFAULT_KATA,

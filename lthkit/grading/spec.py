@@ -27,8 +27,10 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-#: Outcomes of one check.
-STATUSES = ("pass", "fail", "error")
+#: Outcomes of one check: it held, it did not, it could not be judged (malformed results), or it was not run
+#: because the function raised before producing what the check looks at (the report says why once, in its
+#: ``cause``).
+STATUSES = ("pass", "fail", "error", "not_run")
 
 
 @dataclass(frozen=True)
@@ -87,6 +89,12 @@ class Check:
             failure reports the first one the evidence points to.
         about_errors: the check is about running at all: a case where the function raised
             fails it (instead of leaving it unchecked).
+        required: the kata's statement asks for it. An extra (``required=False``, 0 points) is
+            reported, with its hint, but never changes the score or whether the submission passed
+            (notebook 1's "biases back at θ₀ too", which the paper's IMP does and the kata does not ask).
+        hidden_only: only the hidden cases can show it (it works on any model; it does without
+            ``torch.nn.utils.prune``): a notebook's own example (:mod:`lthkit.grading.example`) does
+            not judge it.
     """
 
     name: str
@@ -96,6 +104,12 @@ class Check:
     judge: Callable[[Any], Finding | None]
     mistakes: tuple[str, ...] = ()
     about_errors: bool = False
+    required: bool = True
+    hidden_only: bool = False
+
+    def __post_init__(self):
+        if not self.required and self.points:
+            raise ValueError(f"check {self.name}: an extra (required=False) is worth no points")
 
 
 @dataclass(frozen=True)
@@ -144,6 +158,15 @@ class KataSpec:
             read: the sandbox hands them over as tensors on memory it shares with the grader,
             which reads them back after the run (``outputs["inputs_after"]`` in ``context``).
         by_hand: the kata is done without ``torch.nn.utils.prune``: the sandbox has none.
+        example: ``example(arguments) -> (case, inputs)``: a call the learner made in a notebook
+            (its arguments by parameter name, live objects) as a case and its inputs in
+            ``prepare``'s format, so that the same ``run``-side recorder and the same judges check it
+            (:mod:`lthkit.grading.example`).
+        call: ``call(function, arguments, inputs, outputs)``: the ``run``-side recorder of one call
+            (``run`` uses it on the hidden cases, :mod:`lthkit.grading.example` on a notebook's call);
+            returns what the function returned.
+        chained: the calls a notebook makes on the object its previous call returned belong to one
+            case (find_winning_ticket_step's second pruning step), instead of one case per call.
     """
 
     name: str
@@ -156,6 +179,9 @@ class KataSpec:
     context: Callable[..., Any]
     watched_inputs: tuple[str, ...] = ()
     by_hand: bool = False
+    example: Callable[[dict], tuple] | None = None
+    call: Callable[..., Any] | None = None
+    chained: bool = False
 
     def __post_init__(self):
         known = {mistake.name for mistake in self.mistakes}
@@ -175,6 +201,10 @@ class KataSpec:
     def max_score(self) -> int:
         return sum(check.points for check in self.checks)
 
+    def check(self, name: str) -> Check:
+        """The check called ``name``."""
+        return {check.name: check for check in self.checks}[name]
+
     def hint(self, mistake: str) -> str:
         """The hint of a known mistake."""
         return {m.name: m.hint for m in self.mistakes}[mistake]
@@ -186,12 +216,17 @@ class CheckResult:
 
     Attributes:
         name, title: the check's.
-        status: ``"pass"``, ``"fail"`` or ``"error"``.
-        score: points earned (all or nothing).
-        max_score: the check's points.
-        message: what was observed, naming the first hidden case where it went wrong.
-        hint: what to do about it (the mistake's hint, or the check's generic hint).
+        status: ``"pass"``, ``"fail"``, ``"error"`` (could not be judged: malformed results) or
+            ``"not_run"`` (the function raised before producing what the check looks at, on at least
+            one case, and failed it nowhere: the report's ``cause`` says what happened, once).
+        score: points earned (all or nothing; 0 unless ``"pass"``).
+        max_score: the check's points (0 for an extra).
+        message: what was observed, naming the first hidden case where it went wrong ("" for a pass;
+            for ``"not_run"``, on which cases it could not run).
+        hint: what to do about it (the mistake's hint, or the check's generic hint); "" for a pass
+            and for ``"not_run"`` (the cause has the only hint that applies).
         mistake: the known mistake diagnosed, or None.
+        required: False for an extra: reported, never counted (see :class:`Check`).
     """
 
     name: str
@@ -202,6 +237,7 @@ class CheckResult:
     message: str = ""
     hint: str = ""
     mistake: str | None = None
+    required: bool = True
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -223,6 +259,12 @@ class GradeReport:
         notes: remarks that do not change the score (skipped notebook cells, ...).
         seconds: wall time of the grading, sandbox included.
         sandbox: what isolated and confined the sandbox (see :mod:`lthkit.grading.isolation`).
+        cause: for a graded submission whose function raised on some hidden case, the root cause,
+            once, in one line: the exception, the hidden model, and the line of the learner's code
+            (the checks it kept from running are ``"not_run"``); "" otherwise.
+
+    Instructor-only details are ``sandbox`` and ``seconds``: Gradescope's results keep them out of
+    what students see (:func:`lthkit.grading.report.gradescope_results`).
     """
 
     kata: str
@@ -233,6 +275,7 @@ class GradeReport:
     notes: tuple[str, ...] = field(default_factory=tuple)
     seconds: float = 0.0
     sandbox: str = ""
+    cause: str = ""
 
     @property
     def score(self) -> int:
@@ -244,8 +287,8 @@ class GradeReport:
 
     @property
     def passed(self) -> bool:
-        """Every check passed."""
-        return self.status == "graded" and all(check.status == "pass" for check in self.checks)
+        """Every required check passed (extras never count)."""
+        return self.status == "graded" and all(check.status == "pass" for check in self.checks if check.required)
 
     @property
     def mistakes(self) -> list[str]:
@@ -256,7 +299,7 @@ class GradeReport:
         return {"kata": self.kata, "submission": self.submission, "status": self.status, "message": self.message,
                 "score": self.score, "max_score": self.max_score, "passed": self.passed,
                 "seconds": round(self.seconds, 3), "notes": list(self.notes), "sandbox": self.sandbox,
-                "checks": [check.to_dict() for check in self.checks]}
+                "cause": self.cause, "checks": [check.to_dict() for check in self.checks]}
 
     def to_text(self) -> str:
         from .report import report_text

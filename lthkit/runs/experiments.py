@@ -33,6 +33,7 @@ from ..imp.config import LotteryConfig
 from ..imp.driver import run_lotteries, with_dependencies
 from ..imp.records import LotteryResult
 from .cache import DiskStore, cache_entry, default_device, load_cached
+from .threads import training_threads
 
 
 def run_experiment(config: LotteryConfig, *, cache_dir=None, data: MNISTData | None = None,
@@ -165,6 +166,7 @@ def run_experiments(configs, *, cache_dir=None, data: MNISTData | None = None, d
             on_round(config, round_result)
 
     with ExitStack() as held:
+        held.enter_context(training_threads())  # one thread in a notebook kernel (lthkit.runs.threads)
         # Every process takes the locks in one order (by path), so two sweeps never wait for each other in a circle.
         for store in sorted({store.directory: store for store in stores}.values(), key=lambda s: str(s.directory)):
             held.enter_context(store.locked())

@@ -161,7 +161,7 @@ def scratch_notebooks(root: Path) -> None:
     prompt is numbered" is the end state of Run All Cells, and no saved output can stand in
     for one the kernel has to produce.
     """
-    shutil.copytree(REPO / "notebooks", root, ignore=shutil.ignore_patterns("exercises", ".ipynb_checkpoints"))
+    shutil.copytree(REPO / "notebooks", root, ignore=shutil.ignore_patterns("exercises", "mywork", ".ipynb_checkpoints"))
     for path in root.glob("*.ipynb"):
         notebook = json.loads(path.read_text())
         for cell in notebook["cells"]:
@@ -260,6 +260,30 @@ ESCAPED_BARS = """(dashboard) => {
   return {escaped: bars.map(bar => bar.parentElement.textContent.trim().slice(0, 120)),
           cell_outputs: outputs.map(child => child.textContent.trim().slice(0, 120))};
 }"""
+#: A lecture hall's projector: the dashboard's plot and Run must fit this viewport without scrolling.
+PROJECTOR = {"width": 1024, "height": 768}
+
+
+def normalized(text: str) -> str:
+    """Text as a reader sees it (tqdm's bars use figure spaces), whitespace collapsed."""
+    return " ".join(text.replace("\u2007", " ").split())
+
+
+def assert_on_first_screen(page, dashboard, screenshot: str) -> None:
+    """The plot (whole) and the Run button lie inside the viewport, unscrolled; a screenshot of that screen."""
+    from playwright.sync_api import expect
+
+    plot = dashboard.locator("img.lthkit-plot")
+    run = dashboard.get_by_role("button", name="Run", exact=True)
+    expect(plot).to_be_visible()
+    page.wait_for_function("(plot) => plot.complete && plot.naturalWidth > 0", arg=plot.element_handle())
+    page.screenshot(path=str(ARTIFACTS / screenshot))
+    height = page.viewport_size["height"]
+    for name, box in (("the plot", plot.bounding_box()), ("Run", run.bounding_box())):
+        assert box is not None and box["y"] >= 0 and box["y"] + box["height"] <= height + 1, \
+            f"{name} is not on the first screen at {page.viewport_size}: {box}"
+
+
 #: True once the plot shows a new image (another blob than ``before``), fully loaded.
 PLOT_REPLACED = """([plot, before]) => plot.src !== before && plot.complete && plot.naturalWidth > 0"""
 
@@ -317,7 +341,8 @@ def test_dashboard_runs_in_jupyterlab(jupyter_lab):
             for _ in range(5):
                 handle.press("ArrowRight")
             expect(readout).to_have_text(f"{percent}%", timeout=ui)
-            # A dropdown: global instead of layer-wise pruning.
+            # A dropdown: global instead of layer-wise pruning (under "more options" in the projector layout).
+            dashboard.get_by_text("more options", exact=False).first.click()
             dashboard.get_by_label("pruning scope", exact=True).select_option(label="global")
             # Moving controls trains nothing: the status line only says what Run would train.
             label = re.escape(f"winning ticket, global, rewind θ₀, {percent}% in ") + r"\d+ rounds"
@@ -345,6 +370,27 @@ def test_dashboard_runs_in_jupyterlab(jupyter_lab):
             assert plot.screenshot() != before, "the plot did not change"
             dashboard.screenshot(path=str(ARTIFACTS / "dashboard-after.png"))
             assert widget_front_end_problem(page) is None
+
+            # Issue 27: one progress bar per run, in one format, no internal names.
+            bars, progress = dashboard.locator(".widget-hprogress"), dashboard.locator(".lthkit-progress")
+            expect(bars).to_have_count(1)
+            assert re.search(r"weights remaining \d+\.\d% .*(\d+)/\1 trainings", normalized(progress.inner_text())), \
+                progress.inner_text()
+            # Run on a config that is in the cache: nothing trains, and the bar says so.
+            run.click()
+            expect(status).to_contain_text("from the cache", timeout=ui)
+            expect(bars).to_have_count(1)
+            expect(progress).to_contain_text(re.compile(r"from.cache"), timeout=ui)
+
+            # A projector: 1024×768, the file browser folded away (a click on its open tab, as a lecturer does),
+            # the dashboard scrolled to the top: its plot and Run on that first screen.
+            page.set_viewport_size(PROJECTOR)
+            open_tab = page.locator(".jp-SideBar.jp-mod-left .lm-TabBar-tab.lm-mod-current")
+            if open_tab.count():
+                open_tab.first.click()
+                expect(page.locator("#jp-left-stack")).to_be_hidden(timeout=ui)
+            dashboard.evaluate("element => element.scrollIntoView({block: 'start'})")
+            assert_on_first_screen(page, dashboard, "projector-lab-1024x768.png")
         finally:
             page.screenshot(path=str(ARTIFACTS / "page-final.png"), full_page=True)
             browser.close()
@@ -409,7 +455,7 @@ def test_dashboard_app_served_by_voila(voila_app):
     ui = UI_TIMEOUT * 1000
     with sync_playwright() as driver:
         browser = driver.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1400, "height": 1400})
+        page = browser.new_page(viewport=PROJECTOR)
         page_errors = []
         page.on("pageerror", lambda error: page_errors.append(str(error)))
         try:
@@ -424,6 +470,8 @@ def test_dashboard_app_served_by_voila(voila_app):
             assert "from lthkit.course.dashboard import Dashboard" not in page.content()
             status = dashboard.locator(".lthkit-status")
             expect(status).to_contain_text("has not run yet", timeout=ui)
+            # Issue 27: on a projector (1024×768) the plot and Run are on the first screen.
+            assert_on_first_screen(page, dashboard, "projector-voila-1024x768.png")
             plot = dashboard.locator("img.lthkit-plot")
             plot_before_run = plot.get_attribute("src")
             before = plot.screenshot()
@@ -439,6 +487,14 @@ def test_dashboard_app_served_by_voila(voila_app):
             page.wait_for_function(PLOT_REPLACED, arg=[plot.element_handle(), plot_before_run], timeout=ui)
             assert plot.screenshot() != before, "the plot did not change"
             dashboard.screenshot(path=str(ARTIFACTS / "voila-after.png"))
+            bars, progress = dashboard.locator(".widget-hprogress"), dashboard.locator(".lthkit-progress")
+            expect(bars).to_have_count(1)
+            assert re.search(r"weights remaining \d+\.\d%", normalized(progress.inner_text())), progress.inner_text()
+            run.click()  # the same config again: from the cache, and the bar says so
+            expect(status).to_contain_text("from the cache", timeout=ui)
+            expect(progress).to_contain_text(re.compile(r"from.cache"), timeout=ui)
+            page.evaluate("window.scrollTo(0, 0)")
+            assert_on_first_screen(page, dashboard, "projector-voila-after-run-1024x768.png")
 
             # Three trials of the ticket and of re-init at 95% sparsity, the reference behind them.
             sparsity = dashboard.locator(".lthkit-control-sparsity")
@@ -460,6 +516,7 @@ def test_dashboard_app_served_by_voila(voila_app):
                                            "network(s)", timeout=ui)
             dashboard.get_by_role("button", name="Clear plot", exact=True).click()
             expect(status).to_contain_text("plot cleared", timeout=ui)
+            dashboard.get_by_text("more options", exact=False).first.click()
             dashboard.get_by_label(re.compile("^reference")).check()
             for control in ("winning ticket", "random re-init"):
                 dashboard.get_by_label("train", exact=True).select_option(label=control)

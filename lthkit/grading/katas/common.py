@@ -11,8 +11,10 @@ Example:
 
 from __future__ import annotations
 
+import torch
+
 from ..oracle import first_change
-from ..spec import PASS, Finding, fail
+from ..spec import PASS, Case, Finding, fail
 
 
 def returns_model(record: dict, call: str) -> Finding:
@@ -42,3 +44,14 @@ def inputs_unchanged(pairs, inputs: dict, outputs: dict, mistake: str, recorded=
     triples += [(label, inputs[key], watched[key]) for label, key in pairs if key in watched]
     change = first_change(triples)
     return fail(change, mistake) if change else PASS
+
+
+def copied(values) -> dict:
+    """A plain copy of a dict of tensors the learner passed (what the call must leave alone, as it was)."""
+    return {str(key): value.detach().clone() if isinstance(value, torch.Tensor) else value
+            for key, value in dict(values).items()}
+
+
+def example_case(amount: float = 0.0, about: str = "") -> Case:
+    """The case of a call a learner made in a notebook (:mod:`lthkit.grading.example` numbers them)."""
+    return Case("notebook", 0, float(amount), about, about="-")

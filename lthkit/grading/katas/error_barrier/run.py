@@ -11,8 +11,9 @@ from ...capture import describe_type
 from ...spec import Case
 
 
-def run(function, case: Case, inputs: dict, outputs: dict) -> None:
-    errors = [float(e) for e in inputs["errors"]["errors"].tolist()]
+def call(function, arguments: dict, inputs: dict, outputs: dict):
+    """One call of the learner's function, recorded into ``outputs``; returns what it returned."""
+    errors = arguments["errors"]
     returned = function(errors)
     outputs["returned_type"] = "None" if returned is None else describe_type(returned)
     number = None
@@ -26,3 +27,8 @@ def run(function, case: Case, inputs: dict, outputs: dict) -> None:
     except (TypeError, ValueError):
         after = torch.zeros(0, dtype=torch.float64)
     outputs["errors_after"] = {"errors": after}
+    return returned
+
+
+def run(function, case: Case, inputs: dict, outputs: dict) -> None:
+    call(function, {"errors": [float(e) for e in inputs["errors"]["errors"].tolist()]}, inputs, outputs)

@@ -16,8 +16,8 @@ import math
 import torch
 
 from ...spec import PASS, Case, Check, KataSpec, Mistake, fail
-from ..common import inputs_unchanged
-from .run import run
+from ..common import example_case, inputs_unchanged
+from .run import call, run
 
 NAME = "error_barrier"
 
@@ -66,6 +66,13 @@ _KINDS = {41: "bump", 42: "uneven", 43: "climbs", 44: "flat", 45: "ends", 46: "u
 
 def prepare(case: Case) -> dict:
     return {"errors": {"errors": torch.tensor(_path(_KINDS[case.seed], int(case.amount)), dtype=torch.float64)}}
+
+
+def example(arguments: dict) -> tuple[Case, dict]:
+    """A notebook's call ``error_barrier(errors)`` as a case."""
+    errors = [float(error) for error in arguments["errors"]]
+    return (example_case(0.0, f"errors {errors[:3]}{' ...' if len(errors) > 3 else ''}"),
+            {"errors": {"errors": torch.tensor(errors, dtype=torch.float64)}})
 
 
 class Evidence:
@@ -136,6 +143,8 @@ SPEC = KataSpec(
     prepare=prepare,
     run=run,
     context=Evidence,
+    example=example,
+    call=call,
     checks=(
         Check("returns_number", "returns one number", 1, "Return a float.", judge_returns_number,
               mistakes=("returns_wrong_type",)),

@@ -34,6 +34,28 @@ def _train_stand_in(model, layers, deltas) -> str | None:
     return probe_forward(model, PROBE_SHAPE)
 
 
+def call(function, arguments: dict, inputs: dict, outputs: dict):
+    """One call of the learner's function on ``arguments["model"]``, recorded into ``outputs["calls"]``.
+
+    The record holds the layers' state before and after, whether the model came back, the weights
+    after a forward pass and θ₀ after the call. Returns what the function returned.
+    """
+    subject, layers = arguments["model"], inputs["layers"]
+    record = {"raised": True, "before": {name: layer_state(submodule(subject, name)) for name in layers}}
+    outputs.setdefault("calls", []).append(record)  # appended first: a call that raises still leaves its "before"
+    returned = function(subject, arguments["initial_state_dict"], arguments["prune_amount"])
+    record["raised"] = False
+    record["returned_model"] = returned is subject
+    record["returned_type"] = "None" if returned is None else describe_type(returned)
+    if returned is not subject and isinstance(returned, nn.Module):
+        subject = returned  # judge the model the learner hands back (and still say it is not the same)
+    record["after"] = {name: layer_state(submodule(subject, name)) for name in layers}
+    record["forward_error"] = probe_forward(subject, inputs.get("probe_shape", PROBE_SHAPE))
+    record["forward"] = {name: plain(attribute(submodule(subject, name), "weight")) for name in layers}
+    record["theta0_after"] = state_dict_copy(arguments["initial_state_dict"])
+    return returned
+
+
 def run(function, case: Case, inputs: dict, outputs: dict) -> None:
     """Call the learner's function twice, with a stand-in round of training in between."""
     model = architecture(case.model)
@@ -42,20 +64,12 @@ def run(function, case: Case, inputs: dict, outputs: dict) -> None:
     layers = inputs["layers"]
     outputs["calls"] = []
     subject = model
-    for call in range(2):
-        if call == 1:
+    for index in range(2):
+        if index == 1:
             outputs["stand_in_error"] = _train_stand_in(subject, layers, inputs["deltas"])
             if outputs["stand_in_error"]:
                 return
-        record = {"raised": True, "before": {name: layer_state(submodule(subject, name)) for name in layers}}
-        outputs["calls"].append(record)  # appended first: a call that raises still leaves its "before"
-        returned = function(subject, theta0, case.amount)
-        record["raised"] = False
-        record["returned_model"] = returned is subject
-        record["returned_type"] = "None" if returned is None else describe_type(returned)
+        returned = call(function, {"model": subject, "initial_state_dict": theta0, "prune_amount": case.amount},
+                        inputs, outputs)
         if returned is not subject and isinstance(returned, nn.Module):
-            subject = returned  # judge the model the learner hands back (and still say it is not the same)
-        record["after"] = {name: layer_state(submodule(subject, name)) for name in layers}
-        record["forward_error"] = probe_forward(subject, PROBE_SHAPE)
-        record["forward"] = {name: plain(attribute(submodule(subject, name), "weight")) for name in layers}
-        record["theta0_after"] = state_dict_copy(theta0)
+            subject = returned

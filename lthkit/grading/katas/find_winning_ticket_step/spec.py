@@ -20,7 +20,8 @@ import torch
 from ...hidden import architecture, hidden_state, prunable_names, stand_in_deltas
 from ...oracle import close, count, differing, percent, same_masks, survivors, torch_prune_masks, total
 from ...spec import PASS, Case, Check, KataSpec, Mismatch, Mistake, fail
-from ..common import inputs_unchanged, returns_model
+from ..common import copied, example_case, inputs_unchanged, returns_model
+from .run import call as call_once
 from .run import run
 
 NAME = "find_winning_ticket_step"
@@ -90,6 +91,20 @@ def prepare(case: Case) -> dict:
     layers = prunable_names(model)
     return {"theta0": theta0, "trained": trained, "deltas": stand_in_deltas(theta0, case.seed + 500),
             "layers": layers, "layer_types": [type(model.get_submodule(name)).__name__ for name in layers]}
+
+
+def example(arguments: dict) -> tuple[Case, dict]:
+    """A notebook's call ``find_winning_ticket_step(model, initial_state_dict, prune_amount)`` as a case.
+
+    The model's weights at the call stand for the trained weights; the grader's oracle and the
+    known mistakes' predictions are computed from them, as on a hidden model.
+    """
+    model = arguments["model"]
+    layers = prunable_names(model)
+    trained = {f"{name}.weight": model.get_submodule(name).weight.detach().clone() for name in layers}
+    return (example_case(arguments["prune_amount"], f"prune_amount {arguments['prune_amount']:g}"),
+            {"theta0": copied(arguments["initial_state_dict"]), "trained": trained, "layers": layers,
+             "layer_types": [type(model.get_submodule(name)).__name__ for name in layers]})
 
 
 # ------------------------------------------------------------------------------ grader side
@@ -251,6 +266,23 @@ def judge_biases(ev: Evidence):
     return PASS if ev.calls else None
 
 
+def judge_biases_rewound(ev: Evidence):
+    """The extra of the paper's IMP: after each call, every bias is θ₀'s again (not asked by the kata's text)."""
+    for index, call in enumerate(ev.calls):
+        for name in ev.layers:
+            theta0_bias = ev.inputs["theta0"].get(f"{name}.bias")
+            bias = call["after"][name].get("bias")
+            if theta0_bias is None:
+                continue
+            if not isinstance(bias, torch.Tensor) or bias.shape != theta0_bias.shape:
+                return fail(f"{name}.bias is not a tensor of θ₀'s shape after the {_nth(index)} call")
+            wrong = ~close(bias, theta0_bias)
+            if wrong.any():
+                return fail(f"{count(wrong)} of the {bias.numel()} entries of {name}.bias keep their trained values "
+                            f"after the {_nth(index)} call")
+    return PASS if ev.calls else None
+
+
 def judge_global_magnitude(ev: Evidence):
     if not ev.calls:
         return None
@@ -408,11 +440,14 @@ SPEC = KataSpec(
     run=run,
     context=Evidence,
     watched_inputs=("theta0",),
+    example=example,
+    call=call_once,
+    chained=True,
     checks=(
         Check("runs_on_any_model", "runs on any model: a Sequential MLP, other layer names, a conv net", 1,
               "The function raised on a hidden model. It must work on any network of nn.Linear and nn.Conv2d "
               "layers, whatever their names, with or without biases.",
-              judge_runs, mistakes=("hard_coded_names",), about_errors=True),
+              judge_runs, mistakes=("hard_coded_names",), about_errors=True, hidden_only=True),
         Check("prunes_every_layer", "prunes the weights of every Linear and Conv2d layer (weight_mask)", 1,
               "Prune every nn.Linear and nn.Conv2d weight through torch.nn.utils.prune, so that each layer ends "
               "up with weight_orig and weight_mask.",
@@ -442,5 +477,11 @@ SPEC = KataSpec(
         Check("returns_model", "returns the model it was given", 1,
               "Return the model.",
               judge_returns_model, mistakes=("returns_other",)),
+        # The kata's text (ML-Katas) asks only for the surviving weights back at θ₀ through weight_orig; the
+        # paper's IMP resets the biases too. Reported, worth nothing, never required.
+        Check("biases_rewound", "the biases are back at θ₀ too, as the paper's IMP does", 0,
+              "The paper's IMP restarts the whole network from θ₀: also copy initial_state_dict[f'{name}.bias'] into "
+              "each layer's bias (under torch.no_grad()). The kata does not ask for it.",
+              judge_biases_rewound, required=False),
     ),
 )

@@ -18,8 +18,8 @@ from ...hidden import architecture, hidden_state, prunable_names
 from ...oracle import count, percent, same_masks, survivors, torch_prune_masks, total
 from ...spec import PASS, Case, Check, KataSpec, Mismatch, Mistake, fail
 from ...stubs import PRUNE_MESSAGE_START
-from ..common import inputs_unchanged
-from .run import run
+from ..common import copied, example_case, inputs_unchanged
+from .run import call, run
 
 NAME = "global_magnitude_mask"
 UNPRUNED, ZEROS, STALE = "unpruned", "pruned before, zeros", "pruned before, stale values"
@@ -87,6 +87,12 @@ def _smallest_among(scores: dict, alive: dict, n_prune: int) -> dict:
         keep[candidates[torch.topk(flat_scores[candidates], n_prune, largest=False).indices]] = False
     return dict(zip(names, (part.view_as(alive[name]) for part, name in
                             zip(keep.split([alive[n].numel() for n in names]), names))))
+
+
+def example(arguments: dict) -> tuple[Case, dict]:
+    """A notebook's call ``global_magnitude_mask(weights, masks, amount)`` as a case."""
+    return (example_case(arguments["amount"], f"amount {arguments['amount']:g}"),
+            {"weights": copied(arguments["weights"]), "masks": copied(arguments["masks"])})
 
 
 class Evidence:
@@ -220,6 +226,8 @@ SPEC = KataSpec(
     context=Evidence,
     watched_inputs=("weights", "masks"),
     by_hand=True,
+    example=example,
+    call=call,
     checks=(
         Check("returns_masks", "returns a dict of bool masks, one per weight", 1,
               "Return {name: bool tensor of the weight's shape} for every name in weights.",
@@ -239,6 +247,6 @@ SPEC = KataSpec(
               judge_inputs_unchanged, mistakes=("mutates_inputs",)),
         Check("by_hand", "computes the threshold by hand (no torch.nn.utils.prune)", 1,
               "Compute the threshold yourself instead of calling torch.nn.utils.prune.",
-              judge_by_hand, mistakes=("uses_torch_prune",), about_errors=True),
+              judge_by_hand, mistakes=("uses_torch_prune",), about_errors=True, hidden_only=True),
     ),
 )

@@ -20,8 +20,8 @@ import torch
 from ...hidden import architecture, hidden_state, prunable_names
 from ...oracle import close, count, torch_prune_masks
 from ...spec import PASS, Case, Check, KataSpec, Mismatch, Mistake, fail
-from ..common import inputs_unchanged
-from .run import run
+from ..common import copied, example_case, inputs_unchanged
+from .run import call, run
 
 NAME = "interpolate"
 ZEROS, STALE = "pruned weights zero in both states", "stale values at the pruned positions"
@@ -64,6 +64,13 @@ def prepare(case: Case) -> dict:
         state_a = {key: torch.where(masks[key], value, value.sign() + value) if key in masks else value
                    for key, value in state_a.items()}
     return {"state_a": state_a, "state_b": state_b, "masks": masks}
+
+
+def example(arguments: dict) -> tuple[Case, dict]:
+    """A notebook's call ``interpolate(state_a, state_b, alpha, masks)`` as a case."""
+    return (example_case(arguments["alpha"], f"alpha {arguments['alpha']:g}"),
+            {"state_a": copied(arguments["state_a"]), "state_b": copied(arguments["state_b"]),
+             "masks": copied(arguments["masks"])})
 
 
 class Evidence:
@@ -174,6 +181,8 @@ SPEC = KataSpec(
     prepare=prepare,
     run=run,
     context=Evidence,
+    example=example,
+    call=call,
     watched_inputs=("state_a", "state_b", "masks"),
     checks=(
         Check("returns_state", "returns a new dict of tensors with the states' keys and shapes", 1,

@@ -24,11 +24,10 @@ def _hooked(model) -> list[str]:
     return found
 
 
-def run(function, case: Case, inputs: dict, outputs: dict) -> None:
-    model = architecture(case.model)
-    model.load_state_dict(inputs["state"])
+def call(function, arguments: dict, inputs: dict, outputs: dict):
+    """One call of the learner's function, recorded into ``outputs``; returns what it returned."""
+    model, theta0, masks = arguments["model"], arguments["initial_state_dict"], arguments["masks"]
     objects = dict(model.named_parameters())
-    theta0, masks = dict(inputs["theta0"]), dict(inputs["masks"])  # on the memory shared with the grader
     returned = function(model, theta0, masks)
     outputs["returned_model"] = returned is model
     outputs["returned_type"] = "None" if returned is None else describe_type(returned)
@@ -36,10 +35,19 @@ def run(function, case: Case, inputs: dict, outputs: dict) -> None:
     outputs["hooked"] = _hooked(subject)
     now = dict(subject.named_parameters())
     outputs["same_objects"] = {name: now.get(name) is parameter for name, parameter in objects.items()}
-    outputs["forward_error"] = probe_forward(subject, PROBE_SHAPE)
+    outputs["forward_error"] = probe_forward(subject, inputs.get("probe_shape", PROBE_SHAPE))
     outputs["values"] = {}
     for key in inputs["theta0"]:
         module_name, _, parameter = key.rpartition(".")
         outputs["values"][key] = plain(attribute(submodule(subject, module_name), parameter))
     outputs["theta0_after"] = state_dict_copy(theta0)
     outputs["masks_after"] = state_dict_copy(masks)
+    return returned
+
+
+def run(function, case: Case, inputs: dict, outputs: dict) -> None:
+    model = architecture(case.model)
+    model.load_state_dict(inputs["state"])
+    # θ₀ and the masks: the tensors on the memory shared with the grader.
+    call(function, {"model": model, "initial_state_dict": dict(inputs["theta0"]), "masks": dict(inputs["masks"])},
+         inputs, outputs)

@@ -16,8 +16,8 @@ import torch
 from ...hidden import architecture, hidden_state, prunable_names
 from ...oracle import close, count, torch_prune_masks
 from ...spec import PASS, Case, Check, KataSpec, Mismatch, Mistake, fail
-from ..common import inputs_unchanged, returns_model
-from .run import run
+from ..common import copied, example_case, inputs_unchanged, returns_model
+from .run import call, run
 
 NAME = "rewind_to_init"
 
@@ -56,6 +56,13 @@ def prepare(case: Case) -> dict:
     masks = torch_prune_masks({name: trained[name] for name in names}, None, case.amount)
     state = {key: value * masks[key] if key in masks else value for key, value in trained.items()}
     return {"theta0": theta0, "masks": masks, "state": state}
+
+
+def example(arguments: dict) -> tuple[Case, dict]:
+    """A notebook's call ``rewind_to_init(model, initial_state_dict, masks)`` as a case."""
+    model = arguments["model"]
+    return (example_case(), {"theta0": copied(arguments["initial_state_dict"]), "masks": copied(arguments["masks"]),
+                             "state": copied(model.state_dict())})
 
 
 class Evidence:
@@ -137,6 +144,8 @@ SPEC = KataSpec(
     prepare=prepare,
     run=run,
     context=Evidence,
+    example=example,
+    call=call,
     watched_inputs=("theta0", "masks"),
     checks=(
         Check("returns_model", "returns the model it was given", 1, "Return the model.",

@@ -12,18 +12,26 @@ from ...hidden import PROBE_SHAPE, architecture
 from ...spec import Case
 
 
-def run(function, case: Case, inputs: dict, outputs: dict) -> None:
-    model = architecture(case.model)
-    model.load_state_dict(inputs["state"])
-    theta0, masks = dict(inputs["theta0"]), dict(inputs["masks"])  # on the memory shared with the grader
+def call(function, arguments: dict, inputs: dict, outputs: dict):
+    """One call of the learner's function, recorded into ``outputs``; returns what it returned."""
+    model, theta0, masks = arguments["model"], arguments["initial_state_dict"], arguments["masks"]
     returned = function(model, theta0, masks)
     outputs["returned_model"] = returned is model
     outputs["returned_type"] = "None" if returned is None else describe_type(returned)
     subject = returned if isinstance(returned, nn.Module) else model
-    outputs["forward_error"] = probe_forward(subject, PROBE_SHAPE)
+    outputs["forward_error"] = probe_forward(subject, inputs.get("probe_shape", PROBE_SHAPE))
     outputs["values"] = {}
     for key in inputs["theta0"]:
         module_name, _, parameter = key.rpartition(".")
         outputs["values"][key] = plain(attribute(submodule(subject, module_name), parameter))
     outputs["theta0_after"] = state_dict_copy(theta0)
     outputs["masks_after"] = state_dict_copy(masks)
+    return returned
+
+
+def run(function, case: Case, inputs: dict, outputs: dict) -> None:
+    model = architecture(case.model)
+    model.load_state_dict(inputs["state"])
+    # θ₀ and the masks: the tensors on the memory shared with the grader.
+    call(function, {"model": model, "initial_state_dict": dict(inputs["theta0"]), "masks": dict(inputs["masks"])},
+         inputs, outputs)

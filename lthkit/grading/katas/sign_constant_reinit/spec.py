@@ -18,8 +18,8 @@ import torch
 from ...hidden import architecture, hidden_state, prunable_names
 from ...oracle import close, count, torch_prune_masks
 from ...spec import PASS, Case, Check, KataSpec, Mismatch, Mistake, fail
-from ..common import inputs_unchanged, returns_model
-from .run import run
+from ..common import copied, example_case, inputs_unchanged, returns_model
+from .run import call, run
 
 NAME = "sign_constant_reinit"
 
@@ -63,6 +63,13 @@ def prepare(case: Case) -> dict:
 
 def _constants(values: dict, masks: dict, unbiased: bool) -> dict:
     return {name: float(values[name].double().std(unbiased=unbiased)) for name in masks}
+
+
+def example(arguments: dict) -> tuple[Case, dict]:
+    """A notebook's call ``sign_constant_reinit(model, initial_state_dict, masks)`` as a case."""
+    model = arguments["model"]
+    return (example_case(), {"theta0": copied(arguments["initial_state_dict"]), "masks": copied(arguments["masks"]),
+                             "state": copied(model.state_dict())})
 
 
 class Evidence:
@@ -173,6 +180,8 @@ SPEC = KataSpec(
     prepare=prepare,
     run=run,
     context=Evidence,
+    example=example,
+    call=call,
     watched_inputs=("theta0", "masks"),
     checks=(
         Check("returns_model", "returns the model it was given", 1, "Return the model.",

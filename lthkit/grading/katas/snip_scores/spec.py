@@ -17,8 +17,8 @@ import torch.nn.functional as F
 from ...hidden import architecture, hidden_state, prunable_names
 from ...oracle import close, count
 from ...spec import PASS, Case, Check, KataSpec, Mismatch, Mistake, fail
-from ..common import inputs_unchanged
-from .run import run
+from ..common import copied, example_case, inputs_unchanged
+from .run import call, run
 
 NAME = "snip_scores"
 BATCH = 12
@@ -61,9 +61,21 @@ def prepare(case: Case) -> dict:
     return {"theta0": theta0, "batch": batch}
 
 
+def example(arguments: dict) -> tuple[Case, dict]:
+    """A notebook's call ``snip_scores(model, inputs, targets)`` as a case (the oracle scores a copy of the model)."""
+    import copy
+
+    model = arguments["model"]
+    return (example_case(), {"theta0": copied(model.state_dict()), "model": copy.deepcopy(model),
+                             "batch": copied({"inputs": arguments["inputs"], "targets": arguments["targets"]})})
+
+
 def oracle_parts(case: Case, inputs: dict) -> tuple[dict, dict, int]:
     """``(gradients, weights, batch size)`` of the prunable weights at θ₀, by autograd (mean loss)."""
-    model = architecture(case.model)
+    import copy
+
+    # A notebook's own call brings its model (example); a hidden case is built from its name.
+    model = copy.deepcopy(inputs["model"]) if "model" in inputs else architecture(case.model)
     model.load_state_dict(inputs["theta0"])
     names = [f"{name}.weight" for name in prunable_names(model)]
     parameters = dict(model.named_parameters())
@@ -184,6 +196,8 @@ SPEC = KataSpec(
     prepare=prepare,
     run=run,
     context=Evidence,
+    example=example,
+    call=call,
     watched_inputs=("batch",),
     checks=(
         Check("returns_scores", "returns one score tensor per Linear/Conv2d weight, no biases", 1,
