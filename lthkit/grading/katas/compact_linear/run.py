@@ -8,14 +8,21 @@ from __future__ import annotations
 from ...capture import describe_type, plain, state_dict_copy
 from ...spec import Case
 
+ARGUMENTS = ("weight", "bias", "mask_in", "mask_out")
 
-def run(function, case: Case, inputs: dict, outputs: dict) -> None:
-    layer = dict(inputs["layer"])  # on the memory shared with the grader
-    returned = function(layer["weight"], layer["bias"], layer["mask_in"], layer["mask_out"])
+
+def call(function, arguments: dict, inputs: dict, outputs: dict):
+    """One call of the learner's function, recorded into ``outputs``; returns what it returned."""
+    returned = function(*(arguments[name] for name in ARGUMENTS))
     outputs["returned_type"] = "None" if returned is None else describe_type(returned)
     if isinstance(returned, (tuple, list)):
         outputs["returned_length"] = len(returned)
         outputs["returned"] = [plain(item) for item in list(returned)[:3]]
     else:
         outputs["returned"] = None
-    outputs["layer_after"] = state_dict_copy(layer)
+    outputs["layer_after"] = state_dict_copy({name: arguments[name] for name in ARGUMENTS})
+    return returned
+
+
+def run(function, case: Case, inputs: dict, outputs: dict) -> None:
+    call(function, dict(inputs["layer"]), inputs, outputs)  # on the memory shared with the grader

@@ -24,8 +24,8 @@ import torch
 
 from ...oracle import close, count
 from ...spec import PASS, Case, Check, KataSpec, Mismatch, Mistake, fail
-from ..common import inputs_unchanged
-from .run import run
+from ..common import copied, example_case, inputs_unchanged
+from .run import ARGUMENTS, call, run
 
 NAME = "compact_linear"
 
@@ -93,6 +93,13 @@ def prepare(case: Case) -> dict:
     return {"layer": {"weight": weight, "bias": bias, "mask_in": mask_in, "mask_out": mask_out}}
 
 
+def example(arguments: dict) -> tuple[Case, dict]:
+    """A notebook's call ``compact_linear(weight, bias, mask_in, mask_out)`` as a case."""
+    layer = copied({name: arguments[name] for name in ARGUMENTS})
+    rows, columns = tuple(layer["weight"].shape) if isinstance(layer["weight"], torch.Tensor) else ("?", "?")
+    return example_case(0.0, f"your layer of {rows} neurons of {columns} inputs"), {"layer": layer}
+
+
 class Evidence:
     """One case's layer, what came back, and the oracle (plain torch)."""
 
@@ -100,7 +107,7 @@ class Evidence:
         self.case, self.inputs, self.outputs, self.error = case, inputs, outputs, error
         layer = inputs["layer"]
         self.weight, self.bias = layer["weight"], layer["bias"]
-        self.mask_in, self.mask_out = layer["mask_in"], layer["mask_out"]
+        self.mask_in, self.mask_out = layer["mask_in"].bool(), layer["mask_out"].bool()
         self.finished = "returned" in outputs
         self.feeds = self.mask_out.any(0)
         self.receives = self.mask_in.any(1)
@@ -244,6 +251,8 @@ SPEC = KataSpec(
     prepare=prepare,
     run=run,
     context=Evidence,
+    example=example,
+    call=call,
     watched_inputs=("layer",),
     checks=(
         Check("returns_triple", "returns (weight, bias, keep), keep a boolean tensor with one entry per neuron", 1,
