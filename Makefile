@@ -58,6 +58,7 @@ bench: setup
 	$(PY) benchmarks/worker_malloc.py
 	$(PY) benchmarks/sweep.py
 	$(PY) benchmarks/grade_class.py --workers 2
+	$(PY) benchmarks/sparsity_speed.py
 	@if $(PY) -c "import sys, torch; sys.exit(not torch.cuda.is_available())"; then \
 	  echo "$(PY) benchmarks/paper_protocol.py --device cuda"; $(PY) benchmarks/paper_protocol.py --device cuda; \
 	else echo "benchmarks/paper_protocol.py: skipped, no CUDA device (it measures the GPU goal)"; fi

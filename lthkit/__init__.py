@@ -9,6 +9,7 @@ The package is built in layers, each importing only those below it (``docs/archi
 
 * :mod:`lthkit.core`       config fields, files, MNIST in memory, the networks, masks, masked training
 * :mod:`lthkit.imp`        the IMP engine: the run's config and records, the one driver, the branches
+* :mod:`lthkit.export`     tickets as compact dense networks, sparse kernels and files (beside the IMP engine)
 * :mod:`lthkit.runs`       the versioned cache, cached experiments, Dask sweeps, presets
 * :mod:`lthkit.reporting`  summaries, figures, provenance
 * :mod:`lthkit.studies`    the paper's protocol, instability analysis, ticket anatomy
@@ -57,6 +58,14 @@ _PUBLIC = {
     "supermask_accuracy": "lthkit.imp.resets", "sign_constant_reinit": "lthkit.imp.resets",
     "prune_at_init": "lthkit.imp.scorers", "snip_scores": "lthkit.imp.scorers", "SCORERS": "lthkit.imp.scorers",
     "find_ticket": "lthkit.imp.find", "WinningTicket": "lthkit.imp.ticket", "TicketRound": "lthkit.imp.ticket",
+    # export
+    "prepare_ticket": "lthkit.export.ticket",
+    **{name: "lthkit.export.compact" for name in ("compact_network", "compact_linear")},
+    **{name: "lthkit.export.sparse" for name in ("csr_network", "two_four_masks", "semi_structured_network",
+                                                  "semi_structured_support")},
+    **{name: "lthkit.export.storage" for name in ("file_sizes", "save_sparse", "load_sparse")},
+    "compare_outputs": "lthkit.export.agreement", "time_forward": "lthkit.export.timing",
+    "FORMS": "lthkit.export.forms", "export_ticket": "lthkit.export.forms",
     # runs
     "run_experiment": "lthkit.runs.experiments", "run_experiments": "lthkit.runs.experiments",
     "runs_to_train": "lthkit.runs.experiments", "preset": "lthkit.runs.presets",
@@ -68,8 +77,12 @@ _PUBLIC = {
         "accuracy_vs_density", "early_stop_vs_density", "accuracy_and_early_stop", "layer_density_plot",
         "input_connectivity", "first_layer_connectivity", "error_along_path", "instability_vs_k",
         "retraining_vs_density", "anatomy_plot", "supermask_plot", "pai_plot")},
+    **{name: "lthkit.reporting.speed_plots" for name in ("latency_vs_density", "size_vs_density",
+                                                          "structure_vs_density")},
     # studies
     "paper_claims": "lthkit.studies.paper", "claims_markdown": "lthkit.studies.paper", "PAPER_PM": "lthkit.studies.paper",
+    **{name: "lthkit.studies.sparsity_speed" for name in ("run_speed_study", "measure_ticket", "ticket_rounds",
+                                                           "load_speed_study", "crossovers")},
     # course
     "notebook_preset": "lthkit.course.modes", "fast_mode": "lthkit.course.modes", "describe": "lthkit.course.modes",
     "compare_with_reference": "lthkit.course.references",

@@ -75,7 +75,7 @@ def test_the_package_root_holds_a_handful_of_modules_beside_its_layers():
     modules = sorted(path.name for path in PACKAGE.glob("*.py"))
     assert modules == ["__init__.py", "__main__.py", "errors.py", "settings.py"]
     layers = sorted(path.name for path in PACKAGE.iterdir() if (path / "__init__.py").is_file())
-    assert layers == ["classroom", "cli", "core", "course", "grading", "imp", "reporting", "runs", "studies"]
+    assert layers == ["classroom", "cli", "core", "course", "export", "grading", "imp", "reporting", "runs", "studies"]
 
 
 def test_every_environment_variable_is_read_through_settings():

@@ -52,6 +52,11 @@ EXPECTED = {
         r"\(not the full protocol\)",
         [r"^protocol: 1 trials x 3 controls x 1 rounds", r"^  round  0 done at", r"^  round  1 done at",
          r"^MNIST into memory: .*; 6 networks trained"]),
+    "sparsity_speed.py": (
+        rf"lenet_csr_ratio_sparsest={NUMBER} lenet_compact_ratio_sparsest={NUMBER} load_average=.*",
+        [r"^lenet300_100, batch 1, 1 thread\(s\): latency / dense", r"^conv2, batch 8, 1 thread\(s\): latency / dense",
+         r"^  density   dense ms ", r"^crossovers \(below this density", r"^  lenet300_100 csr batch 1 x 1 thread",
+         r"^exports checked against the masked network: \d+, outside tolerance: 0$", r"^wrote the study into "]),
     "startup.py": (
         rf"median_startup_s={NUMBER} load_average=.*",
         [r"^run 1: first training step after", r"^import lthkit\.cli .* s, MNIST from the tensor cache .* s, "

@@ -21,6 +21,7 @@ EXERCISES = {
     "02_iterative_magnitude_pruning.ipynb": "global_magnitude_mask(weights, masks, amount)",
     "04_rewinding.ipynb": "rewind_to_init(model, initial_state_dict, masks)",
     "06_stability.ipynb": ("interpolate(state_a, state_b, alpha, masks)", "error_barrier(errors)"),
+    "09_sparsity_is_not_speed.ipynb": "compact_linear(weight, bias, mask_in, mask_out)",
 }
 #: One (notebook, signature) per exercise.
 EXERCISE_SIGNATURES = [(name, signature) for name, signatures in EXERCISES.items()

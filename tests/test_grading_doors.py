@@ -41,7 +41,8 @@ LIMITS = Limits(timeout=20, memory_mb=768)
 #: The check of each kata that says its answer is right (the rest: returns the model, leaves inputs alone...).
 ANSWER_CHECKS = {"find_winning_ticket_step": "global_magnitude", "global_magnitude_mask": "global_threshold",
                  "rewind_to_init": "masked_weights", "interpolate": "surviving_weights", "error_barrier": "barrier",
-                 "snip_scores": "snip_values", "sign_constant_reinit": "layer_constant", "train_loop": "learns"}
+                 "snip_scores": "snip_values", "sign_constant_reinit": "layer_constant", "train_loop": "learns",
+                 "compact_linear": "keeps_right_neurons"}
 SECONDS_PER_CANDIDATE = 20
 
 
@@ -127,7 +128,7 @@ def test_the_copy_holds_no_answer_module():
     modules = set(gate.sandbox_modules())
     assert "lthkit.core.models" in modules and "lthkit.grading.sandbox" in modules
     forbidden = {"lthkit.core.masks", "lthkit.core.paths", "lthkit.imp.scorers", "lthkit.imp.resets", "lthkit.core.train",
-                 "lthkit.grading.oracle", "lthkit.grading.grader"}
+                 "lthkit.grading.oracle", "lthkit.grading.grader", "lthkit.export.compact"}
     forbidden |= {f"lthkit.grading.katas.{kata}.{part}" for kata in kata_names() for part in ("spec", "reference")}
     assert not modules & forbidden
 

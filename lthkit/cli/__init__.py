@@ -25,7 +25,7 @@ from ..errors import LthkitError
 from .common import Parser
 
 #: The commands, in ``--help`` order: each a module of this package with ``add_parser(commands)``.
-COMMANDS = ("run", "reproduce", "report", "merge_runs", "data", "dashboard", "stability", "anatomy", "grade",
+COMMANDS = ("run", "reproduce", "report", "merge_runs", "data", "dashboard", "stability", "anatomy", "speed", "grade",
             "course")
 
 

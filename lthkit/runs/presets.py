@@ -27,6 +27,8 @@ Names:
   ``anatomy_live``: notebook 7's live version of it.
 * ``own_network``: notebook 8's search for a ticket in the learner's own conv net on Fashion-MNIST
   (the data, the loop's settings and the search; the network is the learner's).
+* ``sparsity_lenet``, ``sparsity_conv``: the tickets whose exports ``python -m lthkit speed`` times
+  (:mod:`lthkit.studies.sparsity_speed`); notebook 9 runs ``sparsity_lenet``.
 
 Example:
     >>> preset_config("imp", fast=True).train.iterations
@@ -142,11 +144,32 @@ PRESETS["anatomy_live"] = {"full": _ANATOMY.replace(rounds=4, prune_rate=0.55, t
 #: The presets ``python -m lthkit anatomy`` offers.
 ANATOMY_PRESETS = ("anatomy", "fast")
 
+# --- Sparsity is not speed (issue 30, notebook 9) ------------------------------------------------
+#: ``python -m lthkit speed``'s LeNet-300-100 tickets: the fast preset's data and budget, the paper's rates
+#: (layer-wise 20% a round, the output layer at 10%), 20 rounds, down to 1.2% of the hidden layers' weights.
+#: Notebook 9 runs it too (the same cache entry).
+_SPARSITY_LENET = FAST.replace(rounds=20)
+_SPARSITY_LENET_FAST = PAPER.replace(rounds=3, prune_rate=0.6, train=TrainConfig(iterations=60, eval_every=30),
+                                     data=DataConfig(validation_size=500, train_size=2000, test_size=1000))
+PRESETS["sparsity_lenet"] = {"full": _SPARSITY_LENET, "fast": _SPARSITY_LENET_FAST}
+#: Its Conv-2 tickets: every layer at 30% a round (the output layer at 10%), 12 rounds (1.4% of the weights left):
+#: not the paper's Conv-2 rates (10% for the convolutions), so that the convolutions, where the computing is, get as
+#: sparse as the rest. Adam at the paper's 2e-4 for 400 iterations a round on a 10,000-image subset, tested on the
+#: first 2,000 test images (convolutions are slow on a CPU), as notebook 4's conv preset.
+PRESETS["sparsity_conv"] = {
+    "full": LotteryConfig(model="conv2", rounds=12, prune_rate=0.3, scope="layer", layer_rates=(("output", 0.1),),
+                          rewind="init", train=TrainConfig(lr=2e-4, iterations=400, eval_every=100),
+                          data=DataConfig(validation_size=1000, train_size=10_000, test_size=2000)),
+    "fast": LotteryConfig(model="conv2", rounds=2, prune_rate=0.6, scope="layer", layer_rates=(("output", 0.1),),
+                          rewind="init", train=TrainConfig(lr=2e-4, iterations=10, eval_every=10),
+                          data=DataConfig(validation_size=200, train_size=500, test_size=200)),
+}
+
 #: The names the command line offers (``--preset``).
 CLI_PRESETS = ("paper", "fast")
 #: The names the course notebooks use (:func:`lthkit.course.modes.notebook_preset`).
 NOTEBOOK_PRESET_NAMES = ("kata", "imp", "explore", "rewind_lenet", "rewind_conv", "stability", "anatomy_live",
-                         "own_network")
+                         "own_network", "sparsity_lenet")
 
 
 def preset_config(name: str, *, fast: bool = False, names=None, **changes) -> LotteryConfig:

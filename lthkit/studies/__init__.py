@@ -1,4 +1,5 @@
-"""The studies: the paper's protocol, instability analysis and ticket anatomy, each in one shape (:mod:`.base`).
+"""The studies: the paper's protocol, instability analysis, ticket anatomy and sparsity against speed, each in one shape
+(:mod:`.base`).
 
 :data:`STUDIES` lists them; ``python -m lthkit report DIR`` rewrites the report of whichever study's
 folder ``DIR`` is. A new study is one module with its ``STUDY`` entry, listed here.
@@ -10,11 +11,11 @@ from pathlib import Path
 
 from ..core.registry import Registry
 from ..errors import LthkitError
-from . import anatomy, paper, stability
+from . import anatomy, paper, sparsity_speed, stability
 from .base import Study
 
 #: Every study, in the order the report command tries them.
-STUDIES = Registry([paper.STUDY, stability.STUDY, anatomy.STUDY], kind="study")
+STUDIES = Registry([paper.STUDY, stability.STUDY, anatomy.STUDY, sparsity_speed.STUDY], kind="study")
 
 
 def study_of(folder) -> Study:

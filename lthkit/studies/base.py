@@ -10,7 +10,7 @@ report DIR`` finds a folder's study there.
 Example:
     >>> from lthkit.studies import STUDIES
     >>> [(study.name, study.rows_file) for study in STUDIES.values()]
-    [('paper', 'summary.csv'), ('stability', 'stability.csv'), ('anatomy', 'summary.csv')]
+    [('paper', 'summary.csv'), ('stability', 'stability.csv'), ('anatomy', 'summary.csv'), ('sparsity_speed', 'speed.csv')]
 """
 
 from __future__ import annotations
