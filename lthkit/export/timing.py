@@ -22,7 +22,6 @@ import os
 from dataclasses import dataclass
 
 import torch
-from torch.utils import benchmark
 
 from ..errors import LthkitError
 
@@ -86,6 +85,8 @@ def time_forward(network, inputs: torch.Tensor, *, threads: int = 1, min_run_tim
         with torch.no_grad():
             for _ in range(warmup):
                 network(inputs)
+        from torch.utils import benchmark  # here, not at import: it pulls in setuptools and warns without CUDA
+
         timer = benchmark.Timer(stmt="with torch.no_grad():\n    network(inputs)",
                                 globals={"network": network, "inputs": inputs, "torch": torch}, num_threads=threads)
         measurement = timer.blocked_autorange(min_run_time=min_run_time)
