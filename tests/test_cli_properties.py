@@ -73,7 +73,13 @@ INT_FLAGS = [flag for cls in (LotteryConfig, TrainConfig, DataConfig) for flag, 
              if field.type in ("int", "int | None") and not field.metadata.get("repeat")]
 FRACTION_FLAGS = ["--rate", "--sparsity", "--rewind-fraction"]
 POSITIVE_FLOAT_FLAGS = ["--lr", "--lr-gamma", "--epochs"]
-CHOICE_FLAGS = {flag: field.metadata["choices"] for cls in (LotteryConfig, TrainConfig, DataConfig)
+def _choices(field):
+    """A field's choices; a registry's are a function, read when asked (a scorer registered later counts)."""
+    choices = field.metadata["choices"]
+    return tuple(choices() if callable(choices) else choices)
+
+
+CHOICE_FLAGS = {flag: _choices(field) for cls in (LotteryConfig, TrainConfig, DataConfig)
                 for flag, field in _flag_fields(cls).items() if "choices" in field.metadata}
 
 
