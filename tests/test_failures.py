@@ -6,6 +6,8 @@ Each case snapshots the folders a command could touch (paths, modes and contents
 from __future__ import annotations
 
 import copy
+import csv
+import io
 import os
 import stat
 import subprocess
@@ -318,10 +320,12 @@ def test_paper_report_dense_early_stop_at_iteration_0_is_a_result(tmp_path, caps
     (tmp_path / "summary.csv").write_text(summary_text(rows))
     assert main(["paper-report", str(tmp_path)]) == 0
     text = (tmp_path / "README.md").read_text()
-    assert "| dense network" in text and "| 0 | 100.0 | 98.03 [98.00, 98.05] | 2,500 [0, 5,000] |" in text
+    assert "| the dense network's test accuracy at early stop | ≈ 98% |" in text
+    assert "| 0 | 100.0 | 98.03 [98.00, 98.05] | 2,500 [0, 5,000] |" in text
     # Only trial 1 has a dense early stop to compare with: 3,000 at P_m 21.1% vs 5,000 is 40% earlier.
-    assert "| tickets learn faster: early stop at P_m ≈ 21% vs dense | ≈ 38% earlier | 40% earlier (1 trial) |" \
-        in text
+    assert "| 38% earlier | §2, Results | 40% earlier (no interval from 1 value) | 1 |" in text
+    claims = {row["claim_id"]: row for row in csv.DictReader(io.StringIO((tmp_path / "claims.csv").read_text()))}
+    assert claims["earlier_by_38"]["n"] == "1" and claims["earlier_by_38"]["verdict"] == "inconclusive"
 
 
 def test_paper_report_keeps_the_readme_mode(tmp_path, umask_027):
@@ -330,7 +334,7 @@ def test_paper_report_keeps_the_readme_mode(tmp_path, umask_027):
     readme.write_text("# Report\n")
     readme.chmod(0o644)
     assert main(["paper-report", str(tmp_path)]) == 0
-    assert stat.S_IMODE(readme.stat().st_mode) == 0o644 and "| dense network" in readme.read_text()
+    assert stat.S_IMODE(readme.stat().st_mode) == 0o644 and "<!-- claims:begin -->" in readme.read_text()
 
 
 # --- data: nothing created by a failed look, damaged idx files named ------------------------------
@@ -584,7 +588,7 @@ def test_reproduce_outputs_are_one_set_and_keep_the_readme_mode(tmp_path, mnist_
     argv = ["reproduce", "--trials", "1", "--rounds", "1", "--control", "ticket", "--data", str(mnist_root),
             "--cache", str(tmp_path / "cache"), "--out", str(out), *TINY]
     assert main(argv) == 0
-    assert sorted(p.name for p in out.iterdir()) == sorted(["README.md", "summary.csv", "run_info.json",
+    assert sorted(p.name for p in out.iterdir()) == sorted(["README.md", "summary.csv", "claims.csv", "run_info.json",
                                                              "accuracy_vs_density.png", "early_stop_vs_density.png"])
     readme = (out / "README.md").read_text()
     assert readme.startswith("# My report\n\nprose\n") and "| 0 | 100.0 |" in readme

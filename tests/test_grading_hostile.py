@@ -247,7 +247,7 @@ def test_learners_cannot_read_each_other(run):
 def test_patched_recorders_do_not_change_the_verdict(run):
     """Problem 9: θ₀ changed in place and hidden by patching the recorder: still caught."""
     report = _report(run, "patches_recorder.py")
-    failed = {check["name"]: check for check in report["checks"] if check["status"] != "pass"}
+    failed = {check["name"]: check for check in report["checks"] if check["status"] != "pass" and check["required"]}
     assert set(failed) == {"initial_state_untouched"}, _text(report)[:2000]
     assert failed["initial_state_untouched"]["mistake"] == "mutates_initial_state"
     assert "after the calls" in failed["initial_state_untouched"]["message"] and report["score"] == 9

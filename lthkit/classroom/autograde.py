@@ -209,7 +209,8 @@ def class_csv(records: dict) -> str:
     rows = []
     for learner, record in sorted(records.items()):
         for report in record["reports"]:
-            failed = [check for check in report["checks"] if check["status"] != "pass"]
+            failed = [check for check in report["checks"]
+                      if check["status"] != "pass" and check.get("required", True)]  # not a 0-point extra
             rows.append({"learner": learner, "name": record["name"], "kata": report["kata"], "file": report["file"],
                          "score": report["score"], "max_score": report["max_score"],
                          "points": f"{report['earned']:g}", "max_points": f"{report['points']:g}",

@@ -65,7 +65,8 @@ def _feedback_comment(record: dict) -> str:
             parts.append(f"{report['kata']}: {_points(report['earned'])}/{_points(report['points'])} "
                          f"({report['status']})")
         else:
-            failed = [check["name"] for check in report["checks"] if check["status"] != "pass"]
+            failed = [check["name"] for check in report["checks"]
+                      if check["status"] != "pass" and check.get("required", True)]  # not a 0-point extra
             parts.append(f"{report['kata']}: {_points(report['earned'])}/{_points(report['points'])}"
                          + (f" (to fix: {', '.join(failed)})" if failed else ""))
     return "; ".join(parts) + ". Details in your feedback file."
