@@ -77,7 +77,8 @@ class Watched:
         function: the learner's function.
         kata: the :class:`~lthkit.grading.spec.KataSpec`.
         cases, inputs, records: one entry per recorded case (a call, or for a chained kata the
-            calls on one model), as the grader's judges take them.
+            calls on one model, or the calls ``KataSpec.same_case`` finds repeated), as the grader's
+            judges take them.
     """
 
     def __init__(self, function, kata: KataSpec):
@@ -101,12 +102,15 @@ class Watched:
             record, inputs = self.records[-1], self.inputs[-1]  # the next step on the same model: one case
         else:
             case, inputs = self.kata.example(arguments)
-            number = len(self.cases) + 1
-            self.cases.append(dataclasses.replace(case, variant=f"your call {number}"
-                                                  + (f" ({case.variant})" if case.variant else "")))
-            record = {"outputs": {}, "error": None}
-            self.inputs.append(inputs)
-            self.records.append(record)
+            if self.records and self.kata.same_case is not None and self.kata.same_case(self.inputs[-1], inputs):
+                record, inputs = self.records[-1], self.inputs[-1]  # the previous call again: one case
+            else:
+                number = len(self.cases) + 1
+                self.cases.append(dataclasses.replace(case, variant=f"your call {number}"
+                                                      + (f" ({case.variant})" if case.variant else "")))
+                record = {"outputs": {}, "error": None}
+                self.inputs.append(inputs)
+                self.records.append(record)
         try:
             returned = self.kata.call(self.function, arguments, inputs, record["outputs"])
         except BaseException as error:

@@ -167,6 +167,11 @@ class KataSpec:
             returns what the function returned.
         chained: the calls a notebook makes on the object its previous call returned belong to one
             case (find_winning_ticket_step's second pruning step), instead of one case per call.
+        same_case: ``same_case(previous, inputs) -> bool``: whether a notebook's call, its inputs
+            in ``example``'s format, repeats the previous call (``previous``: that call's case's
+            inputs) and so belongs to its case (train_loop: a second run from the same weights
+            with the same seed, as find_ticket's next round, shows whether the seed fixes the
+            result); ``None``: every call is a case of its own.
     """
 
     name: str
@@ -182,6 +187,7 @@ class KataSpec:
     example: Callable[[dict], tuple] | None = None
     call: Callable[..., Any] | None = None
     chained: bool = False
+    same_case: Callable[[dict, dict], bool] | None = None
 
     def __post_init__(self):
         known = {mistake.name for mistake in self.mistakes}

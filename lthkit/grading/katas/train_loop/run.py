@@ -16,6 +16,8 @@ from ...spec import Case
 
 #: What the grader asks of the loop: passes, examples per step, learning rate.
 EPOCHS, BATCH_SIZE, LR = 2, 32, 0.01
+#: The loop's arguments after the data, as the grader passes them (by keyword).
+SETTINGS = ("epochs", "batch_size", "lr", "seed")
 
 
 def _first_difference(model: nn.Module, given: dict) -> str:
@@ -26,10 +28,16 @@ def _first_difference(model: nn.Module, given: dict) -> str:
     return ""
 
 
-def _call(function, case: Case, inputs: dict) -> dict:
-    model = architecture(case.model)
-    model.load_state_dict(inputs["state"])
-    model.eval()  # as an evaluation leaves it: the loop must switch training on itself
+def call(function, arguments: dict, inputs: dict, outputs: dict):
+    """One call of the learner's loop on ``arguments["model"]``, as find_ticket makes it, recorded into
+    ``outputs["calls"]``.
+
+    The loop runs under a :class:`~lthkit.core.enforce.MaskEnforcer` holding ``inputs["masks"]``; a
+    forward pre-hook counts the examples and batches it trains on, in which mode, and from which
+    weights. The record holds that, what came back, whether the model changed and its state after;
+    ``outputs["data_after"]`` holds images and labels after the call. Returns what the loop returned.
+    """
+    model = arguments["model"]
     given = {name: parameter.detach().clone() for name, parameter in model.named_parameters()}
     seen = {"examples": 0, "largest_batch": 0, "batches": 0, "eval_batches": 0, "started_from": None}
 
@@ -43,22 +51,31 @@ def _call(function, case: Case, inputs: dict) -> dict:
         seen["largest_batch"] = max(seen["largest_batch"], len(args[0]))
         seen["eval_batches"] += not module.training
 
-    data = dict(inputs["data"])  # on the memory shared with the grader
     handle = model.register_forward_pre_hook(watch)
     try:
         with MaskEnforcer(model, dict(inputs["masks"])) as enforcer:
-            returned = function(model, data["images"], data["labels"], epochs=EPOCHS, batch_size=BATCH_SIZE, lr=LR,
-                                seed=case.seed)
+            returned = function(model, arguments["images"], arguments["labels"],
+                                **{name: arguments[name] for name in SETTINGS})
     finally:
         handle.remove()
-    return {"returned_none": returned is None, "returned_model": returned is model,
-            "returned_type": "None" if returned is None else describe_type(returned),
-            "steps": enforcer.steps, "revived": enforcer.revived() or "",
-            "changed": _first_difference(model, given) != "", "state_after": state_dict_copy(dict(model.state_dict())),
-            **seen, "started_from": "<no training step>" if seen["started_from"] is None else seen["started_from"]}
+    outputs.setdefault("calls", []).append({
+        "returned_none": returned is None, "returned_model": returned is model,
+        "returned_type": "None" if returned is None else describe_type(returned),
+        "steps": enforcer.steps, "revived": enforcer.revived() or "",
+        "changed": _first_difference(model, given) != "", "state_after": state_dict_copy(dict(model.state_dict())),
+        **seen, "started_from": "<no training step>" if seen["started_from"] is None else seen["started_from"]})
+    outputs["data_after"] = state_dict_copy({"images": arguments["images"], "labels": arguments["labels"]})
+    return returned
 
 
 def run(function, case: Case, inputs: dict, outputs: dict) -> None:
-    outputs["first"] = _call(function, case, inputs)
-    outputs["second"] = _call(function, case, inputs)  # the same seed again
-    outputs["data_after"] = state_dict_copy(dict(inputs["data"]))
+    """Call the loop twice with the same seed, each time on a new network at the same weights, as find_ticket's
+    rounds do."""
+    data = dict(inputs["data"])  # on the memory shared with the grader
+    outputs["calls"] = []
+    for _ in range(2):
+        model = architecture(case.model)
+        model.load_state_dict(inputs["state"])
+        model.eval()  # as an evaluation leaves it: the loop must switch training on itself
+        call(function, {"model": model, "images": data["images"], "labels": data["labels"], **inputs["settings"]},
+             inputs, outputs)

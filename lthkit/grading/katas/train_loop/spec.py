@@ -9,10 +9,15 @@ per epoch, in a batch order seeded by ``seed`` (reference:
 Each hidden case is a hidden network already pruned (its pruned weights at zero, handed over in
 eval mode, as an evaluation leaves it) and a small learnable data set (200 MNIST-shaped images of
 10 classes). The sandbox runs the loop as ``find_ticket`` does, under
-:class:`lthkit.core.enforce.MaskEnforcer`, twice with the same seed.
+:class:`lthkit.core.enforce.MaskEnforcer`, twice with the same seed, each time on a new network at
+the same weights. A notebook's call is judged the same way (:func:`example`): its network's zeros
+are the pruned weights, and a second call from the same weights, data and settings is the second
+run of the same case.
 """
 
 from __future__ import annotations
+
+import copy
 
 import torch
 import torch.nn.functional as F
@@ -20,8 +25,9 @@ import torch.nn.functional as F
 from ...hidden import architecture, build_hidden
 from ...oracle import close
 from ...spec import PASS, Case, Check, KataSpec, Mistake, fail
-from ..common import inputs_unchanged
-from .run import BATCH_SIZE, EPOCHS, run
+from ..common import copied, example_case, inputs_unchanged
+from .run import BATCH_SIZE, EPOCHS, LR, SETTINGS, run
+from .run import call as call_once
 
 NAME = "train_loop"
 #: Images of each hidden data set (not a multiple of the batch size: the last batch is smaller).
@@ -76,32 +82,89 @@ def prepare(case: Case) -> dict:
     generator = torch.Generator().manual_seed(case.seed)
     masks = {}
     for name, parameter in model.named_parameters():
-        if name.endswith("weight") and parameter.dim() > 1:
+        if _prunable(name, parameter):
             masks[name] = torch.rand(parameter.shape, generator=generator) >= case.amount
     state = {key: value * masks[key] if key in masks else value for key, value in theta0.items()}
-    return {"state": state, "masks": masks, "data": _data(case.seed)}
+    return {"state": state, "masks": masks, "data": _data(case.seed),
+            "settings": {"epochs": EPOCHS, "batch_size": BATCH_SIZE, "lr": LR, "seed": case.seed}}
+
+
+def _prunable(name: str, parameter: torch.Tensor) -> bool:
+    """A weight matrix or kernel: what find_ticket prunes (biases and BatchNorm never)."""
+    return name.endswith("weight") and parameter.dim() > 1
+
+
+def example(arguments: dict) -> tuple[Case, dict]:
+    """A notebook's call ``train_loop(model, images, labels, epochs, batch_size, lr, seed)`` as a case.
+
+    The call runs as find_ticket makes it: the model's weights at zero when the call starts stand
+    for the pruned ones (find_ticket hands over θ₀ ⊙ mask), kept at zero through the optimizer. A
+    copy of the network as it was given stands for the hidden architecture when the grader
+    measures the loss.
+    """
+    model = arguments["model"]
+    settings = {name: arguments[name] for name in SETTINGS}
+    masks = {name: parameter.detach() != 0 for name, parameter in model.named_parameters()
+             if _prunable(name, parameter)}
+    data = copied({"images": arguments["images"], "labels": arguments["labels"]})
+    about = f"{len(data['labels'])} images, {settings['epochs']} epochs, seed {settings['seed']}"
+    return (example_case(0.0, about),
+            {"state": copied(model.state_dict()), "masks": masks, "data": data, "settings": settings,
+             "network": copy.deepcopy(model)})
+
+
+def same_case(previous: dict, inputs: dict) -> bool:
+    """A call from the same weights, masks, data and settings as the previous one is its second run (find_ticket's
+    next round): one case, whose runs must train to the same weights."""
+    def same(first: dict, second: dict) -> bool:
+        return first.keys() == second.keys() and all(
+            isinstance(first[key], torch.Tensor) and isinstance(second[key], torch.Tensor)
+            and first[key].shape == second[key].shape and torch.equal(first[key], second[key]) for key in first)
+
+    return previous["settings"] == inputs["settings"] and all(
+        same(previous[key], inputs[key]) for key in ("state", "masks", "data"))
 
 
 class Evidence:
+    """What the loop did on one case: one record per run (``calls``), the first of them, the case's data and settings."""
+
     def __init__(self, case: Case, inputs: dict, outputs: dict, error: dict | None):
         self.case, self.inputs, self.outputs, self.error = case, inputs, outputs, error
-        self.first, self.second = outputs.get("first"), outputs.get("second")
-        self.finished = isinstance(self.first, dict) and isinstance(self.second, dict)
+        calls = outputs.get("calls")
+        self.calls = [call for call in calls if isinstance(call, dict)] if isinstance(calls, list) else []
+        self.first = self.calls[0] if self.calls else None
+        self.finished = bool(self.calls)
+        self.settings = inputs["settings"]
+        self.images = len(inputs["data"]["labels"])
 
-    def loss(self, state: dict) -> float:
-        """Cross-entropy of the hidden network at ``state`` on the case's data (batch statistics for BatchNorm)."""
-        model = architecture(self.case.model)
+    def network(self) -> torch.nn.Module:
+        """A new network of the case's architecture (the hidden one, or a copy of the one a notebook gave)."""
+        given = self.inputs.get("network")
+        return architecture(self.case.model) if given is None else copy.deepcopy(given)
+
+    def loss(self, state: dict, training: bool = True) -> float:
+        """Cross-entropy of the case's network at ``state`` on the case's data, in training mode (batch statistics
+        for BatchNorm) or, with ``training=False``, in eval mode (its running statistics)."""
+        model = self.network()
         model.load_state_dict(state)
-        model.train()
+        model.train(training)
         with torch.no_grad():
             return float(F.cross_entropy(model(self.inputs["data"]["images"]), self.inputs["data"]["labels"]))
+
+
+def _nth_time(index: int) -> str:
+    """How a message names the run: nothing for the first, "the second time (...)" for a later one."""
+    if index == 0:
+        return ""
+    nth = ("the second time", "the third time")[index - 1] if index < 3 else f"on run {index + 1}"
+    return f" {nth} (a new network, as in find_ticket's next round)"
 
 
 def judge_in_place(ev: Evidence):
     if not ev.finished:
         return None
-    for call, record in (("", ev.first), (" the second time (a new network, as in find_ticket's next round)",
-                                           ev.second)):
+    for index, record in enumerate(ev.calls):
+        call = _nth_time(index)
         if not (record["returned_none"] or record["returned_model"]):
             if not record["changed"]:
                 return fail(f"the model you were given is unchanged and the function returned a "
@@ -139,15 +202,17 @@ def judge_masks_kept(ev: Evidence):
 def judge_every_example(ev: Evidence):
     if not ev.finished or not ev.first["changed"]:
         return None
-    first, expected = ev.first, EPOCHS * IMAGES
-    if first["largest_batch"] > BATCH_SIZE:
-        return fail(f"a batch of {first['largest_batch']} examples went through the model; batch_size is {BATCH_SIZE}")
+    first, epochs, batch_size, images = ev.first, ev.settings["epochs"], ev.settings["batch_size"], ev.images
+    expected = epochs * images
+    if first["largest_batch"] > batch_size:
+        return fail(f"a batch of {first['largest_batch']} examples went through the model; batch_size is {batch_size}")
     if first["examples"] < expected:
-        mistake = "drops_last" if first["examples"] == EPOCHS * (IMAGES // BATCH_SIZE) * BATCH_SIZE else None
-        return fail(f"the model trained on {first['examples']} examples in {first['batches']} batches; {EPOCHS} "
-                    f"epochs of {IMAGES} images are {expected}", mistake)
+        full_batches = epochs * (images // batch_size) * batch_size
+        mistake = "drops_last" if images % batch_size and first["examples"] == full_batches else None
+        return fail(f"the model trained on {first['examples']} examples in {first['batches']} batches; {epochs} "
+                    f"epochs of {images} images are {expected}", mistake)
     if first["examples"] > expected:
-        return fail(f"the model trained on {first['examples']} examples; {EPOCHS} epochs of {IMAGES} images are "
+        return fail(f"the model trained on {first['examples']} examples; {epochs} epochs of {images} images are "
                     f"{expected}")
     return PASS
 
@@ -167,23 +232,29 @@ def judge_learns(ev: Evidence):
     after = ev.first["state_after"]
     if not isinstance(after, dict):
         return fail("the model's state could not be read after training")
-    before, trained = ev.loss(ev.inputs["state"]), ev.loss(after)
+    # The loss the loop itself lowered: in the mode it trained in (one that forgot model.train() minimized the
+    # eval-mode loss; training_mode says that mistake, once).
+    training = not (ev.first["batches"] and ev.first["eval_batches"] == ev.first["batches"])
+    before, trained = ev.loss(ev.inputs["state"], training), ev.loss(after, training)
     if not trained <= LEARNED * before:
-        return fail(f"the training loss went from {before:.3f} to {trained:.3f}; a loop that learns brings it below "
-                    f"{LEARNED:g} × {before:.3f}")
+        mode = "" if training else " (in eval mode, the mode it trained in)"
+        return fail(f"the training loss{mode} went from {before:.3f} to {trained:.3f}; a loop that learns brings it "
+                    f"below {LEARNED:g} × {before:.3f}")
     return PASS
 
 
 def judge_seeded(ev: Evidence):
-    if not ev.finished or not ev.first["changed"] or not ev.second["changed"]:
-        return None
-    first, second = ev.first["state_after"], ev.second["state_after"]
-    for name, value in first.items():
-        other = second.get(name)
-        if not isinstance(value, torch.Tensor) or not isinstance(other, torch.Tensor) or \
-                value.shape != other.shape or not bool(close(value, other).all()):
-            return fail(f"two calls with seed {ev.case.seed} from the same weights trained {name} differently",
-                        "unseeded")
+    if len(ev.calls) < 2 or not all(record["changed"] for record in ev.calls):
+        return None  # one run (a notebook's single call) cannot show it
+    first = ev.first["state_after"]
+    for record in ev.calls[1:]:
+        other_state = record["state_after"]
+        for name, value in first.items():
+            other = other_state.get(name)
+            if not isinstance(value, torch.Tensor) or not isinstance(other, torch.Tensor) or \
+                    value.shape != other.shape or not bool(close(value, other).all()):
+                return fail(f"two calls with seed {ev.settings['seed']} from the same weights trained {name} "
+                            "differently", "unseeded")
     return PASS
 
 
@@ -202,6 +273,9 @@ SPEC = KataSpec(
     run=run,
     context=Evidence,
     watched_inputs=("data",),
+    example=example,
+    call=call_once,
+    same_case=same_case,
     checks=(
         Check("in_place", "trains the model it is given, in place, and returns None", 1,
               "Build the optimizer inside, over model.parameters(); train that model; return None.",
