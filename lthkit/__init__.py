@@ -74,6 +74,7 @@ _PUBLIC = {
     "compare_with_reference": "lthkit.course.references",
     "Dashboard": "lthkit.course.dashboard", "StabilityExplorer": "lthkit.course.dashboard",
     "AnatomyExplorer": "lthkit.course.anatomy_explorer",
+    **{name: "lthkit.course.predictions" for name in ("predict", "reveal", "ask", "record_answer", "answer_sheet")},
 }
 __all__ = ["LthkitError", "__version__", *sorted(_PUBLIC)]
 

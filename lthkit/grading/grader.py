@@ -306,7 +306,8 @@ def grade_paths(paths, katas=(DEFAULT_KATA,), limits: Limits = Limits(), workers
 
     Args:
         paths: files and folders (see :func:`find_submissions`).
-        katas: kata names.
+        katas: kata names, and ``"questions"`` for a notebook's recorded answers
+            (:func:`lthkit.grading.questions.grade_notebook_questions`).
         limits: timeout and memory limit of each sandbox.
         workers: sandboxes run at once (default: the number of CPU cores, at most 4).
         progress: show a progress bar.
@@ -314,12 +315,15 @@ def grade_paths(paths, katas=(DEFAULT_KATA,), limits: Limits = Limits(), workers
     Returns:
         One report per submission and kata, in the order of the submissions.
     """
-    specs = [get_kata(name) for name in katas]
+    from .questions import QUESTIONS_KATA, grade_notebook_questions
+
+    specs = {name: None if name == QUESTIONS_KATA else get_kata(name) for name in katas}
     files = find_submissions(paths)
-    jobs = [(path, spec) for path in files for spec in specs]
+    jobs = [(path, name) for path in files for name in specs]
     with single_threaded_torch():
-        for spec in specs:
-            prepared_inputs(spec)  # once, before the threads start
+        for spec in specs.values():
+            if spec is not None:
+                prepared_inputs(spec)  # once, before the threads start
     workers = workers or min(4, os.cpu_count() or 1)
     bar = None
     if progress and len(jobs) > 1:
@@ -330,7 +334,13 @@ def grade_paths(paths, katas=(DEFAULT_KATA,), limits: Limits = Limits(), workers
     choose_isolation(limits.isolation)  # a required isolation that is missing stops the batch before it starts
 
     def work(job):
-        path, spec = job
+        path, name = job
+        spec = specs[name]
+        if spec is None:  # a notebook's recorded answers: read, not run
+            report = grade_notebook_questions(path)
+            if bar is not None:
+                bar.update(1)
+            return report
         try:
             report = grade_submission(load_submission(path, spec.function), spec, limits)
         except LthkitError:
@@ -371,10 +381,12 @@ def check(function, kata: str | None = None, *, timeout: float = Limits.timeout,
     """Grade your kata function and show each check, its points, a hint for a failure, and the total.
 
     The function runs in a separate sandbox process, on hidden models you never see, with a
-    time and memory limit; your notebook's state is never touched.
+    time and memory limit; your notebook's state is never touched. Given a notebook's answer sheet
+    (``check(answer_sheet("02"))``, :mod:`lthkit.course.predictions`), it grades the predictions and
+    questions answered in this kernel instead.
 
     Args:
-        function: the function you wrote, e.g. ``find_winning_ticket_step``.
+        function: the function you wrote, e.g. ``find_winning_ticket_step``, or an answer sheet.
         kata: the kata's name, if your function is called differently.
         timeout: seconds your code may run.
         memory_mb: memory your code may allocate, in MiB.
@@ -385,4 +397,9 @@ def check(function, kata: str | None = None, *, timeout: float = Limits.timeout,
         find_winning_ticket_step: 10/10 points (find_winning_ticket_step (notebook))
         ...
     """
+    from .questions import AnswerSheet
+
+    if isinstance(function, AnswerSheet):  # check(answer_sheet("02")): the notebook's questions, no sandbox
+        show(function.grade())
+        return
     show(grade_function(function, kata, Limits(timeout=timeout, memory_mb=memory_mb)))
