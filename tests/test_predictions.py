@@ -14,8 +14,15 @@ from hypothesis import strategies as st
 
 from lthkit import LthkitError
 from lthkit.course import predictions
-from lthkit.grading.questions import (ANSWER_MIMETYPE, QUESTIONS, Answer, AnswerSheet, Question,
-                                      answers_from_notebook, grade_notebook_questions)
+from lthkit.grading.questions import (
+    ANSWER_MIMETYPE,
+    QUESTIONS,
+    Answer,
+    AnswerSheet,
+    Question,
+    answers_from_notebook,
+    grade_notebook_questions,
+)
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 

@@ -128,7 +128,7 @@ class QuestionWidget:
         self.widget.add_class("lthkit-question")
         self._handle = None
 
-    def display(self) -> "QuestionWidget":
+    def display(self) -> QuestionWidget:
         """Show the widget and the record line under it (updated when the learner answers)."""
         from IPython.display import display
 
