@@ -115,6 +115,8 @@ def facts_02(folder: Path) -> dict[str, str]:
         "pixel_mean_last": f"{connectivity[last]['pixel_mean']:.0f}",
         "pixel_centre_last": f"{connectivity[last]['pixel_centre']:.0f}",
         "pixel_border_last": f"{connectivity[last]['pixel_border']:.0f}",
+        "pixel_blank_last": f"{connectivity[last]['pixel_blank']:.0f}",
+        "blank_pixels": str(connectivity[last]["blank_pixels"]),
         "pixel_max_last": f"{connectivity[last]['pixel_max']}",
         "pixel_max_ratio": f"{connectivity[last]['pixel_max'] / connectivity[last]['pixel_mean']:.1f}",
         "pixel_mean_first": f"{connectivity[1]['pixel_mean']:.0f}",

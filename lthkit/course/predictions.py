@@ -160,8 +160,9 @@ class QuestionWidget:
         return (f"<b style='color:#d62728'>not quite</b>: the answer is “{html.escape(question.choices[question.answer])}”. "
                 f"{_markdown(question.explanation)}")
 
-    def _ipython_display_(self):
-        self.display()
+    def _ipython_display_(self):  # shown once: predict() and ask() have displayed it already
+        if self._handle is None:
+            self.display()
 
 
 def predict(name: str) -> QuestionWidget:
@@ -199,7 +200,7 @@ def reveal_html(question: Question, measured, note: str = "") -> str:
         verdict = " ✓ as you predicted" if recorded.value == value else " ✗ not what you predicted"
     elif recorded is not None:
         verdict = f" (you were {abs(value - recorded.value):.1f} {question.unit} off)".replace("  ", " ")
-    rows = [f"<b>{_markdown(question.prompt)}</b>", f"your prediction: {html.escape(predicted)}",
+    rows = [_markdown(question.prompt), f"your prediction: {html.escape(predicted)}",
             f"measured: <b>{html.escape(result)}</b>{html.escape(verdict)}"]
     if note:
         rows.append(f"<span style='color:#666'>{_markdown(note)}</span>")

@@ -333,7 +333,8 @@ def first_layer_connectivity(source, *, rounds: Sequence[int] | None = None, ax=
     for axis, (round_index, masks), count, ratio in zip(axes, chosen, counts, relative):
         image = axis.imshow(ratio, cmap="viridis", vmin=0, vmax=top, interpolation="nearest")
         kept = sum(int(m.sum()) for m in masks.values()) / sum(m.numel() for m in masks.values())
-        heading = f"{kept:.1%} of weights left" if round_index is None else f"round {round_index}: {kept:.1%} left"
+        heading = (f"{kept:.1%} of the weights remaining" if round_index is None
+                   else f"round {round_index}: {kept:.1%} remaining")
         axis.set_title(f"{heading}\naverage pixel keeps {count.mean():.0f} of {width}", fontsize=9)
         axis.set_xticks([])
         axis.set_yticks([])
