@@ -502,26 +502,33 @@ def test_paired_difference_against_a_hand_computation():
     assert paired_difference(rows, "e", "a", "missing") is None
 
 
-def test_findings_agree_with_papers_when_the_data_does_and_not_when_it_does_not():
-    from lthkit.studies.anatomy import findings
+def test_claims_are_consistent_when_the_data_agrees_with_the_papers_and_not_when_it_does_not():
+    from lthkit.studies.anatomy import anatomy_claims
 
-    agreeing = findings(*synthetic_study(PAPER_LIKE))
-    assert len(agreeing) == 11 and all(entry["verdict"] == "agrees" for entry in agreeing), agreeing
-    # The opposite world: re-init helps, frozen beats zero, PaI beats IMP, shuffling leaves IMP unhurt.
+    agreeing = {item.claim.id: item.verdict for item in anatomy_claims(*synthetic_study(PAPER_LIKE))}
+    assert len(agreeing) == 27
+    assert {claim for claim, verdict in agreeing.items() if verdict != "consistent"} == {"supermask_near_86"}, agreeing
+    # The opposite world: re-init helps, frozen beats zero, PaI beats IMP, shuffling helps IMP.
     opposite = {**PAPER_LIKE, ("resets", "random re-init"): 1.0, ("zeros", "pruned weights frozen at θ₀"): 1.0,
                 **{("pai", label): 1.0 for label in ("SNIP", "GraSP", "SynFlow", "magnitude at init")},
-                ("pai_shuffled", "IMP ticket"): 0.0}
-    verdicts = {entry["finding"]: entry["verdict"] for entry in findings(*synthetic_study(opposite))}
-    assert verdicts["survivors reset to a fresh random initialization do worse than θ₀"] == "opposite"
-    assert verdicts["pruned weights must be zero: freezing them at their initial values instead does worse"] == "opposite"
-    assert verdicts["... but stays below the IMP ticket (pruning after training) at the same densities"] == "opposite"
-    shuffled = [v for f, v in verdicts.items() if f.startswith("shuffling")]
-    assert shuffled == ["opposite"]  # the PaI masks lose 2 points when shuffled, IMP's nothing
-    mixed = {**PAPER_LIKE, ("pai_shuffled", "IMP ticket"): 0.0}  # nobody is hurt by the shuffle
-    verdicts = {entry["finding"]: entry["verdict"] for entry in findings(*synthetic_study(mixed))}
-    assert [v for f, v in verdicts.items() if f.startswith("shuffling")] == ["not clear"]
-    supermask = [e for e in findings(*synthetic_study(PAPER_LIKE, supermask_best="random")) if "supermask" in e["finding"]]
-    assert {e["verdict"] for e in supermask} == {"not clear"}  # far above chance, but not best with same-sign
+                ("pai_shuffled", "IMP ticket"): 1.0}
+    verdicts = {item.claim.id: item.verdict for item in anatomy_claims(*synthetic_study(opposite))}
+    assert verdicts["reinit_worse"] == verdicts["frozen_worse"] == "inconsistent"
+    assert verdicts["snip_below_imp"] == verdicts["pai_shuffled_hurts_imp"] == "inconsistent"
+    # the PaI masks lose 2 points when shuffled: "does not hurt" is inconsistent too
+    assert verdicts["pai_shuffled_snip_unhurt"] == "inconsistent"
+
+
+def test_an_anatomy_difference_under_the_placebo_is_no_finding():
+    """When shuffling a random mask (a placebo) moves accuracy by a point, a 0.5-point effect is not a finding."""
+    from lthkit.studies.anatomy import anatomy_claims
+
+    noisy = {**PAPER_LIKE, ("criteria", "large_final"): 0.5, ("criteria", "random"): 0.0,
+             ("pai_shuffled", "random at init"): -1.0}
+    judged = {item.claim.id: item for item in anatomy_claims(*synthetic_study(noisy))}
+    assert judged["large_final_beats_random"].noise_floor == pytest.approx(1.0)
+    assert judged["large_final_beats_random"].verdict == "inconclusive"
+    assert judged["placebo_shuffled_random"].verdict == "inconsistent"
 
 
 def test_report_command_rewrites_each_kind_of_folder(tmp_path, capsys):
@@ -537,7 +544,8 @@ def test_report_command_rewrites_each_kind_of_folder(tmp_path, capsys):
     (folder / "run_info.json").write_text('{"command": ["python", "-m", "lthkit", "anatomy"], "trials": 3}')
     assert main(["report", str(folder)]) == 0
     text = (folder / "README.md").read_text()
-    assert "| Zhou et al. 2019 |" in text and "| Frankle et al. 2021 |" in text and text.count("| agrees |") == 11
+    assert "Zhou et al. 2019, §3" in text and "Frankle et al. 2021, §5" in text and "(of 27 claims)" in text
+    assert text.count("| **consistent** |") == 26 and (folder / "claims.csv").is_file()
     assert "python -m lthkit anatomy" in text and "### criteria:" in text
     for bad, message in ((tmp_path / "nothing", "does not exist"), (tmp_path, "holds no study's rows")):
         assert main(["report", str(bad)]) == 2

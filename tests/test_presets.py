@@ -30,11 +30,32 @@ def test_lenet_presets_keep_the_papers_rates():
     assert PAPER.prune_rate == 0.2 and PAPER.layer_rates == (("output", 0.1),) and PAPER.scope == "layer"
     for name, modes in PRESETS.items():
         for config in modes.values():
-            if config.model == "lenet300_100":
+            if config.model == "lenet300_100" and name not in OTHER_PAPERS:
                 assert (config.scope, config.layer_rates, config.rewind) == (PAPER.scope, PAPER.layer_rates,
                                                                              PAPER.rewind), name
                 assert (config.train.optimizer, config.train.lr, config.train.batch_size) == (
                     PAPER.train.optimizer, PAPER.train.lr, PAPER.train.batch_size), name
+
+
+#: Presets that follow another paper's LeNet protocol (checked against that paper below).
+OTHER_PAPERS = {"stability_sgd"}
+
+
+def test_the_sgd_stability_preset_is_frankle_et_al_2020s_lenet_protocol():
+    """Table 1 of Frankle et al. 2020: SGD at a constant 0.1, batch 60, 24,000 iterations; IMP to 3.5% of the weights."""
+    from lthkit.core.masks import density, full_masks, magnitude_masks, prunable_weights
+    from lthkit.core.models import build_model
+
+    config = preset_config("stability_sgd")
+    train = config.train
+    assert (train.optimizer, train.lr, train.momentum, train.batch_size, train.iterations) == ("sgd", 0.1, 0.0, 60, 24_000)
+    assert (train.lr_milestones, train.warmup_iterations, config.rewind, config.scope) == ((), 0, "init", "layer")
+    model = build_model(config.model, seed=0)
+    weights, masks = prunable_weights(model), full_masks(model)
+    for _ in range(config.rounds):
+        masks = magnitude_masks(weights, masks, config.prune_rate, scope=config.scope,
+                                layer_rates=dict(config.layer_rates))
+    assert abs(density(masks) - 0.035) < 0.001
 
 
 def test_unknown_names_are_refused_by_each_reader():

@@ -207,3 +207,57 @@ def test_retraining_refuses_no_rewind_point_and_run_retraining_gives_rows(tiny_d
         BASE.replace(control="lr_rewind", rewind="none")
     rows = run_retraining(BASE.replace(rounds=1), K, cache_dir=tmp_path, data=tiny_data, progress=False)
     assert sorted({row["method"] for row in rows}) == sorted(RETRAINING) and len(rows) == 3 * 2
+
+
+def synthetic_rows(barriers: dict, errors: dict, trials=3, k=0):
+    """stability.csv rows: ``barriers[(control, round)]`` and ``errors[(control, round)]`` per pair, with a small
+    per-trial wobble; α = 0 and 1 carry the two copies' errors."""
+    rows = []
+    for (control, round_index), barrier in barriers.items():
+        for trial in range(trials):
+            wobble = 0.001 * (trial - 1)
+            error = errors[(control, round_index)] + wobble
+            for alpha, value in ((0.0, error), (0.5, error + barrier + wobble), (1.0, error)):
+                rows.append({"k": k, "round": round_index, "density": 0.04 if round_index else 1.0, "control": control,
+                             "trial": trial, "alpha": alpha, "test_error": value,
+                             "error_barrier": barrier + wobble, "stable": barrier < 0.02})
+    return rows
+
+
+def test_stability_claims_follow_the_paper_when_the_rows_do():
+    from lthkit.studies.stability import stability_claims
+
+    rows = synthetic_rows({("dense", 0): 0.003, ("ticket", 3): 0.002, ("random_prune", 3): 0.08},
+                          {("dense", 0): 0.020, ("ticket", 3): 0.021, ("random_prune", 3): 0.05})
+    verdicts = {item.claim.id: item.verdict for item in stability_claims(rows, protocol="sgd")}
+    assert verdicts == {"dense_stable_k0": "consistent", "ticket_stable_k0": "consistent",
+                        "ticket_matching_k0": "consistent", "random_unstable_k0": "consistent",
+                        "random_not_matching_k0": "consistent", "placebo_copies": "consistent"}
+
+
+def test_stability_claims_say_inconsistent_when_random_pruning_is_stable_and_the_ticket_not_matching():
+    from lthkit.studies.stability import stability_claims
+
+    rows = synthetic_rows({("dense", 0): 0.003, ("ticket", 3): 0.002, ("random_prune", 3): 0.002},
+                          {("dense", 0): 0.020, ("ticket", 3): 0.030, ("random_prune", 3): 0.05})
+    judged = {item.claim.id: item for item in stability_claims(rows, protocol="adam")}
+    assert judged["random_unstable_k0"].verdict == "inconsistent"
+    assert judged["ticket_matching_k0"].verdict == "inconsistent"  # 1 point below dense in every trial
+    assert "adam protocol" in judged["ticket_stable_k0"].claim.note
+
+
+def test_write_report_writes_claims_csv_with_three_word_verdicts(tmp_path):
+    from lthkit.core.files import csv_text, json_bytes
+    from lthkit.reporting.claims import read_claims_csv
+    from lthkit.studies.stability import write_report
+
+    rows = synthetic_rows({("dense", 0): 0.003, ("ticket", 3): 0.002, ("random_prune", 3): 0.08},
+                          {("dense", 0): 0.020, ("ticket", 3): 0.021, ("random_prune", 3): 0.05})
+    (tmp_path / "stability.csv").write_text(csv_text(rows, STABILITY_COLUMNS))
+    (tmp_path / "run_info.json").write_bytes(json_bytes({"study": "stability", "protocol": "sgd", "threshold": 0.02}))
+    write_report(tmp_path)
+    claims = read_claims_csv(tmp_path / "claims.csv")
+    assert {row["verdict"] for row in claims} <= {"consistent", "inconclusive", "inconsistent"}
+    assert all(row["paper_source"] for row in claims)
+    text = (tmp_path / "README.md").read_text()
+    assert "protocol: **sgd**" in text and "**matching**" in text and "(of 6 claims)" in text

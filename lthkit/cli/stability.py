@@ -12,7 +12,7 @@ from .common import (_parse_typed, _rate, _trials, _whole_number_in, _workers, a
                      comma_separated, dataclass_changes, resolve_device, sweep_options)
 
 #: The files ``stability`` writes into ``--out``, as one set.
-STABILITY_OUTPUTS = ("stability.csv", "retraining.csv", "error_along_path.png", "instability_vs_k.png",
+STABILITY_OUTPUTS = ("stability.csv", "claims.csv", "retraining.csv", "error_along_path.png", "instability_vs_k.png",
                      "retraining_vs_density.png", "run_info.json", "README.md")
 
 
@@ -57,16 +57,17 @@ def stability_plan(args: argparse.Namespace) -> dict:
     """
     from ..core.paths import alpha_grid
     from ..runs.presets import preset_config
-    from ..studies.stability import DEFAULTS, at_rewind
+    from ..studies.stability import PROTOCOLS, at_rewind
 
     mode = "fast" if args.fast else "full"
+    protocol = PROTOCOLS[args.protocol]
     changes = {"train": dataclass_changes(args, TrainConfig), "data": dataclass_changes(args, DataConfig)}
     if args.rounds is not None:
         changes["rounds"] = args.rounds
     if args.rate is not None:
         changes["prune_rate"] = args.rate
-    base = preset_config("stability", fast=args.fast, **changes)
-    study = DEFAULTS[mode]
+    base = preset_config(protocol["preset"], fast=args.fast, **changes)
+    study = protocol[mode]
     ks = args.k if args.k is not None else list(study["ks"])
     retrain_k = study["retrain_k"] if args.retrain_k == "default" else args.retrain_k
     for k in [*ks, *([] if retrain_k is None else [retrain_k])]:
@@ -75,7 +76,8 @@ def stability_plan(args: argparse.Namespace) -> dict:
         base.replace(seed=seed)
     return {"base": base, "ks": ks, "trials": args.trials or study["trials"],
             "controls": args.controls or list(study["controls"]), "retrain_k": retrain_k,
-            "alphas": alpha_grid(args.points), "threshold": args.threshold / 100, "mode": mode}
+            "alphas": alpha_grid(args.points), "threshold": args.threshold / 100, "mode": mode,
+            "protocol": args.protocol}
 
 
 def run(args: argparse.Namespace) -> int:
@@ -83,8 +85,10 @@ def run(args: argparse.Namespace) -> int:
 
     from ..core.files import atomic_write_files, csv_text, figure_png, json_bytes, with_kept_notes
     from ..runs.cache import load_cached
+    from ..reporting.claims import claims_csv_text
     from ..studies.stability import (RETRAINING_COLUMNS, STABILITY_COLUMNS, barrier_table, report_text,
-                                     retraining_configs, run_retraining, run_stability, stability_pairs)
+                                     retraining_configs, run_retraining, run_stability, stability_claims,
+                                     stability_pairs)
 
     check_paths(args, STABILITY_OUTPUTS)
     plan = stability_plan(args)
@@ -131,11 +135,12 @@ def run(args: argparse.Namespace) -> int:
     info = run_info("stability", argv=["python", "-m", "lthkit", *(args.argv or [])], device=device,
                     config=base.to_dict(), trials=plan["trials"], trainings=len(seconds),
                     training_seconds=round(sum(seconds), 1), wall_seconds=round(time.time() - began, 1),
-                    mode=plan["mode"], ks=plan["ks"], controls=plan["controls"], retrain_k=plan["retrain_k"],
+                    mode=plan["mode"], protocol=plan["protocol"], ks=plan["ks"], controls=plan["controls"], retrain_k=plan["retrain_k"],
                     alphas=plan["alphas"], threshold=plan["threshold"],
                     seconds_per_training=round(sum(seconds) / len(seconds), 2) if seconds else None)
     files[args.out / "run_info.json"] = json_bytes(info)
     files[args.out / "README.md"] = with_kept_notes(args.out / "README.md", report_text(rows, retraining, info)).encode()
+    files[args.out / "claims.csv"] = claims_csv_text(stability_claims(rows, retraining, plan["protocol"])).encode()
     atomic_write_files(files)
     print(f"{'kind':<13} {'k':>6} {'density':>8} {'trials':>6} {'barrier (points), mean [min, max]':>34}")
     for entry in barrier_table(rows):
@@ -149,7 +154,7 @@ def run(args: argparse.Namespace) -> int:
 def add_parser(commands) -> None:
     """The ``stability`` subcommand: instability against k, and the three retraining methods."""
     from ..core.paths import DEFAULT_POINTS
-    from ..studies.stability import DEFAULTS, RETRAINING, TWINS
+    from ..studies.stability import DEFAULTS, PROTOCOLS, RETRAINING, TWINS
 
     command = commands.add_parser(
         "stability", help="instability analysis (error barrier against k) and fine-tuning vs weight vs LR rewinding",
@@ -159,14 +164,20 @@ def add_parser(commands) -> None:
                     "equal retraining budgets. Cached and resumable; writes stability.csv (one row per k, "
                     "sparsity, control, trial and α), retraining.csv, three figures, run_info.json and a README.md "
                     "report into --out.")
+    command.add_argument("--protocol", choices=tuple(PROTOCOLS), default="adam",
+                         help="adam: notebook 6's classroom protocol (Adam, 2,000 iterations, rate drops); sgd: "
+                              "Frankle et al. 2020's LeNet protocol (Table 1: SGD at 0.1, batch 60, 24,000 "
+                              "iterations) with IMP to 3.5%% of the weights (default: adam)")
     command.add_argument("--fast", action="store_true",
                          help="the small fast mode of the stability preset (seconds), instead of the full one")
     command.add_argument("--k", type=_iterations_list, default=None, metavar="K,K,...",
-                         help=f"iterations to split the copies at (default: {','.join(map(str, DEFAULTS['full']['ks']))}; "
-                              f"fast: {','.join(map(str, DEFAULTS['fast']['ks']))})")
+                         help="iterations to split the copies at (default: the protocol's: " + "; ".join(
+                             f"{name} {','.join(map(str, protocol['full']['ks']))}" for name, protocol in PROTOCOLS.items())
+                         + f"; fast: {','.join(map(str, DEFAULTS['fast']['ks']))})")
     command.add_argument("--controls", type=lambda text: comma_separated(text, list(TWINS), "control"), default=None,
                          help="comma-separated subnetworks to measure: ticket (also gives the dense network), "
-                              "random_prune, reinit, or all (default: all; fast: ticket,random_prune)")
+                              "random_prune, reinit, or all (default: the protocol's: adam all, sgd ticket,random_prune; "
+                              "fast: ticket,random_prune)")
     command.add_argument("--trials", type=_trials, default=None,
                          help=f"trials per point (default: {DEFAULTS['full']['trials']}; fast: {DEFAULTS['fast']['trials']})")
     command.add_argument("--seed", type=_parse_typed(int, False), default=0, help="seed of the first trial (default: 0)")
@@ -182,7 +193,7 @@ def add_parser(commands) -> None:
                          help="stable below this error barrier, in percentage points (default: 2, the paper's)")
     command.add_argument("--retrain-k", type=_retrain_k, default="default",
                          help=f"k of the retraining comparison ({', '.join(RETRAINING)}), or none to skip it "
-                              f"(default: {DEFAULTS['full']['retrain_k']}; fast: {DEFAULTS['fast']['retrain_k']})")
+                              f"(default: adam {DEFAULTS['full']['retrain_k']}, fast {DEFAULTS['fast']['retrain_k']}; sgd: none)")
     command.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
                          help="where to train (default: the GPU when there is one)")
     command.add_argument("--cache", type=Path, help="cache folder (default: $LTHKIT_CACHE or cache/ in the repo)")

@@ -20,7 +20,10 @@ Names:
 * ``imp_kata``: the budget of notebook 2's exercise (the learner's own IMP loop and its controls);
 * ``explore``: the starting point of notebook 3's dashboard;
 * ``rewind_lenet``, ``rewind_conv``: notebook 4's rewinding comparisons;
-* ``stability``: notebook 6's instability analysis and retraining comparison (and ``lthkit stability``).
+* ``stability``: notebook 6's instability analysis and retraining comparison (and ``lthkit stability``);
+* ``stability_sgd``: the same analysis at Frankle et al. (2020)'s LeNet protocol (their Table 1: SGD at
+  0.1, batch 60, 24,000 iterations, a constant rate), IMP to their 3.5% of the weights
+  (``lthkit stability --protocol sgd``).
 * ``anatomy``: the ticket-anatomy study (``python -m lthkit anatomy``, :mod:`lthkit.studies.anatomy`);
   ``anatomy_live``: notebook 7's live version of it.
 
@@ -92,6 +95,18 @@ PRESETS: dict[str, dict[str, LotteryConfig]] = {
                               train={"iterations": 2000, "eval_every": 250, "lr_milestones": (1000, 1500)}),
         "fast": PAPER.replace(rounds=1, prune_rate=0.65,
                               train=TrainConfig(iterations=200, eval_every=100, lr_milestones=(100, 150)),
+                              data=DataConfig(validation_size=1000, train_size=5000, test_size=2000)),
+    },
+    "stability_sgd": {
+        # Frankle, Dziugaite, Roy & Carbin 2020, Table 1 (LeNet): SGD without momentum at a constant 0.1, batch 60,
+        # 24,000 iterations, no warm-up; their IMP subnetworks of LeNet keep 3.5% of the weights. Here IMP reaches
+        # that density in 4 rounds of 57% (the output layer at half the rate, as in Frankle & Carbin 2019) instead
+        # of their 20% a round: a deviation the report states, taken to keep the study to hours on two cores.
+        "full": PAPER.replace(rounds=4, prune_rate=0.57, layer_rates=(("output", 0.285),),
+                              train=TrainConfig(optimizer="sgd", lr=0.1, batch_size=60, iterations=24_000,
+                                                eval_every=2000)),
+        "fast": PAPER.replace(rounds=1, prune_rate=0.57, layer_rates=(("output", 0.285),),
+                              train=TrainConfig(optimizer="sgd", lr=0.1, batch_size=60, iterations=200, eval_every=100),
                               data=DataConfig(validation_size=1000, train_size=5000, test_size=2000)),
     },
     "rewind_conv": {
