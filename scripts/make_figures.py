@@ -73,7 +73,8 @@ def stability() -> list[Path]:
         sparsest = max(row["round"] for row in rows)
         figures = {
             "error_along_path.png": error_along_path(
-                rows, select=lambda row: row["k"] in (ks[0], ks[-1]) and row["round"] in (0, sparsest),
+                rows, select=lambda row, ends=(ks[0], ks[-1]), rounds=(0, sparsest): row["k"] in ends
+                and row["round"] in rounds,
                 title=f"test error along the linear path between two copies, {model}"),
             "instability_vs_k.png": instability_vs_k(rows, threshold=info.get("threshold", 0.02),
                                                      title=f"instability of {model}"),
