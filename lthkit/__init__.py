@@ -66,7 +66,8 @@ _PUBLIC = {
     **{name: "lthkit.reporting.plots" for name in (
         "accuracy_vs_density", "early_stop_vs_density", "accuracy_and_early_stop", "layer_density_plot",
         "input_connectivity", "first_layer_connectivity", "error_along_path", "instability_vs_k",
-        "retraining_vs_density", "anatomy_plot", "supermask_plot", "pai_plot")},
+        "retraining_vs_density", "anatomy_plot", "supermask_plot", "pai_plot", "paired_differences_plot")},
+    "paired_by_round": "lthkit.reporting.comparisons", "versus_dense": "lthkit.reporting.comparisons",
     # studies
     "paper_claims": "lthkit.studies.paper", "claims_markdown": "lthkit.studies.paper", "PAPER_PM": "lthkit.studies.paper",
     # course

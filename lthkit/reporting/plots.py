@@ -683,3 +683,61 @@ def pai_plot(rows, *, axes=None, title: str | None = None):
     if handles:  # one legend for every panel, under them
         figure.legend(handles, labels, loc="lower center", ncol=min(4, len(handles)), frameon=False, fontsize="small")
     return figure
+
+
+# --- paired comparisons with 95% intervals (notebook 4) ------------------------------------------
+
+def paired_differences_plot(comparisons: Mapping, *, ax=None, tolerance: float | None = None,
+                            title: str | None = None, ylabel: str = "difference, paired within a trial (points)"):
+    """Round-by-round paired differences with their 95% intervals, against weights remaining.
+
+    Args:
+        comparisons: ``{label: [RoundComparison, ...]}`` (:mod:`lthkit.reporting.comparisons`), e.g.
+            ``{"ticket − re-init": paired_by_round(rows, rows)}``.
+        ax: draw into this Axes (default: a new figure).
+        tolerance: draw the band from ``-tolerance`` to 0 (points): where a ticket still counts as
+            matching the dense network.
+        title: the axes title.
+        ylabel: the y-axis label.
+
+    Returns:
+        The :class:`~matplotlib.figure.Figure`: a point at each mean and a bar over each 95% interval
+        (none for a round of one trial), and the zero line.
+
+    Example:
+        >>> paired_differences_plot({"θ₀ ticket − re-init": paired_by_round(rows, rows)})  # doctest: +SKIP
+    """
+    owns_figure = ax is None
+    figure, ax = _new_axes(ax)
+    densities = []
+    count = max(1, len(comparisons))
+    for index, (label, compared) in enumerate(comparisons.items()):
+        if not compared:
+            continue
+        x = np.array([c.density for c in compared])
+        # Side by side within a round: a small shift on the log axis, so bars of different series do not overlap.
+        shifted = x * (1.06 ** (index - (count - 1) / 2))
+        means = np.array([c.interval.estimate for c in compared])
+        lows = np.array([c.interval.low for c in compared])
+        highs = np.array([c.interval.high for c in compared])
+        finite = np.isfinite(lows) & np.isfinite(highs)
+        color = plt.rcParams["axes.prop_cycle"].by_key()["color"][index % 10]
+        trials = max(c.interval.n for c in compared)
+        ax.plot(shifted, means, marker="o", markersize=4, color=color, linestyle="-", linewidth=1,
+                label=f"{label} ({trials} trials, 95% interval)" if trials > 1 else label)
+        if finite.any():
+            ax.errorbar(shifted[finite], means[finite], yerr=[means[finite] - lows[finite], highs[finite] - means[finite]],
+                        fmt="none", ecolor=color, elinewidth=1.2, capsize=3)
+        densities.extend(x)
+    ax.axhline(0, color="black", linewidth=0.8)
+    if tolerance:
+        ax.axhspan(-tolerance, 0, color="0.5", alpha=0.15, linewidth=0,
+                   label=f"within {tolerance:g} points below: still matching")
+    format_density_axis(ax, densities)
+    ax.set_ylabel(ylabel)
+    if title:
+        ax.set_title(title)
+    place_legend(ax, fontsize="small")
+    if owns_figure:
+        figure.tight_layout()
+    return figure
