@@ -220,7 +220,7 @@ QUESTIONS = Questions([
                          "as good a rewind point as θ_k there."),
     Question("04.large_lr_theta0", "Now a conv net trained by SGD at a **large learning rate**. At the sparsest "
              "rounds, how will the ticket rewound to **θ₀** compare with its random re-initialization?",
-             choices=("clearly ahead of it, as on LeNet", "no better than it, or worse",
+             choices=("clearly ahead of it, as on LeNet", "not clearly ahead of it: no better, or worse",
                       "it will not train at all"),
              explanation="This is where Frankle et al. (2019, 2020) found rewinding to θ₀ failing: the network is "
                          "unstable early in training, and a ticket needs the weights of a moment when it has "
