@@ -74,7 +74,12 @@ def _color(label: str, index: int) -> str:
     for name in BRANCHES:  # a branch's own colour (lthkit.imp.branches), in every figure
         if label == BRANCHES.label(name) and BRANCHES.colour(name):
             return BRANCHES.colour(name)
-    return plt.rcParams["axes.prop_cycle"].by_key()["color"][index % 10]
+    # Any other series takes the cycle's colours that no branch owns, so it is never mistaken for a control.
+    from matplotlib.colors import to_hex
+
+    owned = {to_hex(BRANCHES.colour(name)) for name in BRANCHES if BRANCHES.colour(name)}
+    free = [to_hex(color) for color in plt.rcParams["axes.prop_cycle"].by_key()["color"] if to_hex(color) not in owned]
+    return free[index % len(free)] if free else to_hex(plt.rcParams["axes.prop_cycle"].by_key()["color"][index % 10])
 
 
 def _new_axes(ax, figsize=(6.4, 4.2)):
