@@ -136,7 +136,7 @@ def _signed_points(value: float) -> str:
 
 
 def facts_04(folder: Path) -> dict[str, str]:
-    from lthkit.course.rewinding import comparisons, read_reference_runs, verdicts
+    from lthkit.course.rewinding import comparisons, noise_floor, read_reference_runs, verdicts
 
     facts = {"wall_minutes": _minutes(json.loads((folder / "run_info.json").read_text())["wall_seconds"])}
     runs = {STRATEGY_KEYS[label]: rows for label, rows in _by_run(read_reference_csv(folder / "lenet.csv")).items()}
@@ -160,7 +160,9 @@ def facts_04(folder: Path) -> dict[str, str]:
     # The committed large-learning-rate runs (lthkit.course.rewinding): paired comparisons with 95% intervals.
     reference = read_reference_runs(folder)
     compared = comparisons(reference)
-    judged = verdicts(compared)
+    floor = noise_floor(reference)
+    judged = verdicts(compared, floor)
+    facts["demo_noise_floor_points"] = f"{floor:.2f}"
     sparsest = compared["theta0_vs_reinit"][-1]
     facts["demo_trials"] = str(sparsest.interval.n)
     facts["demo_pruned_rounds"] = str(len(compared["theta0_vs_reinit"]))

@@ -71,3 +71,41 @@ def test_the_plot_draws_each_interval_as_a_bar_and_the_matching_band():
     assert np.allclose(spans, expected)
     assert any(patch.get_height() == pytest.approx(0.2) for patch in ax.patches)  # the matching band
     assert ax.get_xlim()[0] > ax.get_xlim()[1]  # weights remaining fall to the right
+
+
+def test_notebook_4s_reference_runs_are_read_compared_and_judged(tmp_path):
+    """lthkit.course.rewinding on three small reproduce folders: every comparison, its verdicts and its figures."""
+    from lthkit.course import rewinding
+    from lthkit.reporting.summaries import SUMMARY_COLUMNS
+
+    def write(sub, ticket, reinit):
+        folder = tmp_path / sub
+        folder.mkdir()
+        rows = _rows("ticket", ticket) + _rows("reinit", reinit)
+        lines = [",".join(SUMMARY_COLUMNS)] + [
+            f"{row['control']},{row['trial']},{row['round']},{row['density']},1000,{row['test_acc_early_stop']},"
+            f"{row['test_acc_early_stop']}" for row in rows]
+        (folder / "summary.csv").write_text("\n".join(lines) + "\n")
+
+    ahead = [[0.95, 0.955, 0.958], [0.951, 0.957, 0.956], [0.949, 0.954, 0.957]]
+    level = [[0.95, 0.951, 0.949], [0.951, 0.950, 0.952], [0.949, 0.951, 0.948]]
+    behind = [[0.95, 0.94, 0.93], [0.951, 0.942, 0.931], [0.949, 0.941, 0.929]]
+    write("adam-0.03-theta0", level, level)
+    write("adam-0.03-theta200", ahead, behind)
+    write("adam-0.0012-theta0", ahead, behind)
+    runs = rewinding.read_reference_runs(tmp_path)
+    compared = rewinding.comparisons(runs)
+    assert set(compared) == set(rewinding.LABELS)
+    floor = rewinding.noise_floor(runs)
+    assert floor == pytest.approx(0.1)  # the dense networks 95.0, 95.1, 94.9
+    judged = rewinding.verdicts(compared, floor)
+    assert judged["theta_k_vs_reinit"] == ["consistent", "consistent"]
+    assert judged["theta0_vs_reinit"] == ["inconclusive", "inconclusive"]  # a tie is no win, however narrow
+    assert rewinding.verdicts(compared)["theta0_vs_reinit"][-1] == "consistent"  # ... which only the floor says
+    assert judged["theta_k_vs_dense"] == ["consistent", "consistent"]  # above the dense network of each trial
+    table = rewinding.verdict_table(compared, ["theta0_vs_reinit", "theta_k_vs_reinit"], floor)
+    assert len(table.splitlines()) == 3 and "consistent" in table
+    assert len(rewinding.rewinding_figure(runs, compared).axes) == 2
+    assert rewinding.liu_figure(compared).axes
+    with pytest.raises(LthkitError, match="summary"):
+        rewinding.read_reference_runs(tmp_path / "nowhere")

@@ -26,7 +26,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..reporting.comparisons import RoundComparison, paired_by_round, versus_dense
-from ..reporting.stats import Expectation, Interval  # noqa: F401 - the docstring's example
+from ..reporting.stats import Expectation, Interval, spread  # noqa: F401 - Interval: the docstring's example
 from ..reporting.summaries import read_summary_csv
 from ..studies.stability import MATCHING_POINTS
 from .references import REFERENCE_ROOT
@@ -73,15 +73,27 @@ def comparisons(runs: dict[str, list[dict]]) -> dict[str, list[RoundComparison]]
     }
 
 
-def verdicts(compared: dict[str, list[RoundComparison]]) -> dict[str, list[str]]:
-    """Per comparison, each round's verdict: beating the re-init, or matching the dense network."""
+def noise_floor(runs: dict[str, list[dict]]) -> float:
+    """The largest spread (sample standard deviation, in points) of a run's dense networks over its trials: what
+    changing only the seed does. A claimed difference smaller than this is never called consistent."""
+    spreads = []
+    for rows in runs.values():
+        dense = [100 * row["test_acc_early_stop"] for row in rows if row["control"] == "ticket" and row["round"] == 0]
+        spreads.append(spread(dense))
+    return max(spreads, default=0.0)
+
+
+def verdicts(compared: dict[str, list[RoundComparison]], floor: float = 0.0) -> dict[str, list[str]]:
+    """Per comparison, each round's verdict: beating the re-init (held to the noise ``floor``, in points), or
+    matching the dense network."""
     expectation = {"theta0_vs_dense": MATCHING, "theta_k_vs_dense": MATCHING}
-    return {key: [c.verdict(expectation.get(key, BEATS_REINIT)) for c in rounds] for key, rounds in compared.items()}
+    return {key: [expectation.get(key, BEATS_REINIT).judge(c.interval, floor) for c in rounds]
+            for key, rounds in compared.items()}
 
 
-def verdict_table(compared: dict[str, list[RoundComparison]], keys) -> str:
+def verdict_table(compared: dict[str, list[RoundComparison]], keys, floor: float = 0.0) -> str:
     """A text table: one row per round, for each comparison its mean [95% interval] in points and its verdict."""
-    judged = verdicts(compared)
+    judged = verdicts(compared, floor)
     keys = list(keys)
     width = 30
     lines = [f"{'weights remaining':>17}  " + "  ".join(f"{LABELS[key]:<{width}}" for key in keys)]
