@@ -95,10 +95,10 @@ def verdict_table(compared: dict[str, list[RoundComparison]], keys, floor: float
     """A text table: one row per round, for each comparison its mean [95% interval] in points and its verdict."""
     judged = verdicts(compared, floor)
     keys = list(keys)
-    width = 30
+    width = 34
     lines = [f"{'weights remaining':>17}  " + "  ".join(f"{LABELS[key]:<{width}}" for key in keys)]
     for index, first in enumerate(compared[keys[0]]):
-        cells = [f"{compared[key][index].interval.text(2):<19}{judged[key][index][:12]:<11}" for key in keys]
+        cells = [f"{compared[key][index].interval.text(2):<21} {judged[key][index]:<12}" for key in keys]
         lines.append(f"{first.density:>17.1%}  " + "  ".join(f"{cell:<{width}}" for cell in cells))
     return "\n".join(lines)
 

@@ -112,7 +112,8 @@ class Question:
             return "no answer"
         if self.choices:
             return self.choices[value]
-        return f"{value:g} {self.unit}".strip()
+        unit = self.unit[:-1] if value == 1 and self.unit.endswith("s") else self.unit  # 1 round, 2 rounds
+        return f"{value:g} {unit}".strip()
 
 
 @dataclass(frozen=True)
@@ -218,17 +219,18 @@ QUESTIONS = Questions([
              choices=("yes: θ₀ clearly worse", "no: within the seed-to-seed noise", "no: θ₀ clearly better"),
              explanation="Frankle et al. (2020) found LeNet stable to SGD noise from the start, so θ₀ should be "
                          "as good a rewind point as θ_k there."),
-    Question("04.large_lr_theta0", "Now a conv net trained by SGD at a **large learning rate**. At the sparsest "
-             "rounds, how will the ticket rewound to **θ₀** compare with its random re-initialization?",
-             choices=("clearly ahead of it, as on LeNet", "not clearly ahead of it: no better, or worse",
-                      "it will not train at all"),
-             explanation="This is where Frankle et al. (2019, 2020) found rewinding to θ₀ failing: the network is "
-                         "unstable early in training, and a ticket needs the weights of a moment when it has "
-                         "become stable (θ_k) to win."),
-    Question("04.late_rewinding_gain", "Rewinding the same run's survivors to **θ_k** instead of θ₀ (late "
-             "rewinding): how many points will that add at the sparsest round, over the θ₀ ticket?",
-             scale=(-2.0, 10.0, 0.5), unit="points",
-             explanation="A gain larger than the paired 95% interval is the effect; one inside it is noise."),
+    Question("04.large_lr_theta0", "Now LeNet trained by Adam at a **large learning rate**, 7 pruned rounds, 5 trials. "
+             "In how many of the 7 rounds will the ticket rewound to **θ₀** be shown to be *matching*: the 95% "
+             "interval of (ticket − the dense network of its trial) entirely above −0.2 points?",
+             scale=(0.0, 7.0, 1.0), unit="rounds",
+             explanation="Frankle et al. (2019, 2020) found rewinding to θ₀ failing at the learning rates used for "
+                         "large networks: the network is unstable early in training, and a ticket needs the weights "
+                         "of a moment when it has become stable (θ_k)."),
+    Question("04.late_rewinding_gain", "And the ticket of the same trials rewound to **θ_200** (late rewinding): in "
+             "how many of the 7 rounds will it be shown to be matching?",
+             scale=(0.0, 7.0, 1.0), unit="rounds",
+             explanation="A verdict needs the whole interval on one side of the line: with 5 trials, a small "
+                         "difference stays inconclusive, and a count of rounds says what the trials can show."),
     Question("04.liu_small_lr", "Liu et al. (2019) found that at a large learning rate, random re-init does as "
              "well as the ticket. At a **small** learning rate, what do you expect?",
              choices=("the ticket ahead of random re-init", "random re-init ahead of the ticket",
@@ -304,7 +306,7 @@ def ungraded(submission: str, status: str, message: str) -> GradeReport:
 
 def _graded(question: Question, answer: Answer | None) -> CheckResult:
     kind = "prediction" if question.kind == "prediction" else "question"
-    title = f"{kind}: {question.prompt.replace('**', '')}"
+    title = f"{kind}: {question.prompt.replace('*', '')}"  # the prompt's Markdown emphasis, not in a table
     if answer is None or answer.value is None:
         return CheckResult(question.name, title, "fail", 0, question.points, f"no answer recorded for {question.name}",
                            f"Run the cell that asks it and answer with the widget (or "
