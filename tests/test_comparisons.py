@@ -109,3 +109,22 @@ def test_notebook_4s_reference_runs_are_read_compared_and_judged(tmp_path):
     assert rewinding.liu_figure(compared).axes
     with pytest.raises(LthkitError, match="summary"):
         rewinding.read_reference_runs(tmp_path / "nowhere")
+
+
+def test_notebook_4s_committed_runs_are_what_the_notebook_says():
+    """The folders notebook 4 reads hold the configs its prose names: LeNet, Adam at 0.03 (θ₀ and θ_200) and at the
+    paper's 1.2e-3 (θ₀), 7 rounds of 50%, ticket and re-init, trials 0 to 4, the same seeds in every run."""
+    import json
+
+    from lthkit.course.rewinding import FOLDER, LARGE_LR, REFERENCE_RUNS, REWIND_K, SMALL_LR, read_reference_runs
+
+    runs = read_reference_runs()
+    expected = {"large_theta0": (LARGE_LR, "init", 0), "large_theta_k": (LARGE_LR, "iteration", REWIND_K),
+                "small_theta0": (SMALL_LR, "init", 0)}
+    for name, folder in REFERENCE_RUNS.items():
+        config = json.loads((FOLDER / folder / "run_info.json").read_text())["config"]
+        lr, rewind, k = expected[name]
+        assert (config["model"], config["train"]["optimizer"], config["train"]["lr"]) == ("lenet300_100", "adam", lr)
+        assert (config["rewind"], config["rewind_iteration"], config["rounds"], config["prune_rate"]) == (rewind, k, 7, 0.5)
+        assert {(row["control"], row["trial"]) for row in runs[name]} == {(c, t) for c in ("ticket", "reinit")
+                                                                         for t in range(5)}
