@@ -98,6 +98,8 @@ def facts_02(folder: Path) -> dict[str, str]:
         "ticket_pruned_low": _percent(min(accuracy[1:])), "ticket_pruned_high": _percent(max(accuracy[1:])),
         "density_last": _weights(ticket[last]["density"]), "ticket_last": _percent(accuracy[last]),
         "ticket_wiggle_points": _points(max(abs(a - b) for a, b in zip(accuracy[1:], accuracy[2:]))),
+        "ticket_dense_max_gap_points": _points(max(abs(a - accuracy[0]) for a in accuracy[1:])),
+        "ticket_earlier_rounds": str(sum(stops[index] < stops[0] for index in pruned)),
         "reinit_behind_from": _weights(ticket[reinit_behind]["density"]) if reinit_behind else "never",
         "random_prune_behind_from": _weights(ticket[random_behind]["density"]) if random_behind else "never",
         "reinit_last": _percent(reinit[last]["test_acc_early_stop"]),
@@ -137,6 +139,7 @@ def _signed_points(value: float) -> str:
 
 def facts_04(folder: Path) -> dict[str, str]:
     from lthkit.course.rewinding import comparisons, noise_floor, read_reference_runs, verdicts
+    from lthkit.studies.stability import MATCHING_POINTS
 
     facts = {"wall_minutes": _minutes(json.loads((folder / "run_info.json").read_text())["wall_seconds"])}
     runs = {STRATEGY_KEYS[label]: rows for label, rows in _by_run(read_reference_csv(folder / "lenet.csv")).items()}
@@ -163,6 +166,7 @@ def facts_04(folder: Path) -> dict[str, str]:
     floor = noise_floor(reference)
     judged = verdicts(compared, floor)
     facts["demo_noise_floor_points"] = f"{floor:.2f}"
+    facts["matching_points"] = f"{MATCHING_POINTS:g}"
     sparsest = compared["theta0_vs_reinit"][-1]
     facts["demo_trials"] = str(sparsest.interval.n)
     facts["demo_pruned_rounds"] = str(len(compared["theta0_vs_reinit"]))
@@ -177,6 +181,11 @@ def facts_04(folder: Path) -> dict[str, str]:
         facts[f"{key}_last_high"] = _signed_points(end.high)
         for verdict in ("consistent", "inconclusive", "inconsistent"):
             facts[f"{key}_{verdict}"] = str(judged[key].count(verdict))
+        facts[f"{key}_positive"] = str(sum(c.interval.estimate > 0 for c in rounds))
+        # The weights remaining from which every sparser round is consistent ("never" when the last is not).
+        start = next((index for index in range(len(rounds)) if all(v == "consistent" for v in judged[key][index:])),
+                     None)
+        facts[f"{key}_consistent_from"] = _weights(rounds[start].density) if start is not None else "never"
     seconds = sum(json.loads((folder / sub / "run_info.json").read_text())["training_seconds"]
                   for sub in ("adam-0.03-theta0", "adam-0.03-theta200", "adam-0.0012-theta0"))
     facts["demo_training_minutes"] = f"{seconds / 60:.0f}"

@@ -202,8 +202,8 @@ QUESTIONS = Questions([
              explanation="The output layer is 0.4% of LeNet's weights: pruning it at 20% would save a few hundred "
                          "weights while removing connections every class score depends on. The paper (Appendix A) "
                          "prunes it at half the hidden layers' rate."),
-    Question("02.border_pixels", "In the last round, pixels in the top and bottom rows of the image, where no digit "
-             "is ever drawn, still keep a few of their 300 outgoing weights. Why do those weights survive?",
+    Question("02.border_pixels", "In the last round, the pixels that are 0 in every training image (no digit ever "
+             "reaches them) still keep a few of their 300 outgoing weights. Why do those weights survive?",
              choices=(("a pixel that is always 0 gives its weights no gradient: they keep their initial values, and "
                       "the largest of those stay above the magnitude threshold"),
                       "the network learned to watch the border",
