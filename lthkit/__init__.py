@@ -76,7 +76,8 @@ _PUBLIC = {
     **{name: "lthkit.reporting.plots" for name in (
         "accuracy_vs_density", "early_stop_vs_density", "accuracy_and_early_stop", "layer_density_plot",
         "input_connectivity", "first_layer_connectivity", "error_along_path", "instability_vs_k",
-        "retraining_vs_density", "anatomy_plot", "supermask_plot", "pai_plot")},
+        "retraining_vs_density", "anatomy_plot", "supermask_plot", "pai_plot", "paired_differences_plot")},
+    "paired_by_round": "lthkit.reporting.comparisons", "versus_dense": "lthkit.reporting.comparisons",
     **{name: "lthkit.reporting.speed_plots" for name in ("latency_vs_density", "size_vs_density",
                                                           "structure_vs_density")},
     # studies
@@ -89,6 +90,7 @@ _PUBLIC = {
     "compare_ticket_with_reference": "lthkit.course.references",
     "Dashboard": "lthkit.course.dashboard", "StabilityExplorer": "lthkit.course.dashboard",
     "AnatomyExplorer": "lthkit.course.anatomy_explorer",
+    **{name: "lthkit.course.predictions" for name in ("predict", "reveal", "ask", "record_answer", "answer_sheet")},
 }
 __all__ = ["LthkitError", "__version__", *sorted(_PUBLIC)]
 

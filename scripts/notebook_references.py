@@ -99,6 +99,8 @@ def facts_02(folder: Path) -> dict[str, str]:
         "ticket_pruned_low": _percent(min(accuracy[1:])), "ticket_pruned_high": _percent(max(accuracy[1:])),
         "density_last": _weights(ticket[last]["density"]), "ticket_last": _percent(accuracy[last]),
         "ticket_wiggle_points": _points(max(abs(a - b) for a, b in zip(accuracy[1:], accuracy[2:]))),
+        "ticket_dense_max_gap_points": _points(max(abs(a - accuracy[0]) for a in accuracy[1:])),
+        "ticket_earlier_rounds": str(sum(stops[index] < stops[0] for index in pruned)),
         "reinit_behind_from": _weights(ticket[reinit_behind]["density"]) if reinit_behind else "never",
         "random_prune_behind_from": _weights(ticket[random_behind]["density"]) if random_behind else "never",
         "reinit_last": _percent(reinit[last]["test_acc_early_stop"]),
@@ -116,6 +118,8 @@ def facts_02(folder: Path) -> dict[str, str]:
         "pixel_mean_last": f"{connectivity[last]['pixel_mean']:.0f}",
         "pixel_centre_last": f"{connectivity[last]['pixel_centre']:.0f}",
         "pixel_border_last": f"{connectivity[last]['pixel_border']:.0f}",
+        "pixel_blank_last": f"{connectivity[last]['pixel_blank']:.0f}",
+        "blank_pixels": str(connectivity[last]["blank_pixels"]),
         "pixel_max_last": f"{connectivity[last]['pixel_max']}",
         "pixel_max_ratio": f"{connectivity[last]['pixel_max'] / connectivity[last]['pixel_mean']:.1f}",
         "pixel_mean_first": f"{connectivity[1]['pixel_mean']:.0f}",
@@ -125,38 +129,67 @@ def facts_02(folder: Path) -> dict[str, str]:
 
 
 #: Notebook 4's run labels, as fact names.
-STRATEGY_KEYS = {"init (θ₀)": "init", "early (θ_100)": "early", "late (θ at 50%)": "late", "none": "none",
-                 "init (θ₀), seed 1": "init_seed1"}
+STRATEGY_KEYS = {"θ₀": "init", "late rewinding (θ_100)": "late", "fine-tuning (no rewinding)": "finetune",
+                 "θ₀, seed 1": "init_seed1"}
+
+
+def _signed_points(value: float) -> str:
+    """A difference in points as the prose writes it, the sign in words beside it: 0.63."""
+    return f"{abs(value):.2f}"
 
 
 def facts_04(folder: Path) -> dict[str, str]:
+    from lthkit.course.rewinding import comparisons, noise_floor, read_reference_runs, verdicts
+    from lthkit.studies.stability import MATCHING_POINTS
+
     facts = {"wall_minutes": _minutes(json.loads((folder / "run_info.json").read_text())["wall_seconds"])}
-    for group in ("lenet", "conv"):
-        runs = {STRATEGY_KEYS[label]: rows for label, rows in _by_run(read_reference_csv(folder / f"{group}.csv")).items()}
-        accuracy = {key: [row["test_acc_early_stop"] for row in rows] for key, rows in runs.items()}
-        densities = [row["density"] for row in runs["init"]]
-        last = len(densities) - 1
-        facts[f"{group}_density_last"] = _weights(densities[last])
-        for key, values in accuracy.items():
-            facts[f"{group}_{key}_last"] = _percent(values[last])
-        strategies = [key for key in accuracy if key != "init_seed1"]
-        spread = [max(accuracy[key][index] for key in strategies) - min(accuracy[key][index] for key in strategies)
-                  for index in range(1, last + 1)]
-        widest = 1 + spread.index(max(spread))
-        facts[f"{group}_spread_max_points"] = _points(max(spread))
-        facts[f"{group}_spread_max_at"] = _weights(densities[widest])
-        facts[f"{group}_seed_gap_points"] = _points(max(abs(a - b) for a, b in zip(accuracy["init"], accuracy["init_seed1"])))
-        minutes = [sum(row["train_seconds"] for row in rows) / 60 for rows in runs.values()]
-        facts[f"{group}_run_minutes_low"] = f"{min(minutes):.1f}"
-        facts[f"{group}_run_minutes_high"] = f"{max(minutes):.1f}"
-        if group == "conv":
-            facts["conv_none_second_last"] = _percent(accuracy["none"][last - 1])
-            facts["conv_density_second_last"] = _weights(densities[last - 1])
-            gaps = [accuracy["early"][index] - accuracy["init"][index] for index in range(1, last + 1)]
-            widest = max(range(len(gaps)), key=lambda index: abs(gaps[index]))
-            facts["conv_init_early_gap_points"] = _points(abs(gaps[widest]))
-            facts["conv_init_early_gap_at"] = _weights(densities[1 + widest])
-            facts["conv_init_early_gap_leader"] = "θ_100" if gaps[widest] > 0 else "θ₀"
+    runs = {STRATEGY_KEYS[label]: rows for label, rows in _by_run(read_reference_csv(folder / "lenet.csv")).items()}
+    accuracy = {key: [row["test_acc_early_stop"] for row in rows] for key, rows in runs.items()}
+    densities = [row["density"] for row in runs["init"]]
+    last = len(densities) - 1
+    facts["lenet_density_last"] = _weights(densities[last])
+    for key, values in accuracy.items():
+        facts[f"lenet_{key}_last"] = _percent(values[last])
+    strategies = [key for key in accuracy if key != "init_seed1"]
+    spread = [max(accuracy[key][index] for key in strategies) - min(accuracy[key][index] for key in strategies)
+              for index in range(1, last + 1)]
+    widest = 1 + spread.index(max(spread))
+    facts["lenet_spread_max_points"] = _points(max(spread))
+    facts["lenet_spread_max_at"] = _weights(densities[widest])
+    facts["lenet_seed_gap_points"] = _points(max(abs(a - b) for a, b in zip(accuracy["init"], accuracy["init_seed1"])))
+    minutes = [sum(row["train_seconds"] for row in rows) / 60 for rows in runs.values()]
+    facts["lenet_run_minutes_low"] = f"{min(minutes):.1f}"
+    facts["lenet_run_minutes_high"] = f"{max(minutes):.1f}"
+
+    # The committed large-learning-rate runs (lthkit.course.rewinding): paired comparisons with 95% intervals.
+    reference = read_reference_runs(folder)
+    compared = comparisons(reference)
+    floor = noise_floor(reference)
+    judged = verdicts(compared, floor)
+    facts["demo_noise_floor_points"] = f"{floor:.2f}"
+    facts["matching_points"] = f"{MATCHING_POINTS:g}"
+    sparsest = compared["theta0_vs_reinit"][-1]
+    facts["demo_trials"] = str(sparsest.interval.n)
+    facts["demo_pruned_rounds"] = str(len(compared["theta0_vs_reinit"]))
+    facts["demo_density_last"] = _weights(sparsest.density)
+    for name, rows in reference.items():
+        dense = [row["test_acc_early_stop"] for row in rows if row["control"] == "ticket" and row["round"] == 0]
+        facts[f"{name}_dense"] = _percent(sum(dense) / len(dense))
+    for key, rounds in compared.items():
+        end = rounds[-1].interval
+        facts[f"{key}_last"] = _signed_points(end.estimate)
+        facts[f"{key}_last_low"] = _signed_points(end.low)
+        facts[f"{key}_last_high"] = _signed_points(end.high)
+        for verdict in ("consistent", "inconclusive", "inconsistent"):
+            facts[f"{key}_{verdict}"] = str(judged[key].count(verdict))
+        facts[f"{key}_positive"] = str(sum(c.interval.estimate > 0 for c in rounds))
+        # The weights remaining from which every sparser round is consistent ("never" when the last is not).
+        start = next((index for index in range(len(rounds)) if all(v == "consistent" for v in judged[key][index:])),
+                     None)
+        facts[f"{key}_consistent_from"] = _weights(rounds[start].density) if start is not None else "never"
+    seconds = sum(json.loads((folder / sub / "run_info.json").read_text())["training_seconds"]
+                  for sub in ("adam-0.03-theta0", "adam-0.03-theta200", "adam-0.0012-theta0"))
+    facts["demo_training_minutes"] = f"{seconds / 60:.0f}"
     return facts
 
 

@@ -40,6 +40,7 @@ HOSTILE = Path(__file__).parent / "kata_submissions" / "hostile"
 LIMITS = Limits(timeout=20, memory_mb=768)
 #: The check of each kata that says its answer is right (the rest: returns the model, leaves inputs alone...).
 ANSWER_CHECKS = {"find_winning_ticket_step": "global_magnitude", "global_magnitude_mask": "global_threshold",
+                 "iterative_magnitude_pruning": "layer_wise_magnitude",
                  "rewind_to_init": "masked_weights", "interpolate": "surviving_weights", "error_barrier": "barrier",
                  "snip_scores": "snip_values", "sign_constant_reinit": "layer_constant", "train_loop": "learns",
                  "compact_linear": "keeps_right_neurons"}

@@ -33,6 +33,9 @@ def test_the_issues_mistakes_each_have_a_wrong_submission():
     wanted = {"find_winning_ticket_step": {"no_rewind", "per_layer", "ranks_theta0", "prunes_biases", "writes_weight",
                                            "no_compounding", "hard_coded_names", "random_pruning", "reinitializes",
                                            "mutates_initial_state", "linear_only"},
+              "iterative_magnitude_pruning": {"no_compounding", "one_rate", "global_scope", "writes_weight",
+                                              "masks_not_enforced", "random_counts", "reinit_other_mask",
+                                              "reinit_theta0"},
               "interpolate": {"pruned_revived", "biases_forgotten"}, "error_barrier": {"min_endpoint"},
               "snip_scores": {"wrong_sign", "scores_biases"},
               "sign_constant_reinit": {"constant_from_trained", "pruned_nonzero"}}

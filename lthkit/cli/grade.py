@@ -6,6 +6,7 @@
     python -m lthkit grade submissions/                   # a folder: a summary table and submissions/grades.csv
     python -m lthkit grade submissions/ --json            # machine-readable results on stdout
     python -m lthkit grade /autograder/submission --gradescope /autograder/results   # results.json
+    python -m lthkit grade 02_iterative_magnitude_pruning.ipynb --kata questions      # its predictions and questions
 
 Exit status: 0 when every check of every submission passes, 1 when any fails (or a submission
 cannot be graded), 2 for a usage error (a missing path, an unknown kata, ...), with a one-line
@@ -27,9 +28,12 @@ DEFAULT_TIMEOUT, DEFAULT_MEMORY_MB = 20.0, 2048
 
 def _katas(text: str) -> list[str]:
     from ..grading.katas import kata_names
+    from ..grading.questions import QUESTIONS_KATA
     from .common import comma_separated
 
-    return comma_separated(text, kata_names(), "kata")
+    if text == "all":  # every kata; a notebook's questions only when asked for
+        return kata_names()
+    return comma_separated(text, [*kata_names(), QUESTIONS_KATA], "kata")
 
 
 def add_parser(commands) -> None:
@@ -43,7 +47,9 @@ def add_parser(commands) -> None:
     grade.add_argument("submissions", nargs="+", type=Path, metavar="SUBMISSION",
                        help="a .py file, an .ipynb notebook, or a folder of them (searched recursively)")
     grade.add_argument("--kata", type=_katas, default=["find_winning_ticket_step"],
-                       help="comma-separated katas to grade, or all (default: find_winning_ticket_step)")
+                       help="comma-separated katas to grade, 'questions' (a notebook's predictions and "
+                            "end-of-notebook questions, read from its saved outputs), or all (every kata; default: "
+                            "find_winning_ticket_step)")
     grade.add_argument("--json", action="store_true", help="print the results as JSON on stdout instead of tables")
     grade.add_argument("--gradescope", type=Path, metavar="DIR",
                        help="write Gradescope's DIR/results.json (for one student's submission) and nothing else "

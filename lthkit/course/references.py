@@ -13,6 +13,7 @@ Presets (:data:`NOTEBOOK_PRESETS`; each a :class:`~lthkit.imp.config.LotteryConf
 
 * ``kata``: notebook 1's dense LeNet-300-100 (only its ``model``, ``train`` and ``data`` are used);
 * ``imp``: notebook 2's IMP run of LeNet-300-100 (the paper's layer-wise 20%/10% rates, θ₀);
+* ``imp_kata``: the budget of notebook 2's exercise, the learner's own IMP loop;
 * ``explore``: the starting point of notebook 3's dashboard;
 * ``rewind_lenet``, ``rewind_conv``: notebook 4's rewinding comparisons;
 * ``stability``: notebook 6's instability analysis and retraining comparison.
@@ -60,8 +61,11 @@ RECORD_ENV = "LTHKIT_RECORD_REFERENCE"
 REFERENCE_COLUMNS = ("run", "control", "seed", "round", "density", "early_stop_iter", "test_acc_early_stop",
                      "test_acc_final", "train_seconds", "config_hash")
 #: The columns of ``<notebook>/<group>.connectivity.csv`` (LeNet runs): surviving first-layer weights
-#: per input pixel, averaged over the image, its centre 12×12 square and its top and bottom 3 rows.
-CONNECTIVITY_COLUMNS = ("run", "round", "density", "pixel_mean", "pixel_centre", "pixel_border", "pixel_max")
+#: per input pixel, averaged over the image, its centre 12×12 square, its top and bottom 3 rows and the
+#: pixels that are 0 in every training image of the run (``blank_pixels`` of them: their weights never
+#: receive a gradient), and the most of any pixel.
+CONNECTIVITY_COLUMNS = ("run", "round", "density", "pixel_mean", "pixel_centre", "pixel_border", "pixel_blank",
+                        "blank_pixels", "pixel_max")
 
 
 def config_hash(config: LotteryConfig) -> str:
@@ -83,17 +87,24 @@ def connectivity_rows(runs: Mapping[str, LotteryResult]) -> list[dict]:
     """:data:`CONNECTIVITY_COLUMNS` rows for the runs whose first layer is fully connected to the pixels."""
     from ..reporting.plots import input_connectivity  # numpy only; kept out of the module's import time
 
+    from ..core.data import get_data
+
     rows = []
     for label, result in runs.items():
+        blank = None
         for round_result, masks in zip(result.rounds, result.masks):
             try:
                 counts = input_connectivity(masks)
             except LthkitError:  # a convolution first: no pixel-by-pixel weights
                 break
+            if blank is None:  # the pixels that are 0 in every training image of the run
+                images = get_data(result.config.data, device="cpu").train_x[:, 0]
+                blank = (images == images.min()).all(0).numpy()
             rows.append({"run": label, "round": round_result.round, "density": round_result.density,
                          "pixel_mean": float(counts.mean()), "pixel_centre": float(counts[8:20, 8:20].mean()),
                          "pixel_border": float(np.concatenate([counts[:3].ravel(), counts[-3:].ravel()]).mean()),
-                         "pixel_max": int(counts.max())})
+                         "pixel_blank": float(counts[blank].mean()) if blank.any() else float("nan"),
+                         "blank_pixels": int(blank.sum()), "pixel_max": int(counts.max())})
     return rows
 
 
@@ -117,7 +128,8 @@ def record_reference(runs: Mapping[str, LotteryResult], notebook: str, group: st
 
 _REFERENCE_TYPES = {"seed": int, "round": int, "density": float, "early_stop_iter": int,
                     "test_acc_early_stop": float, "test_acc_final": float, "train_seconds": float,
-                    "pixel_mean": float, "pixel_centre": float, "pixel_border": float, "pixel_max": int}
+                    "pixel_mean": float, "pixel_centre": float, "pixel_border": float, "pixel_blank": float,
+                    "blank_pixels": int, "pixel_max": int}
 
 
 def read_reference_csv(path) -> list[dict]:
@@ -193,8 +205,8 @@ def compare_with_reference(runs: Mapping[str, LotteryResult], notebook: str, gro
           file=out)
     labels = list(reference)
     width = max(17, *(len(label) for label in labels))
-    print(f"{'':>12}  " + "  ".join(f"{label:^{width}}" for label in labels), file=out)
-    print(f"{'weights left':>12}  " + "  ".join(f"{'yours':>{width - 9}} {'reference':>8}" for _ in labels), file=out)
+    print(f"{'':>17}  " + "  ".join(f"{label:^{width}}" for label in labels), file=out)
+    print(f"{'weights remaining':>17}  " + "  ".join(f"{'yours':>{width - 9}} {'reference':>8}" for _ in labels), file=out)
     for index, row in enumerate(reference[labels[0]]):
         cells = []
         for label in labels:
@@ -205,7 +217,7 @@ def compare_with_reference(runs: Mapping[str, LotteryResult], notebook: str, gro
             yours = f"{mine.test_acc_early_stop:.2%}" if mine else "·"
             theirs = f"{ref_row['test_acc_early_stop']:.2%}" if ref_row else "·"
             cells.append(f"{yours:>{width - 9}} {theirs:>8}")
-        print(f"{row['density']:>12.1%}  " + "  ".join(cells), file=out)
+        print(f"{row['density']:>17.1%}  " + "  ".join(cells), file=out)
 
 
 # --- a find_ticket search as a reference run (notebook 8) ------------------------------------------
@@ -269,7 +281,7 @@ def compare_ticket_with_reference(ticket, notebook: str, group: str = "ticket", 
           file=out)
     labels = list(reference)
     mine = {label: {round(row["density"], 3): row for row in rows if row["run"] == label} for label in labels}
-    print(f"{'weights left':>12}  " + "  ".join(f"{label + ': yours':>16} {'reference':>9}" for label in labels),
+    print(f"{'weights remaining':>17}  " + "  ".join(f"{label + ': yours':>16} {'reference':>9}" for label in labels),
           file=out)
     for index, row in enumerate(reference[labels[0]]):
         cells = []
@@ -277,7 +289,7 @@ def compare_ticket_with_reference(ticket, notebook: str, group: str = "ticket", 
             theirs = reference[label][index] if index < len(reference[label]) else None
             yours = mine[label].get(round(row["density"], 3))
             cells.append(f"{_metric_text(yours):>16} {_metric_text(theirs):>9}")
-        print(f"{row['density']:>12.1%}  " + "  ".join(cells), file=out)
+        print(f"{row['density']:>17.1%}  " + "  ".join(cells), file=out)
 
 
 def _metric_text(row) -> str:

@@ -373,7 +373,8 @@ def grade_paths(paths, katas=(DEFAULT_KATA,), limits: Limits = Limits(), workers
 
     Args:
         paths: files and folders (see :func:`find_submissions`).
-        katas: kata names.
+        katas: kata names, and ``"questions"`` for a notebook's recorded answers
+            (:func:`lthkit.grading.questions.grade_notebook_questions`).
         limits: timeout and memory limit of each sandbox.
         workers: sandboxes run at once (default: the number of CPU cores, at most 4).
         progress: show a progress bar.
@@ -394,7 +395,8 @@ def grade_jobs(jobs, limits: Limits = Limits(), workers: int | None = None, prog
 
     Args:
         jobs: ``(path, kata)`` pairs: a ``.py`` or ``.ipynb`` file, or a
-            :class:`~lthkit.grading.source.Submission`, and a kata's name.
+            :class:`~lthkit.grading.source.Submission`, and a kata's name (``"questions"``: a saved
+            notebook's predictions and answers).
         limits: timeout and memory limit of each sandbox.
         workers: sandboxes run at once (default: the number of CPU cores, at most 4).
         progress: show a progress bar.
@@ -407,9 +409,13 @@ def grade_jobs(jobs, limits: Limits = Limits(), workers: int | None = None, prog
     Raises:
         LthkitError: an unknown kata, or an isolation that ``limits`` requires is missing (before any job runs).
     """
-    jobs = [(path, get_kata(kata) if isinstance(kata, str) else kata) for path, kata in jobs]
+    from .questions import QUESTIONS_KATA, grade_notebook_questions
+
+    # A kata of None: a notebook's recorded predictions and answers ("questions"), read, not run.
+    jobs = [(path, None if kata == QUESTIONS_KATA else get_kata(kata) if isinstance(kata, str) else kata)
+            for path, kata in jobs]
     with single_threaded_torch():
-        for spec in {spec.name: spec for _, spec in jobs}.values():
+        for spec in {spec.name: spec for _, spec in jobs if spec is not None}.values():
             prepared_inputs(spec)  # once, before the threads start
     workers = workers or min(4, os.cpu_count() or 1)
     bar = None
@@ -422,6 +428,13 @@ def grade_jobs(jobs, limits: Limits = Limits(), workers: int | None = None, prog
 
     def work(index):
         source, spec = jobs[index]
+        if spec is None:  # a notebook's recorded answers: read, not run
+            report = grade_notebook_questions(source)
+            if on_report is not None:
+                on_report(index, report)
+            if bar is not None:
+                bar.update(1)
+            return report
         try:
             submission = source if isinstance(source, Submission) else load_submission(source, spec.function)
             report = grade_submission(submission, spec, limits)
@@ -472,10 +485,12 @@ def check(function, kata: str | None = None, *, timeout: float = Limits.timeout,
     """Grade your kata function and show each check, its points, a hint for a failure, and the total.
 
     The function runs in a separate sandbox process, on hidden models you never see, with a
-    time and memory limit; your notebook's state is never touched.
+    time and memory limit; your notebook's state is never touched. Given a notebook's answer sheet
+    (``check(answer_sheet("02"))``, :mod:`lthkit.course.predictions`), it grades the predictions and
+    questions answered in this kernel instead.
 
     Args:
-        function: the function you wrote, e.g. ``find_winning_ticket_step``.
+        function: the function you wrote, e.g. ``find_winning_ticket_step``, or an answer sheet.
         kata: the kata's name, if your function is called differently.
         timeout: seconds your code may run.
         memory_mb: memory your code may allocate, in MiB.
@@ -486,4 +501,9 @@ def check(function, kata: str | None = None, *, timeout: float = Limits.timeout,
         find_winning_ticket_step: 10/10 points (find_winning_ticket_step (notebook))
         ...
     """
+    from .questions import AnswerSheet
+
+    if isinstance(function, AnswerSheet):  # check(answer_sheet("02")): the notebook's questions, no sandbox
+        show(function.grade())
+        return
     show(grade_function(function, kata, Limits(timeout=timeout, memory_mb=memory_mb)))

@@ -74,7 +74,12 @@ def _color(label: str, index: int) -> str:
     for name in BRANCHES:  # a branch's own colour (lthkit.imp.branches), in every figure
         if label == BRANCHES.label(name) and BRANCHES.colour(name):
             return BRANCHES.colour(name)
-    return plt.rcParams["axes.prop_cycle"].by_key()["color"][index % 10]
+    # Any other series takes the cycle's colours that no branch owns, so it is never mistaken for a control.
+    from matplotlib.colors import to_hex
+
+    owned = {to_hex(BRANCHES.colour(name)) for name in BRANCHES if BRANCHES.colour(name)}
+    free = [to_hex(color) for color in plt.rcParams["axes.prop_cycle"].by_key()["color"] if to_hex(color) not in owned]
+    return free[index % len(free)] if free else to_hex(plt.rcParams["axes.prop_cycle"].by_key()["color"][index % 10])
 
 
 def _new_axes(ax, figsize=(6.4, 4.2)):
@@ -124,8 +129,41 @@ def format_density_axis(ax, densities=None, max_ticks: int = 9) -> None:
     ax.grid(True, which="major", alpha=0.3)
 
 
+def dense_reference(ax, values, *, label: str = "dense network", color: str = "0.35") -> None:
+    """A horizontal band across the axes: the dense network's value, its mean as a line and the min–max of its
+    trials as the band, for comparing pruned networks with it (matching or not).
+
+    Args:
+        ax: the Axes.
+        values: the dense network's value in each trial (already scaled, e.g. percent).
+        label: the legend's name for it (the number of trials is added).
+        color: the band's colour.
+    """
+    values = np.asarray(values, dtype=float)
+    suffix = f" ({len(values)} trials: mean, min–max)" if len(values) > 1 else ""
+    ax.axhline(values.mean(), color=color, linewidth=1, linestyle="-.", label=label + suffix, zorder=1)
+    if len(values) > 1:
+        ax.axhspan(values.min(), values.max(), color=color, alpha=0.12, linewidth=0, zorder=0)
+
+
+def place_legend(ax, *, outside: bool | None = None, **options) -> None:
+    """The Axes' legend where it hides nothing: beside the plot (right) when it holds more than four entries or
+    ``outside`` says so, else inside at matplotlib's best place."""
+    handles, labels = ax.get_legend_handles_labels()
+    if not handles:
+        return
+    if outside is None:
+        outside = len(handles) > 4
+    options.setdefault("frameon", False)
+    if outside:
+        ax.legend(handles, labels, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0, **options)
+    else:
+        ax.legend(handles, labels, **options)
+
+
 def plot_metric_vs_density(runs, metric: str, *, ax=None, ylabel: str, scale: float = 1.0,
-                           title: str | None = None, marker: str = "o"):
+                           title: str | None = None, marker: str = "o", dense: bool = False,
+                           min_span: float | None = None, legend: bool | None = True):
     """Plot one per-round metric against density, mean line with a min/max band per group.
 
     Args:
@@ -136,13 +174,20 @@ def plot_metric_vs_density(runs, metric: str, *, ax=None, ylabel: str, scale: fl
         scale: multiply values by this (100 for percent).
         title: the axes title.
         marker: the line's marker.
+        dense: draw the dense network (the first group's round 0, over its trials) as a reference band
+            (:func:`dense_reference`), for figures that compare pruned networks with it.
+        min_span: the y axis spans at least this much (in plotted units), so that noise between
+            trials is not blown up to fill the figure.
+        legend: ``True``: inside when it has room, beside the plot when it has more than four
+            entries; ``"outside"``: beside it; ``False``: none (a caller that gathers legends).
 
     Returns:
         The :class:`~matplotlib.figure.Figure`.
     """
     owns_figure = ax is None  # lay out only a figure made here; a caller's Axes is the caller's
     figure, ax = _new_axes(ax)
-    for index, (label, (densities, values)) in enumerate(summary_series(runs, metric).items()):
+    series = summary_series(runs, metric)
+    for index, (label, (densities, values)) in enumerate(series.items()):
         values = values * scale
         color = _color(label, index)
         suffix = f" ({len(values)} trials)" if len(values) > 1 else ""
@@ -150,32 +195,46 @@ def plot_metric_vs_density(runs, metric: str, *, ax=None, ylabel: str, scale: fl
         if len(values) > 1:
             band = ax.fill_between(densities, values.min(0), values.max(0), color=color, alpha=0.2, linewidth=0)
             band.set_gid(label + suffix)  # the band's line, for reading the figure back
+    if dense and series:
+        densities, values = next(iter(series.values()))
+        if densities[0] >= 0.999:
+            dense_reference(ax, values[:, 0] * scale)
     format_density_axis(ax)
+    if min_span:
+        low, high = ax.get_ylim()
+        if high - low < min_span:
+            middle = (low + high) / 2
+            ax.set_ylim(middle - min_span / 2, middle + min_span / 2)
     ax.set_ylabel(ylabel)
     if title:
         ax.set_title(title)
-    ax.legend(frameon=False)
+    if legend:
+        place_legend(ax, outside=True if legend == "outside" else None)
     if owns_figure:
         figure.tight_layout()
     return figure
 
 
-def accuracy_vs_density(runs, *, ax=None, metric: str = "test_acc_early_stop", title: str | None = None):
+def accuracy_vs_density(runs, *, ax=None, metric: str = "test_acc_early_stop", title: str | None = None,
+                        dense: bool = False, min_span: float | None = None, legend: bool | str = True):
     """Test accuracy (percent) against weights remaining, as in the paper's Figure 3.
 
+    ``dense=True`` adds the dense network as a reference band, ``min_span`` (points) keeps the y axis
+    from magnifying noise (see :func:`plot_metric_vs_density`).
+
     Example:
-        >>> fig = accuracy_vs_density([ticket_result, reinit_result])  # doctest: +SKIP
-        >>> fig.savefig("accuracy.png")                                 # doctest: +SKIP
+        >>> fig = accuracy_vs_density([ticket_result, reinit_result], dense=True)  # doctest: +SKIP
+        >>> fig.savefig("accuracy.png")                                            # doctest: +SKIP
     """
     when = "at early stop" if metric.endswith("early_stop") else "at end of training"
     return plot_metric_vs_density(runs, metric, ax=ax, ylabel=f"test accuracy {when} (%)", scale=100.0,
-                                  title=title)
+                                  title=title, dense=dense, min_span=min_span, legend=legend)
 
 
-def early_stop_vs_density(runs, *, ax=None, title: str | None = None):
+def early_stop_vs_density(runs, *, ax=None, title: str | None = None, legend: bool | str = True):
     """Early-stopping iteration (minimum validation loss) against weights remaining (Figure 4)."""
     return plot_metric_vs_density(runs, "early_stop_iter", ax=ax, ylabel="early-stop iteration",
-                                  title=title)
+                                  title=title, legend=legend)
 
 
 def accuracy_and_early_stop(runs, *, axes=None, metric: str = "test_acc_early_stop", title: str | None = None):
@@ -200,14 +259,18 @@ def accuracy_and_early_stop(runs, *, axes=None, metric: str = "test_acc_early_st
     if owns_figure:
         figure, axes = plt.subplots(1, 2, figsize=(11, 4.2), facecolor="white")
     left, right = axes
-    accuracy_vs_density(runs, ax=left, metric=metric)
-    early_stop_vs_density(runs, ax=right)
-    if right.get_legend() is not None:
-        right.get_legend().remove()
+    accuracy_vs_density(runs, ax=left, metric=metric, legend=False)
+    early_stop_vs_density(runs, ax=right, legend=False)
+    handles, labels = left.get_legend_handles_labels()
     if title:
         left.figure.suptitle(title)
+    below = len(handles) > 4  # many runs: one legend under both panels, where it hides no curve
     if owns_figure:
-        left.figure.tight_layout()
+        left.figure.tight_layout(rect=(0, 0.06 * ((len(handles) + 2) // 3), 1, 1) if below else None)
+    if below:
+        left.figure.legend(handles, labels, loc="lower center", ncol=3, frameon=False, fontsize="small")
+    elif handles:
+        left.legend(frameon=False)
     return left.figure
 
 
@@ -333,7 +396,8 @@ def first_layer_connectivity(source, *, rounds: Sequence[int] | None = None, ax=
     for axis, (round_index, masks), count, ratio in zip(axes, chosen, counts, relative):
         image = axis.imshow(ratio, cmap="viridis", vmin=0, vmax=top, interpolation="nearest")
         kept = sum(int(m.sum()) for m in masks.values()) / sum(m.numel() for m in masks.values())
-        heading = f"{kept:.1%} of weights left" if round_index is None else f"round {round_index}: {kept:.1%} left"
+        heading = (f"{kept:.1%} of the weights remaining" if round_index is None
+                   else f"round {round_index}: {kept:.1%} remaining")
         axis.set_title(f"{heading}\naverage pixel keeps {count.mean():.0f} of {width}", fontsize=9)
         axis.set_xticks([])
         axis.set_yticks([])
@@ -367,28 +431,58 @@ def _linestyle(index: int) -> str:
     return ("-", "--", ":", "-.")[index % 4]
 
 
-def error_along_path(rows, *, ax=None, select=None, title: str | None = None):
-    """Test error (percent) along the linear path between two copies, against α.
+def error_along_path(rows, *, ax=None, select=None, title: str | None = None, relative: bool = True):
+    """Test error along the linear path between two copies, against α.
 
     One line per (kind, density, k) of ``rows`` (the rows of ``stability.csv``, see
     :func:`lthkit.studies.stability.run_stability`), the mean over trials with a min/max band.
+    With ``relative`` (the default) each trial's curve is drawn as its rise above the mean of its two
+    ends, in points: every curve starts and ends near 0 and its peak is the error barrier, so a
+    network with a 25% error and a barrier of 0.3 points reads as clearly as a dense one. Without
+    ``ax`` and with several k, each k gets its own panel.
 
     Args:
         rows: the rows.
         ax: draw into this Axes (default: a new figure).
         select: keep only rows for which ``select(row)`` is true.
-        title: the axes title.
+        title: the axes title (the figure's, with several panels).
+        relative: draw the rise above the endpoints' mean instead of the raw test error.
 
     Example:
         >>> fig = error_along_path(rows, select=lambda r: r["k"] == 0)  # doctest: +SKIP
     """
-    owns_figure = ax is None
-    figure, ax = _new_axes(ax)
     rows = [row for row in rows if select is None or select(row)]
     if not rows:
         raise LthkitError("no rows to plot")
+    ks = sorted({r["k"] for r in rows})
+    if ax is None and len(ks) > 1:
+        figure, axes = plt.subplots(1, len(ks), figsize=(4.6 * len(ks) + 2.6, 4.2), facecolor="white", sharey=True,
+                                    squeeze=False)
+        for panel, k in zip(axes[0], ks):
+            _path_panel(panel, [r for r in rows if r["k"] == k], relative, legend=False)
+            panel.set_title(f"copies split at k = {k:,}", fontsize=10)
+        for panel in axes[0][1:]:
+            panel.set_ylabel("")
+        handles, labels = axes[0][0].get_legend_handles_labels()
+        if title:
+            figure.suptitle(title)
+        figure.tight_layout(rect=(0, 0.1, 1, 1))
+        figure.legend(handles, labels, loc="lower center", ncol=min(4, len(handles)), frameon=False, fontsize="small")
+        return figure
+    owns_figure = ax is None
+    figure, ax = _new_axes(ax)
+    _path_panel(ax, rows, relative, legend=True)
+    if title:
+        ax.set_title(title)
+    if owns_figure:
+        figure.tight_layout()
+    return figure
+
+
+def _path_panel(ax, rows, relative: bool, legend: bool) -> None:
     groups = _groups(rows, lambda r: (r["control"], r["round"], r["k"]))
-    styles = {k: _linestyle(i) for i, k in enumerate(sorted({r["k"] for r in rows}))}
+    ks = sorted({r["k"] for r in rows})
+    styles = {k: _linestyle(i) for i, k in enumerate(ks)}
     for (kind, _, k), members in sorted(groups.items(), key=lambda item: (list(KIND_LABELS).index(item[0][0])
                                                                            if item[0][0] in KIND_LABELS else 9,
                                                                            item[0][1], item[0][2])):
@@ -396,59 +490,85 @@ def error_along_path(rows, *, ax=None, select=None, title: str | None = None):
         alphas = sorted({r["alpha"] for r in members})
         values = np.array([[100 * {r["alpha"]: r["test_error"] for r in trial}[a] for a in alphas]
                            for trial in by_trial.values()])
+        if relative:
+            values = values - (values[:, :1] + values[:, -1:]) / 2
         density = float(np.mean([r["density"] for r in members]))
         color = KIND_COLORS.get(kind, "#333333")
-        label = f"{_kind_label(kind, density)}, k={k}" + (f" ({len(values)} trials)" if len(values) > 1 else "")
+        label = _kind_label(kind, density) + (f", k={k}" if len(ks) > 1 else "") + \
+            (f" ({len(values)} trials)" if len(values) > 1 else "")
         ax.plot(alphas, values.mean(0), color=color, linestyle=styles[k], marker="o", markersize=3, label=label)
         if len(values) > 1:
             ax.fill_between(alphas, values.min(0), values.max(0), color=color, alpha=0.15, linewidth=0)
+    if relative:
+        ax.axhline(0, color="black", linewidth=0.8)
     ax.set_xlabel("α (0: copy A, 1: copy B)")
-    ax.set_ylabel("test error (%)")
+    ax.set_ylabel("test error above the ends' mean (points)" if relative else "test error (%)")
     ax.grid(True, alpha=0.3)
-    if title:
-        ax.set_title(title)
-    ax.legend(frameon=False, fontsize="small")
-    if owns_figure:
-        figure.tight_layout()
-    return figure
+    if legend:
+        place_legend(ax, fontsize="small")
 
 
 def instability_vs_k(rows, *, ax=None, threshold: float = 0.02, title: str | None = None):
     """Error barrier (percentage points) against the iteration k the copies split at.
 
     One line per (kind, density) of the rows of ``stability.csv``, the mean over trials with a
-    min/max band; k on a symmetric-log axis (k = 0 included); the stability threshold dashed.
+    min/max band; k on a symmetric-log axis that starts at k = 0 (no empty negative side), with a
+    tick at every k measured; the stability threshold dashed. The legend sits beside the plot:
+    colours for the kinds of network, line styles for the weights remaining.
 
     Example:
         >>> fig = instability_vs_k(read_rows("results/stability/stability.csv"))  # doctest: +SKIP
     """
+    from matplotlib.lines import Line2D
+
     owns_figure = ax is None
-    figure, ax = _new_axes(ax)
+    figure, ax = _new_axes(ax, figsize=(8.4, 4.2))
     if not rows:
         raise LthkitError("no rows to plot")
     groups = _groups(rows, lambda r: (r["control"], r["round"]))
-    for index, ((kind, round_index), members) in enumerate(sorted(groups.items(), key=lambda item: (
-            list(KIND_LABELS).index(item[0][0]) if item[0][0] in KIND_LABELS else 9, item[0][1]))):
+    densities = {}
+    kinds, trial_counts = [], set()
+    for (kind, round_index), members in sorted(groups.items(), key=lambda item: (
+            list(KIND_LABELS).index(item[0][0]) if item[0][0] in KIND_LABELS else 9, item[0][1])):
         ks = sorted({r["k"] for r in members})
         barrier = {(r["k"], r["trial"]): 100 * r["error_barrier"] for r in members}
         trials = sorted({r["trial"] for r in members})
+        trial_counts.add(len(trials))
         values = np.array([[barrier.get((k, t), np.nan) for k in ks] for t in trials])
         density = float(np.mean([r["density"] for r in members]))
+        if kind != "dense":
+            densities.setdefault(round_index, density)
         color = KIND_COLORS.get(kind, "#333333")
-        style = _linestyle(round_index - 1 if kind != "dense" else 0)
-        label = _kind_label(kind, density) + (f" ({len(trials)} trials)" if len(trials) > 1 else "")
-        ax.plot(ks, np.nanmean(values, 0), color=color, linestyle=style, marker="o", markersize=4, label=label)
+        style = "-" if kind == "dense" else _linestyle(round_index - 1)
+        ax.plot(ks, np.nanmean(values, 0), color=color, linestyle=style, marker="o", markersize=4)
         if len(trials) > 1:
-            ax.fill_between(ks, np.nanmin(values, 0), np.nanmax(values, 0), color=color, alpha=0.15, linewidth=0)
-    ax.axhline(100 * threshold, color="black", linestyle="--", linewidth=1, label=f"stable below {100 * threshold:g} points")
-    positive = [r["k"] for r in rows if r["k"] > 0]
-    ax.set_xscale("symlog", linthresh=max(1, min(positive)) if positive else 1)
+            ax.fill_between(ks, np.nanmin(values, 0), np.nanmax(values, 0), color=color, alpha=0.12, linewidth=0)
+        if kind not in kinds:
+            kinds.append(kind)
+    ax.axhline(100 * threshold, color="black", linestyle="--", linewidth=1)
+    measured = sorted({r["k"] for r in rows})
+    positive = [k for k in measured if k > 0]
+    linthresh = max(1, min(positive)) if positive else 1
+    ax.set_xscale("symlog", linthresh=linthresh)
+    ax.set_xlim(-0.15 * linthresh, max(measured) * 1.25 if positive else 1)
+    ax.xaxis.set_major_locator(FixedLocator(measured))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _position: f"{value:,.0f}"))
+    ax.xaxis.set_minor_locator(NullLocator())
+    ax.set_ylim(bottom=0)
     ax.set_xlabel("k: the iteration the two copies split at (symlog)")
     ax.set_ylabel("instability: error barrier (points)")
     ax.grid(True, alpha=0.3)
     if title:
         ax.set_title(title)
-    ax.legend(frameon=False, fontsize="small")
+    trials_note = f", mean and min–max of {max(trial_counts)} trials" if max(trial_counts, default=1) > 1 else ""
+    handles = [Line2D([], [], color=KIND_COLORS.get(kind, "#333333"), marker="o", markersize=4,
+                      label=KIND_LABELS.get(kind, kind)) for kind in kinds]
+    handles += [Line2D([], [], color="0.3", linestyle=_linestyle(round_index - 1), label=f"{_percent(density)} left")
+                for round_index, density in sorted(densities.items())]
+    handles.append(Line2D([], [], color="black", linestyle="--", linewidth=1,
+                          label=f"stable below {100 * threshold:g} points"))
+    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0, frameon=False,
+              fontsize="small", title=f"network{trials_note}", title_fontsize="small")
     if owns_figure:
         figure.tight_layout()
     return figure
@@ -477,7 +597,7 @@ def _experiment_rows(rows, experiment: str) -> list[dict]:
 
 
 def anatomy_plot(rows, experiment: str, *, ax=None, title: str | None = None,
-                 metric: str = "test_acc_early_stop"):
+                 metric: str = "test_acc_early_stop", legend: bool | str = True):
     """Test accuracy against weights remaining, one line per series of a ticket-anatomy experiment.
 
     Args:
@@ -495,7 +615,7 @@ def anatomy_plot(rows, experiment: str, *, ax=None, title: str | None = None,
     Example:
         >>> fig = anatomy_plot(study.rows, "criteria", title="mask criteria")  # doctest: +SKIP
     """
-    return accuracy_vs_density(_experiment_rows(rows, experiment), ax=ax, metric=metric, title=title)
+    return accuracy_vs_density(_experiment_rows(rows, experiment), ax=ax, metric=metric, title=title, legend=legend)
 
 
 def supermask_plot(rows, *, axes=None, title: str | None = None):
@@ -514,16 +634,22 @@ def supermask_plot(rows, *, axes=None, title: str | None = None):
         figure, axes = plt.subplots(1, 2, figsize=(12, 4.2), facecolor="white", sharey=True)
     else:
         figure = axes[0].figure
+    from ..imp.scorers import SCORERS
+
     for ax, (weights, label) in zip(axes, (("theta0", "θ₀ ⊙ mask"), ("sign_constant", "sign(θ₀)·σ ⊙ mask"))):
-        picked = [dict(row, control=row["criterion"]) for row in rows if row["weights"] == weights]
+        picked = [dict(row, control=SCORERS[row["criterion"]].label if row["criterion"] in SCORERS
+                       else row["criterion"]) for row in rows if row["weights"] == weights]
         if picked:
             plot_metric_vs_density(picked, "test_acc", ax=ax, ylabel="test accuracy, untrained (%)", scale=100.0,
-                                   title=f"weights: {label}")
-        ax.axhline(10, color="grey", linestyle=":", linewidth=1)  # chance on 10 classes
+                                   title=f"weights: {label}", legend=False)
+        ax.axhline(10, color="grey", linestyle=":", linewidth=1, label="chance (10 classes)")
+    handles, labels = axes[0].get_legend_handles_labels()
     if title:
         figure.suptitle(title)
     if owns_figure:
-        figure.tight_layout()
+        figure.tight_layout(rect=(0, 0.12, 1, 1))
+    if handles:  # one legend for both panels, under them: it hides no curve
+        figure.legend(handles, labels, loc="lower center", ncol=min(4, len(handles)), frameon=False, fontsize="small")
     return figure
 
 
@@ -553,9 +679,70 @@ def pai_plot(rows, *, axes=None, title: str | None = None):
     else:
         figure = axes[0].figure
     for ax, (name, label) in zip(axes, panels):
-        anatomy_plot(rows, name, ax=ax, title=label)
+        anatomy_plot(rows, name, ax=ax, title=label, legend=False)
+    handles, labels = axes[0].get_legend_handles_labels()
     if title:
         figure.suptitle(title)
+    if owns_figure:
+        figure.tight_layout(rect=(0, 0.12, 1, 1))
+    if handles:  # one legend for every panel, under them
+        figure.legend(handles, labels, loc="lower center", ncol=min(4, len(handles)), frameon=False, fontsize="small")
+    return figure
+
+
+# --- paired comparisons with 95% intervals (notebook 4) ------------------------------------------
+
+def paired_differences_plot(comparisons: Mapping, *, ax=None, tolerance: float | None = None,
+                            title: str | None = None, ylabel: str = "difference, paired within a trial (points)"):
+    """Round-by-round paired differences with their 95% intervals, against weights remaining.
+
+    Args:
+        comparisons: ``{label: [RoundComparison, ...]}`` (:mod:`lthkit.reporting.comparisons`), e.g.
+            ``{"ticket − re-init": paired_by_round(rows, rows)}``.
+        ax: draw into this Axes (default: a new figure).
+        tolerance: draw the band from ``-tolerance`` to 0 (points): where a ticket still counts as
+            matching the dense network.
+        title: the axes title.
+        ylabel: the y-axis label.
+
+    Returns:
+        The :class:`~matplotlib.figure.Figure`: a point at each mean and a bar over each 95% interval
+        (none for a round of one trial), and the zero line.
+
+    Example:
+        >>> paired_differences_plot({"θ₀ ticket − re-init": paired_by_round(rows, rows)})  # doctest: +SKIP
+    """
+    owns_figure = ax is None
+    figure, ax = _new_axes(ax)
+    densities = []
+    count = max(1, len(comparisons))
+    for index, (label, compared) in enumerate(comparisons.items()):
+        if not compared:
+            continue
+        x = np.array([c.density for c in compared])
+        # Side by side within a round: a small shift on the log axis, so bars of different series do not overlap.
+        shifted = x * (1.06 ** (index - (count - 1) / 2))
+        means = np.array([c.interval.estimate for c in compared])
+        lows = np.array([c.interval.low for c in compared])
+        highs = np.array([c.interval.high for c in compared])
+        finite = np.isfinite(lows) & np.isfinite(highs)
+        color = plt.rcParams["axes.prop_cycle"].by_key()["color"][index % 10]
+        trials = max(c.interval.n for c in compared)
+        ax.plot(shifted, means, marker="o", markersize=4, color=color, linestyle="-", linewidth=1,
+                label=f"{label} ({trials} trials, 95% interval)" if trials > 1 else label)
+        if finite.any():
+            ax.errorbar(shifted[finite], means[finite], yerr=[means[finite] - lows[finite], highs[finite] - means[finite]],
+                        fmt="none", ecolor=color, elinewidth=1.2, capsize=3)
+        densities.extend(x)
+    ax.axhline(0, color="black", linewidth=0.8)
+    if tolerance:
+        ax.axhspan(-tolerance, 0, color="0.5", alpha=0.15, linewidth=0,
+                   label=f"within {tolerance:g} points below: still matching")
+    format_density_axis(ax, densities)
+    ax.set_ylabel(ylabel)
+    if title:
+        ax.set_title(title)
+    place_legend(ax, fontsize="small")
     if owns_figure:
         figure.tight_layout()
     return figure

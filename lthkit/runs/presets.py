@@ -17,6 +17,7 @@ Names:
   so that a 5-round curve takes well under a minute on two CPU cores;
 * ``kata``: notebook 1's dense LeNet-300-100 (only its ``model``, ``train`` and ``data`` are used);
 * ``imp``: notebook 2's IMP run of LeNet-300-100;
+* ``imp_kata``: the budget of notebook 2's exercise (the learner's own IMP loop and its controls);
 * ``explore``: the starting point of notebook 3's dashboard;
 * ``rewind_lenet``, ``rewind_conv``: notebook 4's rewinding comparisons;
 * ``stability``: notebook 6's instability analysis and retraining comparison (and ``lthkit stability``);
@@ -70,6 +71,15 @@ PRESETS: dict[str, dict[str, LotteryConfig]] = {
         # 12 rounds take LeNet to 7% of its weights, where the ticket and the controls part ways.
         "full": FAST.replace(rounds=12),
         "fast": PAPER.replace(rounds=3, train=_FAST_TRAIN, data=_FAST_DATA),
+    },
+    "imp_kata": {
+        # Notebook 2's exercise: the learner's own IMP loop and controls, 13 short trainings (4 rounds at 50% per
+        # round, the output layer at 25%: 6.25% of each hidden layer left); only model, rounds, rates, train and data
+        # are used.
+        "full": PAPER.replace(rounds=4, prune_rate=0.5, layer_rates=(("output", 0.25),),
+                              train={"iterations": 500}, data={"validation_size": 1000, "train_size": 10_000}),
+        "fast": PAPER.replace(rounds=2, prune_rate=0.5, layer_rates=(("output", 0.25),),
+                              train=TrainConfig(iterations=60, eval_every=30), data=_FAST_DATA),
     },
     "explore": {
         "full": FAST.replace(prune_rate=None, target_sparsity=0.8),
@@ -168,8 +178,8 @@ PRESETS["sparsity_conv"] = {
 #: The names the command line offers (``--preset``).
 CLI_PRESETS = ("paper", "fast")
 #: The names the course notebooks use (:func:`lthkit.course.modes.notebook_preset`).
-NOTEBOOK_PRESET_NAMES = ("kata", "imp", "explore", "rewind_lenet", "rewind_conv", "stability", "anatomy_live",
-                         "own_network", "sparsity_lenet")
+NOTEBOOK_PRESET_NAMES = ("kata", "imp", "imp_kata", "explore", "rewind_lenet", "rewind_conv", "stability",
+                         "anatomy_live", "own_network", "sparsity_lenet")
 
 
 def preset_config(name: str, *, fast: bool = False, names=None, **changes) -> LotteryConfig:

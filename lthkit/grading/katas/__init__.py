@@ -17,8 +17,8 @@ learner notebooks' checks and the tests read this registry.
 
 Example:
     >>> kata_names()  # doctest: +NORMALIZE_WHITESPACE
-    ['find_winning_ticket_step', 'global_magnitude_mask', 'rewind_to_init', 'interpolate', 'error_barrier',
-     'snip_scores', 'sign_constant_reinit', 'train_loop', 'compact_linear']
+    ['find_winning_ticket_step', 'global_magnitude_mask', 'iterative_magnitude_pruning', 'rewind_to_init',
+     'interpolate', 'error_barrier', 'snip_scores', 'sign_constant_reinit', 'train_loop', 'compact_linear']
 """
 
 from __future__ import annotations
@@ -30,8 +30,8 @@ from ...errors import LthkitError
 
 FOLDER = Path(__file__).resolve().parent
 #: The katas in course order (the notebook that teaches each); a kata folder not listed here comes after them.
-COURSE_ORDER = ("find_winning_ticket_step", "global_magnitude_mask", "rewind_to_init", "interpolate", "error_barrier",
-                "snip_scores", "sign_constant_reinit", "train_loop", "compact_linear")
+COURSE_ORDER = ("find_winning_ticket_step", "global_magnitude_mask", "iterative_magnitude_pruning", "rewind_to_init",
+                "interpolate", "error_barrier", "snip_scores", "sign_constant_reinit", "train_loop", "compact_linear")
 DEFAULT_KATA = "find_winning_ticket_step"
 
 

@@ -1,0 +1,371 @@
+"""The questions the notebooks ask: predictions before an experiment, and end-of-notebook questions with answers.
+
+A notebook asks the learner to think before it runs: a **prediction** (a choice, or a number on a slider) is
+recorded before the experiment and shown beside the measured result afterwards; a few **questions** at the end
+have one right choice and an explanation. Both are graded like katas: a prediction earns its points when it was
+recorded before its result was shown (there is no wrong prediction, only a missing one), a question when its
+right choice was picked. The widgets live in :mod:`lthkit.course.predictions`; this module holds the questions,
+their answers, and the grading, which ``check(answer_sheet(...))`` and ``python -m lthkit grade --kata questions`` use.
+
+Every question is one entry of :data:`QUESTIONS`, named ``"<notebook number>.<name>"``; the notebook asks it in
+one line (``predict("02.reinit_gap")``, ``ask("02.why_reinit")``). A recorded answer is a small JSON record in
+the output of the cell that asked (:data:`ANSWER_MIMETYPE`), so it is saved with the notebook and read back from
+a submitted ``.ipynb`` by :func:`answers_from_notebook`.
+
+Example:
+    >>> question = QUESTIONS.require("02.why_reinit")
+    >>> question.kind, question.choices[question.answer][:30]
+    ('quiz', 'the initial values, together w')
+    >>> sheet = AnswerSheet("02", {"02.why_reinit": Answer("02.why_reinit", question.answer)})
+    >>> report = sheet.grade()
+    >>> [(check.name, check.status) for check in report.checks if check.name == "02.why_reinit"]
+    [('02.why_reinit', 'pass')]
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..core.registry import Registry
+from ..errors import LthkitError
+from .spec import CheckResult, GradeReport
+
+#: The MIME type of a recorded answer in a notebook cell's output.
+ANSWER_MIMETYPE = "application/vnd.lthkit.answer+json"
+#: The pseudo-kata name under which ``python -m lthkit grade`` grades a notebook's questions.
+QUESTIONS_KATA = "questions"
+_ID = re.compile(r"^(\d\d)\.[a-z][a-z0-9_]*$")
+
+
+@dataclass(frozen=True)
+class Question:
+    """One question a notebook asks.
+
+    Attributes:
+        name: ``"<notebook number>.<name>"`` (``"02.reinit_gap"``); the notebook number says where it is asked.
+        prompt: the question, in Markdown.
+        choices: the choices of a choice question (empty for a slider).
+        scale: ``(low, high, step)`` of a slider, for a prediction of a number (``None`` for a choice).
+        unit: what the slider's number counts (``"points"``).
+        answer: for an end-of-notebook question, the index of the right choice; ``None`` for a prediction.
+        explanation: shown once the learner has answered (a question) or beside the measured result (a prediction).
+        points: what it is worth.
+    """
+
+    name: str
+    prompt: str
+    choices: tuple[str, ...] = ()
+    scale: tuple[float, float, float] | None = None
+    unit: str = ""
+    answer: int | None = None
+    explanation: str = ""
+    points: int = 1
+
+    def __post_init__(self):
+        if not _ID.match(self.name):
+            raise LthkitError(f"question name {self.name!r} must look like '02.reinit_gap' (notebook number, a dot, "
+                              "a lower-case name)")
+        if bool(self.choices) == (self.scale is not None):
+            raise LthkitError(f"question {self.name}: give either choices or a slider scale, not both or neither")
+        if self.scale is not None:
+            low, high, step = self.scale
+            if not (low < high and step > 0):
+                raise LthkitError(f"question {self.name}: the scale (low, high, step) needs low < high and step > 0")
+        if self.answer is not None and not (self.choices and 0 <= self.answer < len(self.choices)):
+            raise LthkitError(f"question {self.name}: answer must index one of its {len(self.choices)} choices")
+
+    @property
+    def notebook(self) -> str:
+        """The notebook's number (``"02"``)."""
+        return self.name[:2]
+
+    @property
+    def kind(self) -> str:
+        """``"prediction"`` (recorded before a run) or ``"quiz"`` (one right choice)."""
+        return "prediction" if self.answer is None else "quiz"
+
+    def check_value(self, value):
+        """``value`` as this question records it: a choice's index, or a number on the slider.
+
+        Raises:
+            LthkitError: the value is not one of the choices or not on the slider's range.
+        """
+        if self.choices:
+            if isinstance(value, str) and value in self.choices:
+                return self.choices.index(value)
+            if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < len(self.choices):
+                return value
+            raise LthkitError(f"question {self.name}: answer with one of its choices (or its index), got {value!r}")
+        low, high, _ = self.scale
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value) \
+                or not low <= value <= high:
+            raise LthkitError(f"question {self.name}: answer with a number from {low:g} to {high:g}, got {value!r}")
+        return float(value)
+
+    def show(self, value) -> str:
+        """How a recorded value reads (the choice's text, or the number with its unit)."""
+        if value is None:
+            return "no answer"
+        if self.choices:
+            return self.choices[value]
+        unit = self.unit[:-1] if value == 1 and self.unit.endswith("s") else self.unit  # 1 round, 2 rounds
+        return f"{value:g} {unit}".strip()
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A learner's answer to one question.
+
+    Attributes:
+        question: the question's name.
+        value: the choice's index, or the slider's number.
+        before_result: whether it was recorded before the question's result was shown (a prediction counts only
+            then).
+    """
+
+    question: str
+    value: int | float | None
+    before_result: bool = True
+
+    def record(self) -> dict:
+        """The JSON record saved in the notebook."""
+        return {"question": self.question, "value": self.value, "before_result": self.before_result}
+
+    @classmethod
+    def from_record(cls, record) -> Answer | None:
+        """The answer a saved record holds, or ``None`` for a record that is not one (or holds no answer)."""
+        if not isinstance(record, dict) or not isinstance(record.get("question"), str):
+            return None
+        question = QUESTIONS.get(record["question"])
+        if question is None or record.get("value") is None:
+            return None
+        try:
+            value = question.check_value(record["value"])
+        except LthkitError:
+            return None
+        return cls(question.name, value, bool(record.get("before_result", False)))
+
+
+class Questions(Registry):
+    """The registry of questions, in the order the notebooks ask them."""
+
+    def __init__(self, questions=()):
+        super().__init__(questions, kind="question")
+
+    def of_notebook(self, notebook: str) -> list[Question]:
+        """The questions notebook ``notebook`` (``"02"``) asks, in order."""
+        return [question for question in self.values() if question.notebook == notebook]
+
+
+# ------------------------------------------------------------------------------------------ the questions
+#
+# One entry per question: Question(name, prompt, choices=... or scale=..., answer=... for an end-of-notebook
+# question, explanation=...). The notebook asks it with predict("<name>") (a prediction, revealed after the run)
+# or ask("<name>") (an end-of-notebook question).
+
+QUESTIONS = Questions([
+    # Notebook 2: iterative magnitude pruning and its controls.
+    Question("02.best_at_7", "IMP will take LeNet-300-100 down to about **7% of its weights**. At that density, "
+             "which of the three will reach the highest test accuracy?",
+             choices=("the winning ticket", "random re-init (the ticket's mask, new initial values)",
+                      "random pruning (the ticket's counts per layer, random connections)",
+                      "all three within half a point of each other"),
+             explanation="Frankle & Carbin found the ticket ahead of both controls once the network is sparse: "
+                         "the mask alone (random re-init) or the sizes alone (random pruning) are not enough."),
+    Question("02.reinit_gap", "At the sparsest round, **how many points** of test accuracy will random re-init be "
+             "behind the winning ticket? (Negative: ahead of it.)",
+             scale=(-2.0, 10.0, 0.5), unit="points",
+             explanation="Compare the gap with the noise: one seed's curve moves by a few tenths of a point from "
+                         "round to round."),
+    Question("02.why_reinit", "Random re-init keeps the ticket's mask and changes only the initial values, and it "
+             "falls behind the ticket once the network is sparse. What does that tell you?",
+             choices=("the initial values, together with the mask, make the ticket: the mask alone is not enough",
+                      "the mask is all that matters; the gap is noise",
+                      "pruning hurts every sparse network equally",
+                      "the ticket trained for longer than the control"),
+             answer=0,
+             explanation="Both runs train for the same budget on the same connections; only θ₀ differs. A gap "
+                         "larger than the seed-to-seed noise means the ticket's particular initial values matter: "
+                         "the 'winning' draw of the lottery."),
+    Question("02.output_rate", "IMP prunes LeNet's output layer at 10% per round and the hidden layers at 20%. Why "
+             "the lower rate?",
+             choices=(("it holds few weights (1,000 of 266,200), each one feeds a class score, so pruning it harder "
+                      "costs accuracy and saves almost nothing"),
+                      "the output layer's weights are smaller, so they would all be pruned first",
+                      "torch.nn.utils.prune cannot prune a layer with 10 outputs faster",
+                      "the paper's rate is arbitrary: any rate gives the same curve"),
+             answer=0,
+             explanation="The output layer is 0.4% of LeNet's weights: pruning it at 20% would save a few hundred "
+                         "weights while removing connections every class score depends on. The paper (Appendix A) "
+                         "prunes it at half the hidden layers' rate."),
+    Question("02.border_pixels", "In the last round, the pixels that are 0 in every training image (no digit ever "
+             "reaches them) still keep a few of their 300 outgoing weights. Why do those weights survive?",
+             choices=(("a pixel that is always 0 gives its weights no gradient: they keep their initial values, and "
+                      "the largest of those stay above the magnitude threshold"),
+                      "the network learned to watch the border",
+                      "border weights are never pruned",
+                      "random pruning kept them"),
+             answer=0,
+             explanation="With pixels scaled to [0, 1], a blank pixel is exactly 0, so the gradient of each of its "
+                         "weights is 0 and the weight stays at θ₀. Magnitude pruning then keeps the ones whose "
+                         "initial magnitude happens to be large: they survive by size, not by use."),
+    # Notebook 4: rewinding.
+    Question("04.lenet_theta0", "On LeNet-300-100 at the paper's learning rate, will the ticket rewound to **θ₀** "
+             "end clearly below the one rewound to an early **θ_k** (late rewinding)?",
+             choices=("yes: θ₀ clearly worse", "no: within the seed-to-seed noise", "no: θ₀ clearly better"),
+             explanation="Frankle et al. (2020) found LeNet stable to SGD noise from the start, so θ₀ should be "
+                         "as good a rewind point as θ_k there."),
+    Question("04.large_lr_theta0", "Now LeNet trained by Adam at a **large learning rate**, 7 pruned rounds, 5 trials. "
+             "In how many of the 7 rounds will the ticket rewound to **θ₀** be shown to be *matching*: the 95% "
+             "interval of (ticket − the dense network of its trial) entirely above −0.2 points?",
+             scale=(0.0, 7.0, 1.0), unit="rounds",
+             explanation="Frankle et al. (2019, 2020) found rewinding to θ₀ failing at the learning rates used for "
+                         "large networks: the network is unstable early in training, and a ticket needs the weights "
+                         "of a moment when it has become stable (θ_k)."),
+    Question("04.late_rewinding_gain", "And the ticket of the same trials rewound to **θ_200** (late rewinding): in "
+             "how many of the 7 rounds will it be shown to be matching?",
+             scale=(0.0, 7.0, 1.0), unit="rounds",
+             explanation="A verdict needs the whole interval on one side of the line: with 5 trials, a small "
+                         "difference stays inconclusive, and a count of rounds says what the trials can show."),
+    Question("04.liu_small_lr", "Liu et al. (2019) found that at a large learning rate, random re-init does as "
+             "well as the ticket. At a **small** learning rate, what do you expect?",
+             choices=("the ticket ahead of random re-init", "random re-init ahead of the ticket",
+                      "the two within noise"),
+             explanation="At a small learning rate the weights stay close to θ₀, so the mask IMP finds depends on "
+                         "θ₀: the ticket's initial values matter, as Frankle & Carbin reported. Liu et al.'s "
+                         "result holds at the large rates their training used."),
+    Question("04.late_rewinding", "What does **late rewinding** (Frankle et al. 2019) rewind the survivors to?",
+             choices=("θ_k: their values after k iterations of the dense network's training, early in training",
+                      "their values at the end of training (fine-tuning)",
+                      "θ₀, the values before training",
+                      "fresh random values"),
+             answer=0,
+             explanation="'Late' means later than θ₀, still early in training: a few hundred iterations, or a "
+                         "few percent of the run. Keeping the trained values is fine-tuning; rewinding only the "
+                         "learning-rate schedule is learning-rate rewinding."),
+    Question("04.matching", "A sparse network is **matching** when ...",
+             choices=(("trained in isolation it reaches the dense network's test accuracy (within a tolerance) "
+                      "in no more training"),
+                      "its mask matches the mask of another run",
+                      "it reaches 100% training accuracy",
+                      "its weights match θ₀"),
+             answer=0,
+             explanation="Frankle et al. (2020) call a subnetwork matching when, trained alone, it reaches the dense "
+                         "network's test accuracy; in practice up to a tolerance written down before the run (later "
+                         "papers use one standard deviation over trials; notebook 4 states its own, see "
+                         "docs/glossary.md)."),
+    Question("04.why_theta_k", "Why can rewinding to θ_k rescue tickets that θ₀ cannot?",
+             choices=(("after a few iterations the network is stable to SGD noise: copies trained from θ_k on "
+                      "different batch orders end in one linearly connected region, so the mask found by one run "
+                      "still suits the weights it is rewound to"),
+                      "θ_k has more weights than θ₀",
+                      "θ_k is closer to a random initialization",
+                      "rewinding to θ_k trains for longer"),
+             answer=0,
+             explanation="Frankle et al. (2020): IMP subnetworks match exactly when they are stable to SGD noise; "
+                         "large networks and learning rates become stable only after some training. A run rewound "
+                         "to θ_k trains for fewer iterations (T − k), not more."),
+])
+
+
+# ------------------------------------------------------------------------------------------ grading
+
+@dataclass
+class AnswerSheet:
+    """One learner's answers to one notebook's questions, gradable like a kata.
+
+    Attributes:
+        notebook: the notebook's number (``"02"``).
+        answers: ``{question name: Answer}``.
+        submission: where the answers came from (a notebook path, or ``"this notebook"``).
+    """
+
+    notebook: str
+    answers: dict = field(default_factory=dict)
+    submission: str = "this notebook"
+
+    def grade(self) -> GradeReport:
+        """A :class:`~lthkit.grading.spec.GradeReport` with one check per question of the notebook."""
+        checks = tuple(_graded(question, self.answers.get(question.name)) for question in
+                       QUESTIONS.of_notebook(self.notebook))
+        if not checks:
+            return ungraded(self.submission, "missing", f"notebook {self.notebook} asks no questions")
+        return GradeReport(QUESTIONS_KATA, self.submission, checks)
+
+
+def ungraded(submission: str, status: str, message: str) -> GradeReport:
+    """A report for answers that cannot be graded at all (``status`` as in a kata's report), with one check."""
+    check = CheckResult("answers", "the notebook's recorded answers", "error", 0, 1, message,
+                        "Answer the questions in the course notebook and save it; submit the .ipynb.")
+    return GradeReport(QUESTIONS_KATA, submission, (check,), status, message)
+
+
+def _graded(question: Question, answer: Answer | None) -> CheckResult:
+    kind = "prediction" if question.kind == "prediction" else "question"
+    title = f"{kind}: {question.prompt.replace('*', '')}"  # the prompt's Markdown emphasis, not in a table
+    if answer is None or answer.value is None:
+        return CheckResult(question.name, title, "fail", 0, question.points, f"no answer recorded for {question.name}",
+                           f"Run the cell that asks it and answer with the widget (or "
+                           f"record_answer({question.name!r}, ...)).")
+    if question.kind == "prediction":
+        if not answer.before_result:
+            return CheckResult(question.name, title, "fail", 0, question.points,
+                               f"predicted {question.show(answer.value)}, but only after the result was shown",
+                               "A prediction counts when it is made before the run: answer it, then run the "
+                               "experiment.")
+        return CheckResult(question.name, title, "pass", question.points, question.points)
+    if answer.value == question.answer:
+        return CheckResult(question.name, title, "pass", question.points, question.points)
+    return CheckResult(question.name, title, "fail", 0, question.points,
+                       f"answered: {question.show(answer.value)}", question.explanation)
+
+
+def answers_from_notebook(notebook: dict) -> dict:
+    """The answers recorded in a notebook's saved outputs (``{question name: Answer}``, the last record of each)."""
+    found = {}
+    cells = notebook.get("cells") if isinstance(notebook, dict) else None
+    for cell in cells if isinstance(cells, list) else []:
+        outputs = cell.get("outputs") if isinstance(cell, dict) else None
+        for output in outputs if isinstance(outputs, list) else []:
+            data = output.get("data") if isinstance(output, dict) else None
+            record = data.get(ANSWER_MIMETYPE) if isinstance(data, dict) else None
+            if isinstance(record, str):
+                try:
+                    record = json.loads(record)
+                except ValueError:
+                    record = None
+            answer = Answer.from_record(record)
+            if answer is not None:
+                found[answer.question] = answer
+    return found
+
+
+def notebook_number(path) -> str | None:
+    """The number a course notebook's file name starts with (``02_iterative_magnitude_pruning.ipynb`` → ``"02"``)."""
+    match = re.match(r"^(\d\d)_", Path(path).name)
+    return match.group(1) if match else None
+
+
+def grade_notebook_questions(path) -> GradeReport:
+    """Grade the questions of a saved notebook (``.ipynb``): the answers recorded in its outputs.
+
+    The notebook is recognized by its file name's number (``02_...``), or else by the questions it answered.
+    """
+    path = Path(path)
+    if path.suffix != ".ipynb":
+        return ungraded(str(path), "missing", "questions are answered in a notebook (.ipynb), not in a .py file")
+    try:
+        notebook = json.loads(path.read_text(encoding="utf-8-sig"))
+    except (OSError, ValueError) as error:
+        return ungraded(str(path), "syntax", f"cannot read the notebook: {error}"[:300])
+    answers = answers_from_notebook(notebook)
+    number = notebook_number(path) or next((QUESTIONS[name].notebook for name in answers), None)
+    if number is None or not QUESTIONS.of_notebook(number):
+        return ungraded(str(path), "missing", "no course questions found: the file name does not start with the "
+                        "number of a notebook that asks questions, and no answer is recorded")
+    return AnswerSheet(number, {name: answer for name, answer in answers.items()
+                                if QUESTIONS[name].notebook == number}, str(path)).grade()
