@@ -134,8 +134,9 @@ STRATEGY_KEYS = {"θ₀": "init", "late rewinding (θ_100)": "late", "fine-tunin
 
 
 def _signed_points(value: float) -> str:
-    """A difference in points as the prose writes it, the sign in words beside it: 0.63."""
-    return f"{abs(value):.2f}"
+    """A difference in points as the prose writes it: a negative one with its minus sign (−0.88), a positive one
+    bare (the prose's "+" stands outside the tag)."""
+    return f"−{abs(value):.2f}" if round(value, 2) < 0 else f"{abs(value):.2f}"
 
 
 def facts_04(folder: Path) -> dict[str, str]:

@@ -108,7 +108,8 @@ def test_release_again_is_unchanged_and_a_different_one_needs_force(week1):
     with pytest.raises(LthkitError, match="--force"):
         release(week1.root, "week1", notebooks=["01", "02"])
     _, manifest, changed = release(week1.root, "week1", notebooks=["02"], force=True)
-    assert changed and [entry["name"] for entry in manifest["katas"]] == ["global_magnitude_mask"]
+    assert changed and [entry["name"] for entry in manifest["katas"]] == ["global_magnitude_mask",
+                                                                          "iterative_magnitude_pruning"]
     assert not (week1.release / "01_one_pruning_step.ipynb").exists()  # what the new release does not hold
 
 

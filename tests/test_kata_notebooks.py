@@ -131,10 +131,29 @@ def test_every_kata_is_taught_in_a_notebook():
     assert taught == set(kata_names()), f"katas no notebook teaches: {set(kata_names()) - taught}"
 
 
+#: Katas whose notebook hands the function to check(), the grader itself on its hidden cases, instead of watching the
+#: notebook's own calls: iterative_magnitude_pruning's judges predict every move of the grader's stand-in training,
+#: which a notebook's real training is not.
+GRADED_WHOLE = {"iterative_magnitude_pruning"}
+
+
 def test_every_kata_records_a_notebooks_calls():
     """A kata without KataSpec.example and call cannot be checked through watch(): its notebook would assert alone."""
-    unwatched = [kata for kata in kata_names() if kata not in WATCHED or get_kata(kata).call is None]
+    unwatched = [kata for kata in kata_names()
+                 if (kata not in WATCHED or get_kata(kata).call is None) and kata not in GRADED_WHOLE]
     assert not unwatched, f"katas watch() cannot check (give their spec example and call): {unwatched}"
+
+
+@pytest.mark.parametrize("kata", sorted(GRADED_WHOLE))
+def test_a_kata_graded_whole_is_checked_by_the_grader_and_asserts_nothing_else(kata):
+    path = _notebook_of(kata)
+    cells = _check_cells(path, kata)
+    assert cells, f"{path.name}: no exercise-check cell runs {kata}"
+    for source in cells:
+        asserts = [ast.unparse(node)[:80] for node in ast.walk(ast.parse(source)) if isinstance(node, ast.Assert)]
+        assert not asserts, f"{path.name}: a check cell of {kata} asserts on its own ({asserts}); check() judges it"
+    graded = [cell.source for cell in _cells(path) if f"check({kata})" in cell.source.replace(" ", "")]
+    assert graded, f"{path.name}: {kata} is never handed to check(), the grader's hidden cases"
 
 
 @pytest.mark.parametrize("kata", WATCHED)
