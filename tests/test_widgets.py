@@ -51,7 +51,7 @@ def test_run_trains_the_selected_config_and_plots_it(make_dashboard, trainings):
     dashboard = make_dashboard()
     empty_png = dashboard.image.value
     assert dashboard.plotted() == {}
-    select(dashboard, sparsity=0.6, rounds=2, scope="global")
+    select(dashboard, density=0.4, rounds=2, scope="global")
     dashboard.run_button.click()
 
     config = BASE.replace(target_sparsity=0.6, scope="global")
@@ -72,7 +72,7 @@ def test_run_trains_the_selected_config_and_plots_it(make_dashboard, trainings):
 
 def test_moving_controls_never_trains(make_dashboard, trainings):
     dashboard = make_dashboard()
-    select(dashboard, sparsity=0.9, rounds=7, rewind="iteration", rewind_iteration=5, control="reinit",
+    select(dashboard, density=0.1, rounds=7, rewind="iteration", rewind_iteration=5, control="reinit",
            scope="global", seed=3, rewind_fraction=0.3, metric="test_acc_final", overlay=False)
     select(dashboard, rewind="fraction", control="random_prune")
     assert trainings == []
@@ -159,20 +159,21 @@ def test_an_unexpected_callback_error_shows_its_traceback_in_the_dashboard(make_
 
 
 def test_config_from_controls_ignores_unused_rewind_parameters():
-    chosen = dict(sparsity=0.8, rounds=4, control="ticket", scope="layer", rewind_iteration=7, rewind_fraction=0.4)
+    chosen = dict(density=0.2, rounds=4, control="ticket", scope="layer", rewind_iteration=7, rewind_fraction=0.4)
     assert config_from_controls(BASE, rewind="init", **chosen) == config_from_controls(
         BASE, rewind="init", **dict(chosen, rewind_iteration=3, rewind_fraction=0.1))
     assert config_from_controls(BASE, rewind="iteration", **chosen).rewind_iteration == 7
+    assert config_from_controls(BASE, rewind="init", **chosen).target_sparsity == 0.8  # 20% of the weights remaining
     assert config_from_controls(BASE, rewind="fraction", **chosen).rewind_fraction == 0.4
     assert run_label(config_from_controls(BASE, rewind="iteration", **chosen)) == \
-        "winning ticket, layer-wise, rewind θ_7, 80% in 4 rounds"
+        "winning ticket, layer-wise, rewind θ_7, 20% remaining after 4 rounds"
 
 
 def test_dashboard_shows_real_widgets_and_a_static_fallback(make_dashboard):
     dashboard = make_dashboard()
     assert dashboard.run_button.description == "Run"
     kinds = {name: type(widget).__name__ for name, widget in dashboard.controls.items()}
-    assert kinds["sparsity"] == "FloatSlider" and kinds["rounds"] == "IntSlider"
+    assert kinds["density"] == "FloatSlider" and kinds["rounds"] == "IntSlider"
     assert {kinds[n] for n in ("rewind", "control", "scope")} == {"Dropdown"}
     assert all(widget.continuous_update is False for widget in dashboard.controls.values()
                if isinstance(widget, (widgets.FloatSlider, widgets.IntSlider)))
@@ -428,3 +429,17 @@ def test_status_line_says_when_the_spread_of_trials_hides_a_difference(make_dash
     note = dashboard._curves_note()
     assert "winning ticket and random re-init overlap at these densities (50.0%, 25.0%)" in note
     assert "more trials or rounds would tell them apart" in note
+
+
+def test_the_dashboard_speaks_the_glossarys_words_and_shows_it_in_its_help(make_dashboard):
+    """Issue 31: one vocabulary (docs/glossary.md): the controls say "weights remaining", the help holds the glossary."""
+    from lthkit.course.glossary import glossary_terms
+
+    dashboard = make_dashboard()
+    descriptions = [widget.description for widget in dashboard.controls.values()]
+    assert "weights remaining" in descriptions and not any("sparsity" in text for text in descriptions)
+    assert "weights remaining" in glossary_terms() and "matching" in glossary_terms()
+    help_html = dashboard.help.children[0].value
+    for term in ("weights remaining", "P_m", "matching", "late rewinding", "error barrier"):
+        assert term in help_html, term
+    assert "<table>" in help_html and "<script" not in help_html

@@ -232,6 +232,57 @@ def csv_text(rows, columns) -> str:
     return buffer.getvalue()
 
 
+def read_typed_csv(path, types: dict, what: str, *, blank_is_none: bool = False) -> list[dict]:
+    """A CSV that lthkit wrote, read back with its typed columns converted (``types``: column → ``int``,
+    ``float`` or ``bool``, the others kept as text).
+
+    Args:
+        path: the CSV file.
+        types: how to convert each typed column (``bool`` reads ``"True"`` as True, anything else False).
+        what: what the file should be, for the error (``"a results CSV of lthkit.studies.stability"``).
+        blank_is_none: an empty typed cell reads as None (otherwise it is an error).
+
+    Returns:
+        The rows, as dicts in the header's order.
+
+    Raises:
+        LthkitError: the file is missing, or is not such a CSV (a row of the wrong length, a cell that is
+            not its column's type).
+
+    Example:
+        >>> import tempfile
+        >>> path = Path(tempfile.mkdtemp()) / "rows.csv"
+        >>> _ = path.write_text("round,density,stable,note\\n1,0.8,True,x\\n")
+        >>> read_typed_csv(path, {"round": int, "density": float, "stable": bool}, "a test CSV")
+        [{'round': 1, 'density': 0.8, 'stable': True, 'note': 'x'}]
+    """
+    import csv
+
+    path = Path(path)
+    if not path.is_file():
+        raise LthkitError(f"no results file at {path}")
+    rows = []
+    try:
+        for raw in csv.DictReader(io.StringIO(path.read_text(encoding="utf-8"))):
+            row = {}
+            for key, value in raw.items():
+                if key is None or value is None:
+                    raise ValueError("a row has more or fewer fields than the header")
+                kind = types.get(key)
+                if kind is None:
+                    row[key] = value
+                elif value == "" and blank_is_none:
+                    row[key] = None
+                elif kind is bool:
+                    row[key] = value == "True"
+                else:
+                    row[key] = kind(value)
+            rows.append(row)
+    except (ValueError, UnicodeError, csv.Error) as error:
+        raise LthkitError(f"{path} is not {what} ({error})") from None
+    return rows
+
+
 def atomic_write_json(path, data) -> None:
     """Write ``data`` as indented JSON, atomically."""
     atomic_write_bytes(path, json_bytes(data))

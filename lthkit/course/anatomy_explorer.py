@@ -121,7 +121,7 @@ class AnatomyExplorer(_ProgressAndStatus):
                                           **wide),
             "reset": widgets.Dropdown(options=RESET_CHOICES, value="ticket", description="reset survivors to",
                                       **wide),
-            "density": widgets.Dropdown(options=densities, value=None, description="weights left", **wide),
+            "density": widgets.Dropdown(options=densities, value=None, description="weights remaining", **wide),
         }
         self.run_button = widgets.Button(description="Run", button_style="primary")
         self.status = widgets.HTML()

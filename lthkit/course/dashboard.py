@@ -1,4 +1,4 @@
-"""The interactive dashboard of notebook 3: sweep sparsity, rounds, rewinding, controls and scope.
+"""The interactive dashboard of notebook 3: sweep the weights remaining, rounds, rewinding, controls and scope.
 
 The dashboard is a thin face over pure functions, each usable (and tested) on its own:
 
@@ -13,7 +13,7 @@ shown in the dashboard's error area, never lost in a log.
 
 Notebook 6's :class:`StabilityExplorer` is a smaller face of the same kind over
 :func:`lthkit.studies.stability.pair_for`, :func:`lthkit.runs.experiments.run_experiments` and
-:func:`lthkit.reporting.plots.error_along_path`: choose k and the sparsity, press **Run**.
+:func:`lthkit.reporting.plots.error_along_path`: choose k and the weights remaining, press **Run**.
 
 Example:
     >>> from lthkit.course.dashboard import Dashboard
@@ -45,6 +45,7 @@ from ..reporting.plots import accuracy_and_early_stop, format_density_axis, summ
 from ..reporting.summaries import read_summary_csv
 from ..runs.cache import load_cached
 from ..runs.experiments import run_experiments, runs_to_train
+from .glossary import glossary_html
 from .modes import notebook_preset
 
 #: The dashboard's choices, as (label shown, value) pairs.
@@ -54,13 +55,13 @@ SCOPE_CHOICES = (("layer-wise", "layer"), ("global", "global"))
 METRIC_CHOICES = (("test accuracy at early stop", "test_acc_early_stop"),
                   ("test accuracy at end of training", "test_acc_final"))
 #: The keys of :attr:`Dashboard.controls` that choose the config (the others only change the view).
-CONFIG_CONTROLS = ("sparsity", "rounds", "rewind", "rewind_iteration", "rewind_fraction", "control", "scope", "seed")
+CONFIG_CONTROLS = ("density", "rounds", "rewind", "rewind_iteration", "rewind_fraction", "control", "scope", "seed")
 #: The most trials (seeds) one Run trains per curve.
 MAX_TRIALS = 5
 #: The dashboard's layouts (see :class:`Dashboard`).
 LAYOUTS = ("projector", "wide")
 #: The controls the projector layout shows above the plot (the others go under "more options").
-MAIN_CONTROLS = ("sparsity", "rounds", "rewind", "control", "trials")
+MAIN_CONTROLS = ("density", "rounds", "rewind", "control", "trials")
 #: The projector layout's grid: as many 290-px columns as the screen holds.
 GRID_COLUMNS = "repeat(auto-fill, minmax(290px, 1fr))"
 #: The committed full-protocol measurement the reference toggle draws (see results/paper-lenet300/README.md).
@@ -69,7 +70,7 @@ REFERENCE_CSV = REPO_ROOT / "results" / "paper-lenet300" / "summary.csv"
 REFERENCE_DEFAULT_CONTROLS = ("ticket", "reinit")
 
 
-def config_from_controls(base: LotteryConfig, *, sparsity: float, rounds: int, rewind: str, control: str,
+def config_from_controls(base: LotteryConfig, *, density: float, rounds: int, rewind: str, control: str,
                          scope: str, rewind_iteration: int = 0, rewind_fraction: float = 0.0,
                          seed: int | None = None) -> LotteryConfig:
     """The config the dashboard's controls select, built on ``base``.
@@ -79,7 +80,8 @@ def config_from_controls(base: LotteryConfig, *, sparsity: float, rounds: int, r
 
     Args:
         base: everything the controls do not set (model, training budget, data, layer rates).
-        sparsity: target sparsity after ``rounds`` rounds, in [0, 1).
+        density: the weights remaining after ``rounds`` rounds, in (0, 1] (the glossary's word; the
+            config stores its complement, ``target_sparsity``).
         rounds: pruning rounds after the dense round 0.
         rewind: ``"init"``, ``"iteration"``, ``"fraction"`` or ``"none"``.
         control: ``"ticket"``, ``"reinit"`` or ``"random_prune"``.
@@ -96,13 +98,14 @@ def config_from_controls(base: LotteryConfig, *, sparsity: float, rounds: int, r
             training budget, ...).
 
     Example:
-        >>> config = config_from_controls(LotteryConfig(), sparsity=0.8, rounds=4, rewind="init",
+        >>> config = config_from_controls(LotteryConfig(), density=0.2, rounds=4, rewind="init",
         ...                               control="ticket", scope="global")
         >>> round(config.per_round_rate, 3)
         0.331
     """
     return base.replace(
-        prune_rate=None, target_sparsity=float(sparsity), rounds=int(rounds), rewind=rewind, control=control,
+        prune_rate=None, target_sparsity=round(1 - float(density), 6), rounds=int(rounds), rewind=rewind,
+        control=control,
         scope=scope, rewind_iteration=int(rewind_iteration) if rewind == "iteration" else 0,
         rewind_fraction=float(rewind_fraction) if rewind == "fraction" else 0.0,
         seed=base.seed if seed is None else int(seed))
@@ -113,12 +116,12 @@ def run_label(config: LotteryConfig) -> str:
 
     Example:
         >>> run_label(LotteryConfig(rounds=5, target_sparsity=0.8))
-        'winning ticket, layer-wise, rewind θ₀, 80% in 5 rounds'
+        'winning ticket, layer-wise, rewind θ₀, 20% remaining after 5 rounds'
     """
     rewind = {"init": "rewind θ₀", "iteration": f"rewind θ_{config.rewind_iteration}",
               "fraction": f"late rewind ({config.rewind_fraction:.0%})", "none": "no rewind"}[config.rewind]
     if config.target_sparsity is not None:
-        amount = f"{config.target_sparsity:.0%} in {config.rounds} rounds"
+        amount = f"{1 - config.target_sparsity:.0%} remaining after {config.rounds} rounds"
     else:
         amount = f"{config.per_round_rate:.0%}/round × {config.rounds}"
     scope = {value: name for name, value in SCOPE_CHOICES}[config.scope]
@@ -385,8 +388,8 @@ class Dashboard(_ProgressAndStatus):
     Display it by making it the last expression of a cell. Its parts are public, so that a test
     (or a curious learner) can drive it without a browser:
 
-    * ``controls``: ``{name: widget}``. Config controls: ``"sparsity"`` (target sparsity, a
-      FloatSlider), ``"rounds"`` (IntSlider), ``"rewind"`` (Dropdown: ``init``, ``iteration``,
+    * ``controls``: ``{name: widget}``. Config controls: ``"density"`` (the weights remaining after
+      the last round, a FloatSlider), ``"rounds"`` (IntSlider), ``"rewind"`` (Dropdown: ``init``, ``iteration``,
       ``fraction``, ``none``), ``"rewind_iteration"`` (k, IntSlider), ``"rewind_fraction"``
       (FloatSlider), ``"control"`` (Dropdown: ``ticket``, ``reinit``, ``random_prune``),
       ``"scope"`` (Dropdown: ``layer``, ``global``), ``"seed"`` (the first trial's seed),
@@ -417,7 +420,7 @@ class Dashboard(_ProgressAndStatus):
     Example (what the tests do)::
 
         dashboard = Dashboard()
-        dashboard.controls["sparsity"].value = 0.8   # costs nothing: no training
+        dashboard.controls["density"].value = 0.2    # costs nothing: no training
         dashboard.run_button.click()                 # trains (or reads the cache), then draws
         dashboard.plotted()                          # {label: (densities, accuracies in %)}
 
@@ -462,14 +465,14 @@ class Dashboard(_ProgressAndStatus):
         base = self.base
         budget = self._budget()
         if base.target_sparsity is not None:
-            sparsity = base.target_sparsity
+            density = 1 - base.target_sparsity
         else:
-            sparsity = 1 - (1 - base.per_round_rate) ** base.rounds
+            density = (1 - base.per_round_rate) ** base.rounds
         wide = {"style": {"description_width": "150px"}, "layout": widgets.Layout(width="430px")}
         slider = {"continuous_update": False, **wide}
         self.controls = {
-            "sparsity": widgets.FloatSlider(value=round(sparsity, 2), min=0.05, max=0.99, step=0.01,
-                                            description="target sparsity", readout_format=".0%", **slider),
+            "density": widgets.FloatSlider(value=round(density, 2), min=0.01, max=0.95, step=0.01,
+                                           description="weights remaining", readout_format=".0%", **slider),
             "rounds": widgets.IntSlider(value=base.rounds, min=1, max=20, description="pruning rounds", **slider),
             "rewind": widgets.Dropdown(options=REWIND_CHOICES, value=base.rewind, description="rewind to", **wide),
             "rewind_iteration": widgets.IntSlider(value=min(base.rewind_iteration or 100, budget - 1), min=0,
@@ -512,6 +515,10 @@ class Dashboard(_ProgressAndStatus):
         self.run_button.on_click(self._on_run)
         self.clear_button.on_click(self._on_clear)
 
+        # The glossary, folded under the plot: the words on the controls and axes, defined once (docs/glossary.md).
+        self.help = widgets.Accordion(children=[widgets.HTML(glossary_html())], selected_index=None)
+        self.help.set_title(0, "help: the words used here (weights remaining, P_m, matching, rewinding, ...)")
+        self.help.add_class("lthkit-help")
         title = widgets.HTML(f"<b>Lottery-ticket explorer</b>: {html.escape(base.model)}, "
                              f"{self._budget():,} iterations per training; moving a control never trains, "
                              f"<b>Run</b> does")
@@ -521,7 +528,7 @@ class Dashboard(_ProgressAndStatus):
             left = widgets.VBox([self.controls[n] for n in names[:5]])
             right = widgets.VBox([self.controls[n] for n in names[5:]] + [buttons])
             controls = widgets.HBox([left, right])
-            parts = [title, controls, self.status, self.progress, self.log, self.image, self.errors]
+            parts = [title, controls, self.status, self.progress, self.log, self.image, self.help, self.errors]
         else:
             # A projector: the main controls and Run in a grid that wraps to the screen's width, the plot
             # full width under them, the rest folded away (a lecture hall sees the plot, not the knobs).
@@ -538,7 +545,7 @@ class Dashboard(_ProgressAndStatus):
             more.set_title(0, "more options: scope, seed, k, late fraction, plotted accuracy, overlay, reference")
             more.add_class("lthkit-more-options")
             title.layout.margin = "0"
-            parts = [title, grid, self.status, self.progress, self.image, more, self.log, self.errors]
+            parts = [title, grid, self.status, self.progress, self.image, more, self.help, self.log, self.errors]
         self.widget = widgets.VBox(parts)
         self.widget.add_class("lthkit-dashboard")
 
@@ -833,11 +840,11 @@ class Dashboard(_ProgressAndStatus):
 
 
 class StabilityExplorer(_ProgressAndStatus):
-    """Notebook 6's interactive: the linear path between two copies of one network, for a chosen k and sparsity.
+    """Notebook 6's interactive: the linear path between two copies of one network, for a chosen k and weights remaining.
 
     Choosing never trains; **Run** trains the network and its twin (or reads both from the cache),
     with a progress bar inside the explorer, then draws the test error along the path and says
-    whether the pair is stable. Parts: ``controls`` (``"k"``, ``"round"``: the sparsity, as IMP
+    whether the pair is stable. Parts: ``controls`` (``"k"``, ``"round"``: the weights remaining, as IMP
     rounds, 0 dense; ``"control"``: IMP subnetwork or random pruning), ``run_button``, ``status``,
     ``progress``, ``image``, ``errors``; ``last`` holds the rows of the last pair drawn.
 
@@ -869,7 +876,7 @@ class StabilityExplorer(_ProgressAndStatus):
         self.controls = {
             "k": widgets.Dropdown(options=[(f"k = {k:,}", int(k)) for k in ks], value=int(ks[0]),
                                   description="split at", **wide),
-            "round": widgets.Dropdown(options=rounds, value=min(1, self.base.rounds), description="sparsity", **wide),
+            "round": widgets.Dropdown(options=rounds, value=min(1, self.base.rounds), description="weights remaining", **wide),
             "control": widgets.Dropdown(options=(("IMP subnetwork", "ticket"), ("random pruning", "random_prune")),
                                         value="ticket", description="subnetwork", **wide),
         }

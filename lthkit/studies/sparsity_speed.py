@@ -42,8 +42,6 @@ Example:
 
 from __future__ import annotations
 
-import csv
-import io
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -52,7 +50,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ..core.data import get_data
-from ..core.files import atomic_write_files, csv_text, figure_png, json_bytes, with_kept_notes
+from ..core.files import atomic_write_files, csv_text, figure_png, json_bytes, read_typed_csv, with_kept_notes
 from ..core.models import build_model
 from ..errors import LthkitError
 from ..export.agreement import TOLERANCES, compare_outputs, paired_difference
@@ -423,31 +421,13 @@ def size_crossovers(size_rows) -> list[dict]:
 # --- files and the report -----------------------------------------------------------------------
 
 def read_rows(path) -> list[dict]:
-    """One of the study's CSVs back, numbers as numbers (``agrees`` as a bool).
+    """One of the study's CSVs back, numbers as numbers (``agrees`` as a bool, an empty number as None).
 
     Raises:
         LthkitError: the file is missing or not such a CSV.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise LthkitError(f"no results file at {path}")
-    rows = []
-    try:
-        for raw in csv.DictReader(io.StringIO(path.read_text(encoding="utf-8"))):
-            row = {}
-            for key, value in raw.items():
-                if key is None or value is None:
-                    raise ValueError("a row has more or fewer fields than the header")
-                if value == "" or key not in _INTEGERS | _FLOATS | {"agrees"}:
-                    row[key] = None if value == "" and (key in _INTEGERS | _FLOATS) else value
-                elif key == "agrees":
-                    row[key] = value == "True"
-                else:
-                    row[key] = int(value) if key in _INTEGERS else float(value)
-            rows.append(row)
-    except (ValueError, UnicodeError, csv.Error) as error:
-        raise LthkitError(f"{path} is not a results CSV of lthkit.studies.sparsity_speed ({error})") from None
-    return rows
+    types = {**{key: int for key in _INTEGERS}, **{key: float for key in _FLOATS}, "agrees": bool}
+    return read_typed_csv(path, types, "a results CSV of lthkit.studies.sparsity_speed", blank_is_none=True)
 
 
 def load_speed_study(folder) -> SpeedStudy | None:

@@ -36,9 +36,7 @@ Example:
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,7 +45,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ..core.data import MNISTData
-from ..core.files import atomic_write_json
+from ..core.files import atomic_write_json, read_typed_csv
 from ..core.models import build_model
 from ..core.paths import STABLE_THRESHOLD, alpha_grid, error_barrier, is_stable, path_errors
 from ..errors import LthkitError
@@ -303,27 +301,18 @@ def run_retraining(base: LotteryConfig, k: int, *, trials: int = 1, first_seed: 
 
 
 
+#: The typed columns of ``stability.csv`` and ``retraining.csv``.
+_COLUMN_TYPES = {"k": int, "round": int, "trial": int, "density": float, "alpha": float, "test_error": float,
+                 "error_barrier": float, "test_acc_final": float, "test_acc_early_stop": float, "stable": bool}
+
+
 def read_rows(path) -> list[dict]:
     """A ``stability.csv`` or ``retraining.csv`` back, numbers as numbers.
 
     Raises:
         LthkitError: the file is missing or not such a CSV.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise LthkitError(f"no results file at {path}")
-    numbers = {"k": int, "round": int, "trial": int, "density": float, "alpha": float, "test_error": float,
-               "error_barrier": float, "test_acc_final": float, "test_acc_early_stop": float}
-    rows = []
-    try:
-        for raw in csv.DictReader(io.StringIO(path.read_text(encoding="utf-8"))):
-            row = {key: numbers[key](value) if key in numbers else value for key, value in raw.items()}
-            if "stable" in row:
-                row["stable"] = row["stable"] == "True"
-            rows.append(row)
-    except (ValueError, UnicodeError, csv.Error) as error:
-        raise LthkitError(f"{path} is not a results CSV of lthkit.studies.stability ({error})") from None
-    return rows
+    return read_typed_csv(path, _COLUMN_TYPES, "a results CSV of lthkit.studies.stability")
 
 
 def barrier_table(rows) -> list[dict]:

@@ -332,11 +332,11 @@ def test_dashboard_runs_in_jupyterlab(jupyter_lab):
             dashboard.screenshot(path=str(ARTIFACTS / "dashboard-before.png"))
             before = plot.screenshot()
 
-            # A slider: the target sparsity, moved with the keyboard like a learner would (1% a key).
-            sparsity = dashboard.locator(".lthkit-control-sparsity")
-            readout = sparsity.locator(".widget-readout")
+            # A slider: the weights remaining, moved with the keyboard like a learner would (1% a key).
+            remaining = dashboard.locator(".lthkit-control-density")
+            readout = remaining.locator(".widget-readout")
             percent = int(readout.inner_text().strip().rstrip("%")) + 5
-            handle = sparsity.get_by_role("slider")
+            handle = remaining.get_by_role("slider")
             handle.focus()
             for _ in range(5):
                 handle.press("ArrowRight")
@@ -345,7 +345,7 @@ def test_dashboard_runs_in_jupyterlab(jupyter_lab):
             dashboard.get_by_text("more options", exact=False).first.click()
             dashboard.get_by_label("pruning scope", exact=True).select_option(label="global")
             # Moving controls trains nothing: the status line only says what Run would train.
-            label = re.escape(f"winning ticket, global, rewind θ₀, {percent}% in ") + r"\d+ rounds"
+            label = re.escape(f"winning ticket, global, rewind θ₀, {percent}% remaining after ") + r"\d+ rounds"
             expect(status).to_contain_text(re.compile(label + " has not run yet"), timeout=ui)
             plot_before_run = plot.get_attribute("src")
 
@@ -496,14 +496,14 @@ def test_dashboard_app_served_by_voila(voila_app):
             page.evaluate("window.scrollTo(0, 0)")
             assert_on_first_screen(page, dashboard, "projector-voila-after-run-1024x768.png")
 
-            # Three trials of the ticket and of re-init at 95% sparsity, the reference behind them.
-            sparsity = dashboard.locator(".lthkit-control-sparsity")
-            readout = sparsity.locator(".widget-readout")
-            handle = sparsity.get_by_role("slider")
+            # Three trials of the ticket and of re-init at 5% of the weights remaining, the reference behind them.
+            remaining = dashboard.locator(".lthkit-control-density")
+            readout = remaining.locator(".widget-readout")
+            handle = remaining.get_by_role("slider")
             handle.focus()
-            for _ in range(95 - int(readout.inner_text().strip().rstrip("%"))):
-                handle.press("ArrowRight")
-            expect(readout).to_have_text("95%", timeout=ui)
+            for _ in range(int(readout.inner_text().strip().rstrip("%")) - 5):
+                handle.press("ArrowLeft")
+            expect(readout).to_have_text("5%", timeout=ui)
             trials = dashboard.locator(".lthkit-control-trials")
             trials.get_by_role("slider").focus()
             for _ in range(2):
@@ -512,15 +512,15 @@ def test_dashboard_app_served_by_voila(voila_app):
             # The readout moves in the page at once; wait until the kernel has the three trials too (its
             # status counts their trainings), or a late slider update would overwrite Clear's status line.
             rounds = int(dashboard.locator(".lthkit-control-rounds .widget-readout").inner_text().strip())
-            expect(status).to_contain_text(f"95% in {rounds} rounds has not run yet: Run trains {3 * (rounds + 1)} "
-                                           "network(s)", timeout=ui)
+            expect(status).to_contain_text(f"5% remaining after {rounds} rounds has not run yet: Run trains "
+                                           f"{3 * (rounds + 1)} network(s)", timeout=ui)
             dashboard.get_by_role("button", name="Clear plot", exact=True).click()
             expect(status).to_contain_text("plot cleared", timeout=ui)
             dashboard.get_by_text("more options", exact=False).first.click()
             dashboard.get_by_label(re.compile("^reference")).check()
             for control in ("winning ticket", "random re-init"):
                 dashboard.get_by_label("train", exact=True).select_option(label=control)
-                label = f"{control}, layer-wise, rewind θ₀, 95% in "
+                label = f"{control}, layer-wise, rewind θ₀, 5% remaining after "
                 if control != "winning ticket":  # selected already: no change, no new status line
                     expect(status).to_contain_text(label, timeout=ui)
                     expect(status).to_contain_text("has not run yet", timeout=ui)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import torch
 
 from ..oracle import first_change
-from ..spec import PASS, Case, Finding, fail
+from ..spec import PASS, Case, Finding, Mismatch, fail
 
 
 def returns_model(record: dict, call: str) -> Finding:
@@ -55,3 +55,18 @@ def copied(values) -> dict:
 def example_case(amount: float = 0.0, about: str = "") -> Case:
     """The case of a call a learner made in a notebook (:mod:`lthkit.grading.example` numbers them)."""
     return Case("notebook", 0, float(amount), about, about="-")
+
+
+def layer_tensor(value, shape, what: str) -> torch.Tensor | None:
+    """``value`` if it is a tensor of a layer weight's ``shape``; None if absent; :class:`Mismatch` naming it otherwise.
+
+    A judge reads what the learner's function left (a mask, ``weight_orig``) through this, so that a wrong
+    type or shape fails the check with a message instead of crashing the grader.
+    """
+    if value is None:
+        return None
+    if not isinstance(value, torch.Tensor):
+        raise Mismatch(f"{what} is not a plain tensor but {value}")
+    if tuple(value.shape) != tuple(shape):
+        raise Mismatch(f"{what} has shape {tuple(value.shape)}, the layer's weight has {tuple(shape)}")
+    return value

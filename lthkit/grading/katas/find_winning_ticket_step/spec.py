@@ -20,7 +20,7 @@ import torch
 from ...hidden import architecture, hidden_state, prunable_names, stand_in_deltas
 from ...oracle import close, count, differing, percent, same_masks, survivors, torch_prune_masks, total
 from ...spec import PASS, Case, Check, KataSpec, Mismatch, Mistake, fail
-from ..common import copied, example_case, inputs_unchanged, returns_model
+from ..common import copied, example_case, inputs_unchanged, layer_tensor, returns_model
 from .run import call as call_once
 from .run import run
 
@@ -109,17 +109,6 @@ def example(arguments: dict) -> tuple[Case, dict]:
 
 # ------------------------------------------------------------------------------ grader side
 
-def _tensor(value, shape, what: str) -> torch.Tensor | None:
-    """``value`` if it is a tensor of ``shape``; None if absent; :class:`Mismatch` naming it otherwise."""
-    if value is None:
-        return None
-    if not isinstance(value, torch.Tensor):
-        raise Mismatch(f"{what} is not a plain tensor but {value}")
-    if tuple(value.shape) != tuple(shape):
-        raise Mismatch(f"{what} has shape {tuple(value.shape)}, the layer's weight has {tuple(shape)}")
-    return value
-
-
 class Evidence:
     """What one hidden case showed, with the grader's oracle and the known mistakes' predictions."""
 
@@ -140,7 +129,7 @@ class Evidence:
     def mask(self, call: dict, name: str) -> torch.Tensor | None:
         """A layer's weight_mask as bool, None when it has none."""
         state = call["after"][name]
-        mask = _tensor(state.get("weight_mask"), self.shape(name), f"{name}.weight_mask")
+        mask = layer_tensor(state.get("weight_mask"), self.shape(name), f"{name}.weight_mask")
         return None if mask is None else mask != 0
 
     def effective_masks(self, call: dict, when: str = "after") -> dict[str, torch.Tensor]:
@@ -150,9 +139,9 @@ class Evidence:
             state = call[when][name]
             if state.get("missing"):
                 raise Mismatch(f"layer {name} is no longer in the model")
-            mask = _tensor(state.get("weight_mask"), self.shape(name), f"{name}.weight_mask")
+            mask = layer_tensor(state.get("weight_mask"), self.shape(name), f"{name}.weight_mask")
             if mask is None:
-                weight = _tensor(state.get("weight"), self.shape(name), f"{name}.weight")
+                weight = layer_tensor(state.get("weight"), self.shape(name), f"{name}.weight")
                 mask = torch.ones(self.shape(name), dtype=torch.bool) if weight is None else weight != 0
             masks[name] = mask != 0
         return masks
@@ -164,7 +153,7 @@ class Evidence:
             state = call["before"][name]
             original = state.get("weight_orig")
             value = original if isinstance(original, torch.Tensor) else state.get("weight")
-            values[name] = _tensor(value, self.shape(name), f"{name}.weight")
+            values[name] = layer_tensor(value, self.shape(name), f"{name}.weight")
         return values
 
     def removed(self, call: dict) -> bool:
@@ -372,7 +361,7 @@ def judge_rewinds(ev: Evidence):
     for index, call in enumerate(ev.calls):
         for name in ev.layers:
             state = call["after"][name]
-            original = _tensor(state.get("weight_orig"), ev.shape(name), f"{name}.weight_orig")
+            original = layer_tensor(state.get("weight_orig"), ev.shape(name), f"{name}.weight_orig")
             mask = ev.mask(call, name)
             if original is None or mask is None:
                 mistake = "no_compounding" if ev.removed(call) else ev.layer_mistake
@@ -391,7 +380,7 @@ def judge_effective_weights(ev: Evidence):
             return fail(f"the model fails on a forward pass after the {_nth(index)} call: {call['forward_error']}")
         masks = ev.effective_masks(call)
         for name in ev.layers:
-            weight = _tensor(call["forward"].get(name), ev.shape(name), f"{name}.weight after a forward pass")
+            weight = layer_tensor(call["forward"].get(name), ev.shape(name), f"{name}.weight after a forward pass")
             if weight is None:
                 return fail(f"{name} has no weight after a forward pass")
             expected = ev.theta0[name] * masks[name]

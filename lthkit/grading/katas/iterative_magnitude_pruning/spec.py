@@ -26,6 +26,7 @@ import torch
 from ...hidden import architecture, build_hidden, prunable_names
 from ...oracle import close, count, differing, percent, torch_prune_masks
 from ...spec import PASS, Case, Check, Finding, KataSpec, Mismatch, Mistake, fail
+from ..common import layer_tensor
 from .run import call_value, run
 
 NAME = "iterative_magnitude_pruning"
@@ -126,17 +127,6 @@ def schedule(size: int, amount: float, rounds: int) -> int:
 
 # ------------------------------------------------------------------------------ grader side
 
-def _tensor(value, shape, what: str) -> torch.Tensor | None:
-    """``value`` if it is a tensor of ``shape``; None if absent; :class:`Mismatch` naming it otherwise."""
-    if value is None:
-        return None
-    if not isinstance(value, torch.Tensor):
-        raise Mismatch(f"{what} is not a plain tensor but {value}")
-    if tuple(value.shape) != tuple(shape):
-        raise Mismatch(f"{what} has shape {tuple(value.shape)}, the layer's weight has {tuple(shape)}")
-    return value
-
-
 class Evidence:
     """What one hidden case showed: every training call, the learner's results, and the grader's expectations."""
 
@@ -205,7 +195,7 @@ class Evidence:
         """The values training starts from: ``weight_orig`` under pruning hooks, else ``weight``."""
         state = self.state(call, name)
         value = state.get("weight_orig") if isinstance(state.get("weight_orig"), torch.Tensor) else state.get("weight")
-        value = _tensor(value, self.shapes[name], f"{name}.weight")
+        value = layer_tensor(value, self.shapes[name], f"{name}.weight")
         if value is None:
             raise Mismatch(f"layer {name} has no weight")
         return value
@@ -216,7 +206,7 @@ class Evidence:
     def mask(self, call: dict, name: str) -> torch.Tensor:
         """Which weights a call trains with: the ``weight_mask``, or for a layer without one, its non-zeros."""
         state = self.state(call, name)
-        mask = _tensor(state.get("weight_mask"), self.shapes[name], f"{name}.weight_mask")
+        mask = layer_tensor(state.get("weight_mask"), self.shapes[name], f"{name}.weight_mask")
         if mask is None:
             return self.trainable(call, name) != 0
         return mask != 0
@@ -233,7 +223,7 @@ class Evidence:
         """The weights a call's training left (after a forward pass)."""
         if call.get("raised"):
             raise Mismatch("a train(...) call did not finish")
-        return {name: _tensor(call["after"].get(name), self.shapes[name], f"{name}.weight after training")
+        return {name: layer_tensor(call["after"].get(name), self.shapes[name], f"{name}.weight after training")
                 for name in self.layers}
 
     def amount(self, name: str) -> float:
