@@ -379,7 +379,8 @@ QUESTIONS = Questions([
              explanation="Frankle & Carbin's tickets return to the dense network's accuracy at P_m 3.6% after being "
                          "above it at larger sizes. With five trials an interval is a few tenths of a point wide, "
                          "about the width of the claim's whole range: a verdict needs the whole interval inside that "
-                         "range (consistent) or outside it (inconsistent)."),
+                         "range (consistent) or outside it (inconsistent). *Matching* (docs/glossary.md) asks less: "
+                         "at most 0.2 points below dense, with no upper limit."),
     Question("05.claims_confirmed", "The table judges **13 of the paper's claims** about LeNet-300-100 (and a "
              "placebo). With five trials, how many will it find *consistent* (the whole interval inside what the "
              "claim allows)?",
