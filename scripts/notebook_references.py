@@ -298,6 +298,33 @@ def facts_05(folder: Path) -> dict[str, str]:
     return facts
 
 
+def facts_06(folder: Path) -> dict[str, str]:
+    """Notebook 6's closing cell states the committed stability study (``results/stability/``): each claim of its
+    ``claims.csv`` (estimate, 95% interval, noise floor), the verdict counts, and from ``stability.csv`` the
+    densities and ks it measured and the dense network's barrier at the first and the last k."""
+    from lthkit.reporting.claims import read_claims_csv
+    from lthkit.reporting.stats import count_verdicts
+    from lthkit.studies.stability import barrier_table, read_rows, stability_claim_records
+
+    results = ROOT / "results" / "stability"
+    claims = read_claims_csv(results / "claims.csv")
+    digits = {claim.id: claim.digits for claim in stability_claim_records()}
+    facts = {f"n_{verdict}": str(count) for verdict, count in count_verdicts(row["verdict"] for row in claims).items()}
+    for row in claims:
+        shown = digits.get(row["claim_id"], 2)
+        for name, column in (("est", "estimate"), ("low", "interval_low"), ("high", "interval_high"),
+                             ("floor", "noise_floor")):
+            if row[column] and math.isfinite(float(row[column])):
+                facts[f"{row['claim_id']}_{name}"] = f"{float(row[column]):.{shown}f}"
+    facts["trials"] = str(max(int(row["n"]) for row in claims))
+    table = barrier_table(read_rows(results / "stability.csv"))
+    dense = sorted((entry for entry in table if entry["control"] == "dense"), key=lambda entry: entry["k"])
+    facts["k_last"] = _iterations(dense[-1]["k"])
+    facts["dense_barrier_k_last"] = _points(dense[-1]["barrier_mean"])
+    facts["density_sparsest"] = _weights(min(entry["density"] for entry in table))
+    return facts
+
+
 def facts_07(folder: Path) -> dict[str, str]:
     """Notebook 7's closing cell states the committed ticket-anatomy study's claims (``results/ticket-anatomy/``)."""
     from lthkit.studies.anatomy import anatomy_claims, anatomy_floors, load_study
@@ -344,7 +371,7 @@ def facts_08(folder: Path) -> dict[str, str]:
 
 #: ``{notebook: facts(folder) -> {name: the number as the prose writes it}}``.
 FACTS = {"02_iterative_magnitude_pruning": facts_02, "04_rewinding": facts_04, "05_paper_results": facts_05,
-         "07_ticket_anatomy": facts_07, "08_your_own_network": facts_08}
+         "06_stability": facts_06, "07_ticket_anatomy": facts_07, "08_your_own_network": facts_08}
 
 
 def write_facts(notebook: str, out: Path) -> dict[str, str]:

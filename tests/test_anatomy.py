@@ -279,6 +279,8 @@ def test_synflow_needs_no_data(monkeypatch):
     masks = prune_at_init("synflow", model, keep=20_000, rounds=5)
     assert sum(surviving_counts(masks).values()) == 20_000
     assert all((weight != 0).all() for weight in prunable_weights(model).values())  # the model is not changed
+    again = prune_at_init("synflow", model, keep=20_000, rounds=5, inputs=None, targets=None)  # no batch at all
+    assert all(torch.equal(again[name], masks[name]) for name in masks), "the same mask every time"
 
 
 @pytest.mark.parametrize("method", SCORERS.at_init())

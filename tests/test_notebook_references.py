@@ -34,7 +34,8 @@ NOT_MEASURED = re.compile(r"`[^`]*`|\]\([^)]*\)|arXiv:\S+")
 #: Numbers a notebook cites that are not measurements of ours: notebook 5 quotes the paper's protocol
 #: (learning rate 1.2e-3, its schedule of weights remaining P_m), the paper's own values ("more than 0.3
 #: percentage points", "2.51x faster") and the claims' tolerances (± 0.2).
-CITED = {"05_paper_results": {f"{pm:.1f}" for pm in PAPER_PM} | {"1.2", "98.0", "0.2", "0.3", "2.51"}}
+CITED = {"05_paper_results": {f"{pm:.1f}" for pm in PAPER_PM} | {"1.2", "98.0", "0.2", "0.3", "2.51"},
+         "06_stability": {"0.2"}}  # notebook 6 defines matching: at most 0.2 points below the dense network
 
 
 def prose(notebook: str) -> list[str]:
@@ -69,7 +70,7 @@ def test_every_measured_number_in_the_prose_is_a_committed_fact(notebook):
     assert tagged >= 5
 
 
-@pytest.mark.parametrize("notebook", ["01_one_pruning_step", "03_explore", "06_stability"])
+@pytest.mark.parametrize("notebook", ["01_one_pruning_step", "03_explore"])
 def test_notebooks_without_a_reference_run_state_no_measured_number(notebook):
     assert not [number for text in prose(notebook) for number in untagged_numbers(text)]
 

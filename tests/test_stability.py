@@ -147,6 +147,15 @@ def test_run_stability_writes_one_row_per_point_and_its_endpoints_are_the_traine
         assert path[0]["test_error"] == pytest.approx(1 - accuracies[0], abs=1e-9)
         assert path[-1]["test_error"] == pytest.approx(1 - accuracies[1], abs=1e-9)
         assert path[0]["error_barrier"] == pytest.approx(error_barrier([r["test_error"] for r in path]))
+    # What notebook 6 checks through lthkit.course.copies: the copies share θ_k and the mask, and end apart.
+    from lthkit.course.copies import same_tensors, the_two_copies
+
+    pair = next(p for p in pairs if (p.k, p.kind, p.round) == (K, "ticket", BASE.rounds))
+    two = the_two_copies(pair, cache_dir=tmp_path)
+    assert same_tensors(two.a.start, two.b.start) and same_tensors(two.a.mask, two.b.mask)
+    assert not same_tensors(two.a.trained, two.b.trained)
+    with pytest.raises(LthkitError, match="not in the cache"):
+        the_two_copies(pair, cache_dir=tmp_path / "empty")
     # Everything cached: again, without the data, the same rows at once.
     assert run_stability(BASE, ks=(0, K), controls=controls, alphas=alpha_grid(5),
                          cache_dir=tmp_path, data=tiny_data, progress=False) == rows

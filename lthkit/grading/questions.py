@@ -420,6 +420,195 @@ QUESTIONS = Questions([
              explanation="A placebo guards the method: if two equivalent networks came out 'different', every other "
                          "verdict would be suspect. The seed-to-seed spread is also the noise floor: a claimed "
                          "difference smaller than it is never called consistent."),
+    # Notebook 6: stability to SGD noise (Frankle et al. 2020) and retraining after pruning (Renda et al. 2020).
+    Question("06.dense_stable_k0", "Two copies of the **dense** LeNet-300-100 start from the same θ₀ (k = 0) and "
+             "train on different batch orders. Will the error barrier on the straight path between them be under "
+             "2 points (stable)?",
+             choices=("stable: the barrier stays under 2 points", "unstable: a barrier of 2 points or more"),
+             explanation="Frankle et al. (2020) found LeNet on MNIST stable from initialization: the copies end in one "
+                         "linearly connected valley, so SGD noise does not decide where training goes. Larger "
+                         "networks (ResNet-20 on CIFAR-10, ResNet-50 on ImageNet) became stable only after some "
+                         "training."),
+    Question("06.barrier_vs_k", "Now split the copies later, at iteration k instead of 0. As k grows, the dense "
+             "network's error barrier will ...",
+             choices=("shrink", "stay about the same (within the noise between seeds)", "grow"),
+             explanation="The later the split, the more of the training the two copies share, so they can only "
+                         "drift less apart: Frankle et al. (2020) saw barriers fall with k and reach about zero "
+                         "early in training. Where the barrier is already tiny at k = 0, as for LeNet, there is "
+                         "little left to shrink."),
+    Question("06.stable_not_matching", "Suppose a kind of subnetwork is **stable** at k = 0 (error barrier under 2 "
+             "points) but **not matching** (its accuracy more than 0.2 points below the dense network's). What "
+             "follows?",
+             choices=(("stability alone does not make a subnetwork matching: two copies can share one valley that "
+                       "is worse than the dense network's"),
+                      "the error barrier was measured wrongly: a stable network is always matching",
+                      "the subnetwork is a winning ticket",
+                      "the dense network must be unstable"),
+             answer=0,
+             explanation="Frankle et al. (2020) found IMP subnetworks matching only when they were stable: stability "
+                         "is what IMP needs, not a guarantee of accuracy. A randomly pruned network can be stable "
+                         "and still lose accuracy, because its connections are worse, not because SGD noise "
+                         "scatters it."),
+    Question("06.matching_interval", "Over 3 trials, (subnetwork − dense network of the same trial) has the 95% "
+             "interval [−0.35, −0.05] points. Is the subnetwork **matching** by lthkit's definition?",
+             choices=("inconclusive: the interval straddles −0.2 points", "yes: its mean is above −0.2 points",
+                      "no: its interval lies below 0", "yes: part of it lies above −0.2 points"),
+             answer=0,
+             explanation="lthkit calls a subnetwork matching when its accuracy is at most 0.2 points below the dense "
+                         "network of the same trial, judged on the paired 95% interval: consistent when the whole "
+                         "interval lies above −0.2, inconsistent when all of it lies below, inconclusive when it "
+                         "straddles the line, as here (docs/glossary.md). More trials narrow the interval."),
+    Question("06.lr_rewinding", "What does **learning-rate rewinding** (Renda et al. 2020) do after each pruning round?",
+             choices=(("keeps the trained weights of the survivors and replays the learning-rate schedule from "
+                       "iteration k"),
+                      "rewinds the survivors to θ_k and replays the schedule (weight rewinding)",
+                      "keeps the trained weights and trains on at the final, smallest rate (fine-tuning)",
+                      "re-initializes the survivors and trains at a large learning rate"),
+             answer=0,
+             explanation="Renda et al. compare three ways to retrain for the same budget: fine-tuning (trained "
+                         "weights, final small rate), weight rewinding (θ_k and the schedule from k) and "
+                         "learning-rate rewinding (trained weights, the schedule from k). They found both rewinding "
+                         "methods ahead of fine-tuning, and learning-rate rewinding as good as or better than "
+                         "weight rewinding."),
+    # Notebook 7: what a ticket is made of (Zhou et al. 2019; pruning at initialization, Frankle et al. 2021).
+    Question("07.signs_reset", "Keep IMP's mask, but reset each survivor to the **sign** of its θ₀ value times one "
+             "constant per layer: its initial magnitude is thrown away. Trained like the ticket, against the "
+             "ticket rewound to θ₀ itself it will end ...",
+             choices=("about as accurate as θ₀ (within half a point)", "clearly worse, like a fresh random init",
+                      "clearly better than θ₀"),
+             explanation="Zhou et al. (2019) found the signs of θ₀ with a constant magnitude per layer about as good "
+                         "as θ₀ itself, while shuffling θ₀'s values within a layer (which scrambles the signs) or a "
+                         "fresh initialization did worse: what a survivor needs from θ₀ is mostly its sign."),
+    Question("07.supermask_accuracy", "Now no training at all: θ₀'s signs times the layer constant, under the best "
+             "mask (`large_final_same_sign`). What test accuracy will this **untrained** LeNet reach on MNIST? "
+             "(Chance is 10%.)",
+             scale=(0.0, 100.0, 5.0), unit="percent",
+             explanation="Zhou et al. (2019) report such supermasks far above chance on MNIST (86% for their network): "
+                         "the mask alone already carries much of what training would learn."),
+    Question("07.why_signs", "The signs of θ₀ with one constant per layer do about as well as θ₀, and θ₀'s own values "
+             "shuffled within the layer do worse. What does that say about a ticket's initial values?",
+             choices=("what matters is mostly each survivor's sign; its exact magnitude matters little",
+                      "the exact magnitudes matter and the signs do not",
+                      "any initial values do, as long as the mask is IMP's",
+                      "the constant per layer must be learned"),
+             answer=0,
+             explanation="Shuffling keeps the layer's distribution of values but scrambles which weight gets which "
+                         "sign; the signed constant keeps every sign and drops the magnitudes. Zhou et al. found the "
+                         "second about as good as θ₀ and the first worse: the signs carry what θ₀ gives the mask."),
+    Question("07.supermask_why", "Why can θ₀ under a `large_final` mask be far above chance with no training?",
+             choices=(("the mask was chosen from the trained weights: it keeps the weights training made large and "
+                       "zeroes the ones it pushed toward zero, so masking moves θ₀ the way training did"),
+                      "any random mask of θ₀ is far above chance",
+                      "the mask was chosen on the test set",
+                      "a pruned network is always more accurate than a dense one"),
+             answer=0,
+             explanation="Zhou et al. call it masking as training: setting to zero the weights that training moved "
+                         "toward zero, and keeping the ones it moved away from zero (in θ₀'s sign, for "
+                         "`large_final_same_sign`), is itself a step in the direction training took. A random mask "
+                         "of θ₀ stays near chance."),
+    Question("07.pai_shuffle", "A pruning-at-initialization method keeps its accuracy when its mask is **shuffled** "
+             "within each layer (same count per layer, other connections). What did the method find?",
+             choices=("how many weights each layer should keep, not which ones",
+                      "exactly the connections that matter, like IMP",
+                      "nothing: its accuracy is at chance",
+                      "the initial values of the survivors"),
+             answer=0,
+             explanation="Frankle et al. (2021, 'Pruning Neural Networks at Initialization: Why Are We Missing the "
+                         "Mark?') found SNIP, GraSP, SynFlow and magnitude at initialization unhurt by this check, "
+                         "while IMP's ticket loses accuracy when shuffled: the methods at initialization find per-layer "
+                         "densities, IMP particular connections."),
+    # Notebook 8: a ticket for the learner's own network.
+    Question("08.ticket_matches", "`find_ticket` will prune your network round after round, down to what "
+             "`target_sparsity` asks for. At that last round, will the ticket's test accuracy be within **half a "
+             "point** of the dense network's, or above it?",
+             choices=("yes: within half a point of dense, or above", "no: more than half a point below dense"),
+             explanation="Frankle & Carbin 'consistently find winning tickets that are less than 10-20% of the size' "
+                         "of the fully connected and convolutional networks they study on MNIST and CIFAR-10. Your "
+                         "network is a new case: one search with one seed shows a curve, not yet a verdict."),
+    Question("08.reinit_gap", "At that last round, **how many points** of test accuracy will the same masks, "
+             "re-initialized, be behind the ticket? (Negative: ahead of it.)",
+             scale=(-5.0, 15.0, 0.5), unit="points",
+             explanation="Frankle & Carbin found re-initialized tickets learning more slowly and ending below the "
+                         "ticket once the network is sparse: the gap is the evidence that θ₀ matters for this "
+                         "network, not only the mask."),
+    Question("08.optimizer_revival", "Why does lthkit zero the pruned weights again after every `optimizer.step()`, "
+             "and not only their gradients?",
+             choices=(("Adam's running moments (and SGD's momentum) keep moving a weight whose gradient is zero: a "
+                       "pruned weight would come back to life"),
+                      "the forward pass would otherwise ignore the mask",
+                      "to save memory",
+                      "weight decay is applied before the gradient"),
+             answer=0,
+             explanation="An optimizer's state remembers past gradients: Adam divides its first moment by the second "
+                         "and keeps stepping after the gradient turns zero, and momentum carries the last update on. "
+                         "Masking only in `forward`, or only the gradients, lets a pruned weight grow; zeroing it after "
+                         "every step keeps the mask, whatever optimizer your loop uses."),
+    Question("08.one_seed", "Your search shows the ticket ahead of the re-initialized masks, in one run with one "
+             "seed. What do you need before calling it a winning ticket?",
+             choices=(("the search repeated with other seeds (θ₀ and batch order), and the paired differences' 95% "
+                       "interval judged against a tolerance written down before the run"),
+                      "nothing: one run is enough when the gap is larger than half a point",
+                      "a longer training of the same run",
+                      "the test accuracy of the best round, chosen on the test set"),
+             answer=0,
+             explanation="One seed is one draw of θ₀ and of the batch order; the gap between two curves moves with "
+                         "both. lthkit judges a claim on several trials: the mean of the paired differences with its "
+                         "95% interval, against a tolerance fixed beforehand (matching: at most 0.2 points below "
+                         "the dense network, docs/glossary.md)."),
+    Question("08.ticket_file", "What must a ticket's file hold so that someone else can train the ticket again?",
+             choices=("the mask and the weights the survivors start from (θ₀ or θ_k)",
+                      "the trained weights only: the zeros show the mask",
+                      "the mask only: any initialization will do",
+                      "the training loop's source code"),
+             answer=0,
+             explanation="A ticket is a mask together with the values its survivors restart from: the trained "
+                         "weights do not hold θ₀, and the same mask with other initial values is the random re-init "
+                         "control, which does worse. lthkit's file holds both, and the trained weights beside them."),
+    # Notebook 9: sparsity is not speed.
+    Question("09.masked_speed", "lthkit stores a ticket as dense weights times a mask. A ticket with about **10%** of "
+             "LeNet's weights, on a batch of 64 images, one thread: how long will its forward pass take against the "
+             "dense network's?",
+             choices=("about the same time as dense", "about a tenth of the dense time, or less",
+                      "faster, but by less than ten times", "clearly longer than dense"),
+             explanation="A dense matrix product does every multiply-add, zero or not: the work is the layer's size, "
+                         "not its number of survivors. Stored as weights × mask, a ticket costs what the dense "
+                         "network costs."),
+    Question("09.csr_speed", "The same ticket stored as **CSR** (only the survivors, each with its column index), "
+             "batch 64, one thread. Will it beat the dense network?",
+             choices=("yes: clearly faster than dense", "no: about as fast as dense, or slower"),
+             explanation="CSR skips the zeros but reads an index for every survivor and vectorizes worse than a dense "
+                         "product, so it wins only below a crossover density that depends on the layer shapes, the "
+                         "batch size, the threads and the machine. Section 4 measures where it lies on yours."),
+    Question("09.why_same", "Why does a ticket stored as weights × mask run no faster than the dense network?",
+             choices=("the dense matrix product multiplies every entry, zeros included",
+                      "PyTorch undoes the mask before each forward pass",
+                      "the mask itself takes most of the time",
+                      "the ticket has more layers than the dense network"),
+             answer=0,
+             explanation="To the processor a zero is a number like any other: the number of multiply-adds of a "
+                         "dense layer is its size. Sparsity becomes speed only when the zeros leave the computation: "
+                         "whole rows and columns (a compact or structured network) or one at a time (a sparse format)."),
+    Question("09.two_four", "NVIDIA's sparse tensor cores multiply at up to twice the dense speed for the 2:4 pattern. "
+             "What does a lottery ticket need to use them?",
+             choices=(("re-pruning to at most 2 survivors in every 4 consecutive weights of a row, which changes the "
+                       "network and can cost accuracy"),
+                      "nothing: any mask with half the weights or fewer runs on them",
+                      "only a conversion of the file format",
+                      "retraining from θ₀ with the same mask"),
+             answer=0,
+             explanation="An unstructured mask has rows with 3 or 4 survivors in some groups of 4; the 2:4 kernels "
+                         "cannot run it. Keeping the two largest of each group is a different, sparser network, and "
+                         "section 5 measures what that costs without retraining."),
+    Question("09.compact", "Why is the compact network exactly as accurate as the ticket, and faster?",
+             choices=(("it removes only units that compute nothing the output reads (no surviving outgoing weight, "
+                       "or a constant folded into the next bias), so it is a smaller dense network computing the "
+                       "same function"),
+                      "it is retrained after compaction",
+                      "it keeps only the most accurate neurons",
+                      "it stores its weights in a sparse format"),
+             answer=0,
+             explanation="Unstructured pruning leaves some whole units cut off. Removing them changes no output, and "
+                         "what remains is an ordinary dense network, faster by as much as it is smaller."),
 ])
 
 

@@ -92,12 +92,7 @@ class LotteryConfig:
         set_fields(self, train=nested_config(self.train, TrainConfig, "train"),
                    data=nested_config(self.data, DataConfig, "data"))
         check_choice(self.model, "model", sorted(MODELS), what="model")
-        check_int(self.rounds, "rounds", minimum=1)
-        if self.prune_rate is not None and self.target_sparsity is not None:
-            raise LthkitError("give prune_rate or target_sparsity, not both")
-        set_fields(self, prune_rate=None if self.prune_rate is None else check_fraction(self.prune_rate, "prune_rate"),
-                   target_sparsity=None if self.target_sparsity is None
-                   else check_fraction(self.target_sparsity, "target_sparsity"))
+        check_schedule(self)
         # Accept a dict or lists (from JSON or a CLI) but store a hashable tuple of pairs.
         set_fields(self, layer_rates=layer_rate_pairs(self.layer_rates))
         layer_rate_overrides(list(model_layout(self.model)[0]), dict(self.layer_rates))  # unknown layers fail here
@@ -158,6 +153,23 @@ class LotteryConfig:
     def key(self) -> str:
         """A stable hash of the config (the cache adds the code version)."""
         return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()
+
+
+def check_schedule(config) -> None:
+    """Check (and normalise in place) a config's pruning schedule: ``rounds``, and ``prune_rate`` or
+    ``target_sparsity`` (at most one of them, each a fraction in [0, 1)).
+
+    Shared by :class:`LotteryConfig` and :class:`lthkit.imp.find.TicketConfig`, which schedule rounds alike.
+
+    Raises:
+        LthkitError: rounds below 1, both amounts given, or an amount outside [0, 1).
+    """
+    check_int(config.rounds, "rounds", minimum=1)
+    if config.prune_rate is not None and config.target_sparsity is not None:
+        raise LthkitError("give prune_rate or target_sparsity, not both")
+    set_fields(config, prune_rate=None if config.prune_rate is None else check_fraction(config.prune_rate, "prune_rate"),
+               target_sparsity=None if config.target_sparsity is None
+               else check_fraction(config.target_sparsity, "target_sparsity"))
 
 
 def per_round_rate(rounds: int, prune_rate: float | None, target_sparsity: float | None) -> float:

@@ -60,7 +60,7 @@ from ..core.train import TrainResult
 from ..errors import LthkitError
 from .branches import BRANCHES, get_branch
 from .branches.base import Network
-from .config import layer_rate_pairs, per_round_rate, rewind_point
+from .config import check_schedule, layer_rate_pairs, per_round_rate, rewind_point
 from .driver import drive
 from .records import MemoryStore, RoundResult
 from .scorers import DEFAULT_CRITERION, SCORERS
@@ -95,12 +95,7 @@ class TicketConfig:
     steps: int | None = None
 
     def __post_init__(self):
-        check_int(self.rounds, "rounds", minimum=1)
-        if self.prune_rate is not None and self.target_sparsity is not None:
-            raise LthkitError("give prune_rate or target_sparsity, not both")
-        set_fields(self, prune_rate=None if self.prune_rate is None else check_fraction(self.prune_rate, "prune_rate"),
-                   target_sparsity=None if self.target_sparsity is None
-                   else check_fraction(self.target_sparsity, "target_sparsity"))
+        check_schedule(self)
         check_choice(self.scope, "scope", SCOPES, what="scope")
         set_fields(self, layer_rates=layer_rate_pairs(self.layer_rates))
         check_choice(self.rewind, "rewind", ("init", "iteration", "fraction", "none"), what="rewind strategy")
