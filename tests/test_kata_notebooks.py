@@ -33,7 +33,7 @@ WATCHED = [kata for kata in kata_names() if get_kata(kata).example is not None]
 
 #: Notebook 1's first cell loads MNIST and the next ones train: its check cells run here on stand-ins
 #: (a LeNet-300-100 moved away from θ₀, a stand-in training that moves the survivors and runs a forward
-#: pass, as the grader's hidden cases do).
+#: pass, as the grader's hidden cases do). Its check cells end by revealing a prediction (``reveal``).
 NOTEBOOK_1_STAND_INS = '''
 import copy
 from types import SimpleNamespace
@@ -42,7 +42,7 @@ import torch
 from torch import nn
 from torch.nn.utils import prune
 
-from lthkit import build_model
+from lthkit import build_model, fast_mode, reveal
 
 model = build_model("lenet300_100", seed=0)
 initial_state_dict = copy.deepcopy(model.state_dict())

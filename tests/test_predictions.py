@@ -211,6 +211,26 @@ def test_every_question_is_asked_by_its_notebook_and_every_ask_names_a_question(
     assert set(QUESTIONS) == set(asked), set(QUESTIONS) ^ set(asked)
 
 
+def test_every_notebook_with_questions_grades_them_at_its_end():
+    """A notebook that asks questions ends with ``check(answer_sheet("NN"))``, after every question it asks."""
+    for path in sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb")):
+        number = path.name[:2]
+        if not QUESTIONS.of_notebook(number):
+            continue
+        sources = [cell.source for cell in nbformat.read(path, as_version=4).cells if cell.cell_type == "code"]
+        graded = [index for index, source in enumerate(sources) if f'check(answer_sheet("{number}"))' in source]
+        asked = [index for index, source in enumerate(sources) if re.search(r"\b(ask|reveal)\(", source)]
+        assert graded and graded[-1] > max(asked), f"{path.name}: end with check(answer_sheet({number!r}))"
+
+
+def test_notebook_5s_count_of_confirmed_claims_ranges_over_the_papers_claims():
+    from lthkit.studies.paper import CLAIMS
+
+    papers = [claim for claim in CLAIMS if not claim.id.startswith("placebo")]
+    question = QUESTIONS["05.claims_confirmed"]
+    assert question.scale[:2] == (0, len(papers)) and f"{len(papers)} of the paper's claims" in question.prompt
+
+
 def test_an_answer_sheet_of_a_notebook_without_questions_says_so():
-    report = AnswerSheet("01").grade()
+    report = AnswerSheet("99").grade()
     assert report.status == "missing" and report.checks[0].status == "error"

@@ -168,6 +168,57 @@ class Questions(Registry):
 # or ask("<name>") (an end-of-notebook question).
 
 QUESTIONS = Questions([
+    # Notebook 1: one pruning step.
+    Question("01.most_pruned_layer", "Your step removes 20% of LeNet-300-100's weights with **one global threshold** "
+             "on the trained magnitudes. Which layer will lose the largest share of its *own* weights?",
+             choices=("fc1 (784 → 300, the first and largest layer)", "fc2 (300 → 100)",
+                      "fc3 (100 → 10, the output layer)", "none: every layer loses 20%"),
+             explanation="The layers' weights live on different scales: Glorot initialization draws each layer's "
+                         "weights with variance 2 / (fan-in + fan-out), so the first layer's (fan-in 784) are the "
+                         "smallest, and one threshold for all layers cuts mostly there. That is why the paper prunes "
+                         "LeNet layer-wise instead: 20% of each hidden layer, 10% of the output layer."),
+    Question("01.ticket_cost", "The ticket keeps 80% of the weights, rewound to θ₀, and trains again with the dense "
+             "network's budget. **How many points** of test accuracy will it lose against the dense network? "
+             "(Negative: it gains.)",
+             scale=(-2.0, 5.0, 0.25), unit="points",
+             explanation="In Frankle & Carbin's Figure 3, LeNet-300-100's winning tickets are as accurate as the "
+                         "dense network, or more, from 100% down to a few percent of the weights: a first round of "
+                         "20% costs nothing. One seed's accuracy moves by tenths of a point between runs, so a "
+                         "small loss or gain here is noise, not an effect."),
+    Question("01.why_deepcopy", "What goes wrong with `initial_state_dict = model.state_dict()`, without "
+             "`copy.deepcopy`?",
+             choices=(("its tensors are the model's own: training changes them in place, so the 'θ₀' you rewind to "
+                      "is the trained weights"),
+                      "nothing: state_dict() always returns a copy",
+                      "the biases are left out of it",
+                      "it cannot be loaded back into the model"),
+             answer=0,
+             explanation="`state_dict()` returns references to the parameters' storage, not copies. Without "
+                         "`deepcopy`, 'rewinding' copies the trained values onto themselves: the ticket would "
+                         "start from its trained weights, which is fine-tuning, not a lottery ticket."),
+    Question("01.weight_orig", "After `torch.nn.utils.prune` has pruned a layer, why do you write θ₀ into "
+             "`weight_orig` and not into `weight`?",
+             choices=(("`weight` is recomputed as `weight_orig * weight_mask` by a hook before every forward "
+                      "pass: what you write into it is overwritten"),
+                      "`weight` is read-only after pruning",
+                      "`weight_orig` holds only the surviving weights",
+                      "it makes no difference which one you write"),
+             answer=0,
+             explanation="Pruning moves the parameter to `weight_orig` (what the optimizer trains) and keeps the "
+                         "mask in the buffer `weight_mask`; `weight` is only their product. Rewinding the real "
+                         "parameter is one of the traps other lottery-ticket code fell into."),
+    Question("01.why_rewind", "Why does a lottery ticket restart its surviving weights from **θ₀** instead of "
+             "keeping their trained values?",
+             choices=(("the hypothesis is about the initialization: a winning ticket is a subnetwork that trains "
+                      "well *from its initial values*; keeping the trained values is fine-tuning, another method"),
+                      "trained values cannot be pruned",
+                      "rewinding makes training faster in every case",
+                      "θ₀ has more non-zero weights than the trained network"),
+             answer=0,
+             explanation="Frankle & Carbin: a dense, randomly initialized network contains a subnetwork that, "
+                         "trained in isolation *from the same initialization*, matches the dense network. Notebook 2 "
+                         "tests that claim against controls with other initial values; notebook 4 rewinds to θ_k "
+                         "instead, and compares it with fine-tuning."),
     # Notebook 2: iterative magnitude pruning and its controls.
     Question("02.best_at_7", "IMP will take LeNet-300-100 down to about **7% of its weights**. At that density, "
              "which of the three will reach the highest test accuracy?",
@@ -213,6 +264,55 @@ QUESTIONS = Questions([
              explanation="With pixels scaled to [0, 1], a blank pixel is exactly 0, so the gradient of each of its "
                          "weights is 0 and the weight stays at θ₀. Magnitude pruning then keeps the ones whose "
                          "initial magnitude happens to be large: they survive by size, not by use."),
+    # Notebook 3: explore.
+    Question("03.reinit_trend", "The dashboard prunes LeNet round by round. Random re-init trains the ticket's "
+             "mask from *new* initial values. From the first pruned round to the last, the ticket's lead over "
+             "random re-init will ...",
+             choices=("grow by more than half a point: re-init falls behind as the network gets sparser",
+                      "stay within half a point of what it was",
+                      "shrink by more than half a point: re-init catches up as the network gets sparser"),
+             explanation="Frankle & Carbin's re-initialized networks keep up with the ticket while many weights "
+                         "remain and fall behind as the network gets sparser (their Figures 3 and 4): the sparser "
+                         "the network, the more its particular initial values matter. With one seed, differences "
+                         "of a few tenths of a point are noise."),
+    Question("03.one_shot", "Now the ticket again, pruned to the same weights remaining in **one** round instead of "
+             "several (*one-shot* pruning: train once, prune, rewind, train). Its test accuracy against the "
+             "iterative ticket's will be ...",
+             choices=("more than half a point lower", "within half a point", "more than half a point higher"),
+             explanation="Frankle & Carbin (§2, Figure 4c): one-shot pruning finds winning tickets too, and costs "
+                         "two trainings instead of one per round, but iterative pruning finds tickets that learn faster "
+                         "and stay accurate at smaller sizes. With many weights remaining the two can be within a "
+                         "seed's noise; the gap opens as the network gets sparser."),
+    Question("03.seed_noise", "Two settings, one seed each, end 0.3 points apart. What does that difference tell you?",
+             choices=(("nothing yet: changing only the seed moves a network by about as much; run several trials "
+                      "of each and compare their spreads (or intervals)"),
+                      "the better setting is better: a test accuracy is exact",
+                      "the worse setting is broken",
+                      "the difference is real if it is positive in both panels"),
+             answer=0,
+             explanation="A single run mixes the setting's effect with the seed's (θ₀ and the data order). The "
+                         "dashboard's **trials** slider draws the spread of several seeds; when two bands overlap, "
+                         "the runs cannot tell the settings apart. The paper reports five trials for this reason."),
+    Question("03.per_round_rate", "You ask for **5% of the weights remaining after 8 rounds**. What fraction of the "
+             "surviving weights does each round prune (in the hidden layers)?",
+             choices=("about 31%: 1 − 0.05^(1/8), since each round prunes a share of the survivors",
+                      "about 12%: 95% / 8",
+                      "95% in the first round, nothing after",
+                      "20%, the paper's rate, whatever the target"),
+             answer=0,
+             explanation="Each round keeps (1 − rate) of the survivors, so after n rounds (1 − rate)^n remain: the "
+                         "rate that reaches a density d in n rounds is 1 − d^(1/n). The paper's 20% per round "
+                         "reaches 5% only after 13 or 14 rounds."),
+    Question("03.no_rewind", "Set **rewind to** 'none (keep trained weights)'. What does IMP become?",
+             choices=(("pruning with fine-tuning: the survivors keep their trained values and train on; no "
+                      "lottery ticket, which restarts from θ₀ or θ_k"),
+                      "the same as rewinding to θ₀",
+                      "random re-initialization",
+                      "one-shot pruning"),
+             answer=0,
+             explanation="Rewinding is what makes a lottery ticket: the subnetwork restarts from its early values. "
+                         "Keeping the trained survivors is the older pruning recipe (Han et al. 2015, fine-tuning); "
+                         "notebook 4 compares it with rewinding to θ₀ and to θ_k."),
     # Notebook 4: rewinding.
     Question("04.lenet_theta0", "On LeNet-300-100 at the paper's learning rate, will the ticket rewound to **θ₀** "
              "end clearly below the one rewound to an early **θ_k** (late rewinding)?",
@@ -269,6 +369,57 @@ QUESTIONS = Questions([
              explanation="Frankle et al. (2020): IMP subnetworks match exactly when they are stable to SGD noise; "
                          "large networks and learning rates become stable only after some training. A run rewound "
                          "to θ_k trains for fewer iterations (T − k), not more."),
+    # Notebook 5: the paper's experiment, in full.
+    Question("05.ticket_at_3_6", "The paper says the ticket at **P_m 3.6%** is back at the dense network's accuracy. "
+             "The kit judges that claim on five trials: the 95% interval of (ticket − the dense network of its "
+             "trial) against ± 0.2 points. Its verdict will be ...",
+             choices=("consistent: the whole interval within ± 0.2 points",
+                      "inconclusive: the interval straddles an edge of ± 0.2 points",
+                      "inconsistent: the whole interval outside ± 0.2 points"),
+             explanation="Frankle & Carbin's tickets return to the dense network's accuracy at P_m 3.6% after being "
+                         "above it at larger sizes. With five trials an interval is a few tenths of a point wide, "
+                         "about the width of the claim's whole range: a verdict needs the whole interval inside that "
+                         "range (consistent) or outside it (inconsistent). *Matching* (docs/glossary.md) asks less: "
+                         "at most 0.2 points below dense, with no upper limit."),
+    Question("05.claims_confirmed", "The table judges **13 of the paper's claims** about LeNet-300-100 (and a "
+             "placebo). With five trials, how many will it find *consistent* (the whole interval inside what the "
+             "claim allows)?",
+             scale=(0.0, 13.0, 1.0), unit="claims",
+             explanation="Most of the paper's LeNet claims are about differences of a few tenths of a point, the size "
+                         "of what the seed alone does. Five trials can confirm the direction of an effect long "
+                         "before they pin down its size."),
+    Question("05.inconclusive", "A claim's verdict is **inconclusive**. What does that say?",
+             choices=(("the 95% interval holds values the claim allows and values it does not: these trials cannot "
+                      "decide"),
+                      "the paper's claim is wrong",
+                      "the claim holds, with a small effect",
+                      "the run failed and must be repeated"),
+             answer=0,
+             explanation="An interval that straddles an edge of the allowed range fits both answers. More trials "
+                         "narrow it (its width shrinks about as 1/√n); only an interval entirely inside the range is "
+                         "consistent, and only one entirely outside is inconsistent."),
+    Question("05.paired", "Why is each comparison **paired within a trial** (the ticket minus the dense network of the "
+             "same seed) before it is averaged over trials?",
+             choices=(("the two networks of a trial share θ₀ and the data order: pairing cancels what the seed does "
+                      "to both, which is as large as the effects the paper reports"),
+                      "pairing makes the interval wider, which is safer",
+                      "because the paper does so; it changes nothing",
+                      "so that the test set can choose the best round"),
+             answer=0,
+             explanation="Changing only the seed moves a dense network by tenths of a point. A difference taken within "
+                         "a trial removes what the trial's networks have in common, so the interval measures the "
+                         "effect, not the spread of the seeds."),
+    Question("05.placebo", "The last row compares **two dense networks** that differ only in their seed, where the "
+             "paper claims nothing. Why is it there?",
+             choices=(("to show what the method finds where there is nothing to find: it must not call a difference "
+                      "real, and its spread is the noise floor the claims are held to"),
+                      "to check that the dense network reaches 98%",
+                      "it is one of the paper's claims",
+                      "to pick the better of the two seeds"),
+             answer=0,
+             explanation="A placebo guards the method: if two equivalent networks came out 'different', every other "
+                         "verdict would be suspect. The seed-to-seed spread is also the noise floor: a claimed "
+                         "difference smaller than it is never called consistent."),
     # Notebook 6: stability to SGD noise (Frankle et al. 2020) and retraining after pruning (Renda et al. 2020).
     Question("06.dense_stable_k0", "Two copies of the **dense** LeNet-300-100 start from the same θ₀ (k = 0) and "
              "train on different batch orders. Will the error barrier on the straight path between them be under "
