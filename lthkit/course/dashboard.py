@@ -121,7 +121,7 @@ def run_label(config: LotteryConfig) -> str:
     rewind = {"init": "rewind θ₀", "iteration": f"rewind θ_{config.rewind_iteration}",
               "fraction": f"late rewind ({config.rewind_fraction:.0%})", "none": "no rewind"}[config.rewind]
     if config.target_sparsity is not None:
-        amount = f"{1 - config.target_sparsity:.0%} remaining after {config.rounds} rounds"
+        amount = f"{1 - config.target_sparsity:.0%} remaining after {config.rounds} round{'s' * (config.rounds != 1)}"
     else:
         amount = f"{config.per_round_rate:.0%}/round × {config.rounds}"
     scope = {value: name for name, value in SCOPE_CHOICES}[config.scope]

@@ -345,7 +345,7 @@ def test_dashboard_runs_in_jupyterlab(jupyter_lab):
             dashboard.get_by_text("more options", exact=False).first.click()
             dashboard.get_by_label("pruning scope", exact=True).select_option(label="global")
             # Moving controls trains nothing: the status line only says what Run would train.
-            label = re.escape(f"winning ticket, global, rewind θ₀, {percent}% remaining after ") + r"\d+ rounds"
+            label = re.escape(f"winning ticket, global, rewind θ₀, {percent}% remaining after ") + r"\d+ rounds?"
             expect(status).to_contain_text(re.compile(label + " has not run yet"), timeout=ui)
             plot_before_run = plot.get_attribute("src")
 
@@ -512,7 +512,7 @@ def test_dashboard_app_served_by_voila(voila_app):
             # The readout moves in the page at once; wait until the kernel has the three trials too (its
             # status counts their trainings), or a late slider update would overwrite Clear's status line.
             rounds = int(dashboard.locator(".lthkit-control-rounds .widget-readout").inner_text().strip())
-            expect(status).to_contain_text(f"5% remaining after {rounds} rounds has not run yet: Run trains "
+            expect(status).to_contain_text(f"5% remaining after {rounds} round{'s' * (rounds != 1)} has not run yet: Run trains "
                                            f"{3 * (rounds + 1)} network(s)", timeout=ui)
             dashboard.get_by_role("button", name="Clear plot", exact=True).click()
             expect(status).to_contain_text("plot cleared", timeout=ui)
@@ -526,7 +526,7 @@ def test_dashboard_app_served_by_voila(voila_app):
                     expect(status).to_contain_text("has not run yet", timeout=ui)
                 plot_before_run = plot.get_attribute("src")
                 run.click()
-                expect(status).to_contain_text(re.compile(re.escape(label) + r"\d+ rounds: trained in [\d.]+ s"),
+                expect(status).to_contain_text(re.compile(re.escape(label) + r"\d+ rounds?: trained in [\d.]+ s"),
                                                timeout=RUN_TIMEOUT * 1000)
                 page.wait_for_function(PLOT_REPLACED, arg=[plot.element_handle(), plot_before_run], timeout=ui)
             # Both curves have three trials, said in the status line.
