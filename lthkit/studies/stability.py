@@ -580,9 +580,11 @@ def report_text(rows, retraining, info: dict) -> str:
         for entry in retraining_table(retraining):
             lines.append(f"| {entry['method']} | {entry['round']} | {entry['density']:.1%} | {entry['trials']} | "
                          f"{100 * entry['mean']:.2f} [{100 * entry['min']:.2f}, {100 * entry['max']:.2f}] |")
+    retraining_files = "`retraining.csv`, `retraining_vs_density.png`, " if retraining else \
+        "`retraining.csv` (empty: no retraining in this run), "
     lines += ["", "Files: `stability.csv` (one row per k, sparsity, control, trial and α), `claims.csv` (the claims "
-              "above, one row each), `retraining.csv`, "
-              "`instability_vs_k.png`, `error_along_path.png`, `retraining_vs_density.png`, `run_info.json`.", ""]
+              f"above, one row each), {retraining_files}`instability_vs_k.png`, `error_along_path.png`, "
+              "`run_info.json`.", ""]
     return "\n".join(lines)
 
 
