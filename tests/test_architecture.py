@@ -148,6 +148,7 @@ def test_every_run_record_has_the_one_schema():
     import json
 
     from lthkit.reporting.provenance import RUN_INFO_KEYS, check_run_info, run_info, upgrade_run_info
+    from lthkit.studies import STUDIES
 
     records = sorted((REPO / "results").rglob("run_info.json"))
     assert len(records) >= 6
@@ -155,7 +156,7 @@ def test_every_run_record_has_the_one_schema():
         info = json.loads(path.read_text())
         check_run_info(info, str(path))
         assert list(info)[:len(RUN_INFO_KEYS)] == list(RUN_INFO_KEYS), path
-        assert info["study"] in ("paper", "stability", "anatomy", "notebook"), path
+        assert info["study"] in {*STUDIES, "notebook"}, path  # a registered study, or a notebook's reference run
     fresh = run_info("paper", argv=["python", "-m", "lthkit", "reproduce"], device="cpu", trials=2)
     assert list(fresh)[:len(RUN_INFO_KEYS)] == list(RUN_INFO_KEYS) and fresh["trials"] == 2
     old = {"command": "x", "base_config": {"rounds": 1}, "wall_seconds_this_call": 3.0, "machine": {"torch": "2"}}
