@@ -751,7 +751,7 @@ class Dashboard(_ProgressAndStatus):
         self._pin(label, results)
         final = results[0].rounds[-1]
         self._set_status(f"<b>{html.escape(label)}</b>: trained in {time.perf_counter() - began:.1f} s; "
-                         f"{final.density:.1%} of the weights left, test accuracy "
+                         f"{final.density:.1%} of the weights remaining, test accuracy "
                          f"{np.mean([r.rounds[-1].test_acc_early_stop for r in results]):.2%} at early stop"
                          f"{' (mean of the trials)' if len(results) > 1 else ''}{self._curves_note()}", "success")
 
@@ -871,7 +871,7 @@ class StabilityExplorer(_ProgressAndStatus):
         self._bar = None
         wide = {"style": {"description_width": "120px"}, "layout": widgets.Layout(width="380px")}
         rate = self.base.per_round_rate
-        rounds = [(f"{(1 - rate) ** r:.1%} of the hidden weights left ({r} IMP rounds)" if r else "dense (100%)", r)
+        rounds = [(f"{(1 - rate) ** r:.1%} of the hidden weights remaining ({r} IMP rounds)" if r else "dense (100%)", r)
                   for r in range(self.base.rounds + 1)]
         self.controls = {
             "k": widgets.Dropdown(options=[(f"k = {k:,}", int(k)) for k in ks], value=int(ks[0]),
@@ -975,7 +975,7 @@ class StabilityExplorer(_ProgressAndStatus):
         plt.close(figure)
         barrier = error_barrier([row["test_error"] for row in rows])
         verdict = "stable" if barrier < self.threshold else "unstable"
-        self._set_status(f"{pair.kind} at k = {pair.k:,}, {rows[0]['density']:.1%} of the weights left: error barrier "
+        self._set_status(f"{pair.kind} at k = {pair.k:,}, {rows[0]['density']:.1%} of the weights remaining: error barrier "
                          f"{100 * barrier:.2f} points, <b>{verdict}</b> (threshold {100 * self.threshold:g}); "
                          f"{'trained' if missing else 'from the cache'} in {time.perf_counter() - began:.1f} s",
                          "success" if verdict == "stable" else "warning")

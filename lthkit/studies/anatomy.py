@@ -303,7 +303,7 @@ def _table(rows, series_key: str, value_key: str, title: str) -> str:
     """One markdown table: a row per round (mean density), a column per series, mean [min, max] in percent."""
     series = list(dict.fromkeys(row[series_key] for row in rows))
     rounds = sorted({row["round"] for row in rows})
-    lines = [f"### {title}", "", "| round | weights left | " + " | ".join(series) + " |",
+    lines = [f"### {title}", "", "| round | weights remaining | " + " | ".join(series) + " |",
              "| --- | --- | " + " | ".join("---" for _ in series) + " |"]
     for round_index in rounds:
         at = [row for row in rows if row["round"] == round_index]

@@ -544,7 +544,7 @@ def report_text(study: SpeedStudy) -> str:
               "Every fully connected layer re-pruned so that at most 2 of every 4 consecutive weights of a row "
               "survive (the two largest survivors stay), the convolutions unchanged; the change in test accuracy "
               "against the ticket on the same images, with a paired 95% interval.", "",
-              "| network | round | weights left | after 2:4 | ticket accuracy | 2:4 accuracy | change (points) [95%] |",
+              "| network | round | weights remaining | after 2:4 | ticket accuracy | 2:4 accuracy | change (points) [95%] |",
               "| --- | ---: | ---: | ---: | ---: | ---: | --- |"]
     for row in study.two_four:
         lines.append(f"| {row['model']} | {row['round']} | {_percent(row['density'])} | "
@@ -555,7 +555,7 @@ def report_text(study: SpeedStudy) -> str:
               "Units (neurons, channels) of each layer the compact network keeps; the others had no surviving "
               "outgoing weight, or no surviving incoming one (their constant output folded into the next layer's "
               "bias, or zero). `structure_vs_density.png`, `structure.csv`.", "",
-              "| network | round | weights left | units kept per layer | inputs read | compact weights ÷ dense |",
+              "| network | round | weights remaining | units kept per layer | inputs read | compact weights ÷ dense |",
               "| --- | ---: | ---: | --- | ---: | ---: |"]
     by_ticket = {}
     for row in study.structure:
@@ -572,7 +572,7 @@ def report_text(study: SpeedStudy) -> str:
     for entry in size_crossovers(study.sizes):
         lines.append(f"| {entry['model']} | {FORMAT_LABELS[entry['sparse']]} | {FORMAT_LABELS[entry['dense']]} | "
                      f"{entry['text']} |")
-    lines += ["", "| network | round | weights left | " + " | ".join(FORMAT_LABELS[name] for name in FORMATS) + " |",
+    lines += ["", "| network | round | weights remaining | " + " | ".join(FORMAT_LABELS[name] for name in FORMATS) + " |",
               "| --- | ---: | ---: | " + " | ".join("---:" for _ in FORMATS) + " |"]
     sizes = {}
     for row in study.sizes:

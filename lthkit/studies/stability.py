@@ -567,7 +567,7 @@ def report_text(rows, retraining, info: dict) -> str:
              "barrier or accuracy) is never called consistent.", "",
              f"**{verdict_headline(judged)}.**", "", claims_markdown(judged).rstrip()]
     lines += ["", f"## Instability (error barrier, percentage points; stable below {100 * threshold:g})", "",
-              "| kind | k | weights left | trials | barrier mean [min, max] | error of the copies (%) |",
+              "| kind | k | weights remaining | trials | barrier mean [min, max] | error of the copies (%) |",
               "| --- | ---: | ---: | ---: | --- | ---: |"]
     for entry in table:
         error = ends.get((entry["control"], entry["k"], entry["round"]))
@@ -576,7 +576,7 @@ def report_text(rows, retraining, info: dict) -> str:
                      f"{100 * entry['barrier_max']:.2f}] | {100 * error:.2f} |")
     if retraining:
         lines += ["", f"## Retraining (k = {retraining[0]['k']:,}; final test accuracy, %)", "",
-                  "| method | round | weights left | trials | mean [min, max] |", "| --- | ---: | ---: | ---: | --- |"]
+                  "| method | round | weights remaining | trials | mean [min, max] |", "| --- | ---: | ---: | ---: | --- |"]
         for entry in retraining_table(retraining):
             lines.append(f"| {entry['method']} | {entry['round']} | {entry['density']:.1%} | {entry['trials']} | "
                          f"{100 * entry['mean']:.2f} [{100 * entry['min']:.2f}, {100 * entry['max']:.2f}] |")
