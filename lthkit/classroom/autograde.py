@@ -26,7 +26,7 @@ from ..core.files import atomic_write_bytes, atomic_write_json, csv_text
 from ..errors import LthkitError
 from ..grading.sandbox import Limits
 from ..grading.source import Submission, load_submission
-from .layout import ClassFolder, read_json
+from .layout import ClassFolder, checks_to_fix, read_json
 
 #: The columns of ``reports/<assignment>/grades.csv``.
 CLASS_CSV_COLUMNS = ("learner", "name", "kata", "file", "score", "max_score", "points", "max_points", "status",
@@ -209,8 +209,7 @@ def class_csv(records: dict) -> str:
     rows = []
     for learner, record in sorted(records.items()):
         for report in record["reports"]:
-            failed = [check for check in report["checks"]
-                      if check["status"] != "pass" and check.get("required", True)]  # not a 0-point extra
+            failed = checks_to_fix(report)
             rows.append({"learner": learner, "name": record["name"], "kata": report["kata"], "file": report["file"],
                          "score": report["score"], "max_score": report["max_score"],
                          "points": f"{report['earned']:g}", "max_points": f"{report['points']:g}",

@@ -31,7 +31,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..core.files import csv_text
-from .layout import ClassFolder
+from .layout import ClassFolder, checks_to_fix
 
 
 @dataclass(frozen=True)
@@ -65,8 +65,7 @@ def _feedback_comment(record: dict) -> str:
             parts.append(f"{report['kata']}: {_points(report['earned'])}/{_points(report['points'])} "
                          f"({report['status']})")
         else:
-            failed = [check["name"] for check in report["checks"]
-                      if check["status"] != "pass" and check.get("required", True)]  # not a 0-point extra
+            failed = [check["name"] for check in checks_to_fix(report)]
             parts.append(f"{report['kata']}: {_points(report['earned'])}/{_points(report['points'])}"
                          + (f" (to fix: {', '.join(failed)})" if failed else ""))
     return "; ".join(parts) + ". Details in your feedback file."

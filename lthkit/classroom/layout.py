@@ -155,6 +155,12 @@ class ClassFolder:
         return records
 
 
+def checks_to_fix(report: dict) -> list[dict]:
+    """The checks of a saved grade report (``report["checks"]``) that a learner must still fix: not passed and
+    required (a 0-point extra the kata's text does not ask for never counts)."""
+    return [check for check in report["checks"] if check["status"] != "pass" and check.get("required", True)]
+
+
 def read_json(path: Path) -> dict:
     """A JSON file of the class folder as a dict; a one-line error when it is unreadable."""
     try:
