@@ -13,7 +13,7 @@ calls to :func:`lthkit.course.references.compare_with_reference` write its runs 
   states exactly these values and that they follow from the committed files.
 
 Usage:
-    python scripts/notebook_references.py                      # notebooks 02, 04 and 08, into results/notebooks
+    python scripts/notebook_references.py                      # every notebook, into results/notebooks
     python scripts/notebook_references.py --facts-only         # recompute facts.json from the CSVs
     python scripts/notebook_references.py --notebook 02_iterative_magnitude_pruning --cache /tmp/refs-cache
 
@@ -37,8 +37,11 @@ sys.path.insert(0, str(ROOT))  # run from a checkout without installing
 from lthkit.course.references import RECORD_ENV, REFERENCE_ROOT, read_reference_csv  # noqa: E402
 from lthkit.errors import LthkitError  # noqa: E402
 
-#: The notebooks whose full-mode execution is their reference run.
-NOTEBOOKS = ("02_iterative_magnitude_pruning", "04_rewinding", "08_your_own_network")
+#: The notebooks executed in full mode: each one's opening cell states its measured wall time
+#: (``wall_minutes``), and 02, 04 and 08 also record the runs their prose states.
+NOTEBOOKS = ("01_one_pruning_step", "02_iterative_magnitude_pruning", "03_explore", "04_rewinding",
+             "05_paper_results", "06_stability", "07_ticket_anatomy", "08_your_own_network",
+             "09_sparsity_is_not_speed")
 
 
 # --- the facts: each number the prose states, computed from the reference files -------------------
@@ -71,6 +74,11 @@ def _minutes(seconds: float) -> str:
     return f"{seconds / 60:.1f}"
 
 
+def wall_minutes(folder: Path) -> dict[str, str]:
+    """The notebook's full-mode wall time, from the ``run_info.json`` of its reference execution."""
+    return {"wall_minutes": _minutes(json.loads((folder / "run_info.json").read_text())["wall_seconds"])}
+
+
 def facts_02(folder: Path) -> dict[str, str]:
     runs = _by_run(read_reference_csv(folder / "runs.csv"))
     ticket, reinit, random_prune = runs["ticket"], runs["reinit"], runs["random_prune"]
@@ -91,10 +99,9 @@ def facts_02(folder: Path) -> dict[str, str]:
                      if index is None or all(control[j]["early_stop_iter"] == budget
                                              for control in (reinit, random_prune) for j in range(index, last + 1)))
     connectivity = _by_run(read_reference_csv(folder / "runs.connectivity.csv"))["ticket"]
-    info = json.loads((folder / "run_info.json").read_text())
     reinit_behind, random_behind = first_behind(reinit), first_behind(random_prune)
     return {
-        "wall_minutes": _minutes(info["wall_seconds"]),
+        **wall_minutes(folder),
         "ticket_dense": _percent(accuracy[0]),
         "ticket_pruned_low": _percent(min(accuracy[1:])), "ticket_pruned_high": _percent(max(accuracy[1:])),
         "density_last": _weights(ticket[last]["density"]), "ticket_last": _percent(accuracy[last]),
@@ -143,7 +150,7 @@ def facts_04(folder: Path) -> dict[str, str]:
     from lthkit.course.rewinding import comparisons, noise_floor, read_reference_runs, verdicts
     from lthkit.studies.stability import MATCHING_POINTS
 
-    facts = {"wall_minutes": _minutes(json.loads((folder / "run_info.json").read_text())["wall_seconds"])}
+    facts = wall_minutes(folder)
     runs = {STRATEGY_KEYS[label]: rows for label, rows in _by_run(read_reference_csv(folder / "lenet.csv")).items()}
     accuracy = {key: [row["test_acc_early_stop"] for row in rows] for key, rows in runs.items()}
     densities = [row["density"] for row in runs["init"]]
@@ -291,7 +298,8 @@ def facts_05(folder: Path) -> dict[str, str]:
     from lthkit.reporting.summaries import read_summary_csv
     from lthkit.studies.paper import paper_claims
 
-    facts = {**_paper_facts(_paper_table(results)), **_paper_facts(_paper_table(comparison), "cmp_")}
+    facts = {**wall_minutes(folder), **_paper_facts(_paper_table(results)),
+             **_paper_facts(_paper_table(comparison), "cmp_")}
     facts.update(claim_facts(paper_claims(read_summary_csv(results / "summary.csv"))))
     facts.update(claim_facts(paper_claims(read_summary_csv(comparison / "summary.csv")), "cmp_"))
     dense = [_round_means(_paper_table(folder), "ticket", "test_acc_early_stop")[0] for folder in (results, comparison)]
@@ -310,7 +318,8 @@ def facts_06(folder: Path) -> dict[str, str]:
     results = ROOT / "results" / "stability"
     claims = read_claims_csv(results / "claims.csv")
     digits = {claim.id: claim.digits for claim in stability_claim_records()}
-    facts = {f"n_{verdict}": str(count) for verdict, count in count_verdicts(row["verdict"] for row in claims).items()}
+    facts = wall_minutes(folder)
+    facts.update({f"n_{verdict}": str(count) for verdict, count in count_verdicts(row["verdict"] for row in claims).items()})
     for row in claims:
         shown = digits.get(row["claim_id"], 2)
         for name, column in (("est", "estimate"), ("low", "interval_low"), ("high", "interval_high"),
@@ -331,7 +340,7 @@ def facts_07(folder: Path) -> dict[str, str]:
     from lthkit.studies.anatomy import anatomy_claims, anatomy_floors, load_study
 
     rows, supermask = load_study(ROOT / "results" / "ticket-anatomy")
-    facts = claim_facts(anatomy_claims(rows, supermask))
+    facts = {**wall_minutes(folder), **claim_facts(anatomy_claims(rows, supermask))}
     facts["trials"] = str(len({row["trial"] for row in rows}))
     facts["floor_points"] = f"{anatomy_floors(rows)['accuracy']:.2f}"
     return facts
@@ -353,9 +362,8 @@ def facts_08(folder: Path) -> dict[str, str]:
         matches_to = index
     best = max(range(1, last + 1), key=lambda index: (accuracy[index], -index))
     gaps = [accuracy[index] - control[index] for index in range(1, last + 1)]
-    info = json.loads((folder / "run_info.json").read_text())
     return {
-        "wall_minutes": _minutes(info["wall_seconds"]),
+        **wall_minutes(folder),
         "search_minutes": _minutes(sum(row["train_seconds"] for row in ticket + reinit)),
         "ticket_dense": _percent(dense), "reinit_dense": _percent(control[0]),
         "ticket_matches_to": _weights(ticket[matches_to]["density"]) if matches_to else "never",
@@ -371,8 +379,10 @@ def facts_08(folder: Path) -> dict[str, str]:
 
 
 #: ``{notebook: facts(folder) -> {name: the number as the prose writes it}}``.
-FACTS = {"02_iterative_magnitude_pruning": facts_02, "04_rewinding": facts_04, "05_paper_results": facts_05,
-         "06_stability": facts_06, "07_ticket_anatomy": facts_07, "08_your_own_network": facts_08}
+#: Notebooks 1, 3 and 9 state only their wall time.
+FACTS = {"01_one_pruning_step": wall_minutes, "02_iterative_magnitude_pruning": facts_02, "03_explore": wall_minutes,
+         "04_rewinding": facts_04, "05_paper_results": facts_05, "06_stability": facts_06,
+         "07_ticket_anatomy": facts_07, "08_your_own_network": facts_08, "09_sparsity_is_not_speed": wall_minutes}
 
 
 def write_facts(notebook: str, out: Path) -> dict[str, str]:
@@ -417,8 +427,7 @@ def run_notebook(notebook: str, out: Path, cache: Path, timeout: int) -> dict:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--notebook", action="append", choices=list(FACTS),
-                        help="a notebook (repeatable; default: all of them); notebook 5 only reads the paper "
-                             "protocol's committed run, so only its facts are computed")
+                        help="a notebook (repeatable; default: all of them)")
     parser.add_argument("--out", type=Path, default=REFERENCE_ROOT)
     parser.add_argument("--cache", type=Path, default=ROOT / "cache" / "notebook-references",
                         help="run caches, one folder per notebook (kept: a second run resumes from them)")
