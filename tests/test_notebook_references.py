@@ -35,7 +35,8 @@ NOT_MEASURED = re.compile(r"`[^`]*`|\]\([^)]*\)|arXiv:\S+")
 #: (learning rate 1.2e-3, its schedule of weights remaining P_m), the paper's own values ("more than 0.3
 #: percentage points", "2.51x faster") and the claims' tolerances (± 0.2).
 CITED = {"05_paper_results": {f"{pm:.1f}" for pm in PAPER_PM} | {"1.2", "98.0", "0.2", "0.3", "2.51"},
-         "06_stability": {"0.2"}}  # notebook 6 defines matching: at most 0.2 points below the dense network
+         "06_stability": {"0.2"},  # notebook 6 defines matching: at most 0.2 points below the dense network
+         "09_sparsity_is_not_speed": {"8.0"}}  # notebook 9 names NVIDIA's compute capability 8.0 (Ampere)
 
 
 def prose(notebook: str) -> list[str]:
@@ -67,12 +68,17 @@ def test_every_measured_number_in_the_prose_is_a_committed_fact(notebook):
             tagged += 1
         untagged = [number for number in untagged_numbers(text) if number not in CITED.get(notebook, ())]
         assert not untagged, f"{notebook}: measured numbers {untagged} have no committed source (tag them)"
-    assert tagged >= 5
+    assert tagged >= 1
 
 
-@pytest.mark.parametrize("notebook", ["01_one_pruning_step", "03_explore"])
-def test_notebooks_without_a_reference_run_state_no_measured_number(notebook):
-    assert not [number for text in prose(notebook) for number in untagged_numbers(text)]
+def test_every_notebook_is_covered_and_its_opening_cell_states_its_measured_run_time():
+    notebooks = sorted(path.stem for path in (ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+    assert sorted(references.FACTS) == notebooks == sorted(references.NOTEBOOKS)
+    for notebook in notebooks:
+        names = {name for _, name in TAG.findall(prose(notebook)[0])}
+        assert names & {"wall_minutes", "wall_seconds"}, f"{notebook}: the opening cell states no measured run time"
+        info = json.loads((references.REFERENCE_ROOT / notebook / "run_info.json").read_text())
+        assert info["mode"] == "full" and info["notebook"] == f"notebooks/{notebook}.ipynb"
 
 
 def test_the_checks_catch_a_wrong_or_untagged_number():

@@ -426,23 +426,20 @@ def grade_jobs(jobs, limits: Limits = Limits(), workers: int | None = None, prog
 
     choose_isolation(limits.isolation)  # a required isolation that is missing stops the batch before it starts
 
-    def work(index):
-        source, spec = jobs[index]
+    def grade_one(source, spec) -> GradeReport:
         if spec is None:  # a notebook's recorded answers: read, not run
-            report = grade_notebook_questions(source)
-            if on_report is not None:
-                on_report(index, report)
-            if bar is not None:
-                bar.update(1)
-            return report
+            return grade_notebook_questions(source)
         try:
             submission = source if isinstance(source, Submission) else load_submission(source, spec.function)
-            report = grade_submission(submission, spec, limits)
+            return grade_submission(submission, spec, limits)
         except LthkitError:
             raise
         except Exception as error:  # noqa: BLE001 - the batch always finishes, with this one as a crash
-            report = _failed_report(spec, str(getattr(source, "name", source)), "crash", f"the grader failed on "
-                                    f"this submission ({type(error).__name__}: {str(error)[:200]})")
+            return _failed_report(spec, str(getattr(source, "name", source)), "crash", f"the grader failed on "
+                                  f"this submission ({type(error).__name__}: {str(error)[:200]})")
+
+    def work(index):
+        report = grade_one(*jobs[index])
         if on_report is not None:
             on_report(index, report)
         if bar is not None:
