@@ -167,9 +167,9 @@ def facts_04(folder: Path) -> dict[str, str]:
     facts["lenet_spread_max_points"] = _points(max(spread))
     facts["lenet_spread_max_at"] = _weights(densities[widest])
     facts["lenet_seed_gap_points"] = _points(max(abs(a - b) for a, b in zip(accuracy["init"], accuracy["init_seed1"])))
-    minutes = [sum(row["train_seconds"] for row in rows) / 60 for rows in runs.values()]
-    facts["lenet_run_minutes_low"] = f"{min(minutes):.1f}"
-    facts["lenet_run_minutes_high"] = f"{max(minutes):.1f}"
+    seconds = [sum(row["train_seconds"] for row in rows) for rows in runs.values()]
+    facts["lenet_run_seconds_low"] = f"{min(seconds):.0f}"
+    facts["lenet_run_seconds_high"] = f"{max(seconds):.0f}"
 
     # The committed large-learning-rate runs (lthkit.course.rewinding): paired comparisons with 95% intervals.
     reference = read_reference_runs(folder)
