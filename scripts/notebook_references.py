@@ -37,13 +37,6 @@ sys.path.insert(0, str(ROOT))  # run from a checkout without installing
 from lthkit.course.references import RECORD_ENV, REFERENCE_ROOT, read_reference_csv  # noqa: E402
 from lthkit.errors import LthkitError  # noqa: E402
 
-#: The notebooks executed in full mode: each one's opening cell states its measured wall time
-#: (``wall_minutes``), and 02, 04 and 08 also record the runs their prose states.
-NOTEBOOKS = ("01_one_pruning_step", "02_iterative_magnitude_pruning", "03_explore", "04_rewinding",
-             "05_paper_results", "06_stability", "07_ticket_anatomy", "08_your_own_network",
-             "09_sparsity_is_not_speed")
-
-
 # --- the facts: each number the prose states, computed from the reference files -------------------
 
 def _percent(value: float) -> str:
@@ -74,7 +67,7 @@ def _minutes(seconds: float) -> str:
     return f"{seconds / 60:.1f}"
 
 
-def wall_minutes(folder: Path) -> dict[str, str]:
+def wall_time(folder: Path) -> dict[str, str]:
     """The notebook's full-mode wall time, from the ``run_info.json`` of its reference execution: in minutes
     (``wall_minutes``), and in whole seconds (``wall_seconds``) for the notebooks that take less than one."""
     seconds = json.loads((folder / "run_info.json").read_text())["wall_seconds"]
@@ -103,7 +96,7 @@ def facts_02(folder: Path) -> dict[str, str]:
     connectivity = _by_run(read_reference_csv(folder / "runs.connectivity.csv"))["ticket"]
     reinit_behind, random_behind = first_behind(reinit), first_behind(random_prune)
     return {
-        **wall_minutes(folder),
+        **wall_time(folder),
         "ticket_dense": _percent(accuracy[0]),
         "ticket_pruned_low": _percent(min(accuracy[1:])), "ticket_pruned_high": _percent(max(accuracy[1:])),
         "density_last": _weights(ticket[last]["density"]), "ticket_last": _percent(accuracy[last]),
@@ -149,10 +142,11 @@ def _signed_points(value: float) -> str:
 
 
 def facts_04(folder: Path) -> dict[str, str]:
-    from lthkit.course.rewinding import comparisons, noise_floor, read_reference_runs, verdicts
+    from lthkit.course.rewinding import (FOLDER, REFERENCE_RUNS, comparisons, noise_floor, read_reference_runs,
+                                        verdicts)
     from lthkit.studies.stability import MATCHING_POINTS
 
-    facts = wall_minutes(folder)
+    facts = wall_time(folder)
     runs = {STRATEGY_KEYS[label]: rows for label, rows in _by_run(read_reference_csv(folder / "lenet.csv")).items()}
     accuracy = {key: [row["test_acc_early_stop"] for row in rows] for key, rows in runs.items()}
     densities = [row["density"] for row in runs["init"]]
@@ -171,8 +165,9 @@ def facts_04(folder: Path) -> dict[str, str]:
     facts["lenet_run_seconds_low"] = f"{min(seconds):.0f}"
     facts["lenet_run_seconds_high"] = f"{max(seconds):.0f}"
 
-    # The committed large-learning-rate runs (lthkit.course.rewinding): paired comparisons with 95% intervals.
-    reference = read_reference_runs(folder)
+    # The committed large-learning-rate runs (lthkit.course.rewinding, made by `reproduce`, never by executing the
+    # notebook: always read from results/, also when --out is a scratch folder): paired comparisons, 95% intervals.
+    reference = read_reference_runs(FOLDER)
     compared = comparisons(reference)
     floor = noise_floor(reference)
     judged = verdicts(compared, floor)
@@ -197,8 +192,8 @@ def facts_04(folder: Path) -> dict[str, str]:
         start = next((index for index in range(len(rounds)) if all(v == "consistent" for v in judged[key][index:])),
                      None)
         facts[f"{key}_consistent_from"] = _weights(rounds[start].density) if start is not None else "never"
-    seconds = sum(json.loads((folder / sub / "run_info.json").read_text())["training_seconds"]
-                  for sub in ("adam-0.03-theta0", "adam-0.03-theta200", "adam-0.0012-theta0"))
+    seconds = sum(json.loads((FOLDER / sub / "run_info.json").read_text())["training_seconds"]
+                  for sub in REFERENCE_RUNS.values())
     facts["demo_training_minutes"] = f"{seconds / 60:.0f}"
     return facts
 
@@ -300,7 +295,7 @@ def facts_05(folder: Path) -> dict[str, str]:
     from lthkit.reporting.summaries import read_summary_csv
     from lthkit.studies.paper import paper_claims
 
-    facts = {**wall_minutes(folder), **_paper_facts(_paper_table(results)),
+    facts = {**wall_time(folder), **_paper_facts(_paper_table(results)),
              **_paper_facts(_paper_table(comparison), "cmp_")}
     facts.update(claim_facts(paper_claims(read_summary_csv(results / "summary.csv"))))
     facts.update(claim_facts(paper_claims(read_summary_csv(comparison / "summary.csv")), "cmp_"))
@@ -320,7 +315,7 @@ def facts_06(folder: Path) -> dict[str, str]:
     results = ROOT / "results" / "stability"
     claims = read_claims_csv(results / "claims.csv")
     digits = {claim.id: claim.digits for claim in stability_claim_records()}
-    facts = wall_minutes(folder)
+    facts = wall_time(folder)
     facts.update({f"n_{verdict}": str(count) for verdict, count in count_verdicts(row["verdict"] for row in claims).items()})
     for row in claims:
         shown = digits.get(row["claim_id"], 2)
@@ -342,7 +337,7 @@ def facts_07(folder: Path) -> dict[str, str]:
     from lthkit.studies.anatomy import anatomy_claims, anatomy_floors, load_study
 
     rows, supermask = load_study(ROOT / "results" / "ticket-anatomy")
-    facts = {**wall_minutes(folder), **claim_facts(anatomy_claims(rows, supermask))}
+    facts = {**wall_time(folder), **claim_facts(anatomy_claims(rows, supermask))}
     facts["trials"] = str(len({row["trial"] for row in rows}))
     facts["floor_points"] = f"{anatomy_floors(rows)['accuracy']:.2f}"
     return facts
@@ -365,7 +360,7 @@ def facts_08(folder: Path) -> dict[str, str]:
     best = max(range(1, last + 1), key=lambda index: (accuracy[index], -index))
     gaps = [accuracy[index] - control[index] for index in range(1, last + 1)]
     return {
-        **wall_minutes(folder),
+        **wall_time(folder),
         "search_minutes": _minutes(sum(row["train_seconds"] for row in ticket + reinit)),
         "ticket_dense": _percent(dense), "reinit_dense": _percent(control[0]),
         "ticket_matches_to": _weights(ticket[matches_to]["density"]) if matches_to else "never",
@@ -380,11 +375,12 @@ def facts_08(folder: Path) -> dict[str, str]:
     }
 
 
-#: ``{notebook: facts(folder) -> {name: the number as the prose writes it}}``.
-#: Notebooks 1, 3 and 9 state only their wall time.
-FACTS = {"01_one_pruning_step": wall_minutes, "02_iterative_magnitude_pruning": facts_02, "03_explore": wall_minutes,
+#: ``{notebook: facts(folder) -> {name: the number as the prose writes it}}``: every notebook, each executed in
+#: full mode for the wall time its opening cell states; 02, 04 and 08 also record the runs their prose states,
+#: and 1, 3 and 9 state only their wall time.
+FACTS = {"01_one_pruning_step": wall_time, "02_iterative_magnitude_pruning": facts_02, "03_explore": wall_time,
          "04_rewinding": facts_04, "05_paper_results": facts_05, "06_stability": facts_06,
-         "07_ticket_anatomy": facts_07, "08_your_own_network": facts_08, "09_sparsity_is_not_speed": wall_minutes}
+         "07_ticket_anatomy": facts_07, "08_your_own_network": facts_08, "09_sparsity_is_not_speed": wall_time}
 
 
 def write_facts(notebook: str, out: Path) -> dict[str, str]:
@@ -446,7 +442,7 @@ def main(argv=None) -> int:
 def _run(args) -> int:
     for notebook in args.notebook or FACTS:
         folder = args.out / notebook
-        if not args.facts_only and notebook in NOTEBOOKS:
+        if not args.facts_only:
             cache = args.cache / notebook
             cache.mkdir(parents=True, exist_ok=True)
             fresh = not any(cache.iterdir())

@@ -68,12 +68,13 @@ def test_every_measured_number_in_the_prose_is_a_committed_fact(notebook):
             tagged += 1
         untagged = [number for number in untagged_numbers(text) if number not in CITED.get(notebook, ())]
         assert not untagged, f"{notebook}: measured numbers {untagged} have no committed source (tag them)"
-    assert tagged >= 1
+    # A notebook that states more than its run time cites at least five of its facts.
+    assert tagged >= (5 if set(facts) - {"wall_minutes", "wall_seconds"} else 1)
 
 
 def test_every_notebook_is_covered_and_its_opening_cell_states_its_measured_run_time():
     notebooks = sorted(path.stem for path in (ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
-    assert sorted(references.FACTS) == notebooks == sorted(references.NOTEBOOKS)
+    assert sorted(references.FACTS) == notebooks  # each is executed for its run time, and checked
     for notebook in notebooks:
         names = {name for _, name in TAG.findall(prose(notebook)[0])}
         assert names & {"wall_minutes", "wall_seconds"}, f"{notebook}: the opening cell states no measured run time"
